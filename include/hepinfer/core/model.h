@@ -1,0 +1,79 @@
+#pragma once
+// The backend-neutral model interface: metadata about a loaded model and a thread-safe `run`.
+
+#include <string>
+#include <vector>
+
+#include "hepinfer/core/dtype.h"
+#include "hepinfer/core/shape.h"
+#include "hepinfer/core/tensor.h"
+
+namespace hepinfer {
+
+enum class ModelFormat { kFrozenGraph, kSavedModel };
+std::string_view model_format_name(ModelFormat format);
+
+// One input or output of a signature.
+struct TensorInfo {
+  std::string key;          // the name callers use (signature key, or node name for graphs)
+  std::string tensor_name;  // the graph tensor it maps to, e.g. "serving_default_x:0"
+  DType dtype = DType::kFloat32;
+  Shape shape = Shape::unknown_rank();  // -1 marks unknown dimensions
+};
+
+struct SignatureInfo {
+  std::string key;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+
+  // Lookup by key; nullptr if absent.
+  const TensorInfo* find_input(std::string_view key) const;
+  const TensorInfo* find_output(std::string_view key) const;
+};
+
+struct ModelInfo {
+  std::string path;
+  ModelFormat format = ModelFormat::kFrozenGraph;
+  // The signature used when a run does not name one. Frozen graphs have a single signature,
+  // "serving_default", listing their placeholders as inputs and their unconsumed nodes as outputs.
+  std::string default_signature;
+  std::vector<SignatureInfo> signatures;
+
+  // Throws NotFoundError naming the model and the available keys.
+  const SignatureInfo& signature(std::string_view key) const;
+};
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+struct RunOptions {
+  // Signature whose keys resolve names; empty: the model's default signature.
+  std::string signature;
+};
+
+// A loaded model. run() may be called concurrently from any number of threads on one shared
+// instance: one model per process, shared by all the framework's streams.
+class Model {
+ public:
+  virtual ~Model() = default;
+  Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  virtual const ModelInfo& info() const = 0;
+
+  // Feeds `inputs` and returns the tensors named by `output_names`, in that order. Names are
+  // signature keys or raw graph tensor names ("x:0"; "x" means "x:0"). An empty `output_names`
+  // returns all outputs of the signature, in its order.
+  virtual std::vector<Tensor> run(const std::vector<NamedTensor>& inputs,
+                                  const std::vector<std::string>& output_names,
+                                  const RunOptions& options = {}) const = 0;
+};
+
+// Throws DTypeMismatchError / ShapeMismatchError if `tensor` cannot be fed as `expected`.
+// `context` names the model (its path) for the message.
+void check_input_matches(const TensorInfo& expected, const Tensor& tensor, std::string_view context);
+
+}  // namespace hepinfer

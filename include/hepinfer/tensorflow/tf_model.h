@@ -1,0 +1,33 @@
+#pragma once
+// Loading TensorFlow models (frozen GraphDef .pb files and SavedModel directories) as
+// hepinfer::Model objects. This header does not include TensorFlow headers.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hepinfer/core/model.h"
+
+namespace hepinfer::tf {
+
+struct LoadOptions {
+  // Default signature for runs that name none. Empty: "serving_default" if the model has it,
+  // otherwise its only signature.
+  std::string signature;
+  // MetaGraph tags selecting the graph inside a SavedModel.
+  std::vector<std::string> tags{"serve"};
+  // TensorFlow's own thread pools; 0 lets TensorFlow choose.
+  int intra_op_threads = 0;
+  int inter_op_threads = 0;
+};
+
+// Loads `path`: a directory is read as a SavedModel, a file as a binary GraphDef (.pb) or, when
+// it ends in .pbtxt, a text GraphDef. Throws FileNotFoundError, InvalidModelError or
+// NotFoundError (unknown signature or tags); never returns a half-initialised model.
+std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options = {});
+
+// The version of the linked TensorFlow runtime, e.g. "2.21.0".
+std::string runtime_version();
+
+}  // namespace hepinfer::tf

@@ -1,0 +1,13 @@
+#pragma once
+// The subcommands of the `hepinfer` tool. Each registers itself, its options and its callback on
+// the app; callbacks report failures by throwing hepinfer::Error.
+
+#include "CLI/CLI.hpp"
+
+namespace hepinfer::cli {
+
+void add_inspect_command(CLI::App& app);
+void add_infer_command(CLI::App& app);
+void add_npy_command(CLI::App& app);
+
+}  // namespace hepinfer::cli

@@ -1,0 +1,79 @@
+// `hepinfer inspect MODEL [--json] [--signature KEY]`: what a model takes and returns.
+
+#include <iomanip>
+#include <iostream>
+
+#include "commands.h"
+#include "model_loader.h"
+#include "nlohmann/json.hpp"
+
+namespace hepinfer::cli {
+namespace {
+
+nlohmann::json tensor_json(const TensorInfo& info) {
+  nlohmann::json shape = nullptr;  // null: unknown rank
+  if (info.shape.rank_known()) shape = info.shape.dims();
+  return {{"name", info.key}, {"tensor", info.tensor_name}, {"dtype", dtype_name(info.dtype)}, {"shape", shape}};
+}
+
+nlohmann::json model_json(const ModelInfo& info) {
+  nlohmann::json signatures = nlohmann::json::array();
+  for (const SignatureInfo& signature : info.signatures) {
+    nlohmann::json inputs = nlohmann::json::array(), outputs = nlohmann::json::array();
+    for (const TensorInfo& input : signature.inputs) inputs.push_back(tensor_json(input));
+    for (const TensorInfo& output : signature.outputs) outputs.push_back(tensor_json(output));
+    signatures.push_back({{"key", signature.key}, {"inputs", inputs}, {"outputs", outputs}});
+  }
+  return {{"path", info.path},
+          {"format", model_format_name(info.format)},
+          {"default_signature", info.default_signature},
+          {"signatures", signatures}};
+}
+
+void print_tensors(const char* title, const std::vector<TensorInfo>& infos) {
+  std::cout << "    " << title << ":\n";
+  std::size_t width = 4;
+  for (const TensorInfo& info : infos) width = std::max(width, info.key.size());
+  for (const TensorInfo& info : infos) {
+    std::cout << "      " << std::left << std::setw(static_cast<int>(width)) << info.key << "  " << std::setw(7)
+              << dtype_name(info.dtype) << "  " << std::setw(18) << info.shape.to_string() << "  ("
+              << info.tensor_name << ")\n";
+  }
+  if (infos.empty()) std::cout << "      (none)\n";
+}
+
+void print_model(const ModelInfo& info) {
+  std::cout << "model:   " << info.path << "\n"
+            << "format:  " << model_format_name(info.format) << "\n";
+  for (const SignatureInfo& signature : info.signatures) {
+    std::cout << "  signature '" << signature.key << "'"
+              << (signature.key == info.default_signature ? " (default)" : "") << "\n";
+    print_tensors("inputs", signature.inputs);
+    print_tensors("outputs", signature.outputs);
+  }
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  struct Options {
+    std::string model;
+    std::string signature;
+    bool json = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand("inspect", "Show a model's format, signatures, inputs and outputs");
+  command->add_option("model", options->model, "Frozen GraphDef (.pb) or SavedModel directory")->required();
+  command->add_option("--signature", options->signature, "Default signature to report (SavedModel)");
+  command->add_flag("--json", options->json, "Print JSON instead of text");
+  command->callback([options] {
+    const auto model = open_model(options->model, options->signature);
+    if (options->json) {
+      std::cout << model_json(model->info()).dump(2) << "\n";
+    } else {
+      print_model(model->info());
+    }
+  });
+}
+
+}  // namespace hepinfer::cli

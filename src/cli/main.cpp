@@ -1,0 +1,44 @@
+// hepinfer: inspect and run TensorFlow models from the command line.
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "commands.h"
+#include "hepinfer/core/error.h"
+#include "model_loader.h"
+
+namespace {
+
+std::string one_line(std::string message) {
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return message;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hepinfer: fast TensorFlow inference for multithreaded event processing (" +
+               hepinfer::cli::backend_description() + ")"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "hepinfer 0.1.0 (" + hepinfer::cli::backend_description() + ")");
+
+  hepinfer::cli::add_inspect_command(app);
+  hepinfer::cli::add_infer_command(app);
+  hepinfer::cli::add_npy_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  } catch (const hepinfer::Error& error) {
+    std::cerr << "hepinfer: error (" << hepinfer::error_code_name(error.code()) << "): " << one_line(error.what())
+              << "\n";
+    return 1;
+  } catch (const std::exception& error) {
+    std::cerr << "hepinfer: error: " << one_line(error.what()) << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,13 @@
+#include "hepinfer/core/error.h"
+#include "model_loader.h"
+
+namespace hepinfer::cli {
+
+std::unique_ptr<Model> open_model(const std::string& path, const std::string&) {
+  throw UnsupportedError("cannot open '" + path +
+                         "': this hepinfer was built without TensorFlow (HEPINFER_WITH_TENSORFLOW=OFF)");
+}
+
+std::string backend_description() { return "no TensorFlow"; }
+
+}  // namespace hepinfer::cli

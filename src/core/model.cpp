@@ -1,0 +1,53 @@
+#include "hepinfer/core/model.h"
+
+#include <algorithm>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer {
+namespace {
+
+const TensorInfo* find_by_key(const std::vector<TensorInfo>& infos, std::string_view key) {
+  auto it = std::find_if(infos.begin(), infos.end(), [&](const TensorInfo& info) { return info.key == key; });
+  return it == infos.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+std::string_view model_format_name(ModelFormat format) {
+  switch (format) {
+    case ModelFormat::kFrozenGraph: return "frozen GraphDef";
+    case ModelFormat::kSavedModel: return "SavedModel";
+  }
+  return "unknown";
+}
+
+const TensorInfo* SignatureInfo::find_input(std::string_view name) const { return find_by_key(inputs, name); }
+const TensorInfo* SignatureInfo::find_output(std::string_view name) const { return find_by_key(outputs, name); }
+
+const SignatureInfo& ModelInfo::signature(std::string_view key) const {
+  for (const SignatureInfo& candidate : signatures) {
+    if (candidate.key == key) return candidate;
+  }
+  std::string available;
+  for (const SignatureInfo& candidate : signatures) {
+    available += (available.empty() ? "" : ", ") + ("'" + candidate.key + "'");
+  }
+  throw NotFoundError("model '" + path + "' has no signature '" + std::string(key) +
+                      "'; available: " + (available.empty() ? "none" : available));
+}
+
+void check_input_matches(const TensorInfo& expected, const Tensor& tensor, std::string_view context) {
+  const std::string where = "model '" + std::string(context) + "', input '" + expected.key + "' (" +
+                            expected.tensor_name + ")";
+  if (tensor.dtype() != expected.dtype) {
+    throw DTypeMismatchError(where + ": expected dtype " + std::string(dtype_name(expected.dtype)) +
+                             ", got " + std::string(dtype_name(tensor.dtype())));
+  }
+  if (!expected.shape.accepts(tensor.shape())) {
+    throw ShapeMismatchError(where + ": expected shape " + expected.shape.to_string() + ", got " +
+                             tensor.shape().to_string());
+  }
+}
+
+}  // namespace hepinfer

@@ -1,0 +1,250 @@
+#include "hepinfer/core/npy.h"
+
+#include <array>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer {
+namespace {
+
+constexpr std::array<char, 6> kMagic = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
+
+std::string_view descr_of(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "<f4";
+    case DType::kFloat64: return "<f8";
+    case DType::kInt32: return "<i4";
+    case DType::kInt64: return "<i8";
+    case DType::kBool: return "|b1";
+  }
+  return "";
+}
+
+std::optional<DType> dtype_of_descr(std::string_view descr) {
+  for (DType dtype : kAllDTypes) {
+    if (descr == descr_of(dtype)) return dtype;
+  }
+  if (descr == "<b1") return DType::kBool;
+  return std::nullopt;
+}
+
+// The header is a Python dict literal such as
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+// This parser accepts exactly that grammar and nothing more.
+class HeaderParser {
+ public:
+  HeaderParser(std::string_view text, std::string_view source) : text_(text), source_(source) {}
+
+  struct Header {
+    std::string descr;
+    bool fortran_order = false;
+    std::vector<std::int64_t> shape;
+  };
+
+  Header parse() {
+    Header header;
+    bool have_descr = false, have_order = false, have_shape = false;
+    expect('{');
+    while (true) {
+      skip_space();
+      if (peek() == '}') break;
+      const std::string key = parse_string();
+      expect(':');
+      if (key == "descr") {
+        header.descr = parse_string();
+        have_descr = true;
+      } else if (key == "fortran_order") {
+        header.fortran_order = parse_bool();
+        have_order = true;
+      } else if (key == "shape") {
+        header.shape = parse_shape();
+        have_shape = true;
+      } else {
+        fail("unexpected header key '" + key + "'");
+      }
+      skip_space();
+      if (peek() == ',') ++pos_;
+    }
+    expect('}');
+    if (!have_descr || !have_order || !have_shape) fail("header lacks 'descr', 'fortran_order' or 'shape'");
+    return header;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw InvalidArgumentError("'" + std::string(source_) + "' is not a valid .npy file: " + what);
+  }
+  void skip_space() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) ++pos_;
+  }
+  char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) fail(std::string("expected '") + c + "' in header");
+    ++pos_;
+  }
+  std::string parse_string() {
+    skip_space();
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') fail("expected a quoted string in header");
+    const std::size_t end = text_.find(quote, pos_ + 1);
+    if (end == std::string_view::npos) fail("unterminated string in header");
+    std::string value(text_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end + 1;
+    return value;
+  }
+  bool parse_bool() {
+    skip_space();
+    if (text_.substr(pos_, 4) == "True") { pos_ += 4; return true; }
+    if (text_.substr(pos_, 5) == "False") { pos_ += 5; return false; }
+    fail("expected True or False in header");
+  }
+  std::vector<std::int64_t> parse_shape() {
+    std::vector<std::int64_t> dims;
+    expect('(');
+    while (true) {
+      skip_space();
+      if (peek() == ')') break;
+      if (dims.size() >= 64) fail("shape has more than 64 dimensions");
+      std::int64_t dim = 0;
+      bool any_digit = false;
+      while (peek() >= '0' && peek() <= '9') {
+        const int digit = peek() - '0';
+        if (dim > (std::numeric_limits<std::int64_t>::max() - digit) / 10) fail("dimension overflows int64");
+        dim = dim * 10 + digit;
+        any_digit = true;
+        ++pos_;
+      }
+      if (!any_digit) fail("expected a non-negative integer dimension in 'shape'");
+      while (peek() == 'L') ++pos_;  // Python 2 longs
+      dims.push_back(dim);
+      skip_space();
+      if (peek() == ',') ++pos_;
+      else if (peek() != ')') fail("expected ',' or ')' in 'shape'");
+    }
+    expect(')');
+    return dims;
+  }
+
+  std::string_view text_;
+  std::string_view source_;
+  std::size_t pos_ = 0;
+};
+
+std::uint32_t read_le(std::span<const std::byte> bytes, std::size_t offset, std::size_t width) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < width; ++i) {
+    value |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(bytes[offset + i])) << (8 * i);
+  }
+  return value;
+}
+
+}  // namespace
+
+Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
+  auto fail = [&](const std::string& what) -> InvalidArgumentError {
+    return InvalidArgumentError("'" + std::string(source) + "' is not a valid .npy file: " + what);
+  };
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
+    throw fail("missing the \\x93NUMPY magic string");
+  }
+  const auto major = std::to_integer<std::uint8_t>(bytes[6]);
+  std::size_t prefix = 0;
+  std::size_t header_length = 0;
+  if (major == 1) {
+    prefix = 10;
+    header_length = read_le(bytes, 8, 2);
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw fail("truncated header");
+    prefix = 12;
+    header_length = read_le(bytes, 8, 4);
+  } else {
+    throw fail("unsupported format version " + std::to_string(major));
+  }
+  if (header_length > bytes.size() - prefix) throw fail("truncated header");
+  const std::string_view header_text(reinterpret_cast<const char*>(bytes.data()) + prefix, header_length);
+  const auto header = HeaderParser(header_text, source).parse();
+
+  const auto dtype = dtype_of_descr(header.descr);
+  if (!dtype) {
+    throw fail("dtype '" + header.descr + "' is not supported (expected one of <f4 <f8 <i4 <i8 |b1, little-endian)");
+  }
+  if (header.fortran_order) throw fail("Fortran-ordered arrays are not supported; save with C order");
+
+  const Shape shape(header.shape);
+  std::int64_t elements = 0;
+  try {
+    elements = shape.num_elements();
+  } catch (const Error&) {
+    throw fail("shape " + shape.to_string() + " is too large");
+  }
+  const std::size_t payload = bytes.size() - prefix - header_length;
+  const auto item = dtype_size(*dtype);
+  if (static_cast<std::uint64_t>(elements) > payload / item) {
+    throw fail("truncated data: shape " + shape.to_string() + " needs " +
+               std::to_string(static_cast<std::uint64_t>(elements) * item) + " bytes, file holds " +
+               std::to_string(payload));
+  }
+  const std::size_t data_bytes = static_cast<std::size_t>(elements) * item;
+  if (payload != data_bytes) {
+    throw fail(std::to_string(payload - data_bytes) + " bytes of trailing data after the array");
+  }
+  const std::byte* data = bytes.data() + prefix + header_length;
+  if (*dtype == DType::kBool) {
+    for (std::size_t i = 0; i < data_bytes; ++i) {
+      if (std::to_integer<std::uint8_t>(data[i]) > 1) throw fail("bool element is neither 0 nor 1");
+    }
+  }
+  Tensor tensor(*dtype, shape);
+  if (data_bytes > 0) std::memcpy(tensor.raw_data(), data, data_bytes);
+  return tensor;
+}
+
+Tensor read_npy(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::error_code ec;
+  if (!file || std::filesystem::is_directory(path, ec)) {
+    throw FileNotFoundError("cannot read .npy file '" + path.string() + "'");
+  }
+  std::vector<char> contents((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return parse_npy(std::as_bytes(std::span<const char>(contents)), path.string());
+}
+
+std::string encode_npy(const Tensor& tensor) {
+  std::string dict = "{'descr': '" + std::string(descr_of(tensor.dtype())) + "', 'fortran_order': False, 'shape': (";
+  for (std::int64_t dim : tensor.shape().dims()) dict += std::to_string(dim) + ", ";
+  if (tensor.shape().rank() > 1) dict.resize(dict.size() - 2);
+  if (tensor.shape().rank() == 1) dict.pop_back();  // "(3,)"
+  dict += "), }";
+
+  const bool version1 = dict.size() + 10 + 64 < 65535;
+  const std::size_t prefix = version1 ? 10 : 12;
+  // Pad with spaces so that the data starts on a 64-byte boundary; the header ends in '\n'.
+  const std::size_t unpadded = prefix + dict.size() + 1;
+  dict.append((64 - unpadded % 64) % 64, ' ');
+  dict += '\n';
+
+  std::string out(kMagic.begin(), kMagic.end());
+  out += static_cast<char>(version1 ? 1 : 2);
+  out += '\0';
+  const std::size_t length = dict.size();
+  for (std::size_t i = 0; i < prefix - 8; ++i) out += static_cast<char>((length >> (8 * i)) & 0xff);
+  out += dict;
+  out.append(static_cast<const char*>(tensor.raw_data()), tensor.byte_size());
+  return out;
+}
+
+void write_npy(const std::filesystem::path& path, const Tensor& tensor) {
+  const std::string bytes = encode_npy(tensor);
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) throw FileNotFoundError("cannot open '" + path.string() + "' for writing");
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!file) throw RuntimeError("failed writing '" + path.string() + "'");
+}
+
+}  // namespace hepinfer

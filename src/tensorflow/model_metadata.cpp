@@ -1,0 +1,121 @@
+#include "model_metadata.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "hepinfer/core/error.h"
+#include "tensor_bridge.h"
+#include "tensorflow/core/common_runtime/graph_constructor.h"
+#include "tensorflow/core/common_runtime/shape_refiner.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/graph/graph.h"
+
+namespace hepinfer::tf {
+namespace {
+
+// Ops whose unconsumed outputs are bookkeeping, not results.
+bool is_result_op(const std::string& op) {
+  static const std::unordered_set<std::string> kNotResults = {
+      "Placeholder", "PlaceholderWithDefault", "Const", "NoOp", "Assert", "VarHandleOp",
+      "VariableV2", "Variable", "SaveV2", "RestoreV2", "Print", "PrintV2"};
+  return !kNotResults.contains(op);
+}
+
+std::string node_of(const std::string& input) {
+  std::string name = input.starts_with('^') ? input.substr(1) : input;
+  return name.substr(0, name.find(':'));
+}
+
+Shape inferred_shape(const tensorflow::ShapeRefiner& refiner, const tensorflow::Node* node, int output) {
+  tensorflow::shape_inference::InferenceContext* context = refiner.GetContext(node);
+  if (context == nullptr || output >= context->num_outputs()) return Shape::unknown_rank();
+  const auto handle = context->output(output);
+  if (!context->RankKnown(handle)) return Shape::unknown_rank();
+  std::vector<std::int64_t> dims;
+  for (int axis = 0; axis < context->Rank(handle); ++axis) {
+    dims.push_back(context->Value(context->Dim(handle, axis)));
+  }
+  return Shape(std::move(dims));
+}
+
+Shape shape_from_proto(const tensorflow::TensorShapeProto& proto) {
+  if (proto.unknown_rank()) return Shape::unknown_rank();
+  std::vector<std::int64_t> dims;
+  for (const auto& dim : proto.dim()) dims.push_back(dim.size() < 0 ? Shape::kUnknownDim : dim.size());
+  return Shape(std::move(dims));
+}
+
+std::optional<std::vector<TensorInfo>> tensor_infos(
+    const google::protobuf::Map<std::string, tensorflow::TensorInfo>& map) {
+  std::vector<TensorInfo> infos;
+  for (const auto& [key, proto] : map) {
+    const auto dtype = from_tf_dtype(proto.dtype());
+    if (!dtype || proto.name().empty()) return std::nullopt;  // unsupported dtype or composite
+    infos.push_back({key, proto.name(), *dtype, shape_from_proto(proto.tensor_shape())});
+  }
+  std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return infos;
+}
+
+}  // namespace
+
+std::string canonical_tensor_name(const std::string& name) {
+  return name.find(':') == std::string::npos ? name + ":0" : name;
+}
+
+std::unordered_set<std::string> node_names(const tensorflow::GraphDef& graph) {
+  std::unordered_set<std::string> names;
+  for (const auto& node : graph.node()) names.insert(node.name());
+  return names;
+}
+
+SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, const std::string& path) {
+  tensorflow::Graph graph(tensorflow::OpRegistry::Global());
+  tensorflow::ShapeRefiner refiner(graph.versions(), graph.op_registry());
+  const tensorflow::ImportGraphDefOptions options;
+  const absl::Status status = tensorflow::ImportGraphDef(options, graph_def, &graph, &refiner);
+  if (!status.ok()) {
+    throw InvalidModelError("'" + path + "' is a GraphDef TensorFlow cannot import: " +
+                            std::string(status.message()));
+  }
+
+  std::unordered_set<std::string> consumed;
+  for (const auto& node : graph_def.node()) {
+    for (const auto& input : node.input()) consumed.insert(node_of(input));
+  }
+  std::map<std::string, const tensorflow::Node*> nodes;
+  for (const tensorflow::Node* node : graph.op_nodes()) nodes.emplace(node->name(), node);
+
+  SignatureInfo signature{kDefaultSignatureKey, {}, {}};
+  for (const auto& node_def : graph_def.node()) {
+    const auto found = nodes.find(node_def.name());
+    if (found == nodes.end()) continue;
+    const tensorflow::Node* node = found->second;
+    const bool is_input = node_def.op() == "Placeholder";
+    if (!is_input && (consumed.contains(node_def.name()) || !is_result_op(node_def.op()))) continue;
+    auto& infos = is_input ? signature.inputs : signature.outputs;
+    for (int output = 0; output < node->num_outputs(); ++output) {
+      const auto dtype = from_tf_dtype(node->output_type(output));
+      if (!dtype) continue;  // e.g. a string summary left in the graph: not a model result
+      const std::string tensor = node_def.name() + ":" + std::to_string(output);
+      infos.push_back({output == 0 ? node_def.name() : tensor, tensor, *dtype, inferred_shape(refiner, node, output)});
+    }
+  }
+  return signature;
+}
+
+std::vector<SignatureInfo> saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph) {
+  std::vector<SignatureInfo> signatures;
+  for (const auto& [key, definition] : meta_graph.signature_def()) {
+    if (key == "__saved_model_init_op") continue;
+    auto inputs = tensor_infos(definition.inputs());
+    auto outputs = tensor_infos(definition.outputs());
+    if (!inputs || !outputs) continue;
+    signatures.push_back({key, std::move(*inputs), std::move(*outputs)});
+  }
+  std::sort(signatures.begin(), signatures.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return signatures;
+}
+
+}  // namespace hepinfer::tf

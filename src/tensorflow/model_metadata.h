@@ -1,0 +1,31 @@
+#pragma once
+// Describes a TensorFlow graph as hepinfer metadata: the pseudo-signature of a frozen graph and
+// the signatures of a SavedModel.
+
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "hepinfer/core/model.h"
+#include "tensorflow/core/framework/graph.pb.h"
+#include "tensorflow/core/protobuf/meta_graph.pb.h"
+
+namespace hepinfer::tf {
+
+inline constexpr char kDefaultSignatureKey[] = "serving_default";
+
+// Placeholders become inputs, nodes whose outputs nothing consumes become outputs; dtypes come
+// from the op definitions and shapes from TF's shape inference (-1 where unknown). Throws
+// InvalidModelError naming `path` if TF cannot import the graph.
+SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph, const std::string& path);
+
+// The SavedModel's signatures, sorted by key. Signatures using dtypes hepinfer does not support
+// (strings, ...) and the internal "__saved_model_init_op" are left out.
+std::vector<SignatureInfo> saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph);
+
+std::unordered_set<std::string> node_names(const tensorflow::GraphDef& graph);
+
+// "x" -> "x:0"; names with an output index are returned unchanged.
+std::string canonical_tensor_name(const std::string& name);
+
+}  // namespace hepinfer::tf

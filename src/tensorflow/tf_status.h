@@ -1,0 +1,14 @@
+#pragma once
+// Turns TensorFlow statuses into hepinfer's typed errors.
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace hepinfer::tf {
+
+// Throws the hepinfer error matching `status` (ResourceExhaustedError for out-of-memory,
+// RuntimeError otherwise), prefixed by `context`. Does nothing for an OK status.
+void throw_if_error(const absl::Status& status, const std::string& context);
+
+}  // namespace hepinfer::tf
