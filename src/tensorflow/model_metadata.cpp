@@ -81,26 +81,46 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
   }
 
   std::unordered_set<std::string> consumed;
+  std::map<std::string, const tensorflow::NodeDef*> node_defs;
   for (const auto& node : graph_def.node()) {
+    node_defs.emplace(node.name(), &node);
     for (const auto& input : node.input()) consumed.insert(node_of(input));
   }
   std::map<std::string, const tensorflow::Node*> nodes;
   for (const tensorflow::Node* node : graph.op_nodes()) nodes.emplace(node->name(), node);
 
-  SignatureInfo signature{kDefaultSignatureKey, {}, {}};
-  for (const auto& node_def : graph_def.node()) {
+  auto describe = [&](const tensorflow::NodeDef& node_def, std::vector<TensorInfo>& infos) {
     const auto found = nodes.find(node_def.name());
-    if (found == nodes.end()) continue;
-    const tensorflow::Node* node = found->second;
-    const bool is_input = node_def.op() == "Placeholder";
-    if (!is_input && (consumed.contains(node_def.name()) || !is_result_op(node_def.op()))) continue;
-    auto& infos = is_input ? signature.inputs : signature.outputs;
-    for (int output = 0; output < node->num_outputs(); ++output) {
-      const auto dtype = from_tf_dtype(node->output_type(output));
+    if (found == nodes.end()) return;
+    for (int output = 0; output < found->second->num_outputs(); ++output) {
+      const auto dtype = from_tf_dtype(found->second->output_type(output));
       if (!dtype) continue;  // e.g. a string summary left in the graph: not a model result
       const std::string tensor = node_def.name() + ":" + std::to_string(output);
-      infos.push_back({output == 0 ? node_def.name() : tensor, tensor, *dtype, inferred_shape(refiner, node, output)});
+      infos.push_back({output == 0 ? node_def.name() : tensor, tensor, *dtype,
+                       inferred_shape(refiner, found->second, output)});
     }
+  };
+
+  SignatureInfo signature{kDefaultSignatureKey, {}, {}};
+  std::vector<std::string> pending;
+  for (const auto& node_def : graph_def.node()) {
+    if (consumed.contains(node_def.name()) || !is_result_op(node_def.op())) continue;
+    describe(node_def, signature.outputs);
+    pending.push_back(node_def.name());
+  }
+  // Inputs are the placeholders the outputs depend on; freezing control flow can leave
+  // placeholders behind that nothing needs.
+  std::unordered_set<std::string> needed(pending.begin(), pending.end());
+  while (!pending.empty()) {
+    const auto found = node_defs.find(pending.back());
+    pending.pop_back();
+    if (found == node_defs.end()) continue;
+    for (const auto& input : found->second->input()) {
+      if (needed.insert(node_of(input)).second) pending.push_back(node_of(input));
+    }
+  }
+  for (const auto& node_def : graph_def.node()) {
+    if (node_def.op() == "Placeholder" && needed.contains(node_def.name())) describe(node_def, signature.inputs);
   }
   return signature;
 }

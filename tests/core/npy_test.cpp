@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/npy.h"
+
+namespace hepinfer {
+namespace {
+
+Tensor parse(const std::string& bytes) { return parse_npy(std::as_bytes(std::span(bytes.data(), bytes.size())), "test.npy"); }
+
+// A version-1 file with the given header dict and payload.
+std::string npy_file(const std::string& dict, const std::string& payload) {
+  std::string header = dict;
+  header += std::string((64 - (10 + header.size() + 1) % 64) % 64, ' ') + "\n";
+  std::string out = "\x93NUMPY\x01";
+  out += '\0';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + payload;
+}
+
+template <class T>
+void expect_round_trip(DType dtype, std::vector<T> values, Shape shape) {
+  Tensor original(dtype, shape);
+  std::copy(values.begin(), values.end(), original.values<T>().begin());
+  const std::string bytes = encode_npy(original);
+  EXPECT_EQ((bytes.size() - original.byte_size()) % 64, 0u) << "data must start 64-byte aligned";
+  const Tensor decoded = parse(bytes);
+  EXPECT_EQ(decoded.dtype(), dtype);
+  EXPECT_EQ(decoded.shape(), shape);
+  EXPECT_EQ(std::memcmp(decoded.raw_data(), original.raw_data(), original.byte_size()), 0);
+}
+
+TEST(Npy, RoundTripsEveryDType) {
+  expect_round_trip<float>(DType::kFloat32, {1.5f, -2.0f, 3.25f, 0.0f, 5.0f, 6.0f}, {2, 3});
+  expect_round_trip<double>(DType::kFloat64, {1e300, -1e-300}, {2});
+  expect_round_trip<std::int32_t>(DType::kInt32, {-7, 8, 9, 10}, {1, 2, 2});
+  expect_round_trip<std::int64_t>(DType::kInt64, {1LL << 40}, {});
+  expect_round_trip<bool>(DType::kBool, {true, false, true}, {3, 1});
+  expect_round_trip<float>(DType::kFloat32, {}, {0, 7});
+}
+
+TEST(Npy, ReadsWhatNumpyWrites) {
+  // np.save of np.array([[1, 2], [3, 4]], dtype='<i8'), header as numpy formats it.
+  std::string payload(32, '\0');
+  const std::int64_t values[] = {1, 2, 3, 4};
+  std::memcpy(payload.data(), values, 32);
+  const Tensor tensor = parse(npy_file("{'descr': '<i8', 'fortran_order': False, 'shape': (2, 2), }", payload));
+  EXPECT_EQ(tensor.shape(), Shape({2, 2}));
+  EXPECT_EQ(tensor.values<std::int64_t>()[3], 4);
+}
+
+TEST(Npy, FilesRoundTripOnDisk) {
+  const auto path = std::filesystem::temp_directory_path() / "hepinfer_npy_test.npy";
+  const Tensor original = Tensor::from_values<double>({3}, std::vector<double>{1, 2, 3});
+  write_npy(path, original);
+  EXPECT_EQ(read_npy(path).values<double>()[2], 3.0);
+  std::filesystem::remove(path);
+}
+
+TEST(Npy, MissingFileIsFileNotFound) {
+  try {
+    read_npy("/nonexistent/input.npy");
+    FAIL();
+  } catch (const FileNotFoundError& error) {
+    EXPECT_NE(std::string(error.what()).find("/nonexistent/input.npy"), std::string::npos);
+  }
+}
+
+struct MalformedCase {
+  const char* label;
+  std::string bytes;
+  const char* message_part;
+  friend void PrintTo(const MalformedCase& param, std::ostream* out) { *out << param.label; }
+};
+
+class MalformedNpy : public ::testing::TestWithParam<MalformedCase> {};
+
+TEST_P(MalformedNpy, IsRejectedWithAReason) {
+  try {
+    parse(GetParam().bytes);
+    FAIL() << "accepted " << GetParam().label;
+  } catch (const InvalidArgumentError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("test.npy"), std::string::npos) << message;
+    EXPECT_NE(message.find(GetParam().message_part), std::string::npos) << message;
+  }
+}
+
+const std::string kFourFloats(16, '\0');
+
+INSTANTIATE_TEST_SUITE_P(
+    Npy, MalformedNpy,
+    ::testing::Values(
+        MalformedCase{"empty", "", "magic"},
+        MalformedCase{"not npy", "hello world, this is text", "magic"},
+        MalformedCase{"bad version", std::string("\x93NUMPY\x07\x00\x00\x00", 10), "version"},
+        MalformedCase{"header longer than file", std::string("\x93NUMPY\x01\x00\xff\x7f{", 11), "truncated header"},
+        MalformedCase{"truncated data",
+                      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", std::string(8, '\0')),
+                      "truncated data"},
+        MalformedCase{"trailing data",
+                      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", kFourFloats),
+                      "trailing"},
+        MalformedCase{"fortran order",
+                      npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", kFourFloats), "Fortran"},
+        MalformedCase{"big endian", npy_file("{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", kFourFloats),
+                      "not supported"},
+        MalformedCase{"unsupported dtype",
+                      npy_file("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", kFourFloats),
+                      "not supported"},
+        MalformedCase{"huge shape",
+                      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", ""),
+                      "too large"},
+        MalformedCase{"overflowing dimension",
+                      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", ""),
+                      "overflows"},
+        MalformedCase{"negative dimension",
+                      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (-4,), }", kFourFloats),
+                      "non-negative"},
+        MalformedCase{"missing key", npy_file("{'descr': '<f4', 'shape': (4,), }", kFourFloats), "lacks"},
+        MalformedCase{"unknown key",
+                      npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", kFourFloats),
+                      "unexpected header key"},
+        MalformedCase{"unterminated string", npy_file("{'descr", ""), "unterminated"},
+        MalformedCase{"bool not 0 or 1",
+                      npy_file("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }", std::string("\x01\x05", 2)),
+                      "neither 0 nor 1"}),
+    [](const auto& test_info) {
+      std::string name = test_info.param.label;
+      for (char& c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      }
+      return name;
+    });
+
+}  // namespace
+}  // namespace hepinfer

@@ -1,0 +1,72 @@
+#include "test_models.h"
+
+#include <fstream>
+#include <stdexcept>
+
+#include "nlohmann/json.hpp"
+
+namespace hepinfer::test {
+namespace {
+
+struct Manifest {
+  std::vector<TestModel> models;
+  std::map<std::string, std::string> broken;
+};
+
+std::string absolute(const std::string& relative) { return test_models_dir() + "/" + relative; }
+
+std::map<std::string, std::string> string_map(const nlohmann::json& json, bool paths) {
+  std::map<std::string, std::string> result;
+  for (const auto& [key, value] : json.items()) {
+    result[key] = paths ? absolute(value.get<std::string>()) : value.get<std::string>();
+  }
+  return result;
+}
+
+Manifest load_manifest() {
+  const std::string path = absolute("manifest.json");
+  std::ifstream file(path);
+  if (!file) throw std::runtime_error("cannot read " + path + "; build the hepinfer_test_models target");
+  const auto json = nlohmann::json::parse(file);
+  Manifest manifest;
+  for (const auto& entry : json.at("models")) {
+    TestModel model;
+    model.name = entry.at("name");
+    model.inputs = entry.at("inputs").get<std::vector<std::string>>();
+    model.outputs = entry.at("outputs").get<std::vector<std::string>>();
+    model.tolerance = entry.at("tolerance");
+    for (const auto& [format, description] : entry.at("formats").items()) {
+      model.formats[format] = {absolute(description.at("path")), string_map(description.at("inputs"), false),
+                               string_map(description.at("outputs"), false)};
+    }
+    for (const auto& reference : entry.at("cases")) {
+      model.cases.push_back({reference.at("batch"), string_map(reference.at("inputs"), true),
+                             string_map(reference.at("outputs"), true)});
+    }
+    manifest.models.push_back(std::move(model));
+  }
+  manifest.broken = string_map(json.at("broken"), true);
+  return manifest;
+}
+
+const Manifest& manifest() {
+  static const Manifest instance = load_manifest();
+  return instance;
+}
+
+}  // namespace
+
+std::string test_models_dir() { return HEPINFER_TEST_MODELS_DIR; }
+
+const std::vector<TestModel>& test_models() { return manifest().models; }
+
+const TestModel& test_model(const std::string& name) {
+  for (const TestModel& model : test_models()) {
+    if (model.name == name) return model;
+  }
+  throw std::runtime_error("no test model '" + name + "' in the manifest");
+}
+
+std::string broken_model(const std::string& kind) { return manifest().broken.at(kind); }
+
+}  // namespace hepinfer::test

@@ -1,0 +1,214 @@
+// Each failure is a typed hepinfer error whose message names the culprit.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "hepinfer/core/npy.h"
+#include "hepinfer/tensorflow/tf_model.h"
+#include "test_models.h"
+
+namespace hepinfer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Runs `action`, expects it to throw exactly `ErrorType`, and returns the message.
+template <class ErrorType, class Action>
+std::string error_message(Action action) {
+  try {
+    action();
+  } catch (const ErrorType& error) {
+    return error.what();
+  } catch (const std::exception& other) {
+    ADD_FAILURE() << "wrong error type: " << other.what();
+    return {};
+  }
+  ADD_FAILURE() << "no error thrown";
+  return {};
+}
+
+#define EXPECT_MENTIONS(message, part) EXPECT_NE((message).find(part), std::string::npos) << (message)
+
+class ModelErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scratch_ = fs::temp_directory_path() / ("hepinfer_errors_" + std::to_string(::getpid()) + "_" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(scratch_);
+  }
+  void TearDown() override { fs::remove_all(scratch_); }
+
+  fs::path write_file(const std::string& name, const std::string& contents) {
+    const fs::path path = scratch_ / name;
+    std::ofstream(path, std::ios::binary) << contents;
+    return path;
+  }
+  static std::string read_file(const fs::path& path) {
+    std::ifstream file(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  }
+  static std::string path_of(const std::string& model, const std::string& format) {
+    return test::test_model(model).formats.at(format).path;
+  }
+
+  fs::path scratch_;
+};
+
+TEST_F(ModelErrors, MissingFile) {
+  const auto message = error_message<FileNotFoundError>([&] { tf::load_model(scratch_ / "absent.pb"); });
+  EXPECT_MENTIONS(message, "absent.pb");
+}
+
+TEST_F(ModelErrors, DirectoryThatIsNotASavedModel) {
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(scratch_); });
+  EXPECT_MENTIONS(message, scratch_.string());
+  EXPECT_MENTIONS(message, "saved_model.pb");
+}
+
+TEST_F(ModelErrors, EmptyFile) {
+  const auto path = write_file("empty.pb", "");
+  EXPECT_MENTIONS(error_message<InvalidModelError>([&] { tf::load_model(path); }), "empty");
+}
+
+TEST_F(ModelErrors, FileThatIsNotAGraphDef) {
+  const auto path = write_file("notes.pb", "These are not the bytes you are looking for.\n");
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(path); });
+  EXPECT_MENTIONS(message, "notes.pb");
+  EXPECT_MENTIONS(message, "GraphDef");
+}
+
+TEST_F(ModelErrors, TruncatedGraphDef) {
+  const std::string bytes = read_file(path_of("mlp", "frozen_graph"));
+  const auto path = write_file("truncated.pb", bytes.substr(0, bytes.size() / 2));
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(path); });
+  EXPECT_MENTIONS(message, "truncated.pb");
+}
+
+TEST_F(ModelErrors, CorruptSavedModel) {
+  const fs::path copy = scratch_ / "corrupt_saved_model";
+  fs::copy(path_of("mlp", "saved_model"), copy, fs::copy_options::recursive);
+  const std::string bytes = read_file(copy / "saved_model.pb");
+  std::ofstream(copy / "saved_model.pb", std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 3);
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(copy); });
+  EXPECT_MENTIONS(message, copy.string());
+}
+
+TEST_F(ModelErrors, SavedModelGraphFilePassedInsteadOfDirectory) {
+  const fs::path file = fs::path(path_of("mlp", "saved_model")) / "saved_model.pb";
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(file); });
+  EXPECT_MENTIONS(message, "load its directory");
+}
+
+TEST_F(ModelErrors, GraphWithVariablesIsNotFrozen) {
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(test::broken_model("unfrozen")); });
+  EXPECT_MENTIONS(message, "not a frozen graph");
+  EXPECT_MENTIONS(message, "w1");
+}
+
+TEST_F(ModelErrors, GraphWithUnknownOp) {
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(test::broken_model("unknown_op")); });
+  EXPECT_MENTIONS(message, "HepinferNoSuchOp");
+}
+
+TEST_F(ModelErrors, UnknownSignatureAtLoad) {
+  tf::LoadOptions options;
+  options.signature = "no_such_signature";
+  const auto message = error_message<NotFoundError>([&] { tf::load_model(path_of("mlp", "saved_model"), options); });
+  EXPECT_MENTIONS(message, "no_such_signature");
+  EXPECT_MENTIONS(message, "serving_default");  // lists what is available
+}
+
+TEST_F(ModelErrors, UnknownSignatureAtRun) {
+  const auto model = tf::load_model(path_of("tf1_graph", "saved_model"));
+  RunOptions options;
+  options.signature = "predict_v2";
+  const auto message = error_message<NotFoundError>(
+      [&] { model->run({{"x", Tensor(DType::kFloat32, {1, 8})}}, {"prob"}, options); });
+  EXPECT_MENTIONS(message, "predict_v2");
+}
+
+TEST_F(ModelErrors, UnknownTags) {
+  tf::LoadOptions options;
+  options.tags = {"gpu_only"};
+  const auto message = error_message<NotFoundError>([&] { tf::load_model(path_of("mlp", "saved_model"), options); });
+  EXPECT_MENTIONS(message, "gpu_only");
+}
+
+TEST_F(ModelErrors, UnknownInputName) {
+  for (const char* format : {"saved_model", "frozen_graph"}) {
+    const auto model = tf::load_model(path_of("tf1_graph", format));
+    const auto message =
+        error_message<NotFoundError>([&] { model->run({{"features", Tensor(DType::kFloat32, {1, 8})}}, {"prob"}); });
+    EXPECT_MENTIONS(message, "'features'");
+    EXPECT_MENTIONS(message, "input");
+  }
+}
+
+TEST_F(ModelErrors, UnknownOutputName) {
+  const auto model = tf::load_model(path_of("tf1_graph", "frozen_graph"));
+  const auto message =
+      error_message<NotFoundError>([&] { model->run({{"x", Tensor(DType::kFloat32, {1, 8})}}, {"probability"}); });
+  EXPECT_MENTIONS(message, "'probability'");
+  EXPECT_MENTIONS(message, "output");
+}
+
+TEST_F(ModelErrors, DTypeMismatch) {
+  for (const char* format : {"saved_model", "frozen_graph"}) {
+    const auto model = tf::load_model(path_of("embedding", format));
+    const std::string input = format == std::string("saved_model") ? "ids" : "ids:0";
+    const auto message = error_message<DTypeMismatchError>([&] { model->run({{input, Tensor(DType::kInt32, {2, 12})}}, {}); });
+    EXPECT_MENTIONS(message, "ids");
+    EXPECT_MENTIONS(message, "expected dtype int64, got int32");
+  }
+}
+
+TEST_F(ModelErrors, RankMismatch) {
+  const auto model = tf::load_model(path_of("cnn", "saved_model"));
+  const auto message =
+      error_message<ShapeMismatchError>([&] { model->run({{"image", Tensor(DType::kFloat32, {2, 16, 16})}}, {}); });
+  EXPECT_MENTIONS(message, "image");
+  EXPECT_MENTIONS(message, "expected shape [-1, 16, 16, 3], got [2, 16, 16]");
+}
+
+TEST_F(ModelErrors, DimensionMismatch) {
+  const auto model = tf::load_model(path_of("mlp", "frozen_graph"));
+  const auto message =
+      error_message<ShapeMismatchError>([&] { model->run({{"x", Tensor(DType::kFloat32, {4, 31})}}, {}); });
+  EXPECT_MENTIONS(message, "expected shape [-1, 32], got [4, 31]");
+}
+
+TEST_F(ModelErrors, MissingSignatureInput) {
+  const auto model = tf::load_model(path_of("multi_io", "saved_model"));
+  const auto message =
+      error_message<InvalidArgumentError>([&] { model->run({{"jets", Tensor(DType::kFloat32, {1, 10, 4})}}, {}); });
+  EXPECT_MENTIONS(message, "'event'");
+}
+
+TEST_F(ModelErrors, InputFedTwice) {
+  const auto model = tf::load_model(path_of("tf1_graph", "frozen_graph"));
+  const Tensor x(DType::kFloat32, {1, 8});
+  const auto message = error_message<InvalidArgumentError>([&] { model->run({{"x", x}, {"x:0", x}}, {"prob"}); });
+  EXPECT_MENTIONS(message, "fed twice");
+}
+
+TEST_F(ModelErrors, RuntimeErrorKeepsTensorFlowsMessage) {
+  // A raw intermediate tensor has no metadata, so the bad shape reaches TensorFlow.
+  const auto model = tf::load_model(path_of("tf1_graph", "frozen_graph"));
+  const auto message =
+      error_message<RuntimeError>([&] { model->run({{"hidden", Tensor(DType::kFloat32, {2, 3})}}, {"prob"}); });
+  EXPECT_MENTIONS(message, path_of("tf1_graph", "frozen_graph"));
+  EXPECT_MENTIONS(message, "running model");
+}
+
+TEST_F(ModelErrors, FailedRunLeavesTheModelUsable) {
+  const auto& tf1 = test::test_model("tf1_graph");
+  const auto model = tf::load_model(tf1.formats.at("frozen_graph").path);
+  EXPECT_THROW(model->run({{"hidden", Tensor(DType::kFloat32, {2, 3})}}, {"prob"}), RuntimeError);
+  const auto outputs = model->run({{"x", read_npy(tf1.cases.back().inputs.at("x"))}}, {"prob"});
+  EXPECT_EQ(outputs[0].rows(), tf1.cases.back().batch);
+}
+
+}  // namespace
+}  // namespace hepinfer

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Generates hepinfer's test and demo models with the pinned TensorFlow, plus reference data.
+
+For each model family it writes a SavedModel directory and/or a frozen GraphDef, seeded random
+inputs at several batch sizes, and the outputs Python TensorFlow computes for them, all as .npy.
+manifest.json ties them together: which names to feed and fetch in each format, which files hold
+each case, and the tolerance. Nothing here is committed; the build runs this script.
+
+Usage: make_test_models.py OUTPUT_DIR
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
+    convert_variables_to_constants_v2,
+)
+
+BATCH_SIZES = (0, 1, 5)
+
+
+def random_input(rng, spec, batch):
+    shape = (batch,) + tuple(spec["shape"][1:])
+    kind = spec["dtype"]
+    if kind == "float32":
+        return rng.standard_normal(shape).astype(np.float32)
+    if kind == "float64":
+        return rng.standard_normal(shape).astype(np.float64)
+    if kind in ("int32", "int64"):
+        return rng.integers(0, spec.get("max", 100), size=shape).astype(kind)
+    if kind == "bool":
+        return rng.integers(0, 2, size=shape).astype(bool)
+    raise ValueError(kind)
+
+
+class Writer:
+    def __init__(self, out):
+        self.out = Path(out)
+        self.models = []
+        self.broken = {}
+
+    def add(self, name, input_specs, output_names, formats, predict, batch_sizes=BATCH_SIZES, tolerance=1e-5):
+        """formats: {format: {"path", "inputs": {logical: feed name}, "outputs": {logical: fetch name}}}"""
+        rng = np.random.default_rng(sum(map(ord, name)))
+        cases = []
+        case_dir = self.out / name / "cases"
+        case_dir.mkdir(parents=True, exist_ok=True)
+        for batch in batch_sizes:
+            inputs = {spec["name"]: random_input(rng, spec, batch) for spec in input_specs}
+            outputs = predict(inputs)
+            case = {"batch": batch, "inputs": {}, "outputs": {}}
+            for kind, arrays in (("inputs", inputs), ("outputs", outputs)):
+                for logical, array in arrays.items():
+                    rel = f"{name}/cases/b{batch}_{kind}_{logical}.npy"
+                    np.save(self.out / rel, np.ascontiguousarray(array))
+                    case[kind][logical] = rel
+            cases.append(case)
+        self.models.append({
+            "name": name,
+            "inputs": [spec["name"] for spec in input_specs],
+            "outputs": list(output_names),
+            "formats": formats,
+            "cases": cases,
+            "tolerance": tolerance,
+        })
+
+    def finish(self):
+        manifest = {"tensorflow": tf.__version__, "models": self.models, "broken": self.broken}
+        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def export_keras(writer, name, model, input_specs, output_names, batch_sizes=BATCH_SIZES, tolerance=1e-5):
+    """Exports a Keras 3 model as a SavedModel (model.export) and as a frozen graph."""
+    base = writer.out / name
+    saved = base / "saved_model"
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+
+    # Map logical names onto the exported signature's keys.
+    serving = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    sig_inputs = serving.structured_input_signature[1]
+    sig_outputs = sorted(serving.structured_outputs.keys())
+    saved_inputs = {spec["name"]: spec["name"] for spec in input_specs}
+    assert set(saved_inputs.values()) == set(sig_inputs), (sig_inputs, saved_inputs)
+    saved_outputs = dict(zip(output_names, sig_outputs)) if len(sig_outputs) > 1 else {output_names[0]: sig_outputs[0]}
+
+    # Frozen graph: trace the model with named placeholders, fold the variables into constants.
+    signature = [tf.TensorSpec([None] + list(spec["shape"][1:]), spec["dtype"], name=spec["name"]) for spec in input_specs]
+
+    @tf.function(input_signature=signature)
+    def serve(*args):
+        result = model(list(args) if len(args) > 1 else args[0], training=False)
+        return result if isinstance(result, (list, tuple)) else [result]
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "frozen.pb", as_text=False)
+    frozen_inputs = {spec["name"]: t.name for spec, t in zip(input_specs, frozen.inputs)}
+    frozen_outputs = {logical: t.name for logical, t in zip(output_names, frozen.outputs)}
+
+    def predict(inputs):
+        args = [inputs[spec["name"]] for spec in input_specs]
+        result = model(args if len(args) > 1 else args[0], training=False)
+        result = result if isinstance(result, (list, tuple)) else [result]
+        return {logical: np.asarray(r) for logical, r in zip(output_names, result)}
+
+    formats = {
+        "saved_model": {"path": f"{name}/saved_model", "inputs": saved_inputs, "outputs": saved_outputs},
+        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": frozen_inputs, "outputs": frozen_outputs},
+    }
+    writer.add(name, input_specs, output_names, formats, predict, batch_sizes, tolerance)
+
+
+def mlp():
+    inputs = keras.Input((32,), name="x")
+    h = inputs
+    for i in range(4):
+        h = keras.layers.Dense(256, activation="relu", name=f"dense_{i}")(h)
+    out = keras.layers.Dense(8, activation="softmax", name="prob")(h)
+    return keras.Model(inputs, out, name="mlp")
+
+
+def cnn():
+    inputs = keras.Input((16, 16, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.Conv2D(16, 3)(h)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    out = keras.layers.Dense(5, activation="softmax")(h)
+    model = keras.Model(inputs, out, name="cnn")
+    # Non-trivial moving statistics, so that batch normalisation really changes the result.
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
+                rng.normal(0, 0.2, beta.shape).astype(np.float32),
+                rng.normal(0, 0.3, mean.shape).astype(np.float32),
+                rng.uniform(0.5, 2.0, var.shape).astype(np.float32),
+            ])
+    return model
+
+
+def lstm():
+    inputs = keras.Input((10, 6), name="sequence")
+    h = keras.layers.LSTM(16)(inputs)
+    out = keras.layers.Dense(3)(h)
+    return keras.Model(inputs, out, name="lstm")
+
+
+def multi_io():
+    jets = keras.Input((10, 4), name="jets")
+    event = keras.Input((6,), name="event")
+    h = keras.layers.Concatenate()([keras.layers.Flatten()(jets), event])
+    h = keras.layers.Dense(64, activation="relu")(h)
+    cls = keras.layers.Dense(3, activation="softmax", name="cls")(h)
+    reg = keras.layers.Dense(1, name="reg")(h)
+    return keras.Model([jets, event], [cls, reg], name="multi_io")
+
+
+def embedding():
+    ids = keras.Input((12,), dtype="int64", name="ids")
+    h = keras.layers.Embedding(100, 8)(ids)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    out = keras.layers.Dense(4)(h)
+    return keras.Model(ids, out, name="embedding")
+
+
+def add_dtypes_model(writer):
+    """A tf.Module over every supported dtype, with closed-form outputs (and one identity)."""
+    name = "dtypes"
+    specs = [
+        {"name": "f32", "dtype": "float32", "shape": [None, 3]},
+        {"name": "f64", "dtype": "float64", "shape": [None, 3]},
+        {"name": "i32", "dtype": "int32", "shape": [None, 3]},
+        {"name": "i64", "dtype": "int64", "shape": [None, 3]},
+        {"name": "flag", "dtype": "bool", "shape": [None, 3]},
+    ]
+    outputs = ["f32_out", "f64_out", "i32_out", "i64_out", "flag_out", "f32_identity"]
+
+    def compute(f32, f64, i32, i64, flag):
+        return {
+            "f32_out": f32 * 2.0 + 1.0,
+            "f64_out": f64 * 0.5,
+            "i32_out": i32 * 3,
+            "i64_out": i64 + 7,
+            "flag_out": tf.logical_not(flag),
+            "f32_identity": tf.identity(f32),
+        }
+
+    signature = [tf.TensorSpec([None, 3], spec["dtype"], name=spec["name"]) for spec in specs]
+
+    class DTypes(tf.Module):
+        @tf.function(input_signature=signature)
+        def serve(self, f32, f64, i32, i64, flag):
+            return compute(f32, f64, i32, i64, flag)
+
+    module = DTypes()
+    saved = writer.out / name / "saved_model"
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
+    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(writer.out / name), "frozen.pb", as_text=False)
+    # tf.nest flattens the output dict in sorted key order.
+    frozen_outputs = {key: t.name for key, t in zip(sorted(outputs), frozen.outputs)}
+
+    def predict(inputs):
+        result = compute(**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: result[k].numpy() for k in outputs}
+
+    formats = {
+        "saved_model": {"path": f"{name}/saved_model", "inputs": {s["name"]: s["name"] for s in specs},
+                        "outputs": {o: o for o in outputs}},
+        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {s["name"]: s["name"] + ":0" for s in specs},
+                         "outputs": frozen_outputs},
+    }
+    writer.add(name, specs, outputs, formats, predict, tolerance=0.0)
+
+
+def add_tf1_model(writer):
+    """A TF1-style graph (placeholders, variables, a session), frozen and saved with the v1 builder."""
+    name = "tf1_graph"
+    base = writer.out / name
+    graph = tf.Graph()
+    rng = np.random.default_rng(11)
+    with graph.as_default():
+        v1 = tf.compat.v1
+        x = v1.placeholder(tf.float32, [None, 8], name="x")
+        w1 = v1.Variable(rng.standard_normal((8, 16)).astype(np.float32), name="w1")
+        b1 = v1.Variable(rng.standard_normal(16).astype(np.float32), name="b1")
+        w2 = v1.Variable(rng.standard_normal((16, 4)).astype(np.float32), name="w2")
+        hidden = tf.nn.relu(tf.matmul(x, w1) + b1, name="hidden")
+        prob = tf.nn.softmax(tf.matmul(hidden, w2), name="prob")
+        session = v1.Session(graph=graph)
+        session.run(v1.global_variables_initializer())
+        frozen = v1.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), ["prob"])
+        tf.io.write_graph(frozen, str(base), "frozen.pb", as_text=False)
+        # Broken variants for the error tests: variables left in, and an op TF does not know.
+        tf.io.write_graph(graph.as_graph_def(), str(base), "unfrozen.pb", as_text=False)
+        unknown_op = tf.compat.v1.GraphDef()
+        unknown_op.CopyFrom(frozen)
+        next(node for node in unknown_op.node if node.name == "hidden").op = "HepinferNoSuchOp"
+        tf.io.write_graph(unknown_op, str(base), "unknown_op.pb", as_text=False)
+        writer.broken.update({"unfrozen": f"{name}/unfrozen.pb", "unknown_op": f"{name}/unknown_op.pb"})
+        builder = v1.saved_model.Builder(str(base / "saved_model"))
+        signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs={"x": x}, outputs={"prob": prob})
+        builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
+                                             signature_def_map={"serving_default": signature})
+        builder.save()
+
+    def predict(inputs):
+        return {"prob": session.run(prob, {x: inputs["x"]})}
+
+    formats = {
+        "saved_model": {"path": f"{name}/saved_model", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
+        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
+    }
+    writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, 8]}], ["prob"], formats, predict)
+
+
+def main():
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(1234)
+    writer = Writer(out)
+    f32 = "float32"
+    export_keras(writer, "mlp", mlp(), [{"name": "x", "dtype": f32, "shape": [None, 32]}], ["prob"])
+    export_keras(writer, "cnn", cnn(), [{"name": "image", "dtype": f32, "shape": [None, 16, 16, 3]}], ["prob"])
+    # Keras' LSTM cell cannot run on 0 rows even in Python, so the empty batch is left out.
+    export_keras(writer, "lstm", lstm(), [{"name": "sequence", "dtype": f32, "shape": [None, 10, 6]}], ["out"],
+                 batch_sizes=(1, 5))
+    export_keras(writer, "multi_io", multi_io(),
+                 [{"name": "jets", "dtype": f32, "shape": [None, 10, 4]}, {"name": "event", "dtype": f32, "shape": [None, 6]}],
+                 ["cls", "reg"])
+    export_keras(writer, "embedding", embedding(), [{"name": "ids", "dtype": "int64", "shape": [None, 12], "max": 100}],
+                 ["out"])
+    add_dtypes_model(writer)
+    add_tf1_model(writer)
+    writer.finish()
+    print(f"make_test_models: wrote {len(writer.models)} models to {out}")
+
+
+if __name__ == "__main__":
+    main()
