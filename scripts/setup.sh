@@ -31,11 +31,6 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating virtual environment $venv"
   "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$repo/scripts/requirements.txt" --dry-run 2>/dev/null | grep -q "Would install"; then
-  : # everything pinned is present
-else
-  echo "setup: installing pinned Python packages into $venv"
-fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$repo/scripts/requirements.txt"
 "$venv/bin/python" - <<'PY'
 import tensorflow as tf, os

@@ -21,6 +21,8 @@ from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
     convert_variables_to_constants_v2,
 )
 
+tf.get_logger().setLevel("ERROR")  # the TF1 model uses deprecated v1 APIs on purpose
+
 BATCH_SIZES = (0, 1, 5)
 
 

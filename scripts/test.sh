@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's test command: set up a fresh machine, build everything, run every test.
+#   1. scripts/setup.sh (Debian packages, .venv with the pinned TensorFlow)
+#   2. the full build in build/ (generates the test models with Python TF) and its ctest suite
+#   3. a build with TensorFlow switched off in build-notf/, proving the core and the CLI's
+#      non-TF commands stand alone, and its tests
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+jobs=${HEPINFER_JOBS:-$(nproc)}
+
+bash scripts/setup.sh
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+cmake -S . -B build-notf -DHEPINFER_WITH_TENSORFLOW=OFF -DCMAKE_BUILD_TYPE=Release
+cmake --build build-notf -j "$jobs"
+ctest --test-dir build-notf --output-on-failure -j "$jobs"
+echo "hepinfer: all tests passed"

@@ -1,0 +1,185 @@
+// The `hepinfer` command line: inspect and infer on real models, through real .npy files.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "hepinfer/core/npy.h"
+#include "nlohmann/json.hpp"
+#include "tensor_matchers.h"
+#include "test_models.h"
+
+namespace hepinfer {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string quoted(const std::string& text) {
+  std::string result = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      result.append("'\\''");
+    } else {
+      result.push_back(c);
+    }
+  }
+  result.push_back('\'');
+  return result;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream file(path);
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scratch_ = fs::temp_directory_path() / ("hepinfer_cli_" + std::to_string(::getpid()) + "_" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(scratch_);
+  }
+  void TearDown() override { fs::remove_all(scratch_); }
+
+  CommandResult hepinfer(const std::vector<std::string>& args) const {
+    std::string command = quoted(HEPINFER_CLI);
+    for (const std::string& arg : args) command += " " + quoted(arg);
+    command += " >" + quoted((scratch_ / "stdout").string()) + " 2>" + quoted((scratch_ / "stderr").string());
+    const int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(scratch_ / "stdout"), slurp(scratch_ / "stderr")};
+  }
+
+  // Failures print exactly one line that names the culprit.
+  void expect_one_line_error(const CommandResult& result, const std::string& culprit) const {
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_NE(result.err.find(culprit), std::string::npos) << result.err;
+  }
+
+  fs::path scratch_;
+};
+
+TEST_F(Cli, InferRoundTripsEveryDTypeThroughNpyFiles) {
+  const auto& dtypes = test::test_model("dtypes");
+  for (const auto& [format_name, format] : dtypes.formats) {
+    SCOPED_TRACE(format_name);
+    const auto& reference = dtypes.cases.back();
+    std::vector<std::string> args = {"infer", format.path};
+    for (const auto& logical : dtypes.inputs) {
+      args.insert(args.end(), {"--input", format.inputs.at(logical) + "=" + reference.inputs.at(logical)});
+    }
+    for (const auto& logical : dtypes.outputs) {
+      args.insert(args.end(), {"--output", format.outputs.at(logical) + "=" + (scratch_ / (logical + ".npy")).string()});
+    }
+    const CommandResult result = hepinfer(args);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    for (const auto& logical : dtypes.outputs) {
+      SCOPED_TRACE(logical);
+      EXPECT_TENSORS_MATCH(read_npy(scratch_ / (logical + ".npy")), read_npy(reference.outputs.at(logical)), 0.0);
+    }
+  }
+}
+
+TEST_F(Cli, InferWritesAllSignatureOutputsByDefault) {
+  const auto& multi = test::test_model("multi_io");
+  const auto& format = multi.formats.at("saved_model");
+  const auto& reference = multi.cases.back();
+  const CommandResult result = hepinfer({"infer", format.path, "-i", "jets=" + reference.inputs.at("jets"), "-i",
+                                         "event=" + reference.inputs.at("event"), "--output-dir", scratch_.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const auto& logical : multi.outputs) {
+    const fs::path written = scratch_ / (format.outputs.at(logical) + ".npy");
+    ASSERT_TRUE(fs::exists(written)) << written;
+    EXPECT_TENSORS_MATCH(read_npy(written), read_npy(reference.outputs.at(logical)), multi.tolerance);
+  }
+}
+
+TEST_F(Cli, InferOnAFrozenGraphWithNodeNames) {
+  const auto& tf1 = test::test_model("tf1_graph");
+  const auto& reference = tf1.cases.back();
+  const CommandResult result = hepinfer({"infer", tf1.formats.at("frozen_graph").path, "-i",
+                                         "x=" + reference.inputs.at("x"), "--output-dir", scratch_.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), tf1.tolerance);
+}
+
+TEST_F(Cli, InspectJsonDescribesSignatures) {
+  const CommandResult result = hepinfer({"inspect", test::test_model("multi_io").formats.at("saved_model").path, "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json.at("format"), "SavedModel");
+  EXPECT_EQ(json.at("default_signature"), "serving_default");
+  bool found = false;
+  for (const auto& signature : json.at("signatures")) {
+    if (signature.at("key") != "serving_default") continue;
+    found = true;
+    ASSERT_EQ(signature.at("inputs").size(), 2u);
+    for (const auto& input : signature.at("inputs")) {
+      EXPECT_EQ(input.at("dtype"), "float32");
+      if (input.at("name") == "jets") {
+        EXPECT_EQ(input.at("shape"), nlohmann::json({-1, 10, 4}));
+      }
+    }
+    EXPECT_EQ(signature.at("outputs").size(), 2u);
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(Cli, InspectTextShowsFormatAndTensors) {
+  const CommandResult result = hepinfer({"inspect", test::test_model("embedding").formats.at("frozen_graph").path});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("frozen GraphDef"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("int64"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("[-1, 12]"), std::string::npos) << result.out;
+}
+
+TEST_F(Cli, MissingModelFailsWithOneLine) {
+  expect_one_line_error(hepinfer({"inspect", "/no/such/model.pb"}), "/no/such/model.pb");
+}
+
+TEST_F(Cli, UnknownInputNameFailsWithOneLine) {
+  const auto& tf1 = test::test_model("tf1_graph");
+  expect_one_line_error(
+      hepinfer({"infer", tf1.formats.at("saved_model").path, "-i", "features=" + tf1.cases.back().inputs.at("x")}),
+      "features");
+}
+
+TEST_F(Cli, MalformedInputAssignmentFailsWithOneLine) {
+  expect_one_line_error(hepinfer({"infer", test::test_model("mlp").formats.at("saved_model").path, "-i", "x.npy"}),
+                        "NAME=FILE");
+}
+
+TEST_F(Cli, BadNpyFailsWithOneLine) {
+  const fs::path bad = scratch_ / "bad.npy";
+  std::ofstream(bad) << "not numpy";
+  expect_one_line_error(hepinfer({"infer", test::test_model("mlp").formats.at("saved_model").path, "-i",
+                                  "x=" + bad.string()}),
+                        "bad.npy");
+}
+
+TEST_F(Cli, WrongDTypeFailsWithOneLine) {
+  const auto& dtypes = test::test_model("dtypes");
+  const auto& reference = dtypes.cases.back();
+  expect_one_line_error(hepinfer({"infer", test::test_model("embedding").formats.at("saved_model").path, "-i",
+                                  "ids=" + reference.inputs.at("i32")}),
+                        "expected dtype int64, got int32");
+}
+
+TEST_F(Cli, NpyCommandSummarisesFiles) {
+  const auto& reference = test::test_model("dtypes").cases.back();
+  const CommandResult result = hepinfer({"npy", reference.inputs.at("i64")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("int64[5, 3]"), std::string::npos) << result.out;
+}
+
+}  // namespace
+}  // namespace hepinfer
