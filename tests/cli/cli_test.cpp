@@ -52,8 +52,9 @@ class Cli : public ::testing::Test {
 
   CommandResult hepinfer(const std::vector<std::string>& args) const {
     std::string command = quoted(HEPINFER_CLI);
-    for (const std::string& arg : args) command += " " + quoted(arg);
-    command += " >" + quoted((scratch_ / "stdout").string()) + " 2>" + quoted((scratch_ / "stderr").string());
+    for (const std::string& arg : args) command.append(" ").append(quoted(arg));
+    command.append(" >").append(quoted((scratch_ / "stdout").string()));
+    command.append(" 2>").append(quoted((scratch_ / "stderr").string()));
     const int status = std::system(command.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(scratch_ / "stdout"), slurp(scratch_ / "stderr")};
   }
