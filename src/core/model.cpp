@@ -22,6 +22,22 @@ std::string_view model_format_name(ModelFormat format) {
   return "unknown";
 }
 
+std::string_view threading_mode_name(ThreadingMode mode) {
+  switch (mode) {
+    case ThreadingMode::kInline: return "inline";
+    case ThreadingMode::kTbb: return "tbb";
+    case ThreadingMode::kTensorFlow: return "tensorflow";
+  }
+  return "unknown";
+}
+
+std::optional<ThreadingMode> parse_threading_mode(std::string_view name) {
+  for (ThreadingMode mode : {ThreadingMode::kInline, ThreadingMode::kTbb, ThreadingMode::kTensorFlow}) {
+    if (threading_mode_name(mode) == name) return mode;
+  }
+  return std::nullopt;
+}
+
 const TensorInfo* SignatureInfo::find_input(std::string_view name) const { return find_by_key(inputs, name); }
 const TensorInfo* SignatureInfo::find_output(std::string_view name) const { return find_by_key(outputs, name); }
 

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <chrono>
 #include <iterator>
+#include <shared_mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "google/protobuf/text_format.h"
@@ -12,6 +15,8 @@
 #include "tensorflow/cc/saved_model/loader.h"
 #include "tensorflow/core/public/session.h"
 #include "tensorflow/c/c_api.h"
+#include "runtime_state.h"
+#include "thread_pools.h"
 #include "tf_status.h"
 
 namespace hepinfer::tf {
@@ -34,62 +39,114 @@ struct ResolvedTensor {
   const TensorInfo* info = nullptr;
 };
 
+// Everything about a (signature, input names, output names) combination that does not change
+// between runs: TF's pre-pruned callable and the metadata to validate inputs against.
+struct PreparedCall {
+  tensorflow::Session::CallableHandle handle = 0;
+  std::vector<const TensorInfo*> input_infos;  // nullptr where a raw tensor has no metadata
+  std::vector<std::string> output_labels;
+};
+
 class TfModel final : public Model {
  public:
   TfModel(ModelInfo info, SessionPtr session, std::unordered_set<std::string> node_names)
       : info_(std::move(info)), session_(std::move(session)), node_names_(std::move(node_names)) {}
 
   const ModelInfo& info() const override { return info_; }
+  void set_timing(const LoadTiming& timing) { info_.timing = timing; }
 
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
-    const SignatureInfo& signature =
-        info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
+    const PreparedCall& call = prepared_call(inputs, output_names, options.signature);
 
-    std::vector<std::pair<std::string, tensorflow::Tensor>> feeds;
+    std::vector<tensorflow::Tensor> feeds;
     std::vector<Tensor> fed_views;
     feeds.reserve(inputs.size());
-    for (const NamedTensor& input : inputs) {
-      const ResolvedTensor resolved = resolve(signature, input.name, /*is_input=*/true);
-      if (resolved.info != nullptr) check_input_matches(*resolved.info, input.tensor, info_.path);
-      for (const auto& [already_fed, unused] : feeds) {
-        if (already_fed == resolved.tensor_name) {
-          throw InvalidArgumentError("model '" + info_.path + "': input '" + input.name + "' (" +
-                                     resolved.tensor_name + ") is fed twice");
-        }
-      }
-      feeds.emplace_back(resolved.tensor_name, to_tf_tensor(input.tensor));
-      if (input.tensor.is_view()) fed_views.push_back(input.tensor);
-    }
-    if (info_.format == ModelFormat::kSavedModel) check_all_inputs_fed(signature, feeds);
-
-    std::vector<std::string> fetches;
-    std::vector<std::string> fetch_labels;
-    if (output_names.empty()) {
-      for (const TensorInfo& output : signature.outputs) {
-        fetches.push_back(output.tensor_name);
-        fetch_labels.push_back(output.key);
-      }
-    } else {
-      for (const std::string& name : output_names) {
-        fetches.push_back(resolve(signature, name, /*is_input=*/false).tensor_name);
-        fetch_labels.push_back(name);
-      }
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      if (call.input_infos[i] != nullptr) check_input_matches(*call.input_infos[i], inputs[i].tensor, info_.path);
+      feeds.push_back(to_tf_tensor(inputs[i].tensor));
+      if (inputs[i].tensor.is_view()) fed_views.push_back(inputs[i].tensor);
     }
 
     std::vector<tensorflow::Tensor> tf_outputs;
-    throw_if_error(session_->Run(feeds, fetches, {}, &tf_outputs), "running model '" + info_.path + "'");
+    const ThreadingMode mode = options.threading.value_or(info_.threading);
+    RuntimeState& runtime = RuntimeState::instance();
+    InlineThreadPool inline_pool;
+    std::unique_ptr<TbbThreadPool> tbb_pool;
+    const tsl::thread::ThreadPoolOptions pools = runtime.pools_for(mode, inline_pool, tbb_pool);
+    absl::Status status;
+    if (tbb_pool) {
+      const TbbWorkTracker::Activity activity(runtime.tbb_tracker(), tbb_pool->concurrency());
+      status = session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools);
+    } else {
+      status = session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools);
+    }
+    throw_if_error(status, "running model '" + info_.path + "'");
 
     std::vector<Tensor> outputs;
     outputs.reserve(tf_outputs.size());
     for (std::size_t i = 0; i < tf_outputs.size(); ++i) {
       outputs.push_back(from_tf_tensor(std::move(tf_outputs[i]), fed_views,
-                                       "model '" + info_.path + "', output '" + fetch_labels[i] + "'"));
+                                       "model '" + info_.path + "', output '" + call.output_labels[i] + "'"));
     }
     return outputs;
   }
 
  private:
+  // Callables are made once per combination of names and cached; later runs only look them up.
+  const PreparedCall& prepared_call(const std::vector<NamedTensor>& inputs,
+                                    const std::vector<std::string>& output_names,
+                                    const std::string& signature_key) const {
+    std::string key = signature_key;
+    key += '\n';
+    for (const NamedTensor& input : inputs) (key += input.name) += '\x1f';
+    key += '\n';
+    for (const std::string& name : output_names) (key += name) += '\x1f';
+    {
+      std::shared_lock lock(calls_mutex_);
+      if (auto found = calls_.find(key); found != calls_.end()) return *found->second;
+    }
+    auto call = prepare(inputs, output_names, signature_key);
+    std::unique_lock lock(calls_mutex_);
+    auto [position, inserted] = calls_.emplace(std::move(key), std::move(call));
+    return *position->second;
+  }
+
+  std::unique_ptr<PreparedCall> prepare(const std::vector<NamedTensor>& inputs,
+                                        const std::vector<std::string>& output_names,
+                                        const std::string& signature_key) const {
+    const SignatureInfo& signature = info_.signature(signature_key.empty() ? info_.default_signature : signature_key);
+    auto call = std::make_unique<PreparedCall>();
+    tensorflow::CallableOptions callable;
+    for (const NamedTensor& input : inputs) {
+      const ResolvedTensor resolved = resolve(signature, input.name, /*is_input=*/true);
+      for (const auto& already_fed : callable.feed()) {
+        if (already_fed == resolved.tensor_name) {
+          throw InvalidArgumentError("model '" + info_.path + "': input '" + input.name + "' (" +
+                                     resolved.tensor_name + ") is fed twice");
+        }
+      }
+      callable.add_feed(resolved.tensor_name);
+      call->input_infos.push_back(resolved.info);
+    }
+    if (info_.format == ModelFormat::kSavedModel) check_all_inputs_fed(signature, callable);
+
+    if (output_names.empty()) {
+      for (const TensorInfo& output : signature.outputs) {
+        callable.add_fetch(output.tensor_name);
+        call->output_labels.push_back(output.key);
+      }
+    } else {
+      for (const std::string& name : output_names) {
+        callable.add_fetch(resolve(signature, name, /*is_input=*/false).tensor_name);
+        call->output_labels.push_back(name);
+      }
+    }
+    throw_if_error(session_->MakeCallable(callable, &call->handle),
+                   "preparing model '" + info_.path + "' to run");
+    return call;
+  }
+
   ResolvedTensor resolve(const SignatureInfo& signature, const std::string& name, bool is_input) const {
     const auto& keyed = is_input ? signature.inputs : signature.outputs;
     for (const TensorInfo& info : keyed) {
@@ -114,11 +171,10 @@ class TfModel final : public Model {
     return {tensor_name, nullptr};
   }
 
-  void check_all_inputs_fed(const SignatureInfo& signature,
-                            const std::vector<std::pair<std::string, tensorflow::Tensor>>& feeds) const {
+  void check_all_inputs_fed(const SignatureInfo& signature, const tensorflow::CallableOptions& callable) const {
     for (const TensorInfo& expected : signature.inputs) {
-      const bool fed = std::any_of(feeds.begin(), feeds.end(),
-                                   [&](const auto& feed) { return feed.first == expected.tensor_name; });
+      const bool fed = std::find(callable.feed().begin(), callable.feed().end(), expected.tensor_name) !=
+                       callable.feed().end();
       if (!fed) {
         throw InvalidArgumentError("model '" + info_.path + "': signature '" + signature.key +
                                    "' needs input '" + expected.key + "' (" +
@@ -131,15 +187,9 @@ class TfModel final : public Model {
   ModelInfo info_;
   SessionPtr session_;
   std::unordered_set<std::string> node_names_;
+  mutable std::shared_mutex calls_mutex_;
+  mutable std::unordered_map<std::string, std::unique_ptr<PreparedCall>> calls_;
 };
-
-tensorflow::SessionOptions session_options(const LoadOptions& options) {
-  tensorflow::SessionOptions session_options;
-  session_options.config.set_intra_op_parallelism_threads(options.intra_op_threads);
-  session_options.config.set_inter_op_parallelism_threads(options.inter_op_threads);
-  session_options.config.set_allow_soft_placement(true);
-  return session_options;
-}
 
 std::string choose_default_signature(const ModelInfo& info, const LoadOptions& options) {
   if (!options.signature.empty()) return info.signature(options.signature).key;  // throws if absent
@@ -168,7 +218,7 @@ void check_frozen(const tensorflow::GraphDef& graph, const std::string& path) {
   }
 }
 
-std::unique_ptr<Model> load_frozen_graph(const fs::path& path, const LoadOptions& options) {
+std::unique_ptr<TfModel> load_frozen_graph(const fs::path& path, const LoadOptions& options) {
   const std::string where = path.string();
   if (path.filename() == "saved_model.pb") {
     throw InvalidModelError("'" + where + "' is the graph file of a SavedModel; load its directory '" +
@@ -197,9 +247,10 @@ std::unique_ptr<Model> load_frozen_graph(const fs::path& path, const LoadOptions
   info.format = ModelFormat::kFrozenGraph;
   info.signatures.push_back(frozen_graph_signature(graph, where));
   info.default_signature = choose_default_signature(info, options);
+  info.threading = options.threading;
 
   tensorflow::Session* raw_session = nullptr;
-  throw_if_error(tensorflow::NewSession(session_options(options), &raw_session),
+  throw_if_error(tensorflow::NewSession(RuntimeState::instance().session_options(), &raw_session),
                  "creating a session for '" + where + "'");
   SessionPtr session(raw_session);
   const absl::Status created = session->Create(graph);
@@ -210,7 +261,7 @@ std::unique_ptr<Model> load_frozen_graph(const fs::path& path, const LoadOptions
   return std::make_unique<TfModel>(std::move(info), std::move(session), std::move(names));
 }
 
-std::unique_ptr<Model> load_saved_model(const fs::path& path, const LoadOptions& options) {
+std::unique_ptr<TfModel> load_saved_model(const fs::path& path, const LoadOptions& options) {
   const std::string where = path.string();
   std::error_code ec;
   if (!fs::exists(path / "saved_model.pb", ec) && !fs::exists(path / "saved_model.pbtxt", ec)) {
@@ -219,7 +270,7 @@ std::unique_ptr<Model> load_saved_model(const fs::path& path, const LoadOptions&
   tensorflow::SavedModelBundle bundle;
   const std::unordered_set<std::string> tags(options.tags.begin(), options.tags.end());
   const absl::Status loaded =
-      tensorflow::LoadSavedModel(session_options(options), tensorflow::RunOptions(), where, tags, &bundle);
+      tensorflow::LoadSavedModel(RuntimeState::instance().session_options(), tensorflow::RunOptions(), where, tags, &bundle);
   if (!loaded.ok()) {
     std::string tag_list;
     for (const auto& tag : options.tags) tag_list += (tag_list.empty() ? "" : ",") + tag;
@@ -238,18 +289,61 @@ std::unique_ptr<Model> load_saved_model(const fs::path& path, const LoadOptions&
     throw InvalidModelError("SavedModel '" + where + "' has no signature hepinfer can run");
   }
   info.default_signature = choose_default_signature(info, options);
+  info.threading = options.threading;
   auto names = node_names(bundle.meta_graph_def.graph_def());
   return std::make_unique<TfModel>(std::move(info), SessionPtr(bundle.session.release()), std::move(names));
+}
+
+// Zero-valued inputs of the default signature at each warm-up batch size.
+void warm_up(const Model& model, const LoadOptions& options, LoadTiming& timing) {
+  if (options.warmup_runs <= 0) return;
+  const ModelInfo& info = model.info();
+  const SignatureInfo& signature = info.signature(info.default_signature);
+  for (const std::int64_t batch : options.warmup_batch_sizes) {
+    if (batch < 0) {
+      throw InvalidArgumentError("model '" + info.path + "': warm-up batch size " + std::to_string(batch) +
+                                 " is negative");
+    }
+    std::vector<NamedTensor> inputs;
+    for (const TensorInfo& input : signature.inputs) {
+      if (!input.shape.rank_known()) {
+        throw InvalidArgumentError("model '" + info.path + "': cannot warm up, input '" + input.key +
+                                   "' has unknown rank");
+      }
+      std::vector<std::int64_t> dims = input.shape.dims();
+      for (std::size_t axis = 0; axis < dims.size(); ++axis) {
+        if (dims[axis] < 0) dims[axis] = axis == 0 ? batch : 1;
+      }
+      inputs.push_back({input.key, Tensor(input.dtype, Shape(std::move(dims)))});
+    }
+    for (int run = 0; run < options.warmup_runs; ++run) {
+      model.run(inputs, {});
+      ++timing.warmup_runs;
+    }
+  }
+}
+
+double milliseconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
 
 std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
   const auto status = fs::status(path, ec);
   if (ec || !fs::exists(status)) throw FileNotFoundError("model path '" + path.string() + "' does not exist");
-  if (fs::is_directory(status)) return load_saved_model(path, options);
-  return load_frozen_graph(path, options);
+  std::unique_ptr<TfModel> model =
+      fs::is_directory(status) ? load_saved_model(path, options) : load_frozen_graph(path, options);
+
+  LoadTiming timing;
+  timing.load_ms = milliseconds_since(start);
+  const auto warmup_start = std::chrono::steady_clock::now();
+  warm_up(*model, options, timing);
+  timing.warmup_ms = milliseconds_since(warmup_start);
+  model->set_timing(timing);
+  return model;
 }
 
 std::string runtime_version() { return TF_Version(); }

@@ -1,7 +1,9 @@
 #pragma once
 // The backend-neutral model interface: metadata about a loaded model and a thread-safe `run`.
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hepinfer/core/dtype.h"
@@ -12,6 +14,22 @@ namespace hepinfer {
 
 enum class ModelFormat { kFrozenGraph, kSavedModel };
 std::string_view model_format_name(ModelFormat format);
+
+// Where a backend's own parallel work runs.
+enum class ThreadingMode {
+  kInline,      // everything on the calling thread; the backend starts no threads
+  kTbb,         // as tasks in the calling thread's TBB arena, alongside the framework's work
+  kTensorFlow,  // in the backend's own thread pools (standalone programs)
+};
+std::string_view threading_mode_name(ThreadingMode mode);  // "inline", "tbb", "tensorflow"
+std::optional<ThreadingMode> parse_threading_mode(std::string_view name);
+
+// What loading cost: useful to see that warm-up moved one-time work out of the first event.
+struct LoadTiming {
+  double load_ms = 0;    // reading, graph import, session creation
+  double warmup_ms = 0;  // all warm-up runs together
+  int warmup_runs = 0;
+};
 
 // One input or output of a signature.
 struct TensorInfo {
@@ -38,6 +56,8 @@ struct ModelInfo {
   // "serving_default", listing their placeholders as inputs and their unconsumed nodes as outputs.
   std::string default_signature;
   std::vector<SignatureInfo> signatures;
+  ThreadingMode threading = ThreadingMode::kInline;  // used by runs that do not choose
+  LoadTiming timing;
 
   // Throws NotFoundError naming the model and the available keys.
   const SignatureInfo& signature(std::string_view key) const;
@@ -51,6 +71,8 @@ struct NamedTensor {
 struct RunOptions {
   // Signature whose keys resolve names; empty: the model's default signature.
   std::string signature;
+  // Overrides the model's threading mode for this run.
+  std::optional<ThreadingMode> threading;
 };
 
 // A loaded model. run() may be called concurrently from any number of threads on one shared

@@ -3,6 +3,7 @@
 // hepinfer::Model objects. This header does not include TensorFlow headers.
 
 #include <filesystem>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,9 +18,13 @@ struct LoadOptions {
   std::string signature;
   // MetaGraph tags selecting the graph inside a SavedModel.
   std::vector<std::string> tags{"serve"};
-  // TensorFlow's own thread pools; 0 lets TensorFlow choose.
-  int intra_op_threads = 0;
-  int inter_op_threads = 0;
+  // Default threading mode of the model's runs (RunOptions::threading overrides it per run).
+  ThreadingMode threading = ThreadingMode::kInline;
+  // Runs on zero-valued inputs of the default signature before load_model returns, so that
+  // one-time graph optimisation is not paid by the first event. Unknown non-batch dimensions are
+  // taken as 1.
+  int warmup_runs = 0;
+  std::vector<std::int64_t> warmup_batch_sizes{1};
 };
 
 // Loads `path`: a directory is read as a SavedModel, a file as a binary GraphDef (.pb) or, when
