@@ -88,7 +88,7 @@ tsl::thread::ThreadPoolOptions RuntimeState::pools_for(ThreadingMode mode, Inlin
       pools.intra_op_threadpool = &inline_pool;
       break;
     case ThreadingMode::kTbb:
-      tbb_pool = std::make_unique<TbbThreadPool>(tbb_tracker_, fallback_arena_);
+      tbb_pool = std::make_unique<TbbThreadPool>(fallback_arena_);
       pools.inter_op_threadpool = tbb_pool.get();
       pools.intra_op_threadpool = tbb_pool.get();
       break;

@@ -29,7 +29,6 @@ class RuntimeState {
   // caller's stack for the run; tensorflow-mode pools are created on first use and shared.
   tsl::thread::ThreadPoolOptions pools_for(ThreadingMode mode, InlineThreadPool& inline_pool,
                                            std::unique_ptr<TbbThreadPool>& tbb_pool);
-  TbbWorkTracker& tbb_tracker() { return tbb_tracker_; }
 
  private:
   RuntimeState() = default;
@@ -40,7 +39,6 @@ class RuntimeState {
   bool frozen_ = false;
   std::unique_ptr<tsl::thread::ThreadPool> inter_op_pool_, intra_op_pool_;
   std::unique_ptr<EigenPoolAdapter> inter_op_adapter_, intra_op_adapter_;
-  TbbWorkTracker tbb_tracker_;
   tbb::task_arena fallback_arena_;  // for tbb-mode callers that are in no arena
 };
 

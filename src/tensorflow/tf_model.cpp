@@ -74,14 +74,8 @@ class TfModel final : public Model {
     InlineThreadPool inline_pool;
     std::unique_ptr<TbbThreadPool> tbb_pool;
     const tsl::thread::ThreadPoolOptions pools = runtime.pools_for(mode, inline_pool, tbb_pool);
-    absl::Status status;
-    if (tbb_pool) {
-      const TbbWorkTracker::Activity activity(runtime.tbb_tracker(), tbb_pool->concurrency());
-      status = session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools);
-    } else {
-      status = session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools);
-    }
-    throw_if_error(status, "running model '" + info_.path + "'");
+    throw_if_error(session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools),
+                   "running model '" + info_.path + "'");
 
     std::vector<Tensor> outputs;
     outputs.reserve(tf_outputs.size());

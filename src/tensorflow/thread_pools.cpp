@@ -2,62 +2,46 @@
 
 namespace hepinfer::tf {
 
-TbbWorkTracker::Activity::Activity(TbbWorkTracker& tracker, int concurrency) : tracker_(tracker) {
-  std::list<std::shared_ptr<Pending>> orphans;
-  {
-    std::lock_guard lock(tracker_.mutex_);
-    if (++tracker_.active_ >= concurrency) {
-      // Every arena thread may now be inside TensorFlow: nobody is left to start these.
-      for (auto& pending : tracker_.pending_) pending->claimed = true;
-      orphans.swap(tracker_.pending_);
-    }
+TbbThreadPool::TbbThreadPool(tbb::task_arena& fallback) {
+  tbb::task_arena attached(tbb::task_arena::attach{});
+  tbb::task_arena& arena = attached.is_active() ? attached : fallback;
+  concurrency_ = arena.max_concurrency();
+  for (int helper = 1; helper < concurrency_; ++helper) {
+    arena.enqueue([state = state_] { help(state); });
   }
-  for (auto& pending : orphans) pending->closure();
 }
 
-TbbWorkTracker::Activity::~Activity() {
-  std::lock_guard lock(tracker_.mutex_);
-  --tracker_.active_;
+TbbThreadPool::~TbbThreadPool() {
+  std::lock_guard lock(state_->mutex);
+  state_->finished = true;
+  state_->wake.notify_all();
 }
 
-bool TbbWorkTracker::claim(Pending& pending) {
-  std::lock_guard lock(mutex_);
-  if (pending.claimed) return false;
-  pending.claimed = true;
-  pending_.erase(pending.position);
-  return true;
-}
-
-void TbbWorkTracker::schedule(tbb::task_arena& arena, int concurrency, std::function<void()> closure) {
-  auto pending = std::make_shared<Pending>();
-  {
-    std::lock_guard lock(mutex_);
-    if (active_ >= concurrency) {
-      pending.reset();
-    } else {
-      pending->closure = std::move(closure);
-      pending->position = pending_.insert(pending_.end(), pending);
-    }
-  }
-  if (!pending) {
+void TbbThreadPool::help(const std::shared_ptr<RunState>& state) {
+  std::unique_lock lock(state->mutex);
+  while (!state->finished) {
+    ++state->idle_helpers;
+    state->wake.wait(lock, [&] { return state->finished || !state->handed_over.empty(); });
+    if (state->handed_over.empty()) break;  // finished; nothing was reserved for this helper
+    auto closure = std::move(state->handed_over.front());
+    state->handed_over.pop_front();
+    lock.unlock();
     closure();
-    return;
+    lock.lock();
   }
-  arena.enqueue([this, pending, concurrency] {
-    if (!claim(*pending)) return;  // already run by a thread that filled the arena
-    const Activity activity(*this, concurrency);
-    pending->closure();
-  });
-}
-
-TbbThreadPool::TbbThreadPool(TbbWorkTracker& tracker, tbb::task_arena& fallback)
-    : tracker_(tracker), attached_(tbb::task_arena::attach()) {
-  arena_ = attached_.is_active() ? &attached_ : &fallback;
-  concurrency_ = arena_->max_concurrency();
 }
 
 void TbbThreadPool::Schedule(std::function<void()> closure) {
-  tracker_.schedule(*arena_, concurrency_, std::move(closure));
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->idle_helpers > 0) {
+      --state_->idle_helpers;  // reserved: that helper takes this closure before it can leave
+      state_->handed_over.push_back(std::move(closure));
+      state_->wake.notify_one();
+      return;
+    }
+  }
+  closure();
 }
 
 }  // namespace hepinfer::tf

@@ -2,7 +2,8 @@
 // The thread pools hepinfer hands to TensorFlow for each run, one kind per ThreadingMode.
 
 #include <functional>
-#include <list>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -20,57 +21,40 @@ class InlineThreadPool final : public tsl::thread::ThreadPoolInterface {
   int CurrentThreadId() const override { return -1; }
 };
 
-// Keeps kTbb runs deadlock-free. TensorFlow blocks inside a run (Eigen's barriers, the executor's
-// completion wait) without helping TBB, so a closure handed to the arena is only safe while some
-// arena thread is outside TensorFlow to pick it up. The tracker counts threads inside TensorFlow
-// work; once they could fill the arena, closures run on the scheduling thread instead, and a thread
-// that fills the arena first runs every handed-off closure nobody has started. One tracker serves
-// the process, which assumes, like the frameworks, that TF work comes from one arena.
-class TbbWorkTracker {
- public:
-  // Marks the current thread as inside TensorFlow work for its lifetime.
-  class Activity {
-   public:
-    Activity(TbbWorkTracker& tracker, int concurrency);
-    ~Activity();
-    Activity(const Activity&) = delete;
-    Activity& operator=(const Activity&) = delete;
-
-   private:
-    TbbWorkTracker& tracker_;
-  };
-
-  // Runs `closure` as a task in `arena`, or right here when that could starve it.
-  void schedule(tbb::task_arena& arena, int concurrency, std::function<void()> closure);
-
- private:
-  struct Pending {
-    std::function<void()> closure;
-    bool claimed = false;
-    std::list<std::shared_ptr<Pending>>::iterator position;
-  };
-  bool claim(Pending& pending);
-
-  std::mutex mutex_;
-  int active_ = 0;  // threads inside TensorFlow work, guarded by mutex_
-  std::list<std::shared_ptr<Pending>> pending_;
-};
-
-// kTbb: TensorFlow's closures become tasks in the calling thread's TBB arena (or `fallback` when
-// the caller is in none), sharing the framework's threads.
+// kTbb: TensorFlow's closures run on the calling thread's TBB arena (or `fallback` when the
+// caller is in none), alongside the framework's work.
+//
+// TensorFlow blocks inside a run (Eigen's barriers, the executor's completion wait) without
+// helping TBB, and TBB does not promise to wake a worker for a task enqueued by a thread that then
+// blocks outside TBB. So closures are never left in TBB's queues. Instead each run enqueues helper
+// tasks; a helper that a TBB thread starts joins the run and waits for closures, and a closure is
+// handed over only to a helper that is waiting idle, which it then reserves. With no idle helper
+// (every TBB thread busy, or inside runs of its own) the closure runs on the scheduling thread. A
+// handed-over closure therefore always has a thread that will run it, and helpers leave when their
+// run ends: no deadlock, whatever the arena's threads are doing.
 class TbbThreadPool final : public tsl::thread::ThreadPoolInterface {
  public:
-  TbbThreadPool(TbbWorkTracker& tracker, tbb::task_arena& fallback);
+  explicit TbbThreadPool(tbb::task_arena& fallback);
+  ~TbbThreadPool() override;  // releases the run's helpers
+  TbbThreadPool(const TbbThreadPool&) = delete;
+  TbbThreadPool& operator=(const TbbThreadPool&) = delete;
+
   void Schedule(std::function<void()> closure) override;
   int NumThreads() const override { return concurrency_; }
   int CurrentThreadId() const override { return -1; }
-  int concurrency() const { return concurrency_; }
 
  private:
-  TbbWorkTracker& tracker_;
-  tbb::task_arena attached_;
-  tbb::task_arena* arena_;
-  int concurrency_;
+  struct RunState {
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::deque<std::function<void()>> handed_over;
+    int idle_helpers = 0;
+    bool finished = false;
+  };
+  static void help(const std::shared_ptr<RunState>& state);
+
+  std::shared_ptr<RunState> state_ = std::make_shared<RunState>();
+  int concurrency_ = 1;
 };
 
 // kTensorFlow: a pool of TensorFlow's own kind, owned by hepinfer, behind the interface runs take.
