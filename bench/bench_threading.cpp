@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "oneapi/tbb/task_arena.h"
 #include "tensorflow/cc/saved_model/loader.h"
+#include "tensorflow/core/platform/env.h"
 #include "tensorflow/core/public/session.h"
 
 namespace {
@@ -29,32 +31,46 @@ std::size_t thread_count() {
   return count;
 }
 
-// The plain pattern: LoadSavedModel with default options, Session::Run by tensor name.
+// The plain pattern frameworks use today: a frozen graph (ReadBinaryProto, NewSession, Create)
+// or a SavedModel (LoadSavedModel), default session options, Session::Run by tensor name.
 class PlainSession {
  public:
-  PlainSession(const std::string& dir, const std::string& input_key) {
-    const auto status = tensorflow::LoadSavedModel(tensorflow::SessionOptions(), tensorflow::RunOptions(), dir,
-                                                   {"serve"}, &bundle_);
-    if (!status.ok()) throw std::runtime_error(std::string(status.message()));
-    const auto& signature = bundle_.GetSignatures().at("serving_default");
-    input_ = signature.inputs().at(input_key).name();
-    output_ = signature.outputs().at("output_0").name();
+  PlainSession(const std::string& path, const std::string& input, const std::string& output) {
+    if (path.ends_with(".pb")) {
+      tensorflow::GraphDef graph;
+      check(tensorflow::ReadBinaryProto(tensorflow::Env::Default(), path, &graph));
+      session_.reset(tensorflow::NewSession(tensorflow::SessionOptions()));
+      check(session_->Create(graph));
+      input_ = input + ":0";
+      output_ = output + ":0";
+    } else {
+      check(tensorflow::LoadSavedModel(tensorflow::SessionOptions(), tensorflow::RunOptions(), path, {"serve"},
+                                       &bundle_));
+      const auto& signature = bundle_.GetSignatures().at("serving_default");
+      input_ = signature.inputs().at(input).name();
+      output_ = signature.outputs().at(output).name();
+    }
   }
   void run(const tensorflow::Tensor& x) const {
     std::vector<tensorflow::Tensor> outputs;
-    const auto status = bundle_.GetSession()->Run({{input_, x}}, {output_}, {}, &outputs);
-    if (!status.ok()) throw std::runtime_error(std::string(status.message()));
+    tensorflow::Session* session = session_ ? session_.get() : bundle_.GetSession();
+    check(session->Run({{input_, x}}, {output_}, {}, &outputs));
   }
 
  private:
+  static void check(const absl::Status& status) {
+    if (!status.ok()) throw std::runtime_error(std::string(status.message()));
+  }
+  std::unique_ptr<tensorflow::Session> session_;
   tensorflow::SavedModelBundle bundle_;
   std::string input_, output_;
 };
 
 struct Workload {
   std::string name;
-  std::string model;
+  std::string path;  // relative to MODELS_DIR
   std::string input;
+  std::string output;
   hepinfer::Shape shape;
 };
 
@@ -66,10 +82,16 @@ struct Measurement {
 
 // `callers` threads each call `call` until the deadline; per-call latencies and the process's
 // thread count half-way through are recorded.
+struct Sample {
+  std::vector<double> latencies_us;
+  std::size_t calls = 0;
+  double wall_seconds = 0;
+  std::size_t threads_during = 0;
+};
+
 template <class Call>
-Measurement measure(int callers, double seconds, std::int64_t batch, Call call) {
-  for (int i = 0; i < 5; ++i) call();  // callables, allocators, first-run optimisation
-  std::vector<std::vector<double>> samples(callers);
+void measure(int callers, double seconds, Call call, Sample& sample) {
+  std::vector<std::vector<double>> latencies(callers);
   std::atomic<std::size_t> calls{0};
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration<double>(seconds);
@@ -79,20 +101,27 @@ Measurement measure(int callers, double seconds, std::int64_t batch, Call call) 
       while (Clock::now() < deadline) {
         const auto before = Clock::now();
         call();
-        samples[caller].push_back(std::chrono::duration<double, std::micro>(Clock::now() - before).count());
+        latencies[caller].push_back(std::chrono::duration<double, std::micro>(Clock::now() - before).count());
         ++calls;
       }
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds / 2));
-  Measurement result;
-  result.threads_during = thread_count();
+  sample.threads_during = std::max(sample.threads_during, thread_count());
   for (auto& thread : threads) thread.join();
-  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (const auto& per_caller : samples) all.insert(all.end(), per_caller.begin(), per_caller.end());
-  result.latency = hepinfer::bench::summarise(std::move(all));
-  result.inferences_per_second = static_cast<double>(calls.load() * static_cast<std::size_t>(batch)) / wall;
+  sample.wall_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  sample.calls += calls.load();
+  for (const auto& per_caller : latencies) {
+    sample.latencies_us.insert(sample.latencies_us.end(), per_caller.begin(), per_caller.end());
+  }
+}
+
+Measurement summarise(Sample sample, std::int64_t batch) {
+  Measurement result;
+  result.threads_during = sample.threads_during;
+  result.inferences_per_second =
+      static_cast<double>(sample.calls * static_cast<std::size_t>(batch)) / sample.wall_seconds;
+  result.latency = hepinfer::bench::summarise(std::move(sample.latencies_us));
   return result;
 }
 
@@ -118,23 +147,31 @@ int main(int argc, char** argv) {
 
   const std::size_t threads_at_start = thread_count();
   const std::vector<Workload> workloads = {
-      {"mlp_batch1", "mlp", "x", {1, 32}},
-      {"mlp_batch64", "mlp", "x", {64, 32}},
-      {"cnn_batch16", "cnn", "image", {16, 16, 16, 3}},
+      {"mlp_batch1", "mlp/frozen.pb", "x", "Identity", {1, 32}},
+      {"mlp_batch64", "mlp/frozen.pb", "x", "Identity", {64, 32}},
+      {"cnn_batch16", "cnn/frozen.pb", "image", "Identity", {16, 16, 16, 3}},
+      {"mlp_savedmodel_batch1", "mlp/saved_model", "x", "output_0", {1, 32}},
   };
   // The baselines are created first so that TF's global pools get TF's default sizes, as in a
   // program that uses TF directly.
   std::map<std::string, std::unique_ptr<PlainSession>> baselines;
-  std::map<std::string, std::unique_ptr<hepinfer::Model>> models_by_name;
-  for (const std::string name : {"mlp", "cnn"}) {
-    baselines[name] = std::make_unique<PlainSession>(models + "/" + name + "/saved_model", name == "mlp" ? "x" : "image");
+  for (const Workload& workload : workloads) {
+    if (!baselines.contains(workload.path)) {
+      baselines[workload.path] =
+          std::make_unique<PlainSession>(models + "/" + workload.path, workload.input, workload.output);
+    }
   }
   const std::size_t threads_after_baselines = thread_count();
-  for (const std::string name : {"mlp", "cnn"}) {
-    models_by_name[name] = hepinfer::tf::load_model(models + "/" + name + "/saved_model");
+  std::map<std::string, std::unique_ptr<hepinfer::Model>> models_by_path;
+  for (const Workload& workload : workloads) {
+    if (!models_by_path.contains(workload.path)) {
+      models_by_path[workload.path] = hepinfer::tf::load_model(models + "/" + workload.path);
+    }
   }
   tbb::task_arena framework_arena(static_cast<int>(std::thread::hardware_concurrency()));
 
+  const std::vector<std::string> kinds = {"baseline", "inline", "tbb", "tensorflow"};
+  constexpr int kRounds = 3;  // kinds alternate within each round, so drifts in load hit all alike
   nlohmann::json results = nlohmann::json::array();
   for (const Workload& workload : workloads) {
     hepinfer::Tensor x(hepinfer::DType::kFloat32, workload.shape);
@@ -145,28 +182,35 @@ int main(int argc, char** argv) {
     tensorflow::Tensor tf_x(tensorflow::DT_FLOAT, tf_shape);
     std::copy(values.begin(), values.end(), tf_x.flat<float>().data());
     const std::int64_t batch = workload.shape[0];
-    const auto& model = *models_by_name.at(workload.model);
-    const auto& baseline = *baselines.at(workload.model);
+    const auto& model = *models_by_path.at(workload.path);
+    const auto& baseline = *baselines.at(workload.path);
 
+    auto run_kind = [&](const std::string& kind, int callers, double seconds, Sample& sample) {
+      if (kind == "baseline") return measure(callers, seconds, [&] { baseline.run(tf_x); }, sample);
+      hepinfer::RunOptions options;
+      options.threading = hepinfer::parse_threading_mode(kind);
+      auto call = [&] { model.run({{workload.input, x}}, {workload.output}, options); };
+      if (kind == "tbb") return measure(callers, seconds, [&] { framework_arena.execute(call); }, sample);
+      return measure(callers, seconds, call, sample);
+    };
     for (int callers : {1, 2, 4, 8}) {
-      nlohmann::json entry = {{"workload", workload.name}, {"batch", batch}, {"calling_threads", callers}};
-      entry["baseline"] = to_json(measure(callers, seconds, batch, [&] { baseline.run(tf_x); }));
-      for (auto mode : {hepinfer::ThreadingMode::kInline, hepinfer::ThreadingMode::kTbb,
-                        hepinfer::ThreadingMode::kTensorFlow}) {
-        hepinfer::RunOptions options;
-        options.threading = mode;
-        auto call = [&] { model.run({{workload.input, x}}, {"output_0"}, options); };
-        const Measurement m =
-            mode == hepinfer::ThreadingMode::kTbb
-                ? measure(callers, seconds, batch, [&] { framework_arena.execute(call); })
-                : measure(callers, seconds, batch, call);
-        entry[std::string(hepinfer::threading_mode_name(mode))] = to_json(m);
+      std::map<std::string, Sample> samples;
+      for (const auto& kind : kinds) {  // warm-up: callables, allocators, first-run optimisation
+        Sample ignored;
+        run_kind(kind, callers, 0.05, ignored);
       }
-      std::cout << workload.name << " x" << callers << ": baseline "
-                << entry["baseline"]["inferences_per_second"].get<double>() << "/s, inline "
-                << entry["inline"]["inferences_per_second"].get<double>() << "/s, tbb "
-                << entry["tbb"]["inferences_per_second"].get<double>() << "/s, tensorflow "
-                << entry["tensorflow"]["inferences_per_second"].get<double>() << "/s\n";
+      for (int round = 0; round < kRounds; ++round) {
+        for (std::size_t k = 0; k < kinds.size(); ++k) {
+          const std::string& kind = kinds[(k + static_cast<std::size_t>(round)) % kinds.size()];
+          run_kind(kind, callers, seconds / kRounds, samples[kind]);
+        }
+      }
+      nlohmann::json entry = {{"workload", workload.name}, {"model", workload.path}, {"batch", batch},
+                              {"calling_threads", callers}};
+      for (const auto& kind : kinds) entry[kind] = to_json(summarise(std::move(samples[kind]), batch));
+      std::cout << workload.name << " x" << callers << ":";
+      for (const auto& kind : kinds) std::cout << " " << kind << " " << entry[kind]["inferences_per_second"].get<double>() << "/s";
+      std::cout << std::endl;
       results.push_back(entry);
     }
   }
@@ -185,12 +229,17 @@ int main(int argc, char** argv) {
   const double inline_vs_baseline_8 = eight["inline"]["inferences_per_second"].get<double>() /
                                       eight["baseline"]["inferences_per_second"].get<double>();
   const double latency_ratio = one["baseline"]["p50_us"].get<double>() / one["inline"]["p50_us"].get<double>();
+  const auto& saved_one = find("mlp_savedmodel_batch1", 1);
+  const double saved_latency_ratio =
+      saved_one["baseline"]["p50_us"].get<double>() / saved_one["inline"]["p50_us"].get<double>();
   nlohmann::json floors = {
       {"inline_2_threads_over_1_thread_batch1", {{"ratio", inline_scaling}, {"floor", 1.8}, {"met", inline_scaling >= 1.8}}},
       {"inline_over_baseline_8_threads_batch1",
        {{"ratio", inline_vs_baseline_8}, {"floor", 1.5}, {"met", inline_vs_baseline_8 >= 1.5}}},
       {"baseline_over_inline_p50_latency_1_thread_batch1",
        {{"ratio", latency_ratio}, {"floor", 2.0}, {"met", latency_ratio >= 2.0}}},
+      {"baseline_over_inline_p50_latency_1_thread_batch1_savedmodel",
+       {{"ratio", saved_latency_ratio}, {"floor", 2.0}, {"met", saved_latency_ratio >= 2.0}}},
   };
   nlohmann::json report = {{"benchmark", "threading"},
                            {"tensorflow", hepinfer::tf::runtime_version()},

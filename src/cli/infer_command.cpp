@@ -37,7 +37,7 @@ std::string file_stem_for(std::string key) {
 void add_infer_command(CLI::App& app) {
   struct Options {
     std::string model;
-    std::string signature;
+    OpenOptions open;
     std::vector<std::string> inputs;
     std::vector<std::string> outputs;
     std::string output_dir = ".";
@@ -45,7 +45,8 @@ void add_infer_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("infer", "Run a model once on .npy inputs and write .npy outputs");
   command->add_option("model", options->model, "Frozen GraphDef (.pb) or SavedModel directory")->required();
-  command->add_option("--signature", options->signature, "Signature whose keys name inputs and outputs");
+  command->add_option("--signature", options->open.signature, "Signature whose keys name inputs and outputs");
+  add_threading_option(*command, options->open.threading);
   command->add_option("--input,-i", options->inputs, "NAME=FILE.npy, one per model input")->required();
   command->add_option("--output,-o", options->outputs,
                       "NAME=FILE.npy; without any, every signature output goes to OUTPUT_DIR/NAME.npy");
@@ -56,7 +57,7 @@ void add_infer_command(CLI::App& app) {
       const auto [name, file] = split_assignment(text, "--input");
       inputs.push_back({name, read_npy(file)});
     }
-    const auto model = open_model(options->model, options->signature);
+    const auto model = open_model(options->model, options->open);
     const SignatureInfo& signature = model->info().signature(model->info().default_signature);
 
     std::vector<std::string> output_names;

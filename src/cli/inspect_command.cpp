@@ -16,6 +16,10 @@ nlohmann::json tensor_json(const TensorInfo& info) {
   return {{"name", info.key}, {"tensor", info.tensor_name}, {"dtype", dtype_name(info.dtype)}, {"shape", shape}};
 }
 
+nlohmann::json timing_json(const LoadTiming& timing) {
+  return {{"load_ms", timing.load_ms}, {"warmup_ms", timing.warmup_ms}, {"warmup_runs", timing.warmup_runs}};
+}
+
 nlohmann::json model_json(const ModelInfo& info) {
   nlohmann::json signatures = nlohmann::json::array();
   for (const SignatureInfo& signature : info.signatures) {
@@ -42,6 +46,12 @@ void print_tensors(const char* title, const std::vector<TensorInfo>& infos) {
   if (infos.empty()) std::cout << "      (none)\n";
 }
 
+void print_timing(const LoadTiming& timing) {
+  std::cout << "timing:\n"
+            << "  load     " << timing.load_ms << " ms\n"
+            << "  warm-up  " << timing.warmup_ms << " ms (" << timing.warmup_runs << " runs)\n";
+}
+
 void print_model(const ModelInfo& info) {
   std::cout << "model:   " << info.path << "\n"
             << "format:  " << model_format_name(info.format) << "\n";
@@ -58,20 +68,30 @@ void print_model(const ModelInfo& info) {
 void add_inspect_command(CLI::App& app) {
   struct Options {
     std::string model;
-    std::string signature;
+    OpenOptions open;
     bool json = false;
+    bool timing = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("inspect", "Show a model's format, signatures, inputs and outputs");
   command->add_option("model", options->model, "Frozen GraphDef (.pb) or SavedModel directory")->required();
-  command->add_option("--signature", options->signature, "Default signature to report (SavedModel)");
+  command->add_option("--signature", options->open.signature, "Default signature to report (SavedModel)");
   command->add_flag("--json", options->json, "Print JSON instead of text");
+  command->add_flag("--timing", options->timing, "Also report load and warm-up time");
+  command->add_option("--warmup", options->open.warmup_runs, "Warm-up runs per batch size at load")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--warmup-batch", options->open.warmup_batch_sizes, "Warm-up batch sizes (default 1)")
+      ->check(CLI::NonNegativeNumber);
+  add_threading_option(*command, options->open.threading);
   command->callback([options] {
-    const auto model = open_model(options->model, options->signature);
+    const auto model = open_model(options->model, options->open);
     if (options->json) {
-      std::cout << model_json(model->info()).dump(2) << "\n";
+      auto json = model_json(model->info());
+      if (options->timing) json["timing"] = timing_json(model->info().timing);
+      std::cout << json.dump(2) << "\n";
     } else {
       print_model(model->info());
+      if (options->timing) print_timing(model->info().timing);
     }
   });
 }

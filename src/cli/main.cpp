@@ -30,8 +30,15 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    std::cerr << "hepinfer: error (usage): " << one_line(error.what()) << " (see --help)\n";
+    return error.get_exit_code() == 0 ? 2 : error.get_exit_code();
   } catch (const hepinfer::Error& error) {
     std::cerr << "hepinfer: error (" << hepinfer::error_code_name(error.code()) << "): " << one_line(error.what())
               << "\n";

@@ -3,13 +3,26 @@
 
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
 
 #include "hepinfer/core/model.h"
 
 namespace hepinfer::cli {
 
+struct OpenOptions {
+  std::string signature;
+  ThreadingMode threading = ThreadingMode::kInline;
+  int warmup_runs = 0;
+  std::vector<std::int64_t> warmup_batch_sizes{1};
+};
+
 // Throws UnsupportedError when hepinfer was built without TensorFlow.
-std::unique_ptr<Model> open_model(const std::string& path, const std::string& signature);
+std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& options);
+
+// Adds --threading to `command`, storing the parsed mode in `mode`.
+void add_threading_option(CLI::App& command, ThreadingMode& mode);
 
 // "TensorFlow 2.21.0" or "no TensorFlow".
 std::string backend_description();

@@ -4,11 +4,14 @@
 
 namespace hepinfer::cli {
 
-std::unique_ptr<Model> open_model(const std::string& path, const std::string& signature) {
+std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& options) {
   tf::set_log_level(tf::LogLevel::kWarning);  // TF's INFO lines would bury the tool's output
-  tf::LoadOptions options;
-  options.signature = signature;
-  return tf::load_model(path, options);
+  tf::LoadOptions load;
+  load.signature = options.signature;
+  load.threading = options.threading;
+  load.warmup_runs = options.warmup_runs;
+  load.warmup_batch_sizes = options.warmup_batch_sizes;
+  return tf::load_model(path, load);
 }
 
 std::string backend_description() { return "TensorFlow " + tf::runtime_version(); }

@@ -54,16 +54,15 @@ const SignatureInfo& ModelInfo::signature(std::string_view key) const {
 }
 
 void check_input_matches(const TensorInfo& expected, const Tensor& tensor, std::string_view context) {
+  if (tensor.dtype() == expected.dtype && expected.shape.accepts(tensor.shape())) return;  // the hot path
   const std::string where = "model '" + std::string(context) + "', input '" + expected.key + "' (" +
                             expected.tensor_name + ")";
   if (tensor.dtype() != expected.dtype) {
     throw DTypeMismatchError(where + ": expected dtype " + std::string(dtype_name(expected.dtype)) +
                              ", got " + std::string(dtype_name(tensor.dtype())));
   }
-  if (!expected.shape.accepts(tensor.shape())) {
-    throw ShapeMismatchError(where + ": expected shape " + expected.shape.to_string() + ", got " +
-                             tensor.shape().to_string());
-  }
+  throw ShapeMismatchError(where + ": expected shape " + expected.shape.to_string() + ", got " +
+                           tensor.shape().to_string());
 }
 
 }  // namespace hepinfer

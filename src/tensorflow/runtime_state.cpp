@@ -66,6 +66,9 @@ tensorflow::SessionOptions RuntimeState::session_options() {
   options.config.set_intra_op_parallelism_threads(1);
   options.config.set_use_per_session_threads(false);
   options.config.set_allow_soft_placement(true);
+  // Inline the function calls SavedModels are made of (StatefulPartitionedCall), so that a run is
+  // one flat executor rather than an executor per call; numerics are unchanged.
+  options.config.mutable_graph_options()->mutable_optimizer_options()->set_do_function_inlining(true);
   return options;
 }
 

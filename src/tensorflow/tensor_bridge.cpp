@@ -76,10 +76,11 @@ tensorflow::Tensor to_tf_tensor(const Tensor& tensor) {
   return borrowed;
 }
 
-Tensor from_tf_tensor(tensorflow::Tensor tensor, std::span<const Tensor> fed_views, const std::string& what) {
+Tensor from_tf_tensor(tensorflow::Tensor tensor, std::span<const Tensor> fed_views, const std::string& model_path,
+                      const std::string& output) {
   const auto dtype = from_tf_dtype(tensor.dtype());
   if (!dtype) {
-    throw UnsupportedError(what + " has dtype " + tensorflow::DataTypeString(tensor.dtype()) +
+    throw UnsupportedError("model '" + model_path + "', output '" + output + "' has dtype " + tensorflow::DataTypeString(tensor.dtype()) +
                            ", which hepinfer does not support");
   }
   std::vector<std::int64_t> dims(tensor.dims());

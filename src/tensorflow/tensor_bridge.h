@@ -19,7 +19,8 @@ tensorflow::Tensor to_tf_tensor(const Tensor& tensor);
 
 // A hepinfer tensor sharing the TF tensor's buffer. If that buffer lies inside one of the caller's
 // view tensors `fed_views` (an identity-like graph), the data is copied so the result never
-// depends on memory hepinfer does not own. `what` names the output for errors.
-Tensor from_tf_tensor(tensorflow::Tensor tensor, std::span<const Tensor> fed_views, const std::string& what);
+// depends on memory hepinfer does not own. Errors name `model_path` and `output`.
+Tensor from_tf_tensor(tensorflow::Tensor tensor, std::span<const Tensor> fed_views, const std::string& model_path,
+                      const std::string& output);
 
 }  // namespace hepinfer::tf

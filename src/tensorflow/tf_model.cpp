@@ -80,8 +80,7 @@ class TfModel final : public Model {
     std::vector<Tensor> outputs;
     outputs.reserve(tf_outputs.size());
     for (std::size_t i = 0; i < tf_outputs.size(); ++i) {
-      outputs.push_back(from_tf_tensor(std::move(tf_outputs[i]), fed_views,
-                                       "model '" + info_.path + "', output '" + call.output_labels[i] + "'"));
+      outputs.push_back(from_tf_tensor(std::move(tf_outputs[i]), fed_views, info_.path, call.output_labels[i]));
     }
     return outputs;
   }

@@ -143,6 +143,33 @@ TEST_F(Cli, InspectTextShowsFormatAndTensors) {
   EXPECT_NE(result.out.find("[-1, 12]"), std::string::npos) << result.out;
 }
 
+TEST_F(Cli, InspectReportsLoadAndWarmupTiming) {
+  const CommandResult result = hepinfer({"inspect", test::test_model("cnn").formats.at("saved_model").path, "--json",
+                                         "--timing", "--warmup", "2", "--warmup-batch", "1", "8"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto timing = nlohmann::json::parse(result.out).at("timing");
+  EXPECT_EQ(timing.at("warmup_runs"), 4);
+  EXPECT_GT(timing.at("load_ms").get<double>(), 0.0);
+  EXPECT_GT(timing.at("warmup_ms").get<double>(), 0.0);
+}
+
+TEST_F(Cli, InferRunsInEveryThreadingMode) {
+  const auto& tf1 = test::test_model("tf1_graph");
+  for (const char* mode : {"inline", "tbb", "tensorflow"}) {
+    const CommandResult result = hepinfer({"infer", tf1.formats.at("frozen_graph").path, "-i",
+                                           "x=" + tf1.cases.back().inputs.at("x"), "--threading", mode,
+                                           "--output-dir", scratch_.string()});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(tf1.cases.back().outputs.at("prob")), tf1.tolerance);
+  }
+}
+
+TEST_F(Cli, UnknownThreadingModeFailsWithOneLine) {
+  expect_one_line_error(hepinfer({"inspect", test::test_model("mlp").formats.at("saved_model").path, "--threading",
+                                  "openmp"}),
+                        "openmp");
+}
+
 TEST_F(Cli, MissingModelFailsWithOneLine) {
   expect_one_line_error(hepinfer({"inspect", "/no/such/model.pb"}), "/no/such/model.pb");
 }
