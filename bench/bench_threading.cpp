@@ -168,6 +168,7 @@ int main(int argc, char** argv) {
       models_by_path[workload.path] = hepinfer::tf::load_model(models + "/" + workload.path);
     }
   }
+  const std::size_t threads_after_hepinfer_models = thread_count();
   tbb::task_arena framework_arena(static_cast<int>(std::thread::hardware_concurrency()));
 
   const std::vector<std::string> kinds = {"baseline", "inline", "tbb", "tensorflow"};
@@ -247,7 +248,8 @@ int main(int argc, char** argv) {
                            {"seconds_per_measurement", seconds},
                            {"process_threads", {{"at_start", threads_at_start},
                                                 {"after_baseline_sessions", threads_after_baselines},
-                                                {"after_hepinfer_models", thread_count()}}},
+                                                {"after_hepinfer_models", threads_after_hepinfer_models},
+                                                {"at_end", thread_count()}}},
                            {"floors", floors},
                            {"results", results}};
   std::ofstream(argv[2]) << report.dump(2) << "\n";
