@@ -96,8 +96,10 @@ tsl::thread::ThreadPoolOptions RuntimeState::pools_for(ThreadingMode mode, Inlin
       pools.intra_op_threadpool = tbb_pool.get();
       break;
     case ThreadingMode::kTensorFlow: {
-      std::lock_guard lock(mutex_);
-      if (!inter_op_pool_) create_tensorflow_pools_locked();
+      std::call_once(tensorflow_pools_created_, [this] {
+        std::lock_guard lock(mutex_);
+        create_tensorflow_pools_locked();
+      });
       pools.inter_op_threadpool = inter_op_adapter_.get();
       pools.intra_op_threadpool = intra_op_adapter_.get();
       break;

@@ -37,6 +37,7 @@ class RuntimeState {
   mutable std::mutex mutex_;
   RuntimeOptions options_;
   bool frozen_ = false;
+  std::once_flag tensorflow_pools_created_;
   std::unique_ptr<tsl::thread::ThreadPool> inter_op_pool_, intra_op_pool_;
   std::unique_ptr<EigenPoolAdapter> inter_op_adapter_, intra_op_adapter_;
   tbb::task_arena fallback_arena_;  // for tbb-mode callers that are in no arena

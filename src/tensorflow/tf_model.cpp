@@ -101,7 +101,8 @@ class TfModel final : public Model {
     }
     auto call = prepare(inputs, output_names, signature_key);
     std::unique_lock lock(calls_mutex_);
-    auto [position, inserted] = calls_.emplace(std::move(key), std::move(call));
+    auto [position, inserted] = calls_.try_emplace(std::move(key), std::move(call));  // no move if present
+    if (!inserted) session_->ReleaseCallable(call->handle).IgnoreError();  // another thread won the race
     return *position->second;
   }
 

@@ -68,6 +68,31 @@ std::vector<test::ThreadSample> threads_other_than_main() {
   return others;
 }
 
+// The thread-budget workload: each caller runs the MLP every time and the CNN (oneDNN
+// convolutions) every 20th time, checking every output against Python's.
+struct MixedWorkload {
+  explicit MixedWorkload(ThreadingMode mode)
+      : mlp(load("mlp", mode)),
+        cnn(load("cnn", mode)),
+        x(reference_input("mlp", "x")),
+        image(reference_input("cnn", "image")),
+        mlp_expected(reference_output("mlp", "prob")),
+        cnn_expected(reference_output("cnn", "prob")) {}
+
+  void run_as_caller(int caller) {
+    for (int run = 0; run < kRunsPerCaller; ++run) {
+      if (!test::tensors_match(mlp->run({{"x", x}}, {"output_0"})[0], mlp_expected, 1e-5)) ++wrong;
+      if (run % 20 == caller && !test::tensors_match(cnn->run({{"image", image}}, {})[0], cnn_expected, 1e-5)) {
+        ++wrong;
+      }
+    }
+  }
+
+  std::unique_ptr<Model> mlp, cnn;
+  Tensor x, image, mlp_expected, cnn_expected;
+  std::atomic<int> wrong{0};
+};
+
 TEST(ThreadBudget, LoadingCreatesOnlyTensorFlowsMinimalPools) {
   const std::size_t at_start = test::thread_count();
   const auto model = load("mlp", ThreadingMode::kInline);
@@ -78,27 +103,15 @@ TEST(ThreadBudget, LoadingCreatesOnlyTensorFlowsMinimalPools) {
 }
 
 TEST(ThreadBudget, InlineRunsCreateNoThreadsAndLeaveTensorFlowsIdle) {
-  const auto mlp = load("mlp", ThreadingMode::kInline);
-  const auto cnn = load("cnn", ThreadingMode::kInline);  // convolutions go through oneDNN
-  const Tensor x = reference_input("mlp", "x");
-  const Tensor image = reference_input("cnn", "image");
+  MixedWorkload workload(ThreadingMode::kInline);
   const std::size_t before = test::thread_count();
   const auto tensorflow_threads = threads_other_than_main();
   const double tensorflow_cpu_before = test::cpu_seconds_of(tensorflow_threads);
 
-  std::atomic<int> wrong{0};
   std::size_t while_alive = 0;
-  on_callers(kCallers, [&](int caller) {
-    for (int run = 0; run < kRunsPerCaller; ++run) {
-      if (!test::tensors_match(mlp->run({{"x", x}}, {"output_0"})[0], reference_output("mlp", "prob"), 1e-5)) ++wrong;
-      if (run % 20 == caller && !test::tensors_match(cnn->run({{"image", image}}, {})[0],
-                                                     reference_output("cnn", "prob"), 1e-5)) {
-        ++wrong;
-      }
-    }
-  }, &while_alive);
+  on_callers(kCallers, [&](int caller) { workload.run_as_caller(caller); }, &while_alive);
 
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(workload.wrong.load(), 0);
   EXPECT_EQ(while_alive, before + kCallers) << "only the calling threads themselves may exist";
   EXPECT_EQ(test::thread_count(), before);
   // All of TF's work ran on the callers: TF's own threads did (next to) nothing.
@@ -116,8 +129,7 @@ TEST(ThreadBudget, NoOpenMpRuntimeIsLoaded) {
 }
 
 TEST(ThreadBudget, TbbRunsUseNoThreadsBeyondTbbs) {
-  const auto mlp = load("mlp", ThreadingMode::kTbb);
-  const auto cnn = load("cnn", ThreadingMode::kTbb);
+  MixedWorkload workload(ThreadingMode::kTbb);
   tbb::task_arena arena(2);
   // Make TBB start all its workers before counting.
   arena.execute([] {
@@ -125,23 +137,10 @@ TEST(ThreadBudget, TbbRunsUseNoThreadsBeyondTbbs) {
   });
   const std::size_t before = test::thread_count();
 
-  const Tensor x = reference_input("mlp", "x");
-  const Tensor image = reference_input("cnn", "image");
-  std::atomic<int> wrong{0};
   std::size_t while_alive = 0;
-  on_callers(kCallers, [&](int caller) {
-    arena.execute([&] {
-      for (int run = 0; run < kRunsPerCaller; ++run) {
-        if (!test::tensors_match(mlp->run({{"x", x}}, {"output_0"})[0], reference_output("mlp", "prob"), 1e-5)) ++wrong;
-        if (run % 20 == caller && !test::tensors_match(cnn->run({{"image", image}}, {})[0],
-                                                       reference_output("cnn", "prob"), 1e-5)) {
-          ++wrong;
-        }
-      }
-    });
-  }, &while_alive);
+  on_callers(kCallers, [&](int caller) { arena.execute([&] { workload.run_as_caller(caller); }); }, &while_alive);
 
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(workload.wrong.load(), 0);
   EXPECT_EQ(while_alive, before + kCallers);
   EXPECT_EQ(test::thread_count(), before);
   for (const auto& sample : test::process_threads()) {
