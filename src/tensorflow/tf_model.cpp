@@ -74,8 +74,8 @@ class TfModel final : public Model {
     InlineThreadPool inline_pool;
     std::unique_ptr<TbbThreadPool> tbb_pool;
     const tsl::thread::ThreadPoolOptions pools = runtime.pools_for(mode, inline_pool, tbb_pool);
-    throw_if_error(session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools),
-                   "running model '" + info_.path + "'");
+    const absl::Status status = session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools);
+    if (!status.ok()) throw_if_error(status, "running model '" + info_.path + "'");
 
     std::vector<Tensor> outputs;
     outputs.reserve(tf_outputs.size());
