@@ -10,6 +10,7 @@
 #include "hepinfer/core/npy.h"
 #include "nlohmann/json.hpp"
 #include "tensor_matchers.h"
+#include "scratch_directory.h"
 #include "test_models.h"
 
 namespace hepinfer {
@@ -43,12 +44,6 @@ std::string slurp(const fs::path& path) {
 
 class Cli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    scratch_ = fs::temp_directory_path() / ("hepinfer_cli_" + std::to_string(::getpid()) + "_" +
-                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(scratch_);
-  }
-  void TearDown() override { fs::remove_all(scratch_); }
 
   CommandResult hepinfer(const std::vector<std::string>& args) const {
     std::string command = quoted(HEPINFER_CLI);
@@ -66,7 +61,8 @@ class Cli : public ::testing::Test {
     EXPECT_NE(result.err.find(culprit), std::string::npos) << result.err;
   }
 
-  fs::path scratch_;
+  test::ScratchDirectory scratch_directory_;
+  const fs::path& scratch_ = scratch_directory_.path();
 };
 
 TEST_F(Cli, InferRoundTripsEveryDTypeThroughNpyFiles) {

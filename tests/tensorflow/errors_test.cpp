@@ -7,6 +7,7 @@
 
 #include "hepinfer/core/npy.h"
 #include "hepinfer/tensorflow/tf_model.h"
+#include "scratch_directory.h"
 #include "test_models.h"
 
 namespace hepinfer {
@@ -33,12 +34,6 @@ std::string error_message(Action action) {
 
 class ModelErrors : public ::testing::Test {
  protected:
-  void SetUp() override {
-    scratch_ = fs::temp_directory_path() / ("hepinfer_errors_" + std::to_string(::getpid()) + "_" +
-                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(scratch_);
-  }
-  void TearDown() override { fs::remove_all(scratch_); }
 
   fs::path write_file(const std::string& name, const std::string& contents) {
     const fs::path path = scratch_ / name;
@@ -53,7 +48,8 @@ class ModelErrors : public ::testing::Test {
     return test::test_model(model).formats.at(format).path;
   }
 
-  fs::path scratch_;
+  test::ScratchDirectory scratch_directory_;
+  const fs::path& scratch_ = scratch_directory_.path();
 };
 
 TEST_F(ModelErrors, MissingFile) {
