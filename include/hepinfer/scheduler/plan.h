@@ -1,0 +1,78 @@
+#pragma once
+// The resource scheduler's three steps: modules state Claims, make_plan divides the devices of an
+// Inventory among them once, and each module reads its Assignment (GPU ids, empty for CPU, and
+// memory per GPU). Planning is deterministic and explains itself. No TensorFlow here.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hepinfer::scheduler {
+
+struct GpuDevice {
+  int id = 0;
+  std::string name;
+  std::int64_t total_mib = 0;
+  std::int64_t free_mib = 0;  // what planning may hand out; equals total_mib for simulated GPUs
+};
+
+struct Inventory {
+  std::vector<GpuDevice> gpus;
+};
+
+// What one module asks for, stated in its constructor.
+struct Claim {
+  std::string module;
+  int gpus = 1;                         // how many GPUs; 0 with no `preferred` ids: CPU only
+  std::vector<int> preferred;           // exactly these GPU ids instead of a count
+  std::int64_t memory_mib = 0;          // in total, split evenly over the GPUs...
+  std::int64_t memory_per_gpu_mib = 0;  // ...or per GPU (give one of the two)
+  bool cpu_fallback = true;             // may run on CPU when the GPUs are full
+  int priority = 0;                     // higher is served first
+  double expected_calls_per_second = 0;  // soft: balances load under the spread policy
+};
+
+enum class Policy {
+  kPack,    // fill GPUs in id order
+  kSpread,  // put each claim on the least loaded GPUs (assigned memory, then expected calls)
+};
+
+struct PlanOptions {
+  Policy policy = Policy::kPack;
+  std::int64_t headroom_mib = 0;  // kept free on every GPU (CUDA context, other GPU work)
+};
+
+// A module's response: the original design's `DeviceOpts`.
+struct Assignment {
+  std::string module;
+  std::vector<int> devices;              // GPU ids; empty: CPU
+  std::vector<std::int64_t> memory_mib;  // per entry of `devices`
+  std::string reason;                    // why the module got this
+  bool on_cpu() const { return devices.empty(); }
+};
+
+struct GpuUsage {
+  int id = 0;
+  std::int64_t capacity_mib = 0;  // what the plan could hand out: free minus headroom
+  std::int64_t headroom_mib = 0;
+  std::int64_t assigned_mib = 0;
+};
+
+struct Plan {
+  std::vector<Assignment> assignments;  // in the order the claims were given
+  std::vector<GpuUsage> gpus;           // in inventory order
+
+  // Throws NotFoundError for a module that made no claim.
+  const Assignment& for_module(const std::string& module) const;
+  // One line per module and per GPU, with the reasons.
+  std::string explain() const;
+};
+
+// Throws InvalidArgumentError for malformed claims (naming the module and the field) and
+// ResourceExhaustedError for a claim that cannot be met and may not fall back (naming the
+// module, what it asked and what was free).
+Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, const PlanOptions& options = {});
+
+std::string_view policy_name(Policy policy);
+
+}  // namespace hepinfer::scheduler

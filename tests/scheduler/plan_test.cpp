@@ -1,0 +1,210 @@
+// Planning on simulated inventories: exact allocations for hand-made scenarios, and invariants
+// over random ones.
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/scheduler/plan.h"
+
+namespace hepinfer::scheduler {
+namespace {
+
+Inventory gpus_of(std::vector<std::int64_t> memory_mib) {
+  Inventory inventory;
+  for (std::size_t i = 0; i < memory_mib.size(); ++i) {
+    inventory.gpus.push_back({static_cast<int>(i), "simulated", memory_mib[i], memory_mib[i]});
+  }
+  return inventory;
+}
+
+Claim gpu_claim(std::string module, int gpus, std::int64_t memory_mib, int priority = 0, bool fallback = true) {
+  Claim claim;
+  claim.module = std::move(module);
+  claim.gpus = gpus;
+  claim.memory_mib = memory_mib;
+  claim.priority = priority;
+  claim.cpu_fallback = fallback;
+  return claim;
+}
+
+template <class ErrorType, class Action>
+std::string error_of(Action action) {
+  try {
+    action();
+  } catch (const ErrorType& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return {};
+}
+
+TEST(Plan, NoGpusSendsEveryFallbackClaimToCpu) {
+  const Plan plan = make_plan({gpu_claim("tagger", 1, 2048), gpu_claim("classifier", 0, 0)}, gpus_of({}));
+  EXPECT_TRUE(plan.for_module("tagger").on_cpu());
+  EXPECT_NE(plan.for_module("tagger").reason.find("fell back to CPU"), std::string::npos);
+  EXPECT_EQ(plan.for_module("classifier").reason, "CPU-only claim");
+  EXPECT_TRUE(plan.gpus.empty());
+}
+
+TEST(Plan, OneGpuWithHeadroom) {
+  PlanOptions options;
+  options.headroom_mib = 1024;
+  const Plan plan = make_plan({gpu_claim("a", 1, 4096), gpu_claim("b", 1, 3000), gpu_claim("c", 1, 2048)},
+                              gpus_of({8192}), options);
+  EXPECT_EQ(plan.for_module("a").devices, std::vector<int>{0});
+  EXPECT_EQ(plan.for_module("a").memory_mib, std::vector<std::int64_t>{4096});
+  EXPECT_EQ(plan.for_module("b").devices, std::vector<int>{0});
+  EXPECT_TRUE(plan.for_module("c").on_cpu()) << "7168 usable, 7096 taken";
+  EXPECT_EQ(plan.gpus[0].capacity_mib, 7168);
+  EXPECT_EQ(plan.gpus[0].assigned_mib, 7096);
+}
+
+TEST(Plan, PackFillsGpusInOrder) {
+  const Plan plan = make_plan({gpu_claim("a", 1, 3000), gpu_claim("b", 1, 3000), gpu_claim("c", 1, 3000)},
+                              gpus_of({8000, 8000, 8000, 8000}));
+  EXPECT_EQ(plan.for_module("a").devices, std::vector<int>{0});
+  EXPECT_EQ(plan.for_module("b").devices, std::vector<int>{0});
+  EXPECT_EQ(plan.for_module("c").devices, std::vector<int>{1});
+}
+
+TEST(Plan, SpreadBalancesMemory) {
+  PlanOptions options;
+  options.policy = Policy::kSpread;
+  const Plan plan = make_plan({gpu_claim("a", 1, 3000), gpu_claim("b", 1, 3000), gpu_claim("c", 1, 3000),
+                               gpu_claim("d", 1, 1000), gpu_claim("e", 1, 1000)},
+                              gpus_of({8000, 8000, 8000, 8000}), options);
+  EXPECT_EQ(plan.for_module("a").devices, std::vector<int>{0});
+  EXPECT_EQ(plan.for_module("b").devices, std::vector<int>{1});
+  EXPECT_EQ(plan.for_module("c").devices, std::vector<int>{2});
+  EXPECT_EQ(plan.for_module("d").devices, std::vector<int>{3});
+  EXPECT_EQ(plan.for_module("e").devices, std::vector<int>{3}) << "GPU 3 holds least memory";
+}
+
+TEST(Plan, SpreadBreaksTiesByExpectedLoad) {
+  PlanOptions options;
+  options.policy = Policy::kSpread;
+  Claim busy = gpu_claim("busy", 1, 0);
+  busy.memory_per_gpu_mib = 1000;
+  busy.expected_calls_per_second = 500;
+  Claim idle = gpu_claim("idle", 1, 0);
+  idle.memory_per_gpu_mib = 1000;
+  Claim next = gpu_claim("next", 1, 1000);
+  next.memory_mib = 0;
+  next.memory_per_gpu_mib = 1000;
+  const Plan plan = make_plan({busy, idle, next}, gpus_of({4000, 4000, 4000}), options);
+  EXPECT_EQ(plan.for_module("busy").devices, std::vector<int>{0});
+  EXPECT_EQ(plan.for_module("idle").devices, std::vector<int>{1});
+  EXPECT_EQ(plan.for_module("next").devices, std::vector<int>{2});
+}
+
+TEST(Plan, MultiGpuClaimSplitsTotalMemory) {
+  const Plan plan = make_plan({gpu_claim("wide", 2, 5000)}, gpus_of({4000, 4000, 4000}));
+  EXPECT_EQ(plan.for_module("wide").devices, (std::vector<int>{0, 1}));
+  EXPECT_EQ(plan.for_module("wide").memory_mib, (std::vector<std::int64_t>{2500, 2500}));
+}
+
+TEST(Plan, HigherPriorityIsServedFirstAndLowerFallsBack) {
+  const Plan plan = make_plan({gpu_claim("low", 1, 6000, /*priority=*/0), gpu_claim("high", 1, 6000, /*priority=*/5)},
+                              gpus_of({8000}));
+  EXPECT_EQ(plan.for_module("high").devices, std::vector<int>{0});
+  EXPECT_TRUE(plan.for_module("low").on_cpu());
+  EXPECT_EQ(plan.assignments[0].module, "low") << "assignments keep the claims' order";
+}
+
+TEST(Plan, PreferredDevicesAreHonoured) {
+  Claim claim = gpu_claim("pinned", 0, 0);
+  claim.preferred = {2, 3};
+  claim.memory_per_gpu_mib = 1000;
+  const Plan plan = make_plan({claim}, gpus_of({4000, 4000, 4000, 4000}));
+  EXPECT_EQ(plan.for_module("pinned").devices, (std::vector<int>{2, 3}));
+}
+
+TEST(Plan, PreferredDeviceMissingFallsBackOrFails) {
+  Claim claim = gpu_claim("pinned", 0, 0);
+  claim.preferred = {7};
+  claim.memory_per_gpu_mib = 1000;
+  EXPECT_TRUE(make_plan({claim}, gpus_of({4000})).for_module("pinned").on_cpu());
+  claim.cpu_fallback = false;
+  const auto message = error_of<ResourceExhaustedError>([&] { make_plan({claim}, gpus_of({4000})); });
+  EXPECT_NE(message.find("GPU(s) 7"), std::string::npos) << message;
+}
+
+TEST(Plan, ImpossibleClaimWithoutFallbackNamesModuleAskAndFree) {
+  const auto message = error_of<ResourceExhaustedError>(
+      [] { make_plan({gpu_claim("first", 1, 5000), gpu_claim("greedy", 1, 6000, 0, false)}, gpus_of({8000})); });
+  EXPECT_NE(message.find("'greedy'"), std::string::npos) << message;
+  EXPECT_NE(message.find("6000 MiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("GPU 0: 3000 MiB"), std::string::npos) << message;
+}
+
+TEST(Plan, MalformedClaimsAreRejected) {
+  const Inventory inventory = gpus_of({8000});
+  EXPECT_THROW(make_plan({gpu_claim("a", 1, 100), gpu_claim("a", 1, 100)}, inventory), InvalidArgumentError);
+  EXPECT_THROW(make_plan({gpu_claim("", 1, 100)}, inventory), InvalidArgumentError);
+  EXPECT_THROW(make_plan({gpu_claim("zero", 1, 0)}, inventory), InvalidArgumentError);
+  EXPECT_THROW(make_plan({gpu_claim("negative", 1, -5)}, inventory), InvalidArgumentError);
+  EXPECT_THROW(make_plan({gpu_claim("absurd", 1, std::int64_t{1} << 40)}, inventory), InvalidArgumentError);
+  EXPECT_THROW(make_plan({gpu_claim("minus", -1, 100)}, inventory), InvalidArgumentError);
+  Claim both = gpu_claim("both", 1, 100);
+  both.memory_per_gpu_mib = 100;
+  EXPECT_THROW(make_plan({both}, inventory), InvalidArgumentError);
+  PlanOptions options;
+  options.headroom_mib = -1;
+  EXPECT_THROW(make_plan({}, inventory, options), InvalidArgumentError);
+  EXPECT_THROW(make_plan({}, Inventory{{{0, "x", 100, 100}, {0, "y", 100, 100}}}), InvalidArgumentError);
+}
+
+TEST(Plan, IsDeterministicAndExplainsItself) {
+  const std::vector<Claim> claims = {gpu_claim("a", 1, 3000), gpu_claim("b", 2, 4000, 1)};
+  const Plan first = make_plan(claims, gpus_of({8000, 8000}));
+  const Plan second = make_plan(claims, gpus_of({8000, 8000}));
+  EXPECT_EQ(first.explain(), second.explain());
+  EXPECT_NE(first.explain().find("b -> GPU 0 (2000 MiB), GPU 1 (2000 MiB)"), std::string::npos) << first.explain();
+  EXPECT_THROW(first.for_module("nobody"), NotFoundError);
+}
+
+TEST(Plan, InvariantsHoldForRandomClaimsAndInventories) {
+  std::mt19937 rng(20261126);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::vector<std::int64_t> memory(rng() % 5);
+    for (auto& mib : memory) mib = 1000 + static_cast<std::int64_t>(rng() % 16000);
+    const Inventory inventory = gpus_of(memory);
+    PlanOptions options;
+    options.policy = rng() % 2 ? Policy::kPack : Policy::kSpread;
+    options.headroom_mib = static_cast<std::int64_t>(rng() % 2000);
+    std::vector<Claim> claims;
+    const int count = 1 + static_cast<int>(rng() % 8);
+    for (int i = 0; i < count; ++i) {
+      std::string name = "m";
+      name.append(std::to_string(i));
+      claims.push_back(gpu_claim(std::move(name), static_cast<int>(rng() % 3),
+                                 1 + static_cast<std::int64_t>(rng() % 9000), static_cast<int>(rng() % 3), true));
+    }
+    // An identical pair at different priorities: the higher one is never worse off.
+    Claim twin_low = gpu_claim("twin_low", 1, 2000, 0), twin_high = gpu_claim("twin_high", 1, 2000, 3);
+    claims.push_back(twin_low);
+    claims.push_back(twin_high);
+
+    const Plan plan = make_plan(claims, inventory, options);
+    ASSERT_EQ(plan.assignments.size(), claims.size());
+    for (const GpuUsage& gpu : plan.gpus) {
+      EXPECT_LE(gpu.assigned_mib, gpu.capacity_mib) << "trial " << trial;
+    }
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+      const Assignment& assignment = plan.assignments[i];
+      EXPECT_EQ(assignment.module, claims[i].module);
+      EXPECT_FALSE(assignment.reason.empty());
+      if (!assignment.on_cpu()) {
+        EXPECT_EQ(static_cast<int>(assignment.devices.size()), claims[i].gpus);
+      }
+    }
+    if (plan.for_module("twin_high").on_cpu()) {
+      EXPECT_TRUE(plan.for_module("twin_low").on_cpu()) << "trial " << trial << "\n" << plan.explain();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hepinfer::scheduler
