@@ -11,7 +11,7 @@ venv=${HEPINFER_VENV:-$repo/.venv}
 debian_packages=(
   cmake g++ make python3-venv
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev libtbb-dev
+  libcli11-dev nlohmann-json3-dev libtbb-dev libyaml-cpp-dev
 )
 
 missing=()

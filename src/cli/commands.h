@@ -9,5 +9,6 @@ namespace hepinfer::cli {
 void add_inspect_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_npy_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 
 }  // namespace hepinfer::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   hepinfer::cli::add_inspect_command(app);
   hepinfer::cli::add_infer_command(app);
   hepinfer::cli::add_npy_command(app);
+  hepinfer::cli::add_plan_command(app);
 
   try {
     app.parse(argc, argv);

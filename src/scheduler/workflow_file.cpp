@@ -1,0 +1,167 @@
+#include "hepinfer/scheduler/workflow_file.h"
+
+#include <fstream>
+#include <set>
+
+#include "hepinfer/core/error.h"
+#include "yaml-cpp/yaml.h"
+
+namespace hepinfer::scheduler {
+namespace {
+
+// Reads one YAML document, turning every problem into an error that names source, line and field.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  YAML::Node load(const std::string& text) const {
+    try {
+      return YAML::Load(text);
+    } catch (const YAML::ParserException& error) {
+      throw InvalidArgumentError("'" + source_ + "' line " + std::to_string(error.mark.line + 1) +
+                                 ": not valid YAML: " + error.msg);
+    }
+  }
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& field, const std::string& what) const {
+    const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    throw InvalidArgumentError("'" + source_ + "'" + (line > 0 ? " line " + std::to_string(line) : "") + ": " +
+                               field + ": " + what);
+  }
+
+  void only_keys(const YAML::Node& map, const std::string& field, const std::set<std::string>& allowed) const {
+    if (!map.IsMap()) fail(map, field, "expected a mapping");
+    for (const auto& entry : map) {
+      const std::string key = entry.first.as<std::string>();
+      if (!allowed.contains(key)) fail(entry.first, field + "." + key, "unknown field");
+    }
+  }
+
+  template <class T>
+  T scalar(const YAML::Node& node, const std::string& field, const char* expected) const {
+    if (!node.IsScalar()) fail(node, field, std::string("expected ") + expected);
+    try {
+      return node.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(node, field, std::string("expected ") + expected + ", got '" + node.Scalar() + "'");
+    }
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+};
+
+std::string read_text(const std::filesystem::path& path, const char* what) {
+  std::ifstream file(path);
+  if (!file) throw FileNotFoundError("cannot read " + std::string(what) + " '" + path.string() + "'");
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
+Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string& field, const std::string& module) {
+  reader.only_keys(node, field, {"gpus", "prefer", "memory_mib", "memory_per_gpu_mib", "cpu_fallback", "priority",
+                                 "calls_per_second"});
+  Claim claim;
+  claim.module = module;
+  claim.gpus = node["gpus"] ? reader.scalar<int>(node["gpus"], field + ".gpus", "an integer") : 1;
+  if (const auto prefer = node["prefer"]) {
+    if (!prefer.IsSequence()) reader.fail(prefer, field + ".prefer", "expected a list of GPU ids");
+    for (std::size_t i = 0; i < prefer.size(); ++i) {
+      claim.preferred.push_back(reader.scalar<int>(prefer[i], field + ".prefer[" + std::to_string(i) + "]", "a GPU id"));
+    }
+  }
+  if (node["memory_mib"]) claim.memory_mib = reader.scalar<std::int64_t>(node["memory_mib"], field + ".memory_mib", "an integer (MiB)");
+  if (node["memory_per_gpu_mib"]) {
+    claim.memory_per_gpu_mib =
+        reader.scalar<std::int64_t>(node["memory_per_gpu_mib"], field + ".memory_per_gpu_mib", "an integer (MiB)");
+  }
+  if (node["cpu_fallback"]) claim.cpu_fallback = reader.scalar<bool>(node["cpu_fallback"], field + ".cpu_fallback", "true or false");
+  if (node["priority"]) claim.priority = reader.scalar<int>(node["priority"], field + ".priority", "an integer");
+  if (node["calls_per_second"]) {
+    claim.expected_calls_per_second = reader.scalar<double>(node["calls_per_second"], field + ".calls_per_second", "a number");
+  }
+  return claim;
+}
+
+}  // namespace
+
+std::vector<Claim> WorkflowConfig::claims() const {
+  std::vector<Claim> result;
+  for (const ModuleConfig& module : modules) result.push_back(module.claim);
+  return result;
+}
+
+WorkflowConfig parse_workflow(const std::string& text, const std::string& source) {
+  const Reader reader(source);
+  const YAML::Node root = reader.load(text);
+  if (!root.IsMap()) throw InvalidArgumentError("'" + source + "': a workflow file is a mapping with 'modules'");
+  reader.only_keys(root, "workflow", {"policy", "headroom_mib", "modules"});
+  WorkflowConfig config;
+  if (const auto policy = root["policy"]) {
+    const auto name = reader.scalar<std::string>(policy, "policy", "pack or spread");
+    if (name == "pack") {
+      config.plan.policy = Policy::kPack;
+    } else if (name == "spread") {
+      config.plan.policy = Policy::kSpread;
+    } else {
+      reader.fail(policy, "policy", "expected pack or spread, got '" + name + "'");
+    }
+  }
+  if (root["headroom_mib"]) config.plan.headroom_mib = reader.scalar<std::int64_t>(root["headroom_mib"], "headroom_mib", "an integer (MiB)");
+  const YAML::Node modules = root["modules"];
+  if (!modules || !modules.IsSequence()) {
+    if (modules) reader.fail(modules, "modules", "expected a list of modules");
+    throw InvalidArgumentError("'" + source + "': modules: missing");
+  }
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    const std::string field = "modules[" + std::to_string(i) + "]";
+    const YAML::Node entry = modules[i];
+    reader.only_keys(entry, field, {"name", "model", "claim"});
+    if (!entry["name"]) reader.fail(entry, field + ".name", "missing");
+    ModuleConfig module;
+    module.name = reader.scalar<std::string>(entry["name"], field + ".name", "a module name");
+    if (entry["model"]) module.model = reader.scalar<std::string>(entry["model"], field + ".model", "a model path");
+    if (entry["claim"]) {
+      module.claim = read_claim(reader, entry["claim"], field + ".claim", module.name);
+    } else {
+      module.claim.module = module.name;
+      module.claim.gpus = 0;  // no claim: CPU only
+    }
+    config.modules.push_back(std::move(module));
+  }
+  return config;
+}
+
+Inventory parse_inventory(const std::string& text, const std::string& source) {
+  const Reader reader(source);
+  const YAML::Node root = reader.load(text);
+  if (!root.IsMap()) throw InvalidArgumentError("'" + source + "': an inventory file is a mapping with 'gpus'");
+  reader.only_keys(root, "inventory", {"gpus"});
+  Inventory inventory;
+  const YAML::Node gpus = root["gpus"];
+  if (!gpus) return inventory;
+  if (!gpus.IsSequence()) reader.fail(gpus, "gpus", "expected a list of GPUs");
+  for (std::size_t i = 0; i < gpus.size(); ++i) {
+    const std::string field = "gpus[" + std::to_string(i) + "]";
+    reader.only_keys(gpus[i], field, {"id", "memory_mib", "name"});
+    if (!gpus[i]["id"] || !gpus[i]["memory_mib"]) reader.fail(gpus[i], field, "needs id and memory_mib");
+    GpuDevice gpu;
+    gpu.id = reader.scalar<int>(gpus[i]["id"], field + ".id", "an integer");
+    gpu.total_mib = reader.scalar<std::int64_t>(gpus[i]["memory_mib"], field + ".memory_mib", "an integer (MiB)");
+    gpu.free_mib = gpu.total_mib;
+    gpu.name = gpus[i]["name"] ? reader.scalar<std::string>(gpus[i]["name"], field + ".name", "a name") : "simulated";
+    inventory.gpus.push_back(gpu);
+  }
+  return inventory;
+}
+
+WorkflowConfig read_workflow(const std::filesystem::path& path) {
+  return parse_workflow(read_text(path, "workflow file"), path.string());
+}
+
+Inventory read_inventory(const std::filesystem::path& path) {
+  return parse_inventory(read_text(path, "inventory file"), path.string());
+}
+
+}  // namespace hepinfer::scheduler

@@ -1,0 +1,78 @@
+// `hepinfer plan` end to end: JSON contract and one-line failures. Builds without TensorFlow.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nlohmann/json.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream file(path);
+  return std::string(std::istreambuf_iterator<char>(file), {});
+}
+
+class PlanCli : public ::testing::Test {
+ protected:
+  fs::path dir = fs::temp_directory_path() / ("hepinfer_plan_" + std::to_string(::getpid()) + "_" +
+                                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  void SetUp() override { fs::create_directories(dir); }
+  void TearDown() override { fs::remove_all(dir); }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return dir / name;
+  }
+  Result plan(const std::string& args) {
+    const std::string command = std::string(HEPINFER_CLI) + " plan " + args + " >" + (dir / "out").string() + " 2>" +
+                                (dir / "err").string();
+    const int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "out"), slurp(dir / "err")};
+  }
+};
+
+TEST_F(PlanCli, PrintsTheAllocationAsJson) {
+  const auto workflow = write("wf.yaml", "headroom_mib: 1000\nmodules:\n  - name: big\n    claim: {gpus: 1, memory_mib: 6000, priority: 1}\n  - name: small\n    claim: {gpus: 1, memory_mib: 3000}\n  - name: cpu\n");
+  const auto inventory = write("inv.yaml", "gpus: [{id: 0, memory_mib: 8000}, {id: 1, memory_mib: 8000}]\n");
+  const Result result = plan(workflow.string() + " --inventory " + inventory.string() + " --json");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  ASSERT_EQ(json["modules"].size(), 3u);
+  EXPECT_EQ(json["modules"][0]["name"], "big");
+  EXPECT_EQ(json["modules"][0]["devices"], nlohmann::json({0}));
+  EXPECT_EQ(json["modules"][0]["memory_mib"], nlohmann::json({6000}));
+  EXPECT_EQ(json["modules"][1]["devices"], nlohmann::json({1})) << "GPU 0 has 1000 MiB left after headroom";
+  EXPECT_EQ(json["modules"][2]["on_cpu"], true);
+  EXPECT_EQ(json["gpus"][0]["capacity_mib"], 7000);
+  EXPECT_EQ(json["gpus"][0]["assigned_mib"], 6000);
+  EXPECT_FALSE(json["modules"][1]["reason"].get<std::string>().empty());
+}
+
+TEST_F(PlanCli, ImpossibleClaimFailsWithOneLine) {
+  const auto workflow = write("wf.yaml", "modules:\n  - name: greedy\n    claim: {gpus: 1, memory_mib: 9000, cpu_fallback: false}\n");
+  const auto inventory = write("inv.yaml", "gpus: [{id: 0, memory_mib: 8000}]\n");
+  const Result result = plan(workflow.string() + " --inventory " + inventory.string());
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_NE(result.err.find("greedy"), std::string::npos) << result.err;
+}
+
+TEST_F(PlanCli, MalformedWorkflowFailsWithLineAndField) {
+  const auto workflow = write("wf.yaml", "modules:\n  - name: a\n    claim: {gpus: two}\n");
+  const Result result = plan(workflow.string());
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.err.find("line 3: modules[0].claim.gpus"), std::string::npos) << result.err;
+}
+
+}  // namespace

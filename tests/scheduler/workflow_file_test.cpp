@@ -1,0 +1,86 @@
+// Workflow and inventory YAML: what is read, and errors that name the line and the field.
+
+#include <gtest/gtest.h>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/scheduler/workflow_file.h"
+
+namespace hepinfer::scheduler {
+namespace {
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_workflow(text, "wf.yaml");
+  } catch (const InvalidArgumentError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "accepted:\n" << text;
+  return {};
+}
+
+TEST(WorkflowFile, ReadsPolicyHeadroomModulesAndClaims) {
+  const WorkflowConfig config = parse_workflow(R"(
+policy: spread
+headroom_mib: 512
+modules:
+  - name: tagger
+    model: models/tagger
+    claim: {gpus: 2, memory_per_gpu_mib: 1024, cpu_fallback: false, priority: 3, calls_per_second: 40}
+  - name: pinned
+    claim: {prefer: [1, 3], memory_mib: 4096}
+  - name: classifier
+)", "wf.yaml");
+  EXPECT_EQ(config.plan.policy, Policy::kSpread);
+  EXPECT_EQ(config.plan.headroom_mib, 512);
+  ASSERT_EQ(config.modules.size(), 3u);
+  const Claim& tagger = config.modules[0].claim;
+  EXPECT_EQ(config.modules[0].model, "models/tagger");
+  EXPECT_EQ(tagger.module, "tagger");
+  EXPECT_EQ(tagger.gpus, 2);
+  EXPECT_EQ(tagger.memory_per_gpu_mib, 1024);
+  EXPECT_FALSE(tagger.cpu_fallback);
+  EXPECT_EQ(tagger.priority, 3);
+  EXPECT_EQ(tagger.expected_calls_per_second, 40);
+  EXPECT_EQ(config.modules[1].claim.preferred, (std::vector<int>{1, 3}));
+  EXPECT_EQ(config.modules[2].claim.gpus, 0) << "no claim means CPU only";
+  EXPECT_EQ(config.claims().size(), 3u);
+}
+
+TEST(WorkflowFile, ReadsInventories) {
+  const Inventory inventory = parse_inventory("gpus:\n  - {id: 0, memory_mib: 16384, name: A100}\n  - {id: 1, memory_mib: 8192}\n", "inv.yaml");
+  ASSERT_EQ(inventory.gpus.size(), 2u);
+  EXPECT_EQ(inventory.gpus[0].name, "A100");
+  EXPECT_EQ(inventory.gpus[1].total_mib, 8192);
+  EXPECT_EQ(inventory.gpus[1].free_mib, 8192);
+  EXPECT_TRUE(parse_inventory("gpus: []\n", "inv.yaml").gpus.empty());
+}
+
+TEST(WorkflowFile, ErrorsNameLineAndField) {
+  auto expect = [](const std::string& text, const std::string& part) {
+    const std::string message = error_of(text);
+    EXPECT_NE(message.find(part), std::string::npos) << message;
+    EXPECT_NE(message.find("wf.yaml"), std::string::npos) << message;
+  };
+  expect("modules:\n  - name: a\n    claim: {gpus: 1, memory_mib: lots}\n", "line 3: modules[0].claim.memory_mib: expected an integer (MiB), got 'lots'");
+  expect("modules:\n  - name: a\n    claim: {gpus: 1, memroy_mib: 10}\n", "line 3: modules[0].claim.memroy_mib: unknown field");
+  expect("policy: random\nmodules: []\n", "line 1: policy: expected pack or spread");
+  expect("modules:\n  - model: x\n", "modules[0].name: missing");
+  expect("modules: {a: 1}\n", "modules: expected a list");
+  expect("headroom_mib: 512\n", "modules: missing");
+  expect("modules:\n  - name: a\n   bad indent: [\n", "not valid YAML");
+  expect("- just\n- a list\n", "a workflow file is a mapping");
+  expect("modules:\n  - name: a\n    claim: {cpu_fallback: maybe}\n", "cpu_fallback: expected true or false");
+}
+
+TEST(WorkflowFile, MissingFileIsFileNotFound) {
+  EXPECT_THROW(read_workflow("/no/such/workflow.yaml"), FileNotFoundError);
+  EXPECT_THROW(read_inventory("/no/such/inventory.yaml"), FileNotFoundError);
+}
+
+TEST(WorkflowFile, DuplicateModulesAreCaughtByPlanning) {
+  const WorkflowConfig config = parse_workflow("modules:\n  - name: a\n  - name: a\n", "wf.yaml");
+  EXPECT_THROW(make_plan(config.claims(), Inventory{}, config.plan), InvalidArgumentError);
+}
+
+}  // namespace
+}  // namespace hepinfer::scheduler
