@@ -15,7 +15,6 @@ namespace {
 constexpr std::int64_t kAbsurdMib = std::int64_t{1} << 30;  // 1 PiB
 
 struct GpuState {
-  const GpuDevice* device = nullptr;
   GpuUsage usage;
   double expected_calls = 0;
   std::int64_t remaining() const { return usage.capacity_mib - usage.assigned_mib; }
@@ -117,7 +116,6 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
   std::vector<GpuState> gpus;
   for (const GpuDevice& device : inventory.gpus) {
     GpuState state;
-    state.device = &device;
     state.usage = {device.id, std::max<std::int64_t>(0, device.free_mib - options.headroom_mib), options.headroom_mib, 0};
     gpus.push_back(state);
   }
