@@ -30,6 +30,7 @@ nlohmann::json model_json(const ModelInfo& info) {
   }
   return {{"path", info.path},
           {"format", model_format_name(info.format)},
+          {"device", info.device},
           {"default_signature", info.default_signature},
           {"signatures", signatures}};
 }
@@ -54,7 +55,8 @@ void print_timing(const LoadTiming& timing) {
 
 void print_model(const ModelInfo& info) {
   std::cout << "model:   " << info.path << "\n"
-            << "format:  " << model_format_name(info.format) << "\n";
+            << "format:  " << model_format_name(info.format) << "\n"
+            << "device:  " << (info.device.empty() ? "TensorFlow's default placement" : info.device) << "\n";
   for (const SignatureInfo& signature : info.signatures) {
     std::cout << "  signature '" << signature.key << "'"
               << (signature.key == info.default_signature ? " (default)" : "") << "\n";

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   hepinfer::cli::add_infer_command(app);
   hepinfer::cli::add_npy_command(app);
   hepinfer::cli::add_plan_command(app);
+  hepinfer::cli::add_devices_command(app);
 
   try {
     app.parse(argc, argv);

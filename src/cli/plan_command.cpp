@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "hepinfer/scheduler/gpu_discovery.h"
 #include "hepinfer/scheduler/workflow_file.h"
 #include "nlohmann/json.hpp"
 
@@ -68,7 +69,7 @@ void add_plan_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("plan", "Divide the GPUs among a workflow's modules and explain why");
   command->add_option("workflow", options->workflow, "Workflow YAML (policy, headroom_mib, modules)")->required();
-  command->add_option("--inventory", options->inventory, "Simulated GPU inventory YAML (default: no GPUs)");
+  command->add_option("--inventory", options->inventory, "Simulated GPU inventory YAML (default: the GPUs found on this machine)");
   command->add_option("--policy", options->policy, "Override the workflow's policy")
       ->check(CLI::IsMember({"pack", "spread"}));
   command->add_flag("--json", options->json, "Print JSON instead of text");
@@ -77,8 +78,8 @@ void add_plan_command(CLI::App& app) {
     if (!options->policy.empty()) {
       workflow.plan.policy = options->policy == "spread" ? scheduler::Policy::kSpread : scheduler::Policy::kPack;
     }
-    const scheduler::Inventory inventory =
-        options->inventory.empty() ? scheduler::Inventory{} : scheduler::read_inventory(options->inventory);
+    const scheduler::Inventory inventory = options->inventory.empty() ? scheduler::discover_gpus().inventory
+                                                                      : scheduler::read_inventory(options->inventory);
     const scheduler::Plan plan = scheduler::make_plan(workflow.claims(), inventory, workflow.plan);
     if (options->json) {
       std::cout << plan_json(plan).dump(2) << "\n";

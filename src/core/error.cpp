@@ -13,6 +13,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return "resource exhausted";
     case ErrorCode::kRuntime: return "runtime error";
     case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kFailedPrecondition: return "failed precondition";
   }
   return "unknown error";
 }

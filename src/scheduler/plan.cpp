@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "claim_validation.h"
 #include "hepinfer/core/error.h"
 
 namespace hepinfer::scheduler {
@@ -38,6 +39,32 @@ std::string free_text(const std::vector<GpuState>& gpus) {
   return text.str();
 }
 
+}  // namespace
+
+void validate_claim(const Claim& claim) {
+  auto bad = [](const std::string& what) { throw InvalidArgumentError(what); };
+  const std::string who = "module '" + claim.module + "'";
+  if (claim.module.empty()) bad("a claim has no module name");
+  if (claim.gpus < 0) bad(who + ": gpus must be >= 0, got " + std::to_string(claim.gpus));
+  if (claim.memory_mib < 0 || claim.memory_per_gpu_mib < 0) bad(who + ": memory must not be negative");
+  if (claim.memory_mib > kAbsurdMib || claim.memory_per_gpu_mib > kAbsurdMib) {
+    bad(who + ": memory of more than 1 PiB is not plausible (MiB expected)");
+  }
+  if (claim.memory_mib > 0 && claim.memory_per_gpu_mib > 0) {
+    bad(who + ": give memory_mib (total) or memory_per_gpu_mib, not both");
+  }
+  const bool wants_gpu = claim.gpus > 0 || !claim.preferred.empty();
+  if (wants_gpu && claim.memory_mib == 0 && claim.memory_per_gpu_mib == 0) {
+    bad(who + ": a GPU claim needs memory_mib or memory_per_gpu_mib > 0");
+  }
+  std::set<int> preferred;
+  for (int id : claim.preferred) {
+    if (!preferred.insert(id).second) bad(who + ": preferred GPU " + std::to_string(id) + " listed twice");
+  }
+}
+
+namespace {
+
 void validate(const std::vector<Claim>& claims, const Inventory& inventory, const PlanOptions& options) {
   auto bad = [](const std::string& what) { throw InvalidArgumentError(what); };
   if (options.headroom_mib < 0 || options.headroom_mib > kAbsurdMib) {
@@ -53,25 +80,8 @@ void validate(const std::vector<Claim>& claims, const Inventory& inventory, cons
   }
   std::set<std::string> names;
   for (const Claim& claim : claims) {
-    const std::string who = "module '" + claim.module + "'";
-    if (claim.module.empty()) bad("a claim has no module name");
-    if (!names.insert(claim.module).second) bad(who + " claims resources twice");
-    if (claim.gpus < 0) bad(who + ": gpus must be >= 0, got " + std::to_string(claim.gpus));
-    if (claim.memory_mib < 0 || claim.memory_per_gpu_mib < 0) bad(who + ": memory must not be negative");
-    if (claim.memory_mib > kAbsurdMib || claim.memory_per_gpu_mib > kAbsurdMib) {
-      bad(who + ": memory of more than 1 PiB is not plausible (MiB expected)");
-    }
-    if (claim.memory_mib > 0 && claim.memory_per_gpu_mib > 0) {
-      bad(who + ": give memory_mib (total) or memory_per_gpu_mib, not both");
-    }
-    const bool wants_gpu = claim.gpus > 0 || !claim.preferred.empty();
-    if (wants_gpu && claim.memory_mib == 0 && claim.memory_per_gpu_mib == 0) {
-      bad(who + ": a GPU claim needs memory_mib or memory_per_gpu_mib > 0");
-    }
-    std::set<int> preferred;
-    for (int id : claim.preferred) {
-      if (!preferred.insert(id).second) bad(who + ": preferred GPU " + std::to_string(id) + " listed twice");
-    }
+    validate_claim(claim);
+    if (!names.insert(claim.module).second) bad("module '" + claim.module + "' claims resources twice");
   }
 }
 

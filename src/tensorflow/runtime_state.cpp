@@ -4,6 +4,7 @@
 
 #include "absl/log/globals.h"
 #include "hepinfer/core/error.h"
+#include "session_config.h"
 #include "tensorflow/core/platform/env.h"
 
 namespace hepinfer::tf {
@@ -49,27 +50,64 @@ RuntimeOptions RuntimeState::options() const {
   return options_;
 }
 
-tensorflow::SessionOptions RuntimeState::session_options() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!frozen_) {
-      frozen_ = true;
-      set_log_level(options_.log_level);
-      fallback_arena_.initialize();
-    }
+RuntimeState::SessionSetup RuntimeState::prepare_session(const std::string& model_path,
+                                                       const scheduler::Assignment* assignment,
+                                                       std::size_t gpu_index) {
+  std::lock_guard lock(mutex_);
+  const std::string module = assignment != nullptr ? " (module '" + assignment->module + "')" : "";
+  if (plan_state_ == PlanState::kAwaited) {
+    throw FailedPreconditionError("cannot load model '" + model_path + "'" + module +
+                                  ": modules have claimed devices but the device plan is not final; TF would fix "
+                                  "its GPU settings before the plan. Load models at begin job, after "
+                                  "ResourceScheduler::make_plan");
   }
-  tensorflow::SessionOptions options;
-  // TF creates its global inter-op and intra-op pools with the first session of the process and
-  // never lets go of them. hepinfer hands every run its own pools, so TF's are kept to the
-  // minimum it accepts: one thread each, idle.
-  options.config.set_inter_op_parallelism_threads(1);
-  options.config.set_intra_op_parallelism_threads(1);
-  options.config.set_use_per_session_threads(false);
-  options.config.set_allow_soft_placement(true);
-  // Inline the function calls SavedModels are made of (StatefulPartitionedCall), so that a run is
-  // one flat executor rather than an executor per call; numerics are unchanged.
-  options.config.mutable_graph_options()->mutable_optimizer_options()->set_do_function_inlining(true);
-  return options;
+  SessionSetup setup;
+  if (plan_state_ == PlanState::kApplied) {
+    // Once there is a plan it owns the GPUs: a model loaded without an assignment runs on CPU.
+    setup.device = assignment != nullptr ? gpu_settings_->device_for(*assignment, gpu_index) : "/device:CPU:0";
+  } else if (assignment != nullptr) {
+    if (!assignment->on_cpu()) {
+      throw FailedPreconditionError("cannot load model '" + model_path + "'" + module +
+                                    " on its GPU: no device plan was applied to TensorFlow (create the "
+                                    "ResourceScheduler with tf::runtime_hooks(), or call tf::apply_device_plan)");
+    }
+    setup.device = "/device:CPU:0";
+  }
+  if (!frozen_) {
+    frozen_ = true;
+    set_log_level(options_.log_level);
+    fallback_arena_.initialize();
+  }
+  if (first_session_model_.empty()) first_session_model_ = model_path;
+  setup.options.config = make_session_config(gpu_settings_ ? &*gpu_settings_ : nullptr, setup.device);
+  return setup;
+}
+
+void RuntimeState::check_plan_can_change_locked(const char* what) const {
+  if (plan_state_ == PlanState::kApplied) {
+    throw FailedPreconditionError(std::string("cannot ") + what +
+                                  ": a device plan was applied already; TensorFlow's GPU settings are "
+                                  "process-wide, so a process has one ResourceScheduler and one plan");
+  }
+  if (!first_session_model_.empty() && plan_state_ == PlanState::kNone) {
+    throw FailedPreconditionError(std::string("cannot ") + what + ": model '" + first_session_model_ +
+                                  "' was loaded before any module claimed devices, and its session fixed "
+                                  "TensorFlow's GPU settings to TF's defaults. Make claims before loading models");
+  }
+}
+
+void RuntimeState::await_device_plan() {
+  std::lock_guard lock(mutex_);
+  if (plan_state_ == PlanState::kAwaited) return;
+  check_plan_can_change_locked("wait for a device plan");
+  plan_state_ = PlanState::kAwaited;
+}
+
+void RuntimeState::apply_gpu_settings(GpuSettings settings) {
+  std::lock_guard lock(mutex_);
+  check_plan_can_change_locked("apply the device plan");
+  gpu_settings_ = std::move(settings);
+  plan_state_ = PlanState::kApplied;
 }
 
 void RuntimeState::create_tensorflow_pools_locked() {

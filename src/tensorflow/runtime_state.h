@@ -1,11 +1,15 @@
 #pragma once
 // The one owner of TensorFlow's process-wide state in hepinfer: log level, the session options
-// that size TF's global pools, and the pools and TBB bookkeeping every model's runs share.
+// that size TF's global pools and fix its GPU settings (from the device plan), and the pools and
+// TBB bookkeeping every model's runs share.
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "hepinfer/core/model.h"
+#include "hepinfer/tensorflow/device_plan.h"
 #include "hepinfer/tensorflow/tf_runtime.h"
 #include "tensorflow/core/public/session_options.h"
 #include "thread_pools.h"
@@ -21,9 +25,19 @@ class RuntimeState {
   void configure(const RuntimeOptions& options);
   RuntimeOptions options() const;
 
-  // Options for every hepinfer session. Called before each session is created; the first call
-  // applies the runtime options and freezes them.
-  tensorflow::SessionOptions session_options();
+  struct SessionSetup {
+    tensorflow::SessionOptions options;
+    std::string device;  // what the session's nodes are pinned to; empty: TF's default placement
+  };
+  // Called before every hepinfer session is created, for the model at `model_path` with its
+  // module's assignment (null: none). The first call freezes the runtime options and, without a
+  // plan, TF's default GPU settings. Throws FailedPreconditionError while a plan is awaited, or
+  // for a GPU assignment when no plan was applied.
+  SessionSetup prepare_session(const std::string& model_path, const scheduler::Assignment* assignment,
+                               std::size_t gpu_index);
+
+  void await_device_plan();
+  void apply_gpu_settings(GpuSettings settings);
 
   // The pools a run in `mode` hands to TensorFlow. `inline_pool` and `tbb_pool` live on the
   // caller's stack for the run; tensorflow-mode pools are created on first use and shared.
@@ -33,10 +47,14 @@ class RuntimeState {
  private:
   RuntimeState() = default;
   void create_tensorflow_pools_locked();
+  void check_plan_can_change_locked(const char* what) const;
 
   mutable std::mutex mutex_;
   RuntimeOptions options_;
   bool frozen_ = false;
+  enum class PlanState { kNone, kAwaited, kApplied } plan_state_ = PlanState::kNone;
+  std::optional<GpuSettings> gpu_settings_;
+  std::string first_session_model_;  // empty until a session exists
   std::once_flag tensorflow_pools_created_;
   std::unique_ptr<tsl::thread::ThreadPool> inter_op_pool_, intra_op_pool_;
   std::unique_ptr<EigenPoolAdapter> inter_op_adapter_, intra_op_adapter_;

@@ -13,6 +13,8 @@
 #include "model_metadata.h"
 #include "tensor_bridge.h"
 #include "tensorflow/cc/saved_model/loader.h"
+#include "tensorflow/cc/saved_model/reader.h"
+#include "tensorflow/core/platform/logging.h"
 #include "tensorflow/core/public/session.h"
 #include "tensorflow/c/c_api.h"
 #include "runtime_state.h"
@@ -202,6 +204,34 @@ std::string read_file(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
+// A new session for `model_path`, placed where the module's assignment says. `device` becomes
+// the device the graph's nodes must be pinned to: the assigned one if this TensorFlow has it,
+// otherwise the CPU (a CPU-only TensorFlow build, or a plan made from a simulated inventory).
+SessionPtr new_placed_session(const std::string& model_path, const LoadOptions& options, std::string& device) {
+  const scheduler::Assignment* assignment = options.assignment ? &*options.assignment : nullptr;
+  RuntimeState::SessionSetup setup = RuntimeState::instance().prepare_session(model_path, assignment, options.gpu_index);
+  tensorflow::Session* raw_session = nullptr;
+  throw_if_error(tensorflow::NewSession(setup.options, &raw_session), "creating a session for '" + model_path + "'");
+  SessionPtr session(raw_session);
+  device = setup.device;
+  if (device.empty()) return session;
+  std::vector<tensorflow::DeviceAttributes> devices;
+  throw_if_error(session->ListDevices(&devices), "listing the devices of the session for '" + model_path + "'");
+  const bool present = std::any_of(devices.begin(), devices.end(), [&](const tensorflow::DeviceAttributes& attributes) {
+    return attributes.name().ends_with(device);
+  });
+  if (!present) {
+    LOG(WARNING) << "hepinfer: model '" << model_path << "' is assigned " << device
+                 << ", which this TensorFlow does not have; it runs on /device:CPU:0";
+    device = "/device:CPU:0";
+  }
+  return session;
+}
+
+void pin_to_device(tensorflow::GraphDef& graph, const std::string& device) {
+  for (auto& node : *graph.mutable_node()) node.set_device(device);
+}
+
 void check_frozen(const tensorflow::GraphDef& graph, const std::string& path) {
   static const std::unordered_set<std::string> kVariableOps = {"VariableV2", "Variable", "VarHandleOp"};
   for (const auto& node : graph.node()) {
@@ -243,10 +273,8 @@ std::unique_ptr<TfModel> load_frozen_graph(const fs::path& path, const LoadOptio
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;
 
-  tensorflow::Session* raw_session = nullptr;
-  throw_if_error(tensorflow::NewSession(RuntimeState::instance().session_options(), &raw_session),
-                 "creating a session for '" + where + "'");
-  SessionPtr session(raw_session);
+  SessionPtr session = new_placed_session(where, options, info.device);
+  if (!info.device.empty()) pin_to_device(graph, info.device);
   const absl::Status created = session->Create(graph);
   if (!created.ok()) {
     throw InvalidModelError("'" + where + "': TensorFlow rejected the graph: " + std::string(created.message()));
@@ -261,31 +289,44 @@ std::unique_ptr<TfModel> load_saved_model(const fs::path& path, const LoadOption
   if (!fs::exists(path / "saved_model.pb", ec) && !fs::exists(path / "saved_model.pbtxt", ec)) {
     throw InvalidModelError("directory '" + where + "' is not a SavedModel: it has no saved_model.pb");
   }
-  tensorflow::SavedModelBundle bundle;
   const std::unordered_set<std::string> tags(options.tags.begin(), options.tags.end());
-  const absl::Status loaded =
-      tensorflow::LoadSavedModel(RuntimeState::instance().session_options(), tensorflow::RunOptions(), where, tags, &bundle);
-  if (!loaded.ok()) {
-    std::string tag_list;
-    for (const auto& tag : options.tags) tag_list += (tag_list.empty() ? "" : ",") + tag;
-    const std::string message(loaded.message());
-    if (message.find("Could not find meta graph def matching") != std::string::npos) {
-      throw NotFoundError("SavedModel '" + where + "' has no MetaGraph tagged {" + tag_list + "}: " + message);
+  std::string tag_list;
+  for (const auto& tag : options.tags) tag_list += (tag_list.empty() ? "" : ",") + tag;
+  auto invalid = [&](const absl::Status& status) {
+    return InvalidModelError("cannot load SavedModel '" + where + "' (tags {" + tag_list + "}): " +
+                             std::string(status.message()));
+  };
+  tensorflow::MetaGraphDef meta_graph;
+  if (const absl::Status read = tensorflow::ReadMetaGraphDefFromSavedModel(where, tags, &meta_graph); !read.ok()) {
+    if (read.message().find("Could not find meta graph def matching") != std::string::npos) {
+      throw NotFoundError("SavedModel '" + where + "' has no MetaGraph tagged {" + tag_list + "}: " +
+                          std::string(read.message()));
     }
-    throw InvalidModelError("cannot load SavedModel '" + where + "' (tags {" + tag_list + "}): " + message);
+    throw invalid(read);
   }
+  // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
+  // creating the session and restoring the variables.
+  std::string device;
+  SessionPtr placed = new_placed_session(where, options, device);
+  if (!device.empty()) pin_to_device(*meta_graph.mutable_graph_def(), device);
+  if (const absl::Status created = placed->Create(meta_graph.graph_def()); !created.ok()) throw invalid(created);
+  std::unique_ptr<tensorflow::Session> session(placed.release());
+  const absl::Status restored = tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
+  SessionPtr owned(session.release());
+  if (!restored.ok()) throw invalid(restored);
 
   ModelInfo info;
   info.path = where;
   info.format = ModelFormat::kSavedModel;
-  info.signatures = saved_model_signatures(bundle.meta_graph_def);
+  info.device = device;
+  info.signatures = saved_model_signatures(meta_graph);
   if (info.signatures.empty()) {
     throw InvalidModelError("SavedModel '" + where + "' has no signature hepinfer can run");
   }
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;
-  auto names = node_names(bundle.meta_graph_def.graph_def());
-  return std::make_unique<TfModel>(std::move(info), SessionPtr(bundle.session.release()), std::move(names));
+  auto names = node_names(meta_graph.graph_def());
+  return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names));
 }
 
 // Zero-valued inputs of the default signature at each warm-up batch size.

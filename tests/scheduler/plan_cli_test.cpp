@@ -1,4 +1,5 @@
-// `hepinfer plan` end to end: JSON contract and one-line failures. Builds without TensorFlow.
+// `hepinfer plan` and `hepinfer devices` end to end: JSON contract and one-line failures. Builds
+// without TensorFlow.
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -34,8 +35,9 @@ class PlanCli : public ::testing::Test {
     std::ofstream(dir / name) << text;
     return dir / name;
   }
-  Result plan(const std::string& args) {
-    const std::string command = std::string(HEPINFER_CLI) + " plan " + args + " >" + (dir / "out").string() + " 2>" +
+  Result plan(const std::string& args) { return hepinfer("plan " + args); }
+  Result hepinfer(const std::string& args) {
+    const std::string command = std::string(HEPINFER_CLI) + " " + args + " >" + (dir / "out").string() + " 2>" +
                                 (dir / "err").string();
     const int status = std::system(command.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "out"), slurp(dir / "err")};
@@ -75,4 +77,33 @@ TEST_F(PlanCli, MalformedWorkflowFailsWithLineAndField) {
   EXPECT_NE(result.err.find("line 3: modules[0].claim.gpus"), std::string::npos) << result.err;
 }
 
+TEST_F(PlanCli, DevicesReportsThisMachine) {
+  const Result json_result = hepinfer("devices --json");
+  ASSERT_EQ(json_result.exit_code, 0) << json_result.err;
+  const auto json = nlohmann::json::parse(json_result.out);
+  ASSERT_TRUE(json["gpus"].is_array());
+  for (const auto& gpu : json["gpus"]) {
+    EXPECT_GT(gpu["total_mib"].get<std::int64_t>(), 0);
+    EXPECT_LE(gpu["free_mib"].get<std::int64_t>(), gpu["total_mib"].get<std::int64_t>());
+    EXPECT_FALSE(gpu["name"].get<std::string>().empty());
+  }
+  if (json["gpus"].empty()) EXPECT_FALSE(json["note"].get<std::string>().empty()) << "zero GPUs are explained";
+  EXPECT_TRUE(json.contains("cuda_visible_devices"));
+
+  const Result text = hepinfer("devices");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find(std::to_string(json["gpus"].size()) + " GPU(s)"), std::string::npos) << text.out;
+}
+
+TEST_F(PlanCli, WithoutAnInventoryPlansOnThisMachinesGpus) {
+  const auto workflow = write("wf.yaml", "modules:\n  - name: tagger\n    claim: {gpus: 1, memory_mib: 1, cpu_fallback: true}\n");
+  const Result devices = hepinfer("devices --json");
+  const Result result = plan(workflow.string() + " --json");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["gpus"].size(), nlohmann::json::parse(devices.out)["gpus"].size());
+  EXPECT_EQ(json["modules"][0]["on_cpu"], json["gpus"].empty());
+}
+
 }  // namespace
+

@@ -14,7 +14,7 @@ namespace {
 Inventory gpus_of(std::vector<std::int64_t> memory_mib) {
   Inventory inventory;
   for (std::size_t i = 0; i < memory_mib.size(); ++i) {
-    inventory.gpus.push_back({static_cast<int>(i), "simulated", memory_mib[i], memory_mib[i]});
+    inventory.gpus.push_back({static_cast<int>(i), "simulated", memory_mib[i], memory_mib[i], ""});
   }
   return inventory;
 }
@@ -153,7 +153,7 @@ TEST(Plan, MalformedClaimsAreRejected) {
   PlanOptions options;
   options.headroom_mib = -1;
   EXPECT_THROW(make_plan({}, inventory, options), InvalidArgumentError);
-  EXPECT_THROW(make_plan({}, Inventory{{{0, "x", 100, 100}, {0, "y", 100, 100}}}), InvalidArgumentError);
+  EXPECT_THROW(make_plan({}, Inventory{{{0, "x", 100, 100, ""}, {0, "y", 100, 100, ""}}}), InvalidArgumentError);
 }
 
 TEST(Plan, IsDeterministicAndExplainsItself) {

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "hepinfer/core/npy.h"
 #include "nlohmann/json.hpp"
 
 namespace hepinfer::test {
@@ -68,5 +69,20 @@ const TestModel& test_model(const std::string& name) {
 }
 
 std::string broken_model(const std::string& kind) { return manifest().broken.at(kind); }
+
+std::vector<NamedTensor> reference_inputs(const TestModel& model, const std::string& format,
+                                          const ReferenceCase& reference) {
+  std::vector<NamedTensor> inputs;
+  for (const std::string& logical : model.inputs) {
+    inputs.push_back({model.formats.at(format).inputs.at(logical), read_npy(reference.inputs.at(logical))});
+  }
+  return inputs;
+}
+
+std::vector<std::string> output_names(const TestModel& model, const std::string& format) {
+  std::vector<std::string> names;
+  for (const std::string& logical : model.outputs) names.push_back(model.formats.at(format).outputs.at(logical));
+  return names;
+}
 
 }  // namespace hepinfer::test

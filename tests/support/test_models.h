@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "hepinfer/core/model.h"
+
 namespace hepinfer::test {
 
 // How one serialisation of a model names its inputs and outputs (logical name -> name to use).
@@ -31,6 +33,12 @@ struct TestModel {
 };
 
 const std::vector<TestModel>& test_models();
+
+// A reference case's inputs, named as `format` ("saved_model", "frozen_graph") names them, and
+// that format's output names in the model's output order.
+std::vector<NamedTensor> reference_inputs(const TestModel& model, const std::string& format,
+                                          const ReferenceCase& reference);
+std::vector<std::string> output_names(const TestModel& model, const std::string& format);
 const TestModel& test_model(const std::string& name);
 // Deliberately broken models ("unfrozen", "unknown_op"), by kind; absolute path.
 std::string broken_model(const std::string& kind);

@@ -22,18 +22,13 @@ class ModelAgreement : public ::testing::TestWithParam<ModelAndFormat> {
   const test::ModelFormatEntry& format() const { return model().formats.at(GetParam().format); }
 
   std::vector<NamedTensor> inputs_of(const test::ReferenceCase& reference) const {
-    std::vector<NamedTensor> inputs;
-    for (const std::string& logical : model().inputs) {
-      inputs.push_back({format().inputs.at(logical), read_npy(reference.inputs.at(logical))});
-    }
-    return inputs;
+    return test::reference_inputs(model(), GetParam().format, reference);
   }
 };
 
 TEST_P(ModelAgreement, MatchesPythonAtEveryBatchSize) {
   const auto loaded = tf::load_model(format().path);
-  std::vector<std::string> output_names;
-  for (const std::string& logical : model().outputs) output_names.push_back(format().outputs.at(logical));
+  const std::vector<std::string> output_names = test::output_names(model(), GetParam().format);
 
   ASSERT_FALSE(model().cases.empty());
   for (const test::ReferenceCase& reference : model().cases) {

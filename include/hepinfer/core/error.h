@@ -18,6 +18,7 @@ enum class ErrorCode {
   kResourceExhausted,  // the runtime ran out of memory
   kRuntime,            // the runtime (TensorFlow) failed while running; its message is kept
   kUnsupported,        // valid input that hepinfer does not handle (e.g. string tensors)
+  kFailedPrecondition, // a call made in the wrong order (e.g. loading a model before the device plan)
 };
 
 std::string_view error_code_name(ErrorCode code);
@@ -47,5 +48,6 @@ using ShapeMismatchError = TypedError<ErrorCode::kShapeMismatch>;
 using ResourceExhaustedError = TypedError<ErrorCode::kResourceExhausted>;
 using RuntimeError = TypedError<ErrorCode::kRuntime>;
 using UnsupportedError = TypedError<ErrorCode::kUnsupported>;
+using FailedPreconditionError = TypedError<ErrorCode::kFailedPrecondition>;
 
 }  // namespace hepinfer

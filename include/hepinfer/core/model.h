@@ -57,6 +57,9 @@ struct ModelInfo {
   std::string default_signature;
   std::vector<SignatureInfo> signatures;
   ThreadingMode threading = ThreadingMode::kInline;  // used by runs that do not choose
+  // Where the backend placed the model's operations, e.g. "/device:GPU:1" or "/device:CPU:0";
+  // empty: the backend's default placement.
+  std::string device;
   LoadTiming timing;
 
   // Throws NotFoundError naming the model and the available keys.

@@ -14,6 +14,7 @@ struct GpuDevice {
   std::string name;
   std::int64_t total_mib = 0;
   std::int64_t free_mib = 0;  // what planning may hand out; equals total_mib for simulated GPUs
+  std::string compute_capability;  // e.g. "9.0"; empty for simulated GPUs
 };
 
 struct Inventory {

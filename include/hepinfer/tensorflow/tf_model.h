@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hepinfer/core/model.h"
+#include "hepinfer/scheduler/plan.h"
 
 namespace hepinfer::tf {
 
@@ -25,11 +27,18 @@ struct LoadOptions {
   // taken as 1.
   int warmup_runs = 0;
   std::vector<std::int64_t> warmup_batch_sizes{1};
+  // The module's share of the device plan (ClaimTicket::assignment()). The session is pinned to
+  // the module's `gpu_index`-th GPU, or sees no GPU for a CPU assignment. Without one: TF's
+  // default placement, or CPU once a plan is applied (the plan owns the GPUs).
+  // See hepinfer/tensorflow/device_plan.h.
+  std::optional<scheduler::Assignment> assignment;
+  std::size_t gpu_index = 0;
 };
 
 // Loads `path`: a directory is read as a SavedModel, a file as a binary GraphDef (.pb) or, when
 // it ends in .pbtxt, a text GraphDef. Throws FileNotFoundError, InvalidModelError or
-// NotFoundError (unknown signature or tags); never returns a half-initialised model.
+// NotFoundError (unknown signature or tags), and FailedPreconditionError while a device plan is
+// awaited; never returns a half-initialised model.
 std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options = {});
 
 // The version of the linked TensorFlow runtime, e.g. "2.21.0".
