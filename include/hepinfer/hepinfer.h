@@ -1,6 +1,7 @@
 #pragma once
-// Everything an application needs: tensors, errors, the model interface, .npy files and, when
-// built with it, the TensorFlow backend. No TensorFlow header is included from here.
+// Everything an application needs: tensors, errors, the model interface, .npy files, the GPU
+// resource scheduler and, when built with it, the TensorFlow backend. No TensorFlow header is
+// included from here.
 
 #include "hepinfer/core/dtype.h"
 #include "hepinfer/core/error.h"
@@ -8,7 +9,12 @@
 #include "hepinfer/core/npy.h"
 #include "hepinfer/core/shape.h"
 #include "hepinfer/core/tensor.h"
+#include "hepinfer/scheduler/gpu_discovery.h"
+#include "hepinfer/scheduler/plan.h"
+#include "hepinfer/scheduler/resource_scheduler.h"
+#include "hepinfer/scheduler/workflow_file.h"
 #if __has_include("hepinfer/tensorflow/tf_model.h")
+#include "hepinfer/tensorflow/device_plan.h"
 #include "hepinfer/tensorflow/tf_model.h"
 #include "hepinfer/tensorflow/tf_runtime.h"
 #endif

@@ -49,6 +49,7 @@ void print_plan(const scheduler::Plan& plan) {
   }
   std::cout << "\n" << std::setw(8) << "GPU" << std::setw(16) << "capacity" << std::setw(12) << "headroom"
             << std::setw(12) << "assigned" << "free (MiB)\n";
+  if (plan.gpus.empty()) std::cout << "(no GPUs)\n";
   for (const auto& gpu : plan.gpus) {
     std::cout << std::setw(8) << gpu.id << std::setw(16) << gpu.capacity_mib + gpu.headroom_mib << std::setw(12)
               << gpu.headroom_mib << std::setw(12) << gpu.assigned_mib << gpu.capacity_mib - gpu.assigned_mib << "\n";
@@ -78,12 +79,23 @@ void add_plan_command(CLI::App& app) {
     if (!options->policy.empty()) {
       workflow.plan.policy = options->policy == "spread" ? scheduler::Policy::kSpread : scheduler::Policy::kPack;
     }
-    const scheduler::Inventory inventory = options->inventory.empty() ? scheduler::discover_gpus().inventory
-                                                                      : scheduler::read_inventory(options->inventory);
+    scheduler::Inventory inventory;
+    std::string source;
+    if (options->inventory.empty()) {
+      scheduler::Discovery discovery = scheduler::discover_gpus();
+      inventory = std::move(discovery.inventory);
+      source = "this machine, " + std::to_string(inventory.gpus.size()) + " GPU(s)" +
+               (discovery.note.empty() ? "" : " (" + discovery.note + ")");
+    } else {
+      inventory = scheduler::read_inventory(options->inventory);
+      source = options->inventory + ", " + std::to_string(inventory.gpus.size()) + " simulated GPU(s)";
+    }
     const scheduler::Plan plan = scheduler::make_plan(workflow.claims(), inventory, workflow.plan);
     if (options->json) {
       std::cout << plan_json(plan).dump(2) << "\n";
     } else {
+      std::cout << "inventory: " << source << "\npolicy: " << scheduler::policy_name(workflow.plan.policy)
+                << ", headroom " << workflow.plan.headroom_mib << " MiB per GPU\n\n";
       print_plan(plan);
     }
   });

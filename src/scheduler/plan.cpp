@@ -50,6 +50,9 @@ void validate_claim(const Claim& claim) {
   if (claim.memory_mib > kAbsurdMib || claim.memory_per_gpu_mib > kAbsurdMib) {
     bad(who + ": memory of more than 1 PiB is not plausible (MiB expected)");
   }
+  if (claim.expected_calls_per_second < 0 || claim.typical_batch_size < 0 || claim.memory_per_sample_mib < 0) {
+    bad(who + ": calls_per_second, typical_batch_size and memory_per_sample_mib must not be negative");
+  }
   if (claim.memory_mib > 0 && claim.memory_per_gpu_mib > 0) {
     bad(who + ": give memory_mib (total) or memory_per_gpu_mib, not both");
   }
@@ -173,6 +176,14 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
       assignment.memory_mib.push_back(per_gpu);
     }
     assignment.reason = std::string(policy_name(options.policy)) + ": asked for " + asked + "; free before: " + free_before;
+    const double typical_batch_mib = static_cast<double>(claim.typical_batch_size) * claim.memory_per_sample_mib;
+    if (typical_batch_mib > static_cast<double>(per_gpu)) {
+      std::ostringstream warning;
+      warning << "; note: a typical batch (" << claim.typical_batch_size << " x " << claim.memory_per_sample_mib
+              << " MiB) needs " << typical_batch_mib << " MiB, more than the " << per_gpu
+              << " MiB per GPU: such batches will be split";
+      assignment.reason += warning.str();
+    }
   }
 
   Plan plan;

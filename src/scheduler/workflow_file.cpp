@@ -61,7 +61,7 @@ std::string read_text(const std::filesystem::path& path, const char* what) {
 
 Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string& field, const std::string& module) {
   reader.only_keys(node, field, {"gpus", "prefer", "memory_mib", "memory_per_gpu_mib", "cpu_fallback", "priority",
-                                 "calls_per_second"});
+                                 "calls_per_second", "typical_batch_size", "memory_per_sample_mib"});
   Claim claim;
   claim.module = module;
   claim.gpus = node["gpus"] ? reader.scalar<int>(node["gpus"], field + ".gpus", "an integer") : 1;
@@ -80,6 +80,14 @@ Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string
   if (node["priority"]) claim.priority = reader.scalar<int>(node["priority"], field + ".priority", "an integer");
   if (node["calls_per_second"]) {
     claim.expected_calls_per_second = reader.scalar<double>(node["calls_per_second"], field + ".calls_per_second", "a number");
+  }
+  if (node["typical_batch_size"]) {
+    claim.typical_batch_size =
+        reader.scalar<std::int64_t>(node["typical_batch_size"], field + ".typical_batch_size", "an integer (rows)");
+  }
+  if (node["memory_per_sample_mib"]) {
+    claim.memory_per_sample_mib =
+        reader.scalar<double>(node["memory_per_sample_mib"], field + ".memory_per_sample_mib", "a number (MiB)");
   }
   return claim;
 }

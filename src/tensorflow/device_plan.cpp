@@ -54,7 +54,10 @@ std::string GpuSettings::device_for(const scheduler::Assignment& assignment, std
 
 std::string GpuSettings::visible_device_list() const {
   std::string list;
-  for (int id : visible_gpu_ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+  for (int id : visible_gpu_ids) {
+    if (!list.empty()) list.push_back(',');
+    list.append(std::to_string(id));
+  }
   return list;
 }
 

@@ -105,5 +105,15 @@ TEST_F(PlanCli, WithoutAnInventoryPlansOnThisMachinesGpus) {
   EXPECT_EQ(json["modules"][0]["on_cpu"], json["gpus"].empty());
 }
 
-}  // namespace
+TEST_F(PlanCli, TheExampleWorkflowPlansAsDocumented) {
+  const std::string examples = HEPINFER_EXAMPLES_DIR;
+  const Result result = plan(examples + "/workflows/three_modules.yaml --inventory " + examples +
+                             "/workflows/two_gpus.yaml --json");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_EQ(json["modules"][0]["devices"], nlohmann::json({0}));
+  EXPECT_EQ(json["modules"][1]["devices"], nlohmann::json({1})) << "spread";
+  EXPECT_EQ(json["modules"][2]["on_cpu"], true);
+}
 
+}  // namespace

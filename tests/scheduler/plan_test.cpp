@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "error_message.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/scheduler/plan.h"
 
@@ -27,17 +28,6 @@ Claim gpu_claim(std::string module, int gpus, std::int64_t memory_mib, int prior
   claim.priority = priority;
   claim.cpu_fallback = fallback;
   return claim;
-}
-
-template <class ErrorType, class Action>
-std::string error_of(Action action) {
-  try {
-    action();
-  } catch (const ErrorType& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected an error";
-  return {};
 }
 
 TEST(Plan, NoGpusSendsEveryFallbackClaimToCpu) {
@@ -127,12 +117,12 @@ TEST(Plan, PreferredDeviceMissingFallsBackOrFails) {
   claim.memory_per_gpu_mib = 1000;
   EXPECT_TRUE(make_plan({claim}, gpus_of({4000})).for_module("pinned").on_cpu());
   claim.cpu_fallback = false;
-  const auto message = error_of<ResourceExhaustedError>([&] { make_plan({claim}, gpus_of({4000})); });
+  const auto message = test::error_message_of<ResourceExhaustedError>([&] { make_plan({claim}, gpus_of({4000})); });
   EXPECT_NE(message.find("GPU(s) 7"), std::string::npos) << message;
 }
 
 TEST(Plan, ImpossibleClaimWithoutFallbackNamesModuleAskAndFree) {
-  const auto message = error_of<ResourceExhaustedError>(
+  const auto message = test::error_message_of<ResourceExhaustedError>(
       [] { make_plan({gpu_claim("first", 1, 5000), gpu_claim("greedy", 1, 6000, 0, false)}, gpus_of({8000})); });
   EXPECT_NE(message.find("'greedy'"), std::string::npos) << message;
   EXPECT_NE(message.find("6000 MiB"), std::string::npos) << message;
@@ -154,6 +144,19 @@ TEST(Plan, MalformedClaimsAreRejected) {
   options.headroom_mib = -1;
   EXPECT_THROW(make_plan({}, inventory, options), InvalidArgumentError);
   EXPECT_THROW(make_plan({}, Inventory{{{0, "x", 100, 100, ""}, {0, "y", 100, 100, ""}}}), InvalidArgumentError);
+}
+
+TEST(Plan, WarnsWhenATypicalBatchWouldNotFit) {
+  Claim fits{.module = "fits", .gpus = 1, .memory_mib = 1000, .typical_batch_size = 100, .memory_per_sample_mib = 5};
+  Claim too_big = fits;
+  too_big.module = "too_big";
+  too_big.typical_batch_size = 1000;
+  const Plan plan = make_plan({fits, too_big}, gpus_of({8000}));
+  EXPECT_EQ(plan.for_module("fits").reason.find("will be split"), std::string::npos);
+  EXPECT_NE(plan.for_module("too_big").reason.find("needs 5000 MiB, more than the 1000 MiB per GPU"), std::string::npos)
+      << plan.for_module("too_big").reason;
+  too_big.typical_batch_size = -1;
+  EXPECT_THROW(make_plan({too_big}, gpus_of({8000})), InvalidArgumentError);
 }
 
 TEST(Plan, IsDeterministicAndExplainsItself) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "error_message.h"
 #include "hepinfer/core/error.h"
 
 namespace hepinfer::scheduler {
@@ -17,17 +18,6 @@ namespace {
 using ::testing::HasSubstr;
 
 Inventory two_gpus() { return Inventory{{{0, "sim", 8000, 8000, ""}, {1, "sim", 8000, 8000, ""}}}; }
-
-template <typename Error, typename Call>
-std::string message_of(Call&& call) {
-  try {
-    call();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return {};
-}
 
 TEST(ResourceScheduler, ModulesReceiveTheirAssignmentsAfterThePlan) {
   ResourceScheduler scheduler(two_gpus(), {.policy = Policy::kSpread});
@@ -48,7 +38,7 @@ TEST(ResourceScheduler, ModulesReceiveTheirAssignmentsAfterThePlan) {
 TEST(ResourceScheduler, AssignmentBeforeThePlanIsRefused) {
   ResourceScheduler scheduler(two_gpus());
   ClaimTicket ticket = scheduler.claim({.module = "tagger", .gpus = 1, .memory_mib = 100});
-  const std::string message = message_of<FailedPreconditionError>([&] { (void)ticket.assignment(); });
+  const std::string message = test::error_message_of<FailedPreconditionError>([&] { (void)ticket.assignment(); });
   EXPECT_THAT(message, HasSubstr("tagger"));
   EXPECT_THAT(message, HasSubstr("make_plan"));
   EXPECT_THROW((void)scheduler.plan(), FailedPreconditionError);
@@ -59,16 +49,16 @@ TEST(ResourceScheduler, ClaimsAfterThePlanAreRefused) {
   scheduler.claim({.module = "tagger", .gpus = 1, .memory_mib = 100});
   scheduler.make_plan();
   const std::string message =
-      message_of<FailedPreconditionError>([&] { scheduler.claim({.module = "late", .gpus = 0}); });
+      test::error_message_of<FailedPreconditionError>([&] { scheduler.claim({.module = "late", .gpus = 0}); });
   EXPECT_THAT(message, HasSubstr("late"));
 }
 
 TEST(ResourceScheduler, MalformedAndDuplicateClaimsFailInTheConstructor) {
   ResourceScheduler scheduler(two_gpus());
   scheduler.claim({.module = "tagger", .gpus = 1, .memory_mib = 100});
-  EXPECT_THAT(message_of<InvalidArgumentError>([&] { scheduler.claim({.module = "tagger", .gpus = 0}); }),
+  EXPECT_THAT(test::error_message_of<InvalidArgumentError>([&] { scheduler.claim({.module = "tagger", .gpus = 0}); }),
               HasSubstr("twice"));
-  EXPECT_THAT(message_of<InvalidArgumentError>([&] { scheduler.claim({.module = "nomem", .gpus = 1}); }),
+  EXPECT_THAT(test::error_message_of<InvalidArgumentError>([&] { scheduler.claim({.module = "nomem", .gpus = 1}); }),
               HasSubstr("nomem"));
   EXPECT_THROW(scheduler.claim({.module = "", .gpus = 0}), InvalidArgumentError);
   EXPECT_EQ(scheduler.make_plan().assignments.size(), 1u) << "rejected claims were not recorded";

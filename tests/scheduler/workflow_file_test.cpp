@@ -25,7 +25,8 @@ headroom_mib: 512
 modules:
   - name: tagger
     model: models/tagger
-    claim: {gpus: 2, memory_per_gpu_mib: 1024, cpu_fallback: false, priority: 3, calls_per_second: 40}
+    claim: {gpus: 2, memory_per_gpu_mib: 1024, cpu_fallback: false, priority: 3, calls_per_second: 40,
+            typical_batch_size: 300, memory_per_sample_mib: 2.5}
   - name: pinned
     claim: {prefer: [1, 3], memory_mib: 4096}
   - name: classifier
@@ -41,6 +42,8 @@ modules:
   EXPECT_FALSE(tagger.cpu_fallback);
   EXPECT_EQ(tagger.priority, 3);
   EXPECT_EQ(tagger.expected_calls_per_second, 40);
+  EXPECT_EQ(tagger.typical_batch_size, 300);
+  EXPECT_EQ(tagger.memory_per_sample_mib, 2.5);
   EXPECT_EQ(config.modules[1].claim.preferred, (std::vector<int>{1, 3}));
   EXPECT_EQ(config.modules[2].claim.gpus, 0) << "no claim means CPU only";
   EXPECT_EQ(config.claims().size(), 3u);

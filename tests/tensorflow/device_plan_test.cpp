@@ -11,6 +11,7 @@
 #include <random>
 
 #include "google/protobuf/text_format.h"
+#include "error_message.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
 #include "hepinfer/scheduler/workflow_file.h"
@@ -186,22 +187,11 @@ TEST(GpuSettings, EveryRandomPlanMapsConsistently) {
 
 // --- The process life cycle -------------------------------------------------------------------
 
-template <typename Error, typename Call>
-std::string message_of(Call&& call) {
-  try {
-    call();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return {};
-}
-
 TEST(DevicePlanLifeCycle, LoadingWhileClaimsAreOpenIsRefused) {
   scheduler::ResourceScheduler scheduler(gpus({16000}), {}, runtime_hooks());
   scheduler.claim({.module = "tagger", .gpus = 1, .memory_mib = 2000});
   const std::string path = test::test_model("mlp").formats.at("frozen_graph").path;
-  const std::string message = message_of<FailedPreconditionError>([&] { load_model(path); });
+  const std::string message = test::error_message_of<FailedPreconditionError>([&] { load_model(path); });
   EXPECT_THAT(message, HasSubstr(path));
   EXPECT_THAT(message, HasSubstr("make_plan"));
 
@@ -213,7 +203,7 @@ TEST(DevicePlanLifeCycle, ClaimsAfterASessionExistsAreRefused) {
   const std::string path = test::test_model("mlp").formats.at("frozen_graph").path;
   load_model(path);  // fixes TF's GPU settings to its defaults
   scheduler::ResourceScheduler scheduler(gpus({16000}), {}, runtime_hooks());
-  const std::string message = message_of<FailedPreconditionError>(
+  const std::string message = test::error_message_of<FailedPreconditionError>(
       [&] { scheduler.claim({.module = "tagger", .gpus = 1, .memory_mib = 2000}); });
   EXPECT_THAT(message, HasSubstr(path));
   EXPECT_THAT(message, HasSubstr("before any module claimed"));
@@ -230,7 +220,7 @@ TEST(DevicePlanLifeCycle, AGpuAssignmentNeedsAnAppliedPlan) {
   const Assignment on_gpu{.module = "tagger", .devices = {0}, .memory_mib = {1000}};
   const std::string path = test::test_model("mlp").formats.at("frozen_graph").path;
   const std::string message =
-      message_of<FailedPreconditionError>([&] { load_model(path, {.assignment = on_gpu}); });
+      test::error_message_of<FailedPreconditionError>([&] { load_model(path, {.assignment = on_gpu}); });
   EXPECT_THAT(message, HasSubstr("tagger"));
   EXPECT_THAT(message, HasSubstr("no device plan"));
   // A CPU assignment needs no plan.

@@ -31,6 +31,10 @@ struct Claim {
   bool cpu_fallback = true;             // may run on CPU when the GPUs are full
   int priority = 0;                     // higher is served first
   double expected_calls_per_second = 0;  // soft: balances load under the spread policy
+  // Soft: when both are known, the plan's reason warns if a typical batch would not fit in the
+  // memory per GPU (such batches will be split).
+  std::int64_t typical_batch_size = 0;
+  double memory_per_sample_mib = 0;
 };
 
 enum class Policy {
