@@ -228,8 +228,12 @@ SessionPtr new_placed_session(const std::string& model_path, const LoadOptions& 
   return session;
 }
 
+// Every node goes to `device`, except nodes the exporter pinned to a CPU on purpose (string
+// handling, savers); placements on whatever GPU the model was exported from are replaced.
 void pin_to_device(tensorflow::GraphDef& graph, const std::string& device) {
-  for (auto& node : *graph.mutable_node()) node.set_device(device);
+  for (auto& node : *graph.mutable_node()) {
+    if (node.device().find("CPU") == std::string::npos) node.set_device(device);
+  }
 }
 
 void check_frozen(const tensorflow::GraphDef& graph, const std::string& path) {
