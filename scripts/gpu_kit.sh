@@ -5,11 +5,11 @@
 # machine and run `bash gpu-kit/gpu_validation.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build-notf -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_BUILD_TESTS=OFF -DHEPINFER_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build-notf -j "$(nproc)" --target hepinfer >/dev/null
+cmake -S . -B build-gpu-kit -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_BUILD_TESTS=OFF -DHEPINFER_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-gpu-kit -j "$(nproc)" --target hepinfer >/dev/null
 rm -rf gpu-kit && mkdir -p gpu-kit/lib
-cp build-notf/src/cli/hepinfer gpu-kit/
-for library in $(ldd build-notf/src/cli/hepinfer | awk '/=>/ {print $3}'); do
+cp build-gpu-kit/src/cli/hepinfer gpu-kit/
+for library in $(ldd build-gpu-kit/src/cli/hepinfer | awk '/=>/ {print $3}'); do
   case "$(basename "$library")" in
     libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*) ;;  # the machine's own glibc
     *) cp -L "$library" gpu-kit/lib/ ;;

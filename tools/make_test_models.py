@@ -125,6 +125,21 @@ def mlp():
     return keras.Model(inputs, out, name="mlp")
 
 
+class WideScratch(keras.layers.Layer):
+    """Needs 4 MiB of scratch memory per row (each row is broadcast to 2**20 values and averaged
+    back), so that memory limits bite at modest batch sizes in the out-of-memory tests."""
+
+    def call(self, x):
+        wide = tf.tile(x[:, :1], [1, 2**20])
+        return x + tf.reduce_mean(tf.sin(wide), axis=1, keepdims=True)
+
+
+def wide():
+    inputs = keras.Input((8,), name="x")
+    h = keras.layers.Dense(8, activation="tanh", name="dense")(inputs)
+    return keras.Model(inputs, WideScratch(name="scratch")(h), name="wide")
+
+
 def cnn():
     inputs = keras.Input((16, 16, 3), name="image")
     h = keras.layers.Conv2D(8, 3, padding="same")(inputs)
@@ -283,6 +298,7 @@ def main():
                  ["cls", "reg"])
     export_keras(writer, "embedding", embedding(), [{"name": "ids", "dtype": "int64", "shape": [None, 12], "max": 100}],
                  ["out"])
+    export_keras(writer, "wide", wide(), [{"name": "x", "dtype": f32, "shape": [None, 8]}], ["out"])
     add_dtypes_model(writer)
     add_tf1_model(writer)
     writer.finish()

@@ -80,6 +80,8 @@ void add_inspect_command(CLI::App& app) {
   command->add_option("--signature", options->open.signature, "Default signature to report (SavedModel)");
   command->add_flag("--json", options->json, "Print JSON instead of text");
   command->add_flag("--timing", options->timing, "Also report load and warm-up time");
+  command->add_flag("--memory", options->open.measure_memory,
+                    "Measure memory per run: fixed bytes + bytes per row (TF step statistics, an upper bound)");
   command->add_option("--warmup", options->open.warmup_runs, "Warm-up runs per batch size at load")
       ->check(CLI::NonNegativeNumber);
   command->add_option("--warmup-batch", options->open.warmup_batch_sizes, "Warm-up batch sizes (default 1)")
@@ -90,10 +92,17 @@ void add_inspect_command(CLI::App& app) {
     if (options->json) {
       auto json = model_json(model->info());
       if (options->timing) json["timing"] = timing_json(model->info().timing);
+      if (const auto& memory = model->info().memory) {
+        json["memory"] = {{"fixed_bytes", memory->fixed_bytes}, {"bytes_per_row", memory->bytes_per_row}};
+      }
       std::cout << json.dump(2) << "\n";
     } else {
       print_model(model->info());
       if (options->timing) print_timing(model->info().timing);
+      if (const auto& memory = model->info().memory) {
+        std::cout << "memory per run (upper bound): " << memory->fixed_bytes << " B + " << memory->bytes_per_row
+                  << " B per row; 1000 rows: " << memory->bytes_for(1000) / (1024 * 1024) << " MiB\n";
+      }
     }
   });
 }

@@ -16,6 +16,7 @@ struct OpenOptions {
   ThreadingMode threading = ThreadingMode::kInline;
   int warmup_runs = 0;
   std::vector<std::int64_t> warmup_batch_sizes{1};
+  bool measure_memory = false;
 };
 
 // Throws UnsupportedError when hepinfer was built without TensorFlow.

@@ -11,6 +11,7 @@ std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& op
   load.threading = options.threading;
   load.warmup_runs = options.warmup_runs;
   load.warmup_batch_sizes = options.warmup_batch_sizes;
+  load.measure_memory = options.measure_memory;
   return tf::load_model(path, load);
 }
 

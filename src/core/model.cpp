@@ -65,4 +65,10 @@ void check_input_matches(const TensorInfo& expected, const Tensor& tensor, std::
                            tensor.shape().to_string());
 }
 
+std::int64_t MemoryModel::max_rows_within(std::int64_t budget_bytes) const {
+  if (budget_bytes < fixed_bytes + bytes_per_row) return 0;
+  if (bytes_per_row <= 0) return std::numeric_limits<std::int64_t>::max();
+  return (budget_bytes - fixed_bytes) / bytes_per_row;
+}
+
 }  // namespace hepinfer

@@ -89,4 +89,49 @@ void Tensor::check_element_count(std::size_t given) const {
   }
 }
 
+Tensor Tensor::slice_rows(std::int64_t begin, std::int64_t end) const {
+  if (shape_.rank() == 0) throw InvalidArgumentError("cannot take rows of scalar " + description());
+  if (begin < 0 || end < begin || end > rows()) {
+    throw InvalidArgumentError("rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") are outside " +
+                               description());
+  }
+  std::vector<std::int64_t> dims = shape_.dims();
+  const std::int64_t row_elements = rows() == 0 ? 0 : num_elements_ / rows();
+  dims[0] = end - begin;
+  auto* first = static_cast<std::byte*>(data_) + static_cast<std::size_t>(begin * row_elements) * dtype_size(dtype_);
+  return Tensor(dtype_, Shape(std::move(dims)), first, owner_);
+}
+
+Tensor concat_rows(std::span<const Tensor> parts, const std::string& what) {
+  if (parts.empty()) throw InvalidArgumentError("cannot concatenate zero parts of " + what);
+  const Tensor& first = parts.front();
+  if (first.shape().rank() == 0) throw ShapeMismatchError("cannot concatenate scalar parts of " + what);
+  std::int64_t rows = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& part = parts[i];
+    if (part.dtype() != first.dtype()) {
+      throw DTypeMismatchError(what + ": part " + std::to_string(i) + " is " + part.description() + ", part 0 is " +
+                               first.description());
+    }
+    bool same_row_shape = part.shape().rank() == first.shape().rank();
+    for (std::size_t axis = 1; same_row_shape && axis < first.shape().dims().size(); ++axis) {
+      same_row_shape = part.shape()[axis] == first.shape()[axis];
+    }
+    if (!same_row_shape) {
+      throw ShapeMismatchError(what + ": part " + std::to_string(i) + " is " + part.description() +
+                               ", which does not continue part 0, " + first.description());
+    }
+    rows += part.rows();
+  }
+  std::vector<std::int64_t> dims = first.shape().dims();
+  dims[0] = rows;
+  Tensor result(first.dtype(), Shape(std::move(dims)));
+  auto* out = static_cast<std::byte*>(result.raw_data());
+  for (const Tensor& part : parts) {
+    if (part.byte_size() > 0) std::memcpy(out, part.raw_data(), part.byte_size());
+    out += part.byte_size();
+  }
+  return result;
+}
+
 }  // namespace hepinfer

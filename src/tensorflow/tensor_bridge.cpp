@@ -1,5 +1,6 @@
 #include "tensor_bridge.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -10,8 +11,10 @@
 namespace hepinfer::tf {
 namespace {
 
-// TF's kernels map tensor memory with Eigen's aligned maps.
-constexpr std::uintptr_t kTfAlignment = EIGEN_MAX_ALIGN_BYTES;
+// TF's kernels map tensor memory with Eigen's aligned maps and check the alignment TF itself was
+// compiled with, which can be larger than this translation unit's EIGEN_MAX_ALIGN_BYTES (the
+// wheel's kernels abort on a 16-byte-aligned buffer). TF's allocators guarantee 64 bytes.
+constexpr std::uintptr_t kTfAlignment = std::max<std::uintptr_t>(EIGEN_MAX_ALIGN_BYTES, 64);
 
 // Lends hepinfer memory to TensorFlow. OwnsMemory() == false stops TF from forwarding the
 // buffer to an op's output and writing into the caller's input.

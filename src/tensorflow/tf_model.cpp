@@ -56,6 +56,31 @@ class TfModel final : public Model {
 
   const ModelInfo& info() const override { return info_; }
   void set_timing(const LoadTiming& timing) { info_.timing = timing; }
+  void set_memory(const MemoryModel& memory) { info_.memory = memory; }
+
+  // An upper bound of the memory one run on `inputs` needs: the sum of every node's peak
+  // allocation in TF's step statistics, as if nothing were freed during the run. Counted on
+  // every device of the run (the CPU here; the GPU's allocator on a GPU).
+  std::int64_t traced_need(const std::vector<NamedTensor>& inputs) const {
+    const std::unique_ptr<PreparedCall> call = prepare(inputs, {}, info_.default_signature, /*traced=*/true);
+    std::vector<tensorflow::Tensor> feeds;
+    for (const NamedTensor& input : inputs) feeds.push_back(to_tf_tensor(input.tensor));
+    std::vector<tensorflow::Tensor> outputs;
+    tensorflow::RunMetadata metadata;
+    InlineThreadPool inline_pool;
+    std::unique_ptr<TbbThreadPool> unused;
+    const auto pools = RuntimeState::instance().pools_for(ThreadingMode::kInline, inline_pool, unused);
+    const absl::Status status = session_->RunCallable(call->handle, feeds, &outputs, &metadata, pools);
+    session_->ReleaseCallable(call->handle).IgnoreError();
+    throw_if_error(status, "measuring the memory of model '" + info_.path + "'");
+    std::int64_t bytes = 0;
+    for (const auto& device : metadata.step_stats().dev_stats()) {
+      for (const auto& node : device.node_stats()) {
+        for (const auto& memory : node.memory()) bytes += memory.peak_bytes();
+      }
+    }
+    return bytes;
+  }
 
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
@@ -101,7 +126,7 @@ class TfModel final : public Model {
       std::shared_lock lock(calls_mutex_);
       if (auto found = calls_.find(key); found != calls_.end()) return *found->second;
     }
-    auto call = prepare(inputs, output_names, signature_key);
+    auto call = prepare(inputs, output_names, signature_key, /*traced=*/false);
     std::unique_lock lock(calls_mutex_);
     auto [position, inserted] = calls_.try_emplace(std::move(key), std::move(call));  // no move if present
     if (!inserted) session_->ReleaseCallable(call->handle).IgnoreError();  // another thread won the race
@@ -110,7 +135,7 @@ class TfModel final : public Model {
 
   std::unique_ptr<PreparedCall> prepare(const std::vector<NamedTensor>& inputs,
                                         const std::vector<std::string>& output_names,
-                                        const std::string& signature_key) const {
+                                        const std::string& signature_key, bool traced) const {
     const SignatureInfo& signature = info_.signature(signature_key.empty() ? info_.default_signature : signature_key);
     auto call = std::make_unique<PreparedCall>();
     tensorflow::CallableOptions callable;
@@ -138,6 +163,7 @@ class TfModel final : public Model {
         call->output_labels.push_back(name);
       }
     }
+    if (traced) callable.mutable_run_options()->set_trace_level(tensorflow::RunOptions::SOFTWARE_TRACE);
     throw_if_error(session_->MakeCallable(callable, &call->handle),
                    "preparing model '" + info_.path + "' to run");
     return call;
@@ -333,33 +359,52 @@ std::unique_ptr<TfModel> load_saved_model(const fs::path& path, const LoadOption
   return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names));
 }
 
-// Zero-valued inputs of the default signature at each warm-up batch size.
+// Zero-valued inputs of the default signature with `rows` rows; unknown non-batch dimensions
+// are taken as 1.
+std::vector<NamedTensor> zero_inputs(const ModelInfo& info, std::int64_t rows, const char* purpose) {
+  if (rows < 0) {
+    throw InvalidArgumentError("model '" + info.path + "': " + purpose + " batch size " + std::to_string(rows) +
+                               " is negative");
+  }
+  std::vector<NamedTensor> inputs;
+  for (const TensorInfo& input : info.signature(info.default_signature).inputs) {
+    if (!input.shape.rank_known()) {
+      throw InvalidArgumentError("model '" + info.path + "': cannot " + purpose + ", input '" + input.key +
+                                 "' has unknown rank");
+    }
+    std::vector<std::int64_t> dims = input.shape.dims();
+    for (std::size_t axis = 0; axis < dims.size(); ++axis) {
+      if (dims[axis] < 0) dims[axis] = axis == 0 ? rows : 1;
+    }
+    inputs.push_back({input.key, Tensor(input.dtype, Shape(std::move(dims)))});
+  }
+  return inputs;
+}
+
 void warm_up(const Model& model, const LoadOptions& options, LoadTiming& timing) {
   if (options.warmup_runs <= 0) return;
-  const ModelInfo& info = model.info();
-  const SignatureInfo& signature = info.signature(info.default_signature);
   for (const std::int64_t batch : options.warmup_batch_sizes) {
-    if (batch < 0) {
-      throw InvalidArgumentError("model '" + info.path + "': warm-up batch size " + std::to_string(batch) +
-                                 " is negative");
-    }
-    std::vector<NamedTensor> inputs;
-    for (const TensorInfo& input : signature.inputs) {
-      if (!input.shape.rank_known()) {
-        throw InvalidArgumentError("model '" + info.path + "': cannot warm up, input '" + input.key +
-                                   "' has unknown rank");
-      }
-      std::vector<std::int64_t> dims = input.shape.dims();
-      for (std::size_t axis = 0; axis < dims.size(); ++axis) {
-        if (dims[axis] < 0) dims[axis] = axis == 0 ? batch : 1;
-      }
-      inputs.push_back({input.key, Tensor(input.dtype, Shape(std::move(dims)))});
-    }
+    const std::vector<NamedTensor> inputs = zero_inputs(model.info(), batch, "warm up");
     for (int run = 0; run < options.warmup_runs; ++run) {
       model.run(inputs, {});
       ++timing.warmup_runs;
     }
   }
+}
+
+// Fits fixed + per-row bytes through the traced need at two batch sizes.
+MemoryModel measure_memory(const TfModel& model, const LoadOptions& options) {
+  const auto [small, large] = options.memory_probe_rows;
+  if (small < 1 || large <= small) {
+    throw InvalidArgumentError("model '" + model.info().path + "': memory probe rows must be 1 <= small < large, got " +
+                               std::to_string(small) + " and " + std::to_string(large));
+  }
+  const std::int64_t small_need = model.traced_need(zero_inputs(model.info(), small, "measure memory"));
+  const std::int64_t large_need = model.traced_need(zero_inputs(model.info(), large, "measure memory"));
+  MemoryModel memory;
+  memory.bytes_per_row = std::max<std::int64_t>(0, (large_need - small_need + (large - small) - 1) / (large - small));
+  memory.fixed_bytes = std::max<std::int64_t>(0, small_need - small * memory.bytes_per_row);
+  return memory;
 }
 
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
@@ -381,6 +426,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   const auto warmup_start = std::chrono::steady_clock::now();
   warm_up(*model, options, timing);
   timing.warmup_ms = milliseconds_since(warmup_start);
+  if (options.measure_memory) model->set_memory(measure_memory(*model, options));
   model->set_timing(timing);
   return model;
 }

@@ -71,5 +71,36 @@ TEST(Tensor, FromValuesChecksCount) {
   EXPECT_EQ(flags.description(), "bool[3]");
 }
 
+TEST(Tensor, SliceRowsSharesMemory) {
+  Tensor matrix = Tensor::from_values<std::int32_t>(Shape({4, 2}), {0, 1, 2, 3, 4, 5, 6, 7});
+  const Tensor middle = matrix.slice_rows(1, 3);
+  EXPECT_EQ(middle.shape(), Shape({2, 2}));
+  EXPECT_EQ(middle.values<std::int32_t>()[0], 2);
+  matrix.values<std::int32_t>()[2] = 42;
+  EXPECT_EQ(middle.values<std::int32_t>()[0], 42) << "a slice shares its tensor's memory";
+  EXPECT_FALSE(middle.is_view()) << "and keeps owned memory alive";
+  EXPECT_EQ(matrix.slice_rows(4, 4).rows(), 0);
+  EXPECT_THROW(matrix.slice_rows(3, 5), InvalidArgumentError);
+  EXPECT_THROW(matrix.slice_rows(2, 1), InvalidArgumentError);
+  EXPECT_THROW(Tensor(DType::kFloat32, Shape({})).slice_rows(0, 0), InvalidArgumentError);
+}
+
+TEST(Tensor, ConcatRowsJoinsPartsInOrder) {
+  const Tensor a = Tensor::from_values<float>(Shape({1, 2}), {1, 2});
+  const Tensor b = Tensor::from_values<float>(Shape({2, 2}), {3, 4, 5, 6});
+  const Tensor empty(DType::kFloat32, Shape({0, 2}));
+  const std::vector<Tensor> parts{a, empty, b};
+  const Tensor joined = concat_rows(parts);
+  EXPECT_EQ(joined.shape(), Shape({3, 2}));
+  const auto values = joined.values<float>();
+  EXPECT_EQ(std::vector<float>(values.begin(), values.end()), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+
+  const std::vector<Tensor> wrong_width{a, Tensor(DType::kFloat32, Shape({1, 3}))};
+  EXPECT_THROW(concat_rows(wrong_width), ShapeMismatchError);
+  const std::vector<Tensor> wrong_dtype{a, Tensor(DType::kInt32, Shape({1, 2}))};
+  EXPECT_THROW(concat_rows(wrong_dtype), DTypeMismatchError);
+  EXPECT_THROW(concat_rows({}), InvalidArgumentError);
+}
+
 }  // namespace
 }  // namespace hepinfer

@@ -1,6 +1,8 @@
 #pragma once
 // The backend-neutral model interface: metadata about a loaded model and a thread-safe `run`.
 
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +51,16 @@ struct SignatureInfo {
   const TensorInfo* find_output(std::string_view key) const;
 };
 
+// What one run needs in memory as a function of its rows, measured by the backend on the device
+// the model runs on (see tf::LoadOptions::measure_memory).
+struct MemoryModel {
+  std::int64_t fixed_bytes = 0;
+  std::int64_t bytes_per_row = 0;
+  std::int64_t bytes_for(std::int64_t rows) const { return fixed_bytes + rows * bytes_per_row; }
+  // The most rows one run may have within `budget_bytes`; 0 if not even one row fits.
+  std::int64_t max_rows_within(std::int64_t budget_bytes) const;
+};
+
 struct ModelInfo {
   std::string path;
   ModelFormat format = ModelFormat::kFrozenGraph;
@@ -60,6 +72,7 @@ struct ModelInfo {
   // Where the backend placed the model's operations, e.g. "/device:GPU:1" or "/device:CPU:0";
   // empty: the backend's default placement.
   std::string device;
+  std::optional<MemoryModel> memory;  // when measured at load
   LoadTiming timing;
 
   // Throws NotFoundError naming the model and the available keys.

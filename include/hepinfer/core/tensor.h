@@ -65,6 +65,10 @@ class Tensor {
     return {static_cast<const T*>(data_), static_cast<std::size_t>(num_elements_)};
   }
 
+  // Rows [begin, end) along the first dimension, sharing this tensor's memory (a view of a view,
+  // shared ownership of owned memory). Throws InvalidArgumentError for a scalar or a bad range.
+  Tensor slice_rows(std::int64_t begin, std::int64_t end) const;
+
   // True if the tensor neither owns nor shares ownership of its memory.
   bool is_view() const { return owner_ == nullptr; }
   Tensor clone() const;
@@ -83,6 +87,11 @@ class Tensor {
   void* data_ = nullptr;
   std::shared_ptr<const void> owner_;
 };
+
+// A new tensor holding `parts` one after another along the first dimension. All parts need the
+// same dtype and the same shape apart from the first dimension; throws DTypeMismatchError or
+// ShapeMismatchError naming the part otherwise. `what` names the tensor in errors.
+Tensor concat_rows(std::span<const Tensor> parts, const std::string& what = "tensor");
 
 template <class T>
 Tensor Tensor::from_values(Shape shape, std::span<const T> values) {

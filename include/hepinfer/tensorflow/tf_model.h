@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hepinfer/core/model.h"
@@ -27,6 +28,11 @@ struct LoadOptions {
   // taken as 1.
   int warmup_runs = 0;
   std::vector<std::int64_t> warmup_batch_sizes{1};
+  // Measures ModelInfo::memory (fixed bytes + bytes per row) from TF's step statistics of two
+  // traced runs on zero-valued inputs with these row counts. The figure is an upper bound: the
+  // sum of every node's peak allocation, as if nothing were freed during a run.
+  bool measure_memory = false;
+  std::pair<std::int64_t, std::int64_t> memory_probe_rows{1, 256};
   // The module's share of the device plan (ClaimTicket::assignment()). The session is pinned to
   // the module's `gpu_index`-th GPU, or sees no GPU for a CPU assignment. Without one: TF's
   // default placement, or CPU once a plan is applied (the plan owns the GPUs).

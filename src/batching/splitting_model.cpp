@@ -1,0 +1,171 @@
+#include "hepinfer/batching/splitting_model.h"
+
+#include <iostream>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer::batching {
+namespace {
+
+std::string mib_text(std::int64_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MiB"; }
+
+std::string memory_text(const ModelInfo& info) {
+  if (!info.memory) return "no measured memory model";
+  return "measured need " + std::to_string(info.memory->fixed_bytes) + " B + " +
+         std::to_string(info.memory->bytes_per_row) + " B per row";
+}
+
+// The rows shared by every input of rank > 0; -1 when there is none or they disagree.
+std::int64_t common_rows(const std::vector<NamedTensor>& inputs, std::string& disagreement) {
+  std::int64_t rows = -1;
+  const NamedTensor* first = nullptr;
+  for (const NamedTensor& input : inputs) {
+    if (input.tensor.shape().rank() == 0) continue;
+    if (first == nullptr) {
+      first = &input;
+      rows = input.tensor.rows();
+    } else if (input.tensor.rows() != rows) {
+      disagreement = "input '" + first->name + "' has " + std::to_string(rows) + " rows but '" + input.name +
+                     "' has " + std::to_string(input.tensor.rows());
+      return -1;
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+SplittingModel::SplittingModel(std::shared_ptr<const Model> model, SplitOptions options)
+    : model_(std::move(model)), options_(std::move(options)) {
+  if (!model_) throw InvalidArgumentError("SplittingModel needs a model");
+  const ModelInfo& info = model_->info();
+  if (options_.max_batch_rows < 0 || options_.memory_budget_bytes < 0) {
+    throw InvalidArgumentError("model '" + info.path + "': max_batch_rows and memory_budget_bytes must not be negative");
+  }
+  std::int64_t limit = options_.max_batch_rows;
+  if (options_.memory_budget_bytes > 0) {
+    if (!info.memory) {
+      throw InvalidArgumentError("model '" + info.path +
+                                 "': a memory budget needs the model's measured memory model (load it with "
+                                 "measure_memory, or give max_batch_rows instead)");
+    }
+    const std::int64_t fitting = info.memory->max_rows_within(options_.memory_budget_bytes);
+    if (fitting == 0) {
+      throw ResourceExhaustedError("model '" + info.path + "': a budget of " + mib_text(options_.memory_budget_bytes) +
+                                   " cannot hold one row (" + memory_text(info) + ")");
+    }
+    limit = limit > 0 ? std::min(limit, fitting) : fitting;
+  }
+  limit_.store(limit);
+  if (!options_.on_out_of_memory) {
+    options_.on_out_of_memory = [](const std::string& message) { std::clog << "hepinfer: " << message << std::endl; };
+  }
+}
+
+ResourceExhaustedError SplittingModel::not_even_one_row(const ResourceExhaustedError& error) const {
+  return ResourceExhaustedError("model '" + model_->info().path + "': even one row runs out of memory (budget " +
+                                (options_.memory_budget_bytes > 0 ? mib_text(options_.memory_budget_bytes) : "none set") +
+                                ", " + memory_text(model_->info()) + "): " + error.what());
+}
+
+SplitStatistics SplittingModel::statistics() const {
+  return {runs_.load(), split_runs_.load(), backend_runs_.load(), retries_.load(), batch_limit()};
+}
+
+void SplittingModel::lower_limit(std::int64_t failed_rows, const std::string& why) const {
+  const std::int64_t lowered = std::max<std::int64_t>(1, failed_rows / 2);
+  std::int64_t current = limit_.load();
+  while ((current == 0 || current > lowered) && !limit_.compare_exchange_weak(current, lowered)) {
+  }
+  if (!reported_out_of_memory_.exchange(true)) {
+    options_.on_out_of_memory("model '" + model_->info().path + "' ran out of memory at " +
+                              std::to_string(failed_rows) + " rows; batches are now limited to " +
+                              std::to_string(lowered) + " rows (" + why + ")");
+  }
+}
+
+std::vector<Tensor> SplittingModel::run(const std::vector<NamedTensor>& inputs,
+                                        const std::vector<std::string>& output_names,
+                                        const RunOptions& options) const {
+  runs_.fetch_add(1, std::memory_order_relaxed);
+  std::string disagreement;
+  const std::int64_t rows = common_rows(inputs, disagreement);
+  if (rows < 0) {
+    // No input with rows, or inputs that disagree: nothing to split by; the backend judges.
+    backend_runs_.fetch_add(1, std::memory_order_relaxed);
+    return model_->run(inputs, output_names, options);
+  }
+  const std::int64_t limit = batch_limit();
+  if (rows <= 1 || limit == 0 || rows <= limit) {
+    try {
+      backend_runs_.fetch_add(1, std::memory_order_relaxed);
+      return model_->run(inputs, output_names, options);
+    } catch (const ResourceExhaustedError& error) {
+      if (rows <= 1) throw not_even_one_row(error);
+      lower_limit(rows, error.what());
+      retries_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  split_runs_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::vector<Tensor>> parts;  // [output][chunk]
+  for (std::int64_t begin = 0; begin < rows;) {
+    const std::int64_t end = std::min(rows, begin + std::max<std::int64_t>(1, batch_limit()));
+    std::vector<std::vector<Tensor>> chunk = run_rows(inputs, output_names, options, begin, end);
+    if (parts.empty()) parts.resize(chunk.size());
+    for (std::size_t o = 0; o < chunk.size(); ++o) {
+      for (Tensor& tensor : chunk[o]) parts[o].push_back(std::move(tensor));
+    }
+    begin = end;
+  }
+  std::vector<Tensor> outputs;
+  outputs.reserve(parts.size());
+  for (std::size_t o = 0; o < parts.size(); ++o) {
+    outputs.push_back(parts[o].size() == 1 ? parts[o][0]
+                                           : concat_rows(parts[o], "output " + std::to_string(o) + " of model '" +
+                                                                       model_->info().path + "'"));
+  }
+  return outputs;
+}
+
+// Runs rows [begin, end) as one backend run, or in halves after an out-of-memory error.
+// Returns [output][piece].
+std::vector<std::vector<Tensor>> SplittingModel::run_rows(const std::vector<NamedTensor>& inputs,
+                                                          const std::vector<std::string>& output_names,
+                                                          const RunOptions& options, std::int64_t begin,
+                                                          std::int64_t end) const {
+  std::vector<NamedTensor> chunk_inputs;
+  chunk_inputs.reserve(inputs.size());
+  for (const NamedTensor& input : inputs) {
+    chunk_inputs.push_back({input.name, input.tensor.shape().rank() == 0 ? input.tensor : input.tensor.slice_rows(begin, end)});
+  }
+  std::vector<Tensor> outputs;
+  try {
+    backend_runs_.fetch_add(1, std::memory_order_relaxed);
+    outputs = model_->run(chunk_inputs, output_names, options);
+  } catch (const ResourceExhaustedError& error) {
+    const std::int64_t rows = end - begin;
+    if (rows == 1) throw not_even_one_row(error);
+    lower_limit(rows, error.what());
+    retries_.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t middle = begin + rows / 2;
+    std::vector<std::vector<Tensor>> pieces = run_rows(inputs, output_names, options, begin, middle);
+    std::vector<std::vector<Tensor>> rest = run_rows(inputs, output_names, options, middle, end);
+    for (std::size_t o = 0; o < pieces.size(); ++o) {
+      for (Tensor& tensor : rest[o]) pieces[o].push_back(std::move(tensor));
+    }
+    return pieces;
+  }
+  std::vector<std::vector<Tensor>> pieces(outputs.size());
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    if (outputs[o].shape().rank() == 0 || outputs[o].rows() != end - begin) {
+      throw ShapeMismatchError("model '" + model_->info().path + "': output " + std::to_string(o) + " is " +
+                               outputs[o].description() + " for a chunk of " + std::to_string(end - begin) +
+                               " rows; only models with one output row per input row can be split");
+    }
+    pieces[o].push_back(std::move(outputs[o]));
+  }
+  return pieces;
+}
+
+}  // namespace hepinfer::batching

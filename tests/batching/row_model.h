@@ -1,0 +1,70 @@
+#pragma once
+// A small in-process backend for batching tests that need no TensorFlow. It does real work on
+// real tensors, row by row: for input "x" (float32 [rows, k]) and an optional scalar "scale",
+// output "sum" is float32 [rows] (scale * the row's sum) and "doubled" is float32 [rows, k].
+// Each run needs 8 bytes of scratch memory per element; a run that needs more than the cap
+// throws ResourceExhaustedError, as TF's allocator does when a device's memory runs out.
+
+#include <atomic>
+#include <string>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/model.h"
+
+namespace hepinfer::test {
+
+class RowModel final : public Model {
+ public:
+  explicit RowModel(std::int64_t scratch_cap_bytes = 0, std::optional<MemoryModel> memory = std::nullopt)
+      : cap_(scratch_cap_bytes) {
+    info_.path = "row_model";
+    info_.default_signature = "serving_default";
+    SignatureInfo signature{"serving_default",
+                            {{"x", "x:0", DType::kFloat32, Shape({-1, -1})}},
+                            {{"sum", "sum:0", DType::kFloat32, Shape({-1})},
+                             {"doubled", "doubled:0", DType::kFloat32, Shape({-1, -1})}}};
+    info_.signatures.push_back(signature);
+    info_.memory = memory;
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>&,
+                          const RunOptions& = {}) const override {
+    const Tensor* x = nullptr;
+    float scale = 1.0f;
+    for (const NamedTensor& input : inputs) {
+      if (input.name == "x") x = &input.tensor;
+      if (input.name == "scale") scale = input.tensor.values<float>()[0];
+    }
+    if (x == nullptr) throw InvalidArgumentError("row_model needs input 'x'");
+    runs.fetch_add(1);
+    const std::int64_t rows = x->rows(), width = x->shape()[1];
+    const std::int64_t scratch = rows * width * 8;
+    if (cap_ > 0 && scratch > cap_) {
+      throw ResourceExhaustedError("OOM when allocating " + std::to_string(scratch) + " bytes for " +
+                                   std::to_string(rows) + " rows");
+    }
+    Tensor sum(DType::kFloat32, Shape({rows})), doubled(DType::kFloat32, Shape({rows, width}));
+    const auto in = x->values<float>();
+    auto sums = sum.values<float>();
+    auto twice = doubled.values<float>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float total = 0;
+      for (std::int64_t c = 0; c < width; ++c) {
+        total += in[r * width + c];
+        twice[r * width + c] = 2 * in[r * width + c];
+      }
+      sums[r] = scale * total;
+    }
+    return {sum, doubled};
+  }
+
+  mutable std::atomic<int> runs{0};
+
+ private:
+  ModelInfo info_;
+  std::int64_t cap_;
+};
+
+}  // namespace hepinfer::test
