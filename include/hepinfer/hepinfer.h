@@ -1,8 +1,9 @@
 #pragma once
 // Everything an application needs: tensors, errors, the model interface, .npy files, the GPU
-// resource scheduler, batch splitting and, when built with it, the TensorFlow backend. No
-// TensorFlow header is included from here.
+// resource scheduler, batch splitting, dynamic batching and, when built with it, the TensorFlow
+// backend. No TensorFlow header is included from here.
 
+#include "hepinfer/batching/dynamic_batcher.h"
 #include "hepinfer/batching/splitting_model.h"
 #include "hepinfer/core/dtype.h"
 #include "hepinfer/core/error.h"

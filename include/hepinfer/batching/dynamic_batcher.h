@@ -1,0 +1,117 @@
+#pragma once
+// Dynamic batching: concurrent requests from many threads, each with its own rows (1 or more),
+// are coalesced into one backend run of up to `max_batch_rows` rows, and each requester gets
+// exactly its own rows of the outputs back. A request larger than the limit runs alone and is
+// split (SplittingModel), never rejected.
+//
+// Threading: each batcher owns one dispatcher thread that forms batches and runs them; it is
+// created with the batcher and joined by its destructor, and it is the only thread the batcher
+// adds. Synchronous callers sleep while their batch runs (no spinning); asynchronous callers
+// return at once and their callback runs on the dispatcher thread, which suits a framework's
+// external-work pattern (acquire: submit; callback: resume the waiting task; produce: read).
+// The backend run itself uses the model's threading mode, so with `inline` all of TF's work for
+// a batch happens on the dispatcher thread.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "hepinfer/batching/splitting_model.h"
+#include "hepinfer/core/model.h"
+
+namespace hepinfer::batching {
+
+struct BatcherOptions {
+  std::int64_t max_batch_rows = 64;           // most rows one backend run gets
+  std::chrono::microseconds max_delay{100};   // how long a batch's first request waits for more
+  SplitOptions split;  // how requests above the limit are split (max_batch_rows is taken from above)
+};
+
+// Percentiles over the most recent requests (up to 100 000).
+struct LatencySummary {
+  double p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0;
+};
+
+struct BatcherStatistics {
+  std::int64_t requests = 0;    // completed, successfully or not
+  std::int64_t rows = 0;
+  std::int64_t executions = 0;  // backend runs the batcher started
+  std::int64_t failed_requests = 0;
+  double mean_batch_rows = 0;   // rows / executions
+  LatencySummary queue_delay;   // submit to start of the request's batch
+  LatencySummary execution;     // one batch's backend run
+};
+
+// The outcome of one asynchronous request: outputs, or the error that failed it.
+struct BatchResult {
+  std::vector<Tensor> outputs;
+  std::exception_ptr error;
+};
+
+class DynamicBatcher final : public Model {
+ public:
+  // Starts the dispatcher thread. Throws InvalidArgumentError for a limit below 1 or a negative
+  // delay.
+  DynamicBatcher(std::shared_ptr<const Model> model, BatcherOptions options = {});
+  // Stops taking requests, completes every pending one, joins the dispatcher.
+  ~DynamicBatcher() override;
+
+  const ModelInfo& info() const override { return model_->info(); }
+
+  // Synchronous: submits and sleeps until this request's rows are back. Errors are rethrown.
+  std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
+                          const RunOptions& options = {}) const override;
+
+  // Asynchronous: returns at once; `done` runs on the dispatcher thread (keep it short; an
+  // exception it throws is dropped). After shutdown began, `done` gets a FailedPreconditionError.
+  void submit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names,
+              std::function<void(BatchResult)> done, RunOptions options = {}) const;
+  std::future<std::vector<Tensor>> submit(std::vector<NamedTensor> inputs,
+                                          std::vector<std::string> output_names, RunOptions options = {}) const;
+
+  BatcherStatistics statistics() const;
+
+ private:
+  // Where a synchronous caller sleeps until its result is written. Shared, so that the
+  // dispatcher's notify never touches a slot its caller has already destroyed.
+  struct SyncSlot {
+    BatchResult result;
+    std::atomic<bool> ready{false};
+  };
+  struct Request {
+    std::vector<NamedTensor> inputs;
+    std::vector<std::string> output_names;
+    RunOptions options;
+    std::int64_t rows = -1;  // -1: runs alone (scalar inputs, or inputs that disagree on rows)
+    std::shared_ptr<SyncSlot> slot;          // synchronous callers
+    std::function<void(BatchResult)> done;  // asynchronous callers
+    std::chrono::steady_clock::time_point submitted;
+  };
+  struct Recorder;
+
+  void enqueue(Request request) const;
+  static void complete(Request& request, BatchResult result);
+  void dispatch();
+  std::vector<Request> take_batch(std::unique_lock<std::mutex>& lock);
+  void execute(std::vector<Request>& batch);
+  void run_alone(Request& request);
+
+  std::shared_ptr<const Model> model_;
+  SplittingModel splitter_;  // runs every batch, splitting requests above the limit
+  BatcherOptions options_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable arrived_;
+  mutable std::deque<Request> queue_;
+  bool stopping_ = false;
+  std::unique_ptr<Recorder> recorder_;
+  std::thread dispatcher_;  // last: starts after everything above exists
+};
+
+}  // namespace hepinfer::batching
