@@ -50,7 +50,7 @@ def main():
         axes.set_xscale("log", base=2)
         axes.set_xlabel("concurrent requesters (batch 1 each)")
         axes.set_ylabel("requests per second")
-        axes.set_title("MLP 4x256, dynamic batching")
+        axes.set_title(f"MLP 4x256, dynamic batching ({report['hardware_threads']} hardware threads)")
         axes.legend()
         axes.grid(True, alpha=0.3)
         figure.tight_layout()

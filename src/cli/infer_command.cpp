@@ -1,9 +1,11 @@
-// `hepinfer infer MODEL --input NAME=IN.npy ... [--output NAME=OUT.npy ...]`: one run through .npy files.
+// `hepinfer infer MODEL --input NAME=IN.npy ... [--output NAME=OUT.npy ...] [--max-batch N]
+// [--memory-budget-mib M]`: one run through .npy files, split into chunks if asked.
 
 #include <filesystem>
 #include <iostream>
 
 #include "commands.h"
+#include "hepinfer/batching/splitting_model.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
 #include "model_loader.h"
@@ -41,6 +43,8 @@ void add_infer_command(CLI::App& app) {
     std::vector<std::string> inputs;
     std::vector<std::string> outputs;
     std::string output_dir = ".";
+    std::int64_t max_batch = 0;
+    std::int64_t memory_budget_mib = 0;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("infer", "Run a model once on .npy inputs and write .npy outputs");
@@ -51,13 +55,26 @@ void add_infer_command(CLI::App& app) {
   command->add_option("--output,-o", options->outputs,
                       "NAME=FILE.npy; without any, every signature output goes to OUTPUT_DIR/NAME.npy");
   command->add_option("--output-dir", options->output_dir, "Directory for outputs written by name");
+  command->add_option("--max-batch", options->max_batch, "Run at most this many rows at once (split larger inputs)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--memory-budget-mib", options->memory_budget_mib,
+                      "Split so that each run fits this memory (measured at load)")
+      ->check(CLI::PositiveNumber);
   command->callback([options] {
     std::vector<NamedTensor> inputs;
     for (const std::string& text : options->inputs) {
       const auto [name, file] = split_assignment(text, "--input");
       inputs.push_back({name, read_npy(file)});
     }
-    const auto model = open_model(options->model, options->open);
+    options->open.measure_memory = options->memory_budget_mib > 0;
+    std::shared_ptr<const Model> model = open_model(options->model, options->open);
+    std::shared_ptr<const batching::SplittingModel> split;
+    if (options->max_batch > 0 || options->memory_budget_mib > 0) {
+      split = std::make_shared<batching::SplittingModel>(
+          model, batching::SplitOptions{.max_batch_rows = options->max_batch,
+                                        .memory_budget_bytes = options->memory_budget_mib * 1024 * 1024});
+      model = split;
+    }
     const SignatureInfo& signature = model->info().signature(model->info().default_signature);
 
     std::vector<std::string> output_names;
@@ -78,6 +95,11 @@ void add_infer_command(CLI::App& app) {
     for (std::size_t i = 0; i < results.size(); ++i) {
       write_npy(output_files[i], results[i]);
       std::cout << output_names[i] << " " << results[i].description() << " -> " << output_files[i].string() << "\n";
+    }
+    if (split) {
+      const batching::SplitStatistics statistics = split->statistics();
+      std::cout << "batch limit " << statistics.batch_limit << " rows: " << statistics.backend_runs
+                << " backend run(s), " << statistics.out_of_memory_retries << " out-of-memory retries\n";
     }
   });
 }

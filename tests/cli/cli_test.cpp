@@ -100,6 +100,36 @@ TEST_F(Cli, InferWritesAllSignatureOutputsByDefault) {
   }
 }
 
+TEST_F(Cli, InferSplitsInputsAboveTheBatchLimitOrTheMemoryBudget) {
+  const auto& multi = test::test_model("multi_io");
+  const auto& format = multi.formats.at("saved_model");
+  const auto& reference = multi.cases.back();  // 5 rows
+  const std::vector<std::string> run = {"infer", format.path, "-i", "jets=" + reference.inputs.at("jets"), "-i",
+                                        "event=" + reference.inputs.at("event"), "--output-dir", scratch_.string()};
+  std::vector<std::string> limited = run;
+  limited.insert(limited.end(), {"--max-batch", "2"});
+  CommandResult result = hepinfer(limited);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("batch limit 2 rows: 3 backend run(s)"), std::string::npos) << result.out;
+  for (const auto& logical : multi.outputs) {
+    EXPECT_TENSORS_MATCH(read_npy(scratch_ / (format.outputs.at(logical) + ".npy")),
+                         read_npy(reference.outputs.at(logical)), multi.tolerance);
+  }
+  std::vector<std::string> budgeted = run;
+  budgeted.insert(budgeted.end(), {"--memory-budget-mib", "64"});
+  result = hepinfer(budgeted);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("1 backend run(s)"), std::string::npos) << "5 rows fit in 64 MiB: " << result.out;
+}
+
+TEST_F(Cli, InspectMeasuresMemory) {
+  const CommandResult result =
+      hepinfer({"inspect", test::test_model("mlp").formats.at("saved_model").path, "--memory", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  EXPECT_GT(json["memory"]["bytes_per_row"].get<std::int64_t>(), 0);
+}
+
 TEST_F(Cli, InferOnAFrozenGraphWithNodeNames) {
   const auto& tf1 = test::test_model("tf1_graph");
   const auto& reference = tf1.cases.back();

@@ -54,6 +54,10 @@ struct Assignment {
   std::vector<std::int64_t> memory_mib;  // per entry of `devices`
   std::string reason;                    // why the module got this
   bool on_cpu() const { return devices.empty(); }
+  // The memory of the `gpu_index`-th GPU in bytes (a batch-splitting budget); 0 on CPU.
+  std::int64_t memory_bytes(std::size_t gpu_index = 0) const {
+    return gpu_index < memory_mib.size() ? memory_mib[gpu_index] * 1024 * 1024 : 0;
+  }
 };
 
 struct GpuUsage {
