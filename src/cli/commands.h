@@ -11,5 +11,6 @@ void add_infer_command(CLI::App& app);
 void add_npy_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_devices_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace hepinfer::cli

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   hepinfer::cli::add_npy_command(app);
   hepinfer::cli::add_plan_command(app);
   hepinfer::cli::add_devices_command(app);
+  hepinfer::cli::add_bench_command(app);
 
   try {
     app.parse(argc, argv);

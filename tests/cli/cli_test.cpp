@@ -130,6 +130,30 @@ TEST_F(Cli, InspectMeasuresMemory) {
   EXPECT_GT(json["memory"]["bytes_per_row"].get<std::int64_t>(), 0);
 }
 
+TEST_F(Cli, BenchRunsRequestersWithAndWithoutTheBatcher) {
+  const std::string mlp = test::test_model("mlp").formats.at("frozen_graph").path;
+  CommandResult result = hepinfer({"bench", mlp, "--requesters", "4", "--seconds", "0.3", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto json = nlohmann::json::parse(result.out);
+  EXPECT_GT(json["requests"].get<std::int64_t>(), 0);
+  EXPECT_FALSE(json.contains("batcher"));
+
+  result = hepinfer({"bench", mlp, "--requesters", "8", "--rows", "2", "--seconds", "0.3", "--batching",
+                     "--max-batch", "16", "--max-delay-us", "200", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  json = nlohmann::json::parse(result.out);
+  const auto& batcher = json["batcher"];
+  EXPECT_EQ(batcher["requests"], json["requests"]) << "every request went through the batcher";
+  EXPECT_EQ(batcher["rows"].get<std::int64_t>(), 2 * json["requests"].get<std::int64_t>());
+  EXPECT_GE(batcher["mean_batch_rows"].get<double>(), 2.0);
+  EXPECT_LE(batcher["mean_batch_rows"].get<double>(), 16.0);
+  EXPECT_EQ(batcher["failed_requests"], 0);
+
+  result = hepinfer({"bench", mlp, "--seconds", "0.2", "--batching"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("mean batch"), std::string::npos) << result.out;
+}
+
 TEST_F(Cli, InferOnAFrozenGraphWithNodeNames) {
   const auto& tf1 = test::test_model("tf1_graph");
   const auto& reference = tf1.cases.back();
