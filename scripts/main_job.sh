@@ -26,3 +26,7 @@ set -x
 "$hepinfer" infer "$models/tf1_graph/frozen.pb" --input x="$models/tf1_graph/cases/b5_inputs_x.npy" \
   --output prob="$out/prob.npy"
 "$hepinfer" npy "$out/prob.npy"
+"$hepinfer" inspect "$models/mlp/saved_model" --memory
+"$hepinfer" devices
+"$hepinfer" plan examples/workflows/three_modules.yaml --inventory examples/workflows/two_gpus.yaml
+"$hepinfer" bench "$models/mlp/frozen.pb" --requesters 8 --seconds 1 --batching
