@@ -57,8 +57,11 @@ message(STATUS "hepinfer: TensorFlow libraries ${HEPINFER_TF_LIBRARY_DIR}")
 
 add_library(hepinfer_tensorflow_runtime INTERFACE)
 add_library(hepinfer::tensorflow_runtime ALIAS hepinfer_tensorflow_runtime)
-target_include_directories(hepinfer_tensorflow_runtime SYSTEM INTERFACE "${HEPINFER_TF_INCLUDE_DIR}")
-target_compile_definitions(hepinfer_tensorflow_runtime INTERFACE ${HEPINFER_TF_DEFINITIONS})
+# Headers and flags only for hepinfer's own build: no installed hepinfer header includes TF.
+target_include_directories(hepinfer_tensorflow_runtime SYSTEM INTERFACE "$<BUILD_INTERFACE:${HEPINFER_TF_INCLUDE_DIR}>")
+foreach(_tf_definition IN LISTS HEPINFER_TF_DEFINITIONS)
+  target_compile_definitions(hepinfer_tensorflow_runtime INTERFACE "$<BUILD_INTERFACE:${_tf_definition}>")
+endforeach()
 # --no-as-needed: nothing references libtensorflow_cc directly when only the loader is used, yet
 # its static initialisers register the DirectSession factory; dropping it leaves
 # "No session factory registered".

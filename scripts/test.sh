@@ -2,7 +2,9 @@
 # The README's test command: set up a fresh machine, build everything, run every test.
 #   1. scripts/setup.sh (Debian packages, .venv with the pinned TensorFlow)
 #   2. the full build in build/ (generates the test models with Python TF) and its ctest suite
-#   3. a build with TensorFlow switched off in build-notf/, proving the core and the CLI's
+#   3. `cmake --install` of that build into a temporary prefix, and examples/external_project
+#      built against it with find_package(hepinfer) and run
+#   4. a build with TensorFlow switched off in build-notf/, proving the core and the CLI's
 #      non-TF commands stand alone, and its tests
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,6 +16,15 @@ bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+installed=$(mktemp -d)
+trap 'rm -rf "$installed"' EXIT
+cmake --install build --prefix "$installed/prefix" >/dev/null
+cmake -S examples/external_project -B "$installed/consumer" -DCMAKE_PREFIX_PATH="$installed/prefix" >/dev/null
+cmake --build "$installed/consumer" -j "$jobs" >/dev/null
+"$installed/consumer/consumer" build/models/mlp/saved_model 2>/dev/null | grep "output_0 is float32\[2, 8\]"
+"$installed/prefix/bin/hepinfer" --version
+echo "hepinfer: the installed package works from an external CMake project"
 
 cmake -S . -B build-notf -DHEPINFER_WITH_TENSORFLOW=OFF -DCMAKE_BUILD_TYPE=Release
 cmake --build build-notf -j "$jobs"

@@ -1,0 +1,39 @@
+# `cmake --install`: headers, the static libraries, the CLI and a CMake package
+# (find_package(hepinfer), target hepinfer::hepinfer).
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+add_library(hepinfer_library INTERFACE)
+set_target_properties(hepinfer_library PROPERTIES EXPORT_NAME hepinfer)
+target_link_libraries(hepinfer_library INTERFACE hepinfer_core hepinfer_scheduler hepinfer_batching)
+set(_hepinfer_exported hepinfer_core hepinfer_scheduler hepinfer_batching hepinfer_library)
+set_target_properties(hepinfer_core PROPERTIES EXPORT_NAME core)
+set_target_properties(hepinfer_scheduler PROPERTIES EXPORT_NAME scheduler)
+set_target_properties(hepinfer_batching PROPERTIES EXPORT_NAME batching)
+if(HEPINFER_WITH_TENSORFLOW)
+  target_link_libraries(hepinfer_library INTERFACE hepinfer_tensorflow)
+  set_target_properties(hepinfer_tensorflow PROPERTIES EXPORT_NAME tensorflow)
+  set_target_properties(hepinfer_tensorflow_runtime PROPERTIES EXPORT_NAME tensorflow_runtime)
+  list(APPEND _hepinfer_exported hepinfer_tensorflow hepinfer_tensorflow_runtime)
+  # The installed CLI finds TensorFlow's libraries where they were at build time.
+  set_target_properties(hepinfer PROPERTIES INSTALL_RPATH "${HEPINFER_TF_LIBRARY_DIR}")
+endif()
+
+install(TARGETS ${_hepinfer_exported} EXPORT hepinferTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS hepinfer RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/hepinfer DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(NOT HEPINFER_WITH_TENSORFLOW)
+  install(CODE "file(REMOVE_RECURSE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_INCLUDEDIR}/hepinfer/tensorflow\")")
+endif()
+
+set(_hepinfer_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/hepinfer)
+install(EXPORT hepinferTargets NAMESPACE hepinfer:: DESTINATION ${_hepinfer_cmake_dir})
+configure_package_config_file(cmake/hepinferConfig.cmake.in "${PROJECT_BINARY_DIR}/hepinferConfig.cmake"
+                              INSTALL_DESTINATION ${_hepinfer_cmake_dir})
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/hepinferConfigVersion.cmake"
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/hepinferConfig.cmake" "${PROJECT_BINARY_DIR}/hepinferConfigVersion.cmake"
+        DESTINATION ${_hepinfer_cmake_dir})
