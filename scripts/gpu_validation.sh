@@ -29,3 +29,17 @@ step "hepinfer plan --policy pack"; "$hepinfer" plan "$kit/three_modules.yaml" -
 step "an impossible claim fails with one line"
 printf 'modules:\n  - name: greedy\n    claim: {gpus: 1, memory_mib: 100000000, cpu_fallback: false}\n' > /tmp/hepinfer_greedy.yaml
 "$hepinfer" plan /tmp/hepinfer_greedy.yaml; echo "exit code $?"
+step "free memory follows another process's allocation (PyTorch holds 8 GiB on GPU 0)"
+python3 - "$hepinfer" <<'PY' 2>&1 || echo "(no PyTorch)"
+import subprocess, sys, torch
+if torch.cuda.device_count() == 0:
+    sys.exit("no GPU visible to PyTorch")
+before = subprocess.run([sys.argv[1], "devices", "--json"], capture_output=True, text=True).stdout
+held = torch.empty(8 * 2**30, dtype=torch.uint8, device="cuda:0")
+torch.cuda.synchronize()
+during = subprocess.run([sys.argv[1], "devices", "--json"], capture_output=True, text=True).stdout
+free, total = torch.cuda.mem_get_info(0)
+print("before:", before.strip())
+print("during:", during.strip())
+print(f"PyTorch says free_mib={free // 2**20} while holding 8192 MiB")
+PY
