@@ -68,8 +68,15 @@ ResourceExhaustedError SplittingModel::not_even_one_row(const ResourceExhaustedE
                                 ", " + memory_text(model_->info()) + "): " + error.what());
 }
 
+void SplittingModel::note_backend_rows(std::int64_t rows) const {
+  std::int64_t largest = largest_rows_.load(std::memory_order_relaxed);
+  while (rows > largest && !largest_rows_.compare_exchange_weak(largest, rows, std::memory_order_relaxed)) {
+  }
+}
+
 SplitStatistics SplittingModel::statistics() const {
-  return {runs_.load(), split_runs_.load(), backend_runs_.load(), retries_.load(), batch_limit()};
+  return {runs_.load(), split_runs_.load(), backend_runs_.load(), retries_.load(), batch_limit(),
+          largest_rows_.load()};
 }
 
 void SplittingModel::lower_limit(std::int64_t failed_rows, const std::string& why) const {
@@ -99,7 +106,9 @@ std::vector<Tensor> SplittingModel::run(const std::vector<NamedTensor>& inputs,
   if (rows <= 1 || limit == 0 || rows <= limit) {
     try {
       backend_runs_.fetch_add(1, std::memory_order_relaxed);
-      return model_->run(inputs, output_names, options);
+      std::vector<Tensor> outputs = model_->run(inputs, output_names, options);
+      note_backend_rows(rows);
+      return outputs;
     } catch (const ResourceExhaustedError& error) {
       if (rows <= 1) throw not_even_one_row(error);
       lower_limit(rows, error.what());
@@ -143,6 +152,7 @@ std::vector<std::vector<Tensor>> SplittingModel::run_rows(const std::vector<Name
   try {
     backend_runs_.fetch_add(1, std::memory_order_relaxed);
     outputs = model_->run(chunk_inputs, output_names, options);
+    note_backend_rows(end - begin);
   } catch (const ResourceExhaustedError& error) {
     const std::int64_t rows = end - begin;
     if (rows == 1) throw not_even_one_row(error);

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   hepinfer::cli::add_plan_command(app);
   hepinfer::cli::add_devices_command(app);
   hepinfer::cli::add_bench_command(app);
+  hepinfer::cli::add_run_command(app);
 
   try {
     app.parse(argc, argv);
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
     return app.exit(help);
   } catch (const CLI::CallForVersion& version) {
     return app.exit(version);
+  } catch (const CLI::RuntimeError& stop) {  // a command that already said why it stops
+    return stop.get_exit_code();
   } catch (const CLI::ParseError& error) {
     std::cerr << "hepinfer: error (usage): " << one_line(error.what()) << " (see --help)\n";
     return error.get_exit_code() == 0 ? 2 : error.get_exit_code();

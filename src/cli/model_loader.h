@@ -2,12 +2,15 @@
 // The CLI's one way to open a model, so that commands not needing TensorFlow build without it.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 
 #include "hepinfer/core/model.h"
+#include "hepinfer/scheduler/plan.h"
+#include "hepinfer/scheduler/resource_scheduler.h"
 
 namespace hepinfer::cli {
 
@@ -17,10 +20,15 @@ struct OpenOptions {
   int warmup_runs = 0;
   std::vector<std::int64_t> warmup_batch_sizes{1};
   bool measure_memory = false;
+  std::optional<scheduler::Assignment> assignment;  // the module's share of the device plan
 };
 
 // Throws UnsupportedError when hepinfer was built without TensorFlow.
 std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& options);
+
+// The hooks through which the backend follows a ResourceScheduler (TensorFlow takes its
+// process-wide GPU settings from the plan); none without TensorFlow.
+scheduler::SchedulerHooks backend_scheduler_hooks();
 
 // Adds --threading to `command`, storing the parsed mode in `mode`.
 void add_threading_option(CLI::App& command, ThreadingMode& mode);

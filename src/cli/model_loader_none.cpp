@@ -8,6 +8,8 @@ std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions&) {
                          "': this hepinfer was built without TensorFlow (HEPINFER_WITH_TENSORFLOW=OFF)");
 }
 
+scheduler::SchedulerHooks backend_scheduler_hooks() { return {}; }
+
 std::string backend_description() { return "no TensorFlow"; }
 
 }  // namespace hepinfer::cli

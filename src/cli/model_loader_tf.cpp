@@ -1,3 +1,4 @@
+#include "hepinfer/tensorflow/device_plan.h"
 #include "hepinfer/tensorflow/tf_model.h"
 #include "hepinfer/tensorflow/tf_runtime.h"
 #include "model_loader.h"
@@ -12,8 +13,11 @@ std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& op
   load.warmup_runs = options.warmup_runs;
   load.warmup_batch_sizes = options.warmup_batch_sizes;
   load.measure_memory = options.measure_memory;
+  load.assignment = options.assignment;
   return tf::load_model(path, load);
 }
+
+scheduler::SchedulerHooks backend_scheduler_hooks() { return tf::runtime_hooks(); }
 
 std::string backend_description() { return "TensorFlow " + tf::runtime_version(); }
 

@@ -92,6 +92,17 @@ Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string
   return claim;
 }
 
+Settings read_settings(const Reader& reader, const YAML::Node& node, const std::string& field) {
+  if (!node.IsMap()) reader.fail(node, field, "expected a mapping of names to values");
+  Settings settings;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    if (!entry.second.IsScalar()) reader.fail(entry.second, field + "." + key, "expected a single value");
+    settings[key] = Setting{entry.second.Scalar(), entry.second.Mark().line + 1};
+  }
+  return settings;
+}
+
 }  // namespace
 
 std::vector<Claim> WorkflowConfig::claims() const {
@@ -104,8 +115,10 @@ WorkflowConfig parse_workflow(const std::string& text, const std::string& source
   const Reader reader(source);
   const YAML::Node root = reader.load(text);
   if (!root.IsMap()) throw InvalidArgumentError("'" + source + "': a workflow file is a mapping with 'modules'");
-  reader.only_keys(root, "workflow", {"policy", "headroom_mib", "modules"});
+  reader.only_keys(root, "workflow", {"policy", "headroom_mib", "modules", "job"});
   WorkflowConfig config;
+  config.source = source;
+  if (root["job"]) config.job = read_settings(reader, root["job"], "job");
   if (const auto policy = root["policy"]) {
     const auto name = reader.scalar<std::string>(policy, "policy", "pack or spread");
     if (name == "pack") {
@@ -125,7 +138,7 @@ WorkflowConfig parse_workflow(const std::string& text, const std::string& source
   for (std::size_t i = 0; i < modules.size(); ++i) {
     const std::string field = "modules[" + std::to_string(i) + "]";
     const YAML::Node entry = modules[i];
-    reader.only_keys(entry, field, {"name", "model", "claim"});
+    reader.only_keys(entry, field, {"name", "model", "claim", "settings"});
     if (!entry["name"]) reader.fail(entry, field + ".name", "missing");
     ModuleConfig module;
     module.name = reader.scalar<std::string>(entry["name"], field + ".name", "a module name");
@@ -136,6 +149,7 @@ WorkflowConfig parse_workflow(const std::string& text, const std::string& source
       module.claim.module = module.name;
       module.claim.gpus = 0;  // no claim: CPU only
     }
+    if (entry["settings"]) module.settings = read_settings(reader, entry["settings"], field + ".settings");
     config.modules.push_back(std::move(module));
   }
   return config;

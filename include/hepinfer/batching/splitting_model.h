@@ -33,6 +33,7 @@ struct SplitStatistics {
   std::int64_t backend_runs = 0;           // chunks run, including retried ones
   std::int64_t out_of_memory_retries = 0;  // chunks halved after an out-of-memory error
   std::int64_t batch_limit = 0;            // current limit; 0: none
+  std::int64_t largest_backend_rows = 0;   // rows of the largest backend run that succeeded
 };
 
 class SplittingModel final : public Model {
@@ -54,6 +55,7 @@ class SplittingModel final : public Model {
   std::vector<std::vector<Tensor>> run_rows(const std::vector<NamedTensor>& inputs,
                                             const std::vector<std::string>& output_names, const RunOptions& options,
                                             std::int64_t begin, std::int64_t end) const;
+  void note_backend_rows(std::int64_t rows) const;
   void lower_limit(std::int64_t failed_rows, const std::string& why) const;
   ResourceExhaustedError not_even_one_row(const ResourceExhaustedError& error) const;
 
@@ -61,7 +63,7 @@ class SplittingModel final : public Model {
   SplitOptions options_;
   mutable std::atomic<std::int64_t> limit_{0};
   mutable std::atomic<bool> reported_out_of_memory_{false};
-  mutable std::atomic<std::int64_t> runs_{0}, split_runs_{0}, backend_runs_{0}, retries_{0};
+  mutable std::atomic<std::int64_t> runs_{0}, split_runs_{0}, backend_runs_{0}, retries_{0}, largest_rows_{0};
 };
 
 }  // namespace hepinfer::batching

@@ -8,10 +8,13 @@
 //     - name: jet_tagger
 //       model: models/tagger/saved_model
 //       claim: {gpus: 1, memory_mib: 2048, cpu_fallback: true, priority: 1}
+//       settings: {kind: jet_tagger, mode: async}   # for other layers: scalars, passed through
+//   job: {events: 1000, streams: 4}                 # likewise, passed through
 //
 //   gpus: [{id: 0, memory_mib: 16384, name: "A100"}]   # an inventory file
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,15 +22,26 @@
 
 namespace hepinfer::scheduler {
 
+// A scalar the scheduler does not interpret, kept with its line so that the layer reading it
+// can name it in errors.
+struct Setting {
+  std::string value;
+  int line = 0;  // 1-based; 0: not from a file
+};
+using Settings = std::map<std::string, Setting>;
+
 struct ModuleConfig {
   std::string name;
   std::string model;
-  Claim claim;  // claim.module == name
+  Claim claim;        // claim.module == name
+  Settings settings;  // the module's `settings:` mapping
 };
 
 struct WorkflowConfig {
+  std::string source;  // the file (or text) it was read from
   PlanOptions plan;
   std::vector<ModuleConfig> modules;
+  Settings job;  // the top-level `job:` mapping
   std::vector<Claim> claims() const;
 };
 

@@ -1,0 +1,249 @@
+#include "hepinfer/framework/inference_module.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "hepinfer/core/error.h"
+#include "nlohmann/json.hpp"
+
+namespace hepinfer::framework {
+namespace {
+
+constexpr double kProbabilityTolerance = 1e-4;
+// Python and C++ TF may pick different kernels for different batch shapes (dynamic batching
+// merges events), so agreement is checked to float32 accuracy, not bit for bit.
+constexpr double kReferenceTolerance = 1e-4;
+constexpr double kChecksumScale = 65536.0;
+
+double weighted_sum(std::span<const float> values) {
+  double total = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) total += values[i] * static_cast<double>(i % 7 + 1);
+  return total;
+}
+
+double percentile(std::vector<float> values, double fraction) {
+  if (values.empty()) return 0;
+  const auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size() - 1));
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
+  return values[index];
+}
+
+std::int64_t expected_rows(ModuleKind kind, const SyntheticEvent& event) {
+  switch (kind) {
+    case ModuleKind::kJetTagger: return event.jets.rows();
+    case ModuleKind::kEventClassifier: return 1;
+    case ModuleKind::kParticleFlow: return event.particles.rows();
+  }
+  return 0;
+}
+
+}  // namespace
+
+// Python TF's outputs for the first events of one seed (tools/make_demo_models.py).
+struct InferenceModule::Reference {
+  struct Event {
+    std::int64_t rows = 0;
+    double sum = 0, abs_sum = 0, weighted_sum = 0;
+    std::vector<double> first;
+  };
+  std::map<std::int64_t, Event> events;
+
+  // Empty when the file does not exist or was written for another seed.
+  static std::unique_ptr<Reference> read(const std::filesystem::path& path, std::uint64_t seed) {
+    std::ifstream file(path);
+    if (!file) return nullptr;
+    try {
+      const nlohmann::json json = nlohmann::json::parse(file);
+      if (json.at("seed").get<std::uint64_t>() != seed) return nullptr;
+      auto reference = std::make_unique<Reference>();
+      for (const auto& [number, entry] : json.at("events").items()) {
+        reference->events[std::stoll(number)] = Event{entry.at("rows").get<std::int64_t>(), entry.at("sum").get<double>(),
+                                                      entry.at("abs_sum").get<double>(),
+                                                      entry.at("weighted_sum").get<double>(),
+                                                      entry.at("first").get<std::vector<double>>()};
+      }
+      return reference;
+    } catch (const std::exception& error) {
+      throw InvalidArgumentError("reference outputs '" + path.string() + "' are malformed: " + error.what());
+    }
+  }
+};
+
+InferenceModule::InferenceModule(ModuleSetup setup, scheduler::ResourceScheduler& scheduler, std::uint64_t seed)
+    : setup_(std::move(setup)), seed_(seed), ticket_(scheduler.claim(setup_.claim)) {}
+
+InferenceModule::~InferenceModule() = default;
+
+void InferenceModule::begin_job(const ModelLoader& load) {
+  const scheduler::Assignment& assignment = ticket_.assignment();
+  model_ = load(setup_, assignment);
+  if (!model_) throw InvalidModelError("module '" + setup_.name + "': the loader returned no model");
+
+  batching::SplitOptions split{.max_batch_rows = setup_.split_rows};
+  memory_budget_bytes_ =
+      assignment.on_cpu() ? setup_.cpu_memory_budget_mib * 1024 * 1024 : assignment.memory_bytes();
+  if (memory_budget_bytes_ > 0 && model_->info().memory) split.memory_budget_bytes = memory_budget_bytes_;
+  split.on_out_of_memory = [name = setup_.name](const std::string& message) {
+    std::clog << "hepinfer: module '" << name << "': " << message << "\n";
+  };
+  try {
+    splitter_ = std::make_shared<batching::SplittingModel>(model_, split);
+  } catch (const Error& error) {
+    throw ResourceExhaustedError("module '" + setup_.name + "': " + error.what());
+  }
+  if (setup_.batching) {
+    batcher_ = std::make_unique<batching::DynamicBatcher>(
+        splitter_, batching::BatcherOptions{.max_batch_rows = setup_.batch_rows, .max_delay = setup_.batch_delay});
+  }
+  reference_ = Reference::read(setup_.model.parent_path() / "reference.json", seed_);
+}
+
+std::vector<NamedTensor> InferenceModule::inputs_for(const SyntheticEvent& event) const {
+  switch (setup_.kind) {
+    case ModuleKind::kJetTagger: return {{"jets", event.jets}, {"constituents", event.constituents}};
+    case ModuleKind::kEventClassifier: return {{"event", event.event}};
+    case ModuleKind::kParticleFlow: return {{"particles", event.particles}};
+  }
+  return {};
+}
+
+void InferenceModule::process(const SyntheticEvent& event) {
+  if (!splitter_) throw FailedPreconditionError("module '" + setup_.name + "': process() before begin_job()");
+  const auto started = std::chrono::steady_clock::now();
+  const std::vector<Tensor> outputs = batcher_ ? batcher_->run(inputs_for(event), {}) : splitter_->run(inputs_for(event), {});
+  check(event, outputs, started);
+}
+
+void InferenceModule::acquire(const SyntheticEvent& event, std::function<void(Acquired)> resume) {
+  if (!batcher_) {
+    throw FailedPreconditionError("module '" + setup_.name + "': acquire() needs batching and begin_job()");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  batcher_->submit(inputs_for(event), {}, [resume = std::move(resume), started](batching::BatchResult result) {
+    resume(Acquired{std::move(result), started});
+  });
+}
+
+void InferenceModule::produce(const SyntheticEvent& event, Acquired acquired) {
+  if (acquired.result.error) std::rethrow_exception(acquired.result.error);
+  check(event, acquired.result.outputs, acquired.started);
+}
+
+void InferenceModule::fail_check(const std::string& message) {
+  if (failed_checks_++ == 0) first_failure_ = message;
+}
+
+void InferenceModule::check(const SyntheticEvent& event, const std::vector<Tensor>& outputs,
+                            std::chrono::steady_clock::time_point started) {
+  const std::string where = "module '" + setup_.name + "' event " + std::to_string(event.number) + ": ";
+  const std::int64_t rows = expected_rows(setup_.kind, event);
+  std::string problem;
+  double checksum = 0;
+  std::span<const float> values;
+  if (outputs.empty() || outputs[0].dtype() != DType::kFloat32 || outputs[0].shape().rank() < 1 ||
+      outputs[0].rows() != rows) {
+    problem = "expected a float32 output with " + std::to_string(rows) + " rows, got " +
+              (outputs.empty() ? std::string("no output")
+                               : std::string(dtype_name(outputs[0].dtype())) + " " + outputs[0].shape().to_string());
+  } else {
+    values = outputs[0].values<float>();
+    checksum = weighted_sum(values);
+    const std::int64_t width = rows > 0 ? static_cast<std::int64_t>(values.size()) / rows : 0;
+    if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
+      problem = "output has NaN or infinite values";
+    } else if (setup_.kind != ModuleKind::kParticleFlow) {
+      for (std::int64_t r = 0; r < rows && problem.empty(); ++r) {
+        double total = 0;
+        for (std::int64_t c = 0; c < width; ++c) total += values[static_cast<std::size_t>(r * width + c)];
+        if (std::abs(total - 1.0) > kProbabilityTolerance) {
+          problem = "probabilities of row " + std::to_string(r) + " sum to " + std::to_string(total) + ", not 1";
+        }
+      }
+    }
+  }
+  const double latency_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
+
+  const std::lock_guard lock(mutex_);
+  ++calls_;
+  rows_ += rows;
+  latencies_us_.push_back(static_cast<float>(latency_us));
+  checksum_fixed_ += std::llround(checksum * kChecksumScale);
+  if (!problem.empty()) {
+    fail_check(where + problem);
+    return;
+  }
+  if (!reference_) return;
+  const auto expected = reference_->events.find(event.number);
+  if (expected == reference_->events.end()) return;
+  const Reference::Event& want = expected->second;
+  double total = 0, absolute = 0;
+  for (const float v : values) {
+    total += v;
+    absolute += std::abs(v);
+  }
+  const double scale = want.abs_sum + 1.0;
+  double difference = std::max(std::abs(total - want.sum), std::abs(checksum - want.weighted_sum)) / scale;
+  difference = std::max(difference, std::abs(absolute - want.abs_sum) / scale);
+  for (std::size_t i = 0; i < want.first.size() && i < values.size(); ++i) {
+    difference = std::max(difference, std::abs(values[i] - want.first[i]));
+  }
+  ++reference_checked_;
+  reference_max_difference_ = std::max(reference_max_difference_, difference);
+  if (want.rows != rows || difference > kReferenceTolerance) {
+    std::ostringstream message;
+    message << where << "disagrees with Python TensorFlow: " << rows << " rows (reference " << want.rows
+            << "), largest difference " << difference << " (tolerance " << kReferenceTolerance << ")";
+    fail_check(message.str());
+  }
+}
+
+void InferenceModule::end_job() {
+  if (batcher_) {
+    batcher_.reset();  // completes every pending request first
+  }
+}
+
+ModuleReport InferenceModule::report(double event_loop_seconds) const {
+  ModuleReport report{.name = setup_.name, .kind = setup_.kind, .mode = setup_.mode, .batching = setup_.batching};
+  if (ticket_.ready()) {
+    const scheduler::Assignment& assignment = ticket_.assignment();
+    report.device = assignment.on_cpu() ? "CPU" : "GPU " + std::to_string(assignment.devices.front());
+  }
+  report.memory_budget_bytes = memory_budget_bytes_;
+  if (model_) {
+    report.backend_device = model_->info().device;
+    report.load_ms = model_->info().timing.load_ms;
+    report.warmup_ms = model_->info().timing.warmup_ms;
+  }
+  if (splitter_) {
+    const batching::SplitStatistics split = splitter_->statistics();
+    report.backend_runs = split.backend_runs;
+    report.split_runs = split.split_runs;
+    report.out_of_memory_retries = split.out_of_memory_retries;
+    report.largest_backend_rows = split.largest_backend_rows;
+    report.model_runs = split.runs;
+    if (model_ && model_->info().memory && split.largest_backend_rows > 0) {
+      report.estimated_peak_bytes = model_->info().memory->bytes_for(split.largest_backend_rows);
+    }
+  }
+  const std::lock_guard lock(mutex_);
+  report.calls = calls_;
+  report.rows = rows_;
+  report.mean_batch_rows = report.model_runs > 0 ? static_cast<double>(rows_) / static_cast<double>(report.model_runs) : 0;
+  report.latency_p50_us = percentile(latencies_us_, 0.50);
+  report.latency_p99_us = percentile(latencies_us_, 0.99);
+  report.rows_per_second = event_loop_seconds > 0 ? static_cast<double>(rows_) / event_loop_seconds : 0;
+  report.reference_events_checked = reference_checked_;
+  report.reference_max_difference = reference_max_difference_;
+  report.failed_checks = failed_checks_;
+  report.first_failure = first_failure_;
+  report.checksum = static_cast<double>(checksum_fixed_) / kChecksumScale;
+  return report;
+}
+
+}  // namespace hepinfer::framework
