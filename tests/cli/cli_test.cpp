@@ -259,5 +259,61 @@ TEST_F(Cli, NpyCommandSummarisesFiles) {
   EXPECT_NE(result.out.find("int64[5, 3]"), std::string::npos) << result.out;
 }
 
+// The demo job: the embedded workflow on the generated demo models, checked against Python TF.
+TEST_F(Cli, RunProcessesTheDemoJobAndAgreesWithPythonTensorFlow) {
+  const CommandResult result = hepinfer({"run", "--models", HEPINFER_DEMO_MODELS_DIR, "--events", "120",
+                                         "--streams", "3", "--threads", "2", "--json", "--quiet"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["schema"], "hepinfer-run/1");
+  EXPECT_EQ(report["job"]["events_processed"], 120);
+  EXPECT_EQ(report["job"]["streams"], 3);
+  EXPECT_EQ(report["job"]["threads"], 2);
+  EXPECT_TRUE(report["job"]["succeeded"].get<bool>());
+  EXPECT_GT(report["job"]["events_per_second"].get<double>(), 0);
+  EXPECT_GT(report["job"]["peak_rss_mib"].get<double>(), 0);
+  ASSERT_EQ(report["modules"].size(), 3u);
+  for (const auto& module : report["modules"]) {
+    EXPECT_EQ(module["calls"], 120) << module["name"];
+    EXPECT_EQ(module["failed_checks"], 0) << module["first_failure"];
+    EXPECT_EQ(module["reference_events_checked"], 24) << module["name"];  // every reference event
+    EXPECT_LT(module["reference_max_difference"].get<double>(), 1e-4) << module["name"];
+    EXPECT_EQ(module["device"], "CPU");
+    EXPECT_TRUE(module["estimated_peak_mib"].is_number()) << module["name"];
+  }
+  EXPECT_EQ(report["modules"][0]["mode"], "async");
+  EXPECT_GT(report["modules"][2]["split_runs"].get<int>(), 0);  // particle flow splits above 1024 rows
+  EXPECT_EQ(report["plan"]["modules"].size(), 3u);
+}
+
+TEST_F(Cli, RunPrintsThePlanAndATablePerModule) {
+  const CommandResult result = hepinfer({"run", "--models", HEPINFER_DEMO_MODELS_DIR, "--events", "30",
+                                         "--batching", "off"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* expected : {"why:", "jet_tagger", "event_classifier", "particle_flow", "p99 ms", "events/s",
+                               "efficiency", "peak RSS", "threads in the process", "24 vs Python TF"}) {
+    EXPECT_NE(result.out.find(expected), std::string::npos) << expected << "\n" << result.out;
+  }
+  EXPECT_EQ(result.out.find("async"), std::string::npos);  // --batching off makes every module synchronous
+  EXPECT_NE(result.err.find("progress:"), std::string::npos) << result.err;  // not a terminal: plain lines
+}
+
+TEST_F(Cli, RunOnSimulatedGpusAssignsThemInThePlan) {
+  std::ofstream(scratch_ / "gpus.yaml") << "gpus: [{id: 0, memory_mib: 8192}]\n";
+  const CommandResult result = hepinfer({"run", "--models", HEPINFER_DEMO_MODELS_DIR, "--events", "10", "--inventory",
+                                         (scratch_ / "gpus.yaml").string(), "--json", "--quiet"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["modules"][0]["device"], "GPU 0");
+  EXPECT_EQ(report["modules"][0]["memory_budget_mib"], 2048.0);
+  EXPECT_EQ(report["modules"][2]["device"], "CPU");
+}
+
+TEST_F(Cli, RunWithABadWorkflowFailsWithOneLine) {
+  std::ofstream(scratch_ / "job.yaml") << "modules:\n  - name: m\n    model: m.pb\n    settings: {kind: tagger}\n";
+  expect_one_line_error(hepinfer({"run", (scratch_ / "job.yaml").string()}), "modules[0].settings.kind");
+  expect_one_line_error(hepinfer({"run", "--models", (scratch_ / "nowhere").string()}), "hepinfer_demo_models");
+}
+
 }  // namespace
 }  // namespace hepinfer
