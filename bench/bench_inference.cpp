@@ -2,10 +2,12 @@
 // pattern frameworks use today (name-based Session::Run, default session options, one shared
 // session), measured in the same process with the same SavedModel and inputs. Writes JSON.
 //
-// usage: bench_inference MODELS_DIR OUTPUT.json [--seconds S]
+// usage: bench_inference MODELS_DIR OUTPUT.json [--seconds S] [--batches 1,64,1024]
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <vector>
 #include <string>
 
 #include "hepinfer/tensorflow/tf_model.h"
@@ -53,13 +55,26 @@ nlohmann::json to_json(const LatencySummary& summary, std::int64_t batch) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: bench_inference MODELS_DIR OUTPUT.json [--seconds S]\n";
+    std::cerr << "usage: bench_inference MODELS_DIR OUTPUT.json [--seconds S] [--batches 1,64,1024]\n";
     return 2;
   }
   const std::string models = argv[1];
   const std::string output = argv[2];
   double seconds = 2.0;
-  if (argc >= 5 && std::string(argv[3]) == "--seconds") seconds = std::stod(argv[4]);
+  std::vector<std::int64_t> batches{1, 64, 1024};
+  for (int i = 3; i + 1 < argc; i += 2) {
+    const std::string option = argv[i];
+    if (option == "--seconds") {
+      seconds = std::stod(argv[i + 1]);
+    } else if (option == "--batches") {
+      batches.clear();
+      std::stringstream list(argv[i + 1]);
+      for (std::string item; std::getline(list, item, ',');) batches.push_back(std::stoll(item));
+    } else {
+      std::cerr << "bench_inference: unknown option " << option << "\n";
+      return 2;
+    }
+  }
   hepinfer::tf::set_log_level(hepinfer::tf::LogLevel::kWarning);
 
   const std::string model_dir = models + "/mlp/saved_model";
@@ -67,7 +82,7 @@ int main(int argc, char** argv) {
   PlainSessionBaseline baseline(model_dir);
 
   nlohmann::json results = nlohmann::json::array();
-  for (const std::int64_t batch : {1, 64, 1024}) {
+  for (const std::int64_t batch : batches) {
     hepinfer::Tensor x(hepinfer::DType::kFloat32, {batch, 32});
     auto values = x.values<float>();
     for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 17) * 0.1f;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """TF Python baseline: the same SavedModel's serving signature called from Python, timed per call.
 
-usage: bench_python.py MODELS_DIR OUTPUT.json [--seconds S]
+usage: bench_python.py MODELS_DIR OUTPUT.json [--seconds S] [--batches 1,64,1024]
 """
 import json
 import os
@@ -39,10 +39,12 @@ def summarise(samples, batch):
 
 def main():
     models, output = sys.argv[1], sys.argv[2]
-    seconds = float(sys.argv[4]) if len(sys.argv) >= 5 and sys.argv[3] == "--seconds" else 2.0
+    options = dict(zip(sys.argv[3::2], sys.argv[4::2]))
+    seconds = float(options.get("--seconds", 2.0))
+    batches = [int(b) for b in options.get("--batches", "1,64,1024").split(",")]
     serving = tf.saved_model.load(os.path.join(models, "mlp", "saved_model")).signatures["serving_default"]
     results = []
-    for batch in (1, 64, 1024):
+    for batch in batches:
         x = (np.arange(batch * 32) % 17 * 0.1).astype(np.float32).reshape(batch, 32)
         # Outputs are brought back to numpy, as the C++ side hands back host tensors.
         samples = time_calls(lambda: serving(x=tf.constant(x))["output_0"].numpy(), seconds,

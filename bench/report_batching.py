@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
-"""Prints the README's dynamic-batching tables from bench_batching's JSON and, with a second
-argument, plots throughput against requesters (matplotlib, if installed).
+"""Prints the README's dynamic-batching tables from bench_batching's JSON (plots: plot_report.py).
 
-usage: report_batching.py BATCHING.json [PLOT.png]
+usage: report_batching.py BATCHING.json
 """
 import json
 import sys
@@ -33,29 +32,6 @@ def main():
     print(f"\n100 000 rows, budget for {split['batch_limit']} rows: {split['backend_runs_per_request']} backend runs, "
           f"{split['split_median_ms']:.0f} ms vs {split['manual_median_ms']:.0f} ms for 100 manual runs "
           f"(ratio {split['time_ratio']:.2f}, floor ≤ 1.10), outputs bit-identical: {split['outputs_bit_identical']}.")
-
-    if len(sys.argv) > 2:
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("(matplotlib not installed: no plot)")
-            return
-        requesters = [row["requesters"] for row in report["requesters"]]
-        figure, axes = plt.subplots(figsize=(6, 4))
-        for mode in MODES:
-            axes.plot(requesters, [row[mode]["requests_per_second"] for row in report["requesters"]], marker="o",
-                      label=LABELS[mode])
-        axes.set_xscale("log", base=2)
-        axes.set_xlabel("concurrent requesters (batch 1 each)")
-        axes.set_ylabel("requests per second")
-        axes.set_title(f"MLP 4x256, dynamic batching ({report['hardware_threads']} hardware threads)")
-        axes.legend()
-        axes.grid(True, alpha=0.3)
-        figure.tight_layout()
-        figure.savefig(sys.argv[2], dpi=120)
-        print(f"plot: {sys.argv[2]}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,73 @@
 #!/usr/bin/env bash
-# Runs the benchmarks in bench/ and prints the README's tables. Results in build/bench/:
-#   inference.json  per-call latency of the MLP: hepinfer vs plain Session::Run vs TF Python
+# The benchmark report: runs every benchmark in bench/ and the demo job, writes JSON, prints the
+# README's tables and renders the plots. Results in build/bench/:
+#   inference_cpp.json, inference_python.json  MLP throughput/latency against batch size: hepinfer,
+#                                              plain Session::Run and Python TF, same model and inputs
 #   threading.json  1-8 calling threads per threading mode vs plain Session::Run, with floors
 #   batching.json   1-64 requesters with and without dynamic batching; a 100 000-row split request
-#   usage: bench/run_benchmarks.sh [SECONDS_PER_MEASUREMENT]   (default 2)
+#   job.json        hepinfer run (the demo job) at 1..N threads, dynamic batching on and off
+# Plots in build/bench/plots/ (copy to docs/images/ to update the README's).
+#
+# usage: bench/run_benchmarks.sh [--preset short|full]
+#   short: ~0.3 s per measurement, 3 batch sizes, 1 000-event jobs (a few minutes)
+#   full:  2 s per measurement, 6 batch sizes, 5 000-event jobs (the README's numbers)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-seconds=${1:-2}
+preset=full
+if [[ $# -ge 2 && $1 == --preset ]]; then preset=$2; elif [[ $# -ne 0 ]]; then
+  echo "usage: bench/run_benchmarks.sh [--preset short|full]" >&2; exit 2
+fi
+case $preset in
+  short) seconds=0.3; batches=1,64,1024; events=1000 ;;
+  full) seconds=2; batches=1,4,16,64,256,1024; events=5000 ;;
+  *) echo "unknown preset '$preset' (short or full)" >&2; exit 2 ;;
+esac
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHEPINFER_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build -j "$(nproc)" --target bench_inference bench_threading bench_batching hepinfer_models >/dev/null
-mkdir -p build/bench
-build/bench/bench_inference build/models build/bench/inference_cpp.json --seconds "$seconds"
-.venv/bin/python bench/bench_python.py build/models build/bench/inference_python.json --seconds "$seconds"
-build/bench/bench_threading build/models build/bench/threading.json --seconds "$seconds"
-build/bench/bench_batching build/models build/bench/batching.json --seconds "$seconds" >/dev/null
+cmake --build build -j "$(nproc)" --target bench_inference bench_threading bench_batching hepinfer hepinfer_models \
+  hepinfer_demo_models >/dev/null
+out=build/bench
+mkdir -p "$out"
+build/bench/bench_inference build/models "$out/inference_cpp.json" --seconds "$seconds" --batches "$batches"
+.venv/bin/python bench/bench_python.py build/models "$out/inference_python.json" --seconds "$seconds" --batches "$batches"
+build/bench/bench_threading build/models "$out/threading.json" --seconds "$seconds"
+build/bench/bench_batching build/models "$out/batching.json" --seconds "$seconds" >/dev/null
+
+# The demo job at 1, 2, 4, ... threads up to the cores, with and without dynamic batching.
+runs=()
+for ((threads = 1; threads <= $(nproc); threads *= 2)); do
+  for batching in on off; do
+    file="$out/job_${threads}_${batching}.json"
+    build/src/cli/hepinfer run --events "$events" --threads "$threads" --batching "$batching" --json --quiet >"$file"
+    runs+=("$file")
+  done
+done
+.venv/bin/python - "$out/job.json" "${runs[@]}" <<'PY'
+import json, re, sys
+runs = []
+for path in sys.argv[2:]:
+    report = json.load(open(path))
+    report["batching"] = re.search(r"_(on|off)\.json$", path).group(1)
+    runs.append(report)
+json.dump(runs, open(sys.argv[1], "w"), indent=1)
+PY
+
+echo "preset $preset; $(nproc) hardware threads; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo
-.venv/bin/python bench/report.py build/bench/inference_cpp.json build/bench/inference_python.json build/bench/inference.json
+.venv/bin/python bench/report.py "$out/inference_cpp.json" "$out/inference_python.json" "$out/inference.json"
 echo
-.venv/bin/python bench/report_threading.py build/bench/threading.json
+.venv/bin/python bench/report_threading.py "$out/threading.json"
 echo
-.venv/bin/python bench/report_batching.py build/bench/batching.json build/bench/batching.png
+.venv/bin/python bench/report_batching.py "$out/batching.json"
+echo
+.venv/bin/python - "$out/job.json" <<'PY'
+import json, sys
+print("| demo job | threads | events/s | CPU efficiency | peak RSS MiB | threads in process | jet tagger mean batch |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for r in json.load(open(sys.argv[1])):
+    j = r["job"]
+    print(f"| batching {r['batching']} | {j['threads']} | {j['events_per_second']:.0f} | {100 * j['cpu_efficiency']:.0f}% | "
+          f"{j['peak_rss_mib']:.0f} | {j['peak_threads']} | {r['modules'][0]['mean_batch_rows']:.1f} |")
+PY
+echo
+.venv/bin/python bench/plot_report.py "$out" "$out/plots"
