@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's main command: set up, build, generate the demo models, then inspect one and run it
-# from .npy files with the hepinfer CLI.
+# The README's main command: set up, build, generate the test and demo models, show the CLI's
+# model commands on them, and finish with the demo job (`hepinfer run`): three modules claim
+# devices, one plan, events on TBB streams, a checked summary.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -8,7 +9,7 @@ jobs=${HEPINFER_JOBS:-$(nproc)}
 
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$jobs" --target hepinfer hepinfer_models
+cmake --build build -j "$jobs" --target hepinfer hepinfer_models hepinfer_demo_models
 
 hepinfer=build/src/cli/hepinfer
 models=build/models
@@ -30,3 +31,4 @@ set -x
 "$hepinfer" devices
 "$hepinfer" plan examples/workflows/three_modules.yaml --inventory examples/workflows/two_gpus.yaml
 "$hepinfer" bench "$models/mlp/frozen.pb" --requesters 8 --seconds 1 --batching
+"$hepinfer" run

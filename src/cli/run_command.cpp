@@ -165,8 +165,8 @@ std::string fixed(double value, int precision) {
 void print_summary(const framework::JobReport& report) {
   std::cout << "\n" << std::left << std::setw(18) << "module" << std::setw(8) << "device" << std::setw(14) << "mode"
             << std::right << std::setw(7) << "calls" << std::setw(10) << "rows" << std::setw(8) << "batch"
-            << std::setw(9) << "p50 ms" << std::setw(9) << "p99 ms" << std::setw(11) << "rows/s" << std::setw(10)
-            << "budget" << std::setw(10) << "peak" << "  checks\n";
+            << std::setw(9) << "p50 ms" << std::setw(9) << "p99 ms" << std::setw(11) << "rows/s" << std::setw(12)
+            << "budget MiB" << std::setw(10) << "peak MiB" << "  checks\n";
   for (const framework::ModuleReport& m : report.modules) {
     const std::string mode = std::string(framework::execution_mode_name(m.mode)) + (m.batching ? "+batch" : "");
     std::string checks = m.failed_checks == 0 ? "ok" : std::to_string(m.failed_checks) + " FAILED";
@@ -175,8 +175,8 @@ void print_summary(const framework::JobReport& report) {
               << std::right << std::setw(7) << m.calls << std::setw(10) << m.rows << std::setw(8)
               << fixed(m.mean_batch_rows, 1) << std::setw(9) << fixed(m.latency_p50_us / 1000, 2) << std::setw(9)
               << fixed(m.latency_p99_us / 1000, 2) << std::setw(11) << fixed(m.rows_per_second, 0) << std::setw(10)
-              << (m.memory_budget_bytes > 0 ? fixed(mib(m.memory_budget_bytes), 0) + "M" : "-") << std::setw(10)
-              << (m.estimated_peak_bytes ? fixed(mib(*m.estimated_peak_bytes), 1) + "M" : "-") << "  " << checks
+              << (m.memory_budget_bytes > 0 ? fixed(mib(m.memory_budget_bytes), 0) : "-") << std::setw(10)
+              << (m.estimated_peak_bytes ? fixed(mib(*m.estimated_peak_bytes), 2) : "-") << "  " << checks
               << "\n";
   }
   std::cout << "(batch: mean rows per model run; peak: memory model at the largest backend run, an upper bound)\n\n";
