@@ -74,7 +74,7 @@ class ProgressPrinter {
                 << std::string(static_cast<std::size_t>(kWidth - filled), ' ') << "] " << progress.events_done << "/"
                 << progress.events_total << " events, " << std::fixed << std::setprecision(1) << progress.seconds
                 << " s, " << std::setprecision(0) << rate << " events/s   " << std::flush;
-      if (progress.events_done == progress.events_total) std::cerr << "\n";
+      drew_bar_ = true;
       return;
     }
     const int tenth = static_cast<int>(fraction * 10);
@@ -85,12 +85,14 @@ class ProgressPrinter {
     }
   }
 
+  // Ends the bar's line, so that what follows starts on its own.
   void finish() const {
-    if (terminal_) std::cerr << "\n";
+    if (drew_bar_) std::cerr << "\n";
   }
 
  private:
   bool terminal_;
+  bool drew_bar_ = false;
   int last_tenth_ = 0;
 };
 
@@ -282,6 +284,7 @@ void add_run_command(CLI::App& app) {
       const InterruptGuard interrupts;
       report = framework::run_job(workflow, job);
     }
+    progress.finish();
     if (options->json) {
       std::cout << report_json(report, source, inventory.source).dump(2) << "\n";
     } else {
@@ -291,9 +294,11 @@ void add_run_command(CLI::App& app) {
       print_summary(report);
     }
     if (!report.error.empty()) throw RuntimeError("the job stopped: " + report.error);
-    if (report.failed_checks() > 0) {
-      throw RuntimeError(std::to_string(report.failed_checks()) + " output check(s) failed; first: " +
-                         report.modules.front().first_failure);
+    for (const framework::ModuleReport& module : report.modules) {
+      if (module.failed_checks > 0) {
+        throw RuntimeError(std::to_string(report.failed_checks()) + " output check(s) failed; first: " +
+                           module.first_failure);
+      }
     }
     if (report.interrupted) throw CLI::RuntimeError(130);
   });

@@ -73,11 +73,11 @@ class EventLoop {
   }
 
   // Ends one unit of outstanding work: a task, or a request out with an asynchronous module.
+  // Decremented under the lock: wait() may return (and the loop be destroyed) as soon as it sees
+  // zero, so nothing may touch the loop after the last decrement but this locked section.
   void finished_one() {
-    if (outstanding_.fetch_sub(1) == 1) {
-      const std::lock_guard lock(mutex_);
-      idle_.notify_all();
-    }
+    const std::lock_guard lock(mutex_);
+    if (outstanding_.fetch_sub(1) == 1) idle_.notify_all();
   }
 
   void record_error(std::exception_ptr error) {
