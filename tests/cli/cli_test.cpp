@@ -315,5 +315,24 @@ TEST_F(Cli, RunWithABadWorkflowFailsWithOneLine) {
   expect_one_line_error(hepinfer({"run", "--models", (scratch_ / "nowhere").string()}), "hepinfer_demo_models");
 }
 
+TEST_F(Cli, RunStopsCleanlyOnCtrlCWithAPartialSummary) {
+  // A job far too long to finish; SIGINT (what Ctrl-C sends) after the first events.
+  const std::string command = quoted(HEPINFER_CLI) + " run --models " + quoted(HEPINFER_DEMO_MODELS_DIR) +
+                              " --events 100000000 --json >" + quoted((scratch_ / "stdout").string()) + " 2>" +
+                              quoted((scratch_ / "stderr").string()) + " & pid=$!; sleep 3; kill -INT $pid; wait $pid";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(scratch_ / "stderr");
+  const nlohmann::json report = nlohmann::json::parse(slurp(scratch_ / "stdout"));
+  EXPECT_TRUE(report["job"]["interrupted"].get<bool>());
+  const std::int64_t processed = report["job"]["events_processed"];
+  EXPECT_GT(processed, 0);
+  EXPECT_LT(processed, 100000000);
+  for (const auto& module : report["modules"]) {
+    EXPECT_EQ(module["calls"], processed) << module["name"];  // the events in flight were finished
+  }
+  EXPECT_NE(slurp(scratch_ / "stderr").find("stopping after the events in flight"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hepinfer
