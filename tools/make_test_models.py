@@ -45,6 +45,7 @@ class Writer:
         self.out = Path(out)
         self.models = []
         self.broken = {}
+        self.unsafe = {}
 
     def add(self, name, input_specs, output_names, formats, predict, batch_sizes=BATCH_SIZES, tolerance=1e-5):
         """formats: {format: {"path", "inputs": {logical: feed name}, "outputs": {logical: fetch name}}}"""
@@ -72,7 +73,8 @@ class Writer:
         })
 
     def finish(self):
-        manifest = {"tensorflow": tf.__version__, "models": self.models, "broken": self.broken}
+        manifest = {"tensorflow": tf.__version__, "models": self.models, "broken": self.broken,
+                    "unsafe": self.unsafe}
         (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -282,6 +284,59 @@ def add_tf1_model(writer):
     writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, 8]}], ["prob"], formats, predict)
 
 
+def add_unsafe_models(writer):
+    """Graphs that try to touch the file system or run Python, for the op-allowlist tests. Each
+    writes (or reads) a file named in the manifest if it ever runs; hepinfer must refuse to load
+    them unless told otherwise."""
+    base = writer.out / "unsafe"
+    base.mkdir(parents=True, exist_ok=True)
+    spec = tf.TensorSpec([None, 4], tf.float32, name="x")
+    written = {}
+
+    def writing(target):
+        @tf.function(input_signature=[spec])
+        def serve(x):
+            tf.io.write_file(str(target), "written by a model")
+            return {"y": x * 2.0}
+        return serve
+
+    # A frozen graph with WriteFile on the inference path.
+    target = base / "written_by_frozen_graph.txt"
+    frozen = convert_variables_to_constants_v2(writing(target).get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "write_file.pb", as_text=False)
+    written["write_file_frozen"] = {"path": "unsafe/write_file.pb", "op": "WriteFile", "target": str(target),
+                                    "input": frozen.inputs[0].name, "output": frozen.outputs[0].name}
+
+    # A SavedModel whose serving function (in the function library) writes the file.
+    target = base / "written_by_saved_model.txt"
+    module = tf.Module()
+    module.scale = tf.Variable(2.0)
+    module.serve = writing(target)
+    tf.saved_model.save(module, str(base / "write_file_saved_model"), signatures={"serving_default": module.serve})
+    written["write_file_saved_model"] = {"path": "unsafe/write_file_saved_model", "op": "WriteFile",
+                                         "target": str(target), "input": "x", "output": "y"}
+
+    # Reading a file, and running Python.
+    @tf.function(input_signature=[spec])
+    def reading(x):
+        return {"y": x + tf.cast(tf.strings.length(tf.io.read_file("/etc/hostname")), tf.float32)}
+
+    frozen = convert_variables_to_constants_v2(reading.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "read_file.pb", as_text=False)
+    written["read_file_frozen"] = {"path": "unsafe/read_file.pb", "op": "ReadFile", "target": "",
+                                   "input": frozen.inputs[0].name, "output": frozen.outputs[0].name}
+
+    @tf.function(input_signature=[spec])
+    def python(x):
+        return {"y": tf.py_function(lambda t: t * 3.0, [x], tf.float32)}
+
+    frozen = convert_variables_to_constants_v2(python.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "py_function.pb", as_text=False)
+    written["py_function_frozen"] = {"path": "unsafe/py_function.pb", "op": "EagerPyFunc", "target": "",
+                                     "input": frozen.inputs[0].name, "output": frozen.outputs[0].name}
+    writer.unsafe = written
+
+
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
@@ -301,6 +356,7 @@ def main():
     export_keras(writer, "wide", wide(), [{"name": "x", "dtype": f32, "shape": [None, 8]}], ["out"])
     add_dtypes_model(writer)
     add_tf1_model(writer)
+    add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")
 

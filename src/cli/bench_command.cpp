@@ -80,6 +80,7 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--max-delay-us", options->max_delay_us, "Batcher: longest wait for more requests (default 100)")
       ->check(CLI::NonNegativeNumber);
   add_threading_option(*command, options->open.threading);
+  add_op_policy_options(*command, options->open);
   command->add_flag("--json", options->json, "Print JSON instead of text");
   command->callback([options] {
     options->open.warmup_runs = 3;

@@ -51,6 +51,7 @@ void add_infer_command(CLI::App& app) {
   command->add_option("model", options->model, "Frozen GraphDef (.pb) or SavedModel directory")->required();
   command->add_option("--signature", options->open.signature, "Signature whose keys name inputs and outputs");
   add_threading_option(*command, options->open.threading);
+  add_op_policy_options(*command, options->open);
   command->add_option("--input,-i", options->inputs, "NAME=FILE.npy, one per model input")->required();
   command->add_option("--output,-o", options->outputs,
                       "NAME=FILE.npy; without any, every signature output goes to OUTPUT_DIR/NAME.npy");

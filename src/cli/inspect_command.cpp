@@ -87,6 +87,7 @@ void add_inspect_command(CLI::App& app) {
   command->add_option("--warmup-batch", options->open.warmup_batch_sizes, "Warm-up batch sizes (default 1)")
       ->check(CLI::NonNegativeNumber);
   add_threading_option(*command, options->open.threading);
+  add_op_policy_options(*command, options->open);
   command->callback([options] {
     const auto model = open_model(options->model, options->open);
     if (options->json) {

@@ -21,10 +21,15 @@ struct OpenOptions {
   std::vector<std::int64_t> warmup_batch_sizes{1};
   bool measure_memory = false;
   std::optional<scheduler::Assignment> assignment;  // the module's share of the device plan
+  std::vector<std::string> allowed_ops;             // see tf::LoadOptions
+  bool allow_unsafe_ops = false;
 };
 
 // Throws UnsupportedError when hepinfer was built without TensorFlow.
 std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& options);
+
+// Adds --allow-op and --allow-unsafe-ops, storing them in `options`.
+void add_op_policy_options(CLI::App& command, OpenOptions& options);
 
 // The hooks through which the backend follows a ResourceScheduler (TensorFlow takes its
 // process-wide GPU settings from the plan); none without TensorFlow.

@@ -14,6 +14,8 @@ std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& op
   load.warmup_batch_sizes = options.warmup_batch_sizes;
   load.measure_memory = options.measure_memory;
   load.assignment = options.assignment;
+  load.allowed_ops = options.allowed_ops;
+  load.allow_unsafe_ops = options.allow_unsafe_ops;
   return tf::load_model(path, load);
 }
 

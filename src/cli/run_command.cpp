@@ -208,7 +208,7 @@ void add_run_command(CLI::App& app) {
     std::optional<std::int64_t> events;
     std::optional<int> streams, threads;
     std::optional<std::uint64_t> seed;
-    ThreadingMode threading = ThreadingMode::kInline;
+    OpenOptions open{.warmup_runs = 1, .warmup_batch_sizes = {1, 16}, .measure_memory = true};
     bool json = false;
     bool quiet = false;
   };
@@ -231,7 +231,8 @@ void add_run_command(CLI::App& app) {
   command->add_option("--batching", options->batching,
                       "on: as the workflow says; off: no dynamic batching, every module synchronous")
       ->check(CLI::IsMember({"on", "off"}));
-  add_threading_option(*command, options->threading);
+  add_threading_option(*command, options->open.threading);
+  add_op_policy_options(*command, options->open);
   command->add_flag("--json", options->json, "Print the summary as JSON (progress still goes to stderr)");
   command->add_flag("--quiet", options->quiet, "No progress output");
   command->callback([options] {
@@ -263,9 +264,9 @@ void add_run_command(CLI::App& app) {
         .inventory = inventory.inventory,
         .hooks = backend_scheduler_hooks(),
         .load =
-            [threading = options->threading](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
-              OpenOptions open{.threading = threading, .warmup_runs = 1, .warmup_batch_sizes = {1, 16},
-                               .measure_memory = true, .assignment = assignment};
+            [defaults = options->open](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
+              OpenOptions open = defaults;
+              open.assignment = assignment;
               return std::shared_ptr<const Model>(open_model(setup.model.string(), open));
             },
         .stop = &stop_requested,
@@ -277,7 +278,7 @@ void add_run_command(CLI::App& app) {
       const framework::JobSettings settings = framework::with_defaults(workflow.job);
       std::cout << "workflow: " << source << "\njob: " << settings.events << " events, " << settings.streams
                 << " streams, " << settings.threads << " threads, seed " << settings.seed << ", TF threading "
-                << threading_mode_name(options->threading) << "\ninventory: " << inventory.source << "\n" << std::flush;
+                << threading_mode_name(options->open.threading) << "\ninventory: " << inventory.source << "\n" << std::flush;
     }
     framework::JobReport report;
     {

@@ -14,6 +14,7 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kRuntime: return "runtime error";
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kFailedPrecondition: return "failed precondition";
+    case ErrorCode::kPermissionDenied: return "permission denied";
   }
   return "unknown error";
 }

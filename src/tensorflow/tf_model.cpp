@@ -11,6 +11,7 @@
 #include "google/protobuf/text_format.h"
 #include "hepinfer/core/error.h"
 #include "model_metadata.h"
+#include "op_policy.h"
 #include "tensor_bridge.h"
 #include "tensorflow/cc/saved_model/loader.h"
 #include "tensorflow/cc/saved_model/reader.h"
@@ -262,6 +263,10 @@ void pin_to_device(tensorflow::GraphDef& graph, const std::string& device) {
   }
 }
 
+detail::OpPolicy op_policy(const LoadOptions& options) {
+  return {.extra_allowed = options.allowed_ops, .allow_all = options.allow_unsafe_ops};
+}
+
 void check_frozen(const tensorflow::GraphDef& graph, const std::string& path) {
   static const std::unordered_set<std::string> kVariableOps = {"VariableV2", "Variable", "VarHandleOp"};
   for (const auto& node : graph.node()) {
@@ -294,6 +299,7 @@ std::unique_ptr<TfModel> load_frozen_graph(const fs::path& path, const LoadOptio
     throw InvalidModelError("'" + where + "' holds no graph nodes; expected a frozen GraphDef");
   }
   check_frozen(graph, where);
+  detail::check_ops(graph, nullptr, op_policy(options), where);
   for (auto& node : *graph.mutable_node()) node.clear_device();  // placement is hepinfer's to decide
 
   ModelInfo info;
@@ -334,6 +340,8 @@ std::unique_ptr<TfModel> load_saved_model(const fs::path& path, const LoadOption
     }
     throw invalid(read);
   }
+  detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr,
+                    op_policy(options), where);
   // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
   // creating the session and restoring the variables.
   std::string device;

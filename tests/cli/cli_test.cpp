@@ -334,5 +334,14 @@ TEST_F(Cli, RunStopsCleanlyOnCtrlCWithAPartialSummary) {
   EXPECT_NE(slurp(scratch_ / "stderr").find("stopping after the events in flight"), std::string::npos);
 }
 
+TEST_F(Cli, ModelsWithUnsafeOpsAreRefusedUnlessAllowed) {
+  const test::UnsafeModel& model = test::unsafe_models().at("write_file_frozen");
+  const CommandResult refused = hepinfer({"inspect", model.path});
+  expect_one_line_error(refused, "refusing op 'WriteFile'");
+  EXPECT_NE(refused.err.find("error (permission denied)"), std::string::npos) << refused.err;
+  EXPECT_EQ(hepinfer({"inspect", model.path, "--allow-op", "WriteFile"}).exit_code, 0);
+  EXPECT_EQ(hepinfer({"inspect", model.path, "--allow-unsafe-ops"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace hepinfer

@@ -12,6 +12,7 @@ namespace {
 struct Manifest {
   std::vector<TestModel> models;
   std::map<std::string, std::string> broken;
+  std::map<std::string, UnsafeModel> unsafe;
 };
 
 std::string absolute(const std::string& relative) { return test_models_dir() + "/" + relative; }
@@ -47,6 +48,10 @@ Manifest load_manifest() {
     manifest.models.push_back(std::move(model));
   }
   manifest.broken = string_map(json.at("broken"), true);
+  for (const auto& [kind, entry] : json.at("unsafe").items()) {
+    manifest.unsafe[kind] = {absolute(entry.at("path")), entry.at("op"), entry.at("target"), entry.at("input"),
+                             entry.at("output")};
+  }
   return manifest;
 }
 
@@ -69,6 +74,8 @@ const TestModel& test_model(const std::string& name) {
 }
 
 std::string broken_model(const std::string& kind) { return manifest().broken.at(kind); }
+
+const std::map<std::string, UnsafeModel>& unsafe_models() { return manifest().unsafe; }
 
 std::vector<NamedTensor> reference_inputs(const TestModel& model, const std::string& format,
                                           const ReferenceCase& reference) {

@@ -42,6 +42,16 @@ std::vector<std::string> output_names(const TestModel& model, const std::string&
 const TestModel& test_model(const std::string& name);
 // Deliberately broken models ("unfrozen", "unknown_op"), by kind; absolute path.
 std::string broken_model(const std::string& kind);
+
+// Models whose graphs try to touch files or run Python (tools/make_test_models.py).
+struct UnsafeModel {
+  std::string path;    // absolute
+  std::string op;      // the op hepinfer must refuse, e.g. "WriteFile"
+  std::string target;  // the file the model writes when it runs; empty if it writes none
+  std::string input;   // feed and fetch names
+  std::string output;
+};
+const std::map<std::string, UnsafeModel>& unsafe_models();
 std::string test_models_dir();
 
 }  // namespace hepinfer::test

@@ -19,6 +19,7 @@ enum class ErrorCode {
   kRuntime,            // the runtime (TensorFlow) failed while running; its message is kept
   kUnsupported,        // valid input that hepinfer does not handle (e.g. string tensors)
   kFailedPrecondition, // a call made in the wrong order (e.g. loading a model before the device plan)
+  kPermissionDenied,   // refused on purpose (e.g. a model whose graph can touch files or run code)
 };
 
 std::string_view error_code_name(ErrorCode code);
@@ -49,5 +50,6 @@ using ResourceExhaustedError = TypedError<ErrorCode::kResourceExhausted>;
 using RuntimeError = TypedError<ErrorCode::kRuntime>;
 using UnsupportedError = TypedError<ErrorCode::kUnsupported>;
 using FailedPreconditionError = TypedError<ErrorCode::kFailedPrecondition>;
+using PermissionDeniedError = TypedError<ErrorCode::kPermissionDenied>;
 
 }  // namespace hepinfer

@@ -39,12 +39,20 @@ struct LoadOptions {
   // See hepinfer/tensorflow/device_plan.h.
   std::optional<scheduler::Assignment> assignment;
   std::size_t gpu_index = 0;
+  // A graph is a program: ops such as WriteFile, ReadFile, PyFunc or Save can touch the file
+  // system or run code. By default a model whose graph or function library uses an op outside
+  // hepinfer's inference allowlist is refused (PermissionDeniedError naming the op and node);
+  // checkpoint ops are allowed only where the SavedModel's saver restores its variables.
+  // `allowed_ops` adds op types to the allowlist; `allow_unsafe_ops` turns the check off.
+  std::vector<std::string> allowed_ops;
+  bool allow_unsafe_ops = false;
 };
 
 // Loads `path`: a directory is read as a SavedModel, a file as a binary GraphDef (.pb) or, when
 // it ends in .pbtxt, a text GraphDef. Throws FileNotFoundError, InvalidModelError or
-// NotFoundError (unknown signature or tags), and FailedPreconditionError while a device plan is
-// awaited; never returns a half-initialised model.
+// NotFoundError (unknown signature or tags), PermissionDeniedError (an op outside the allowlist),
+// and FailedPreconditionError while a device plan is awaited; never returns a half-initialised
+// model. Nothing of a refused model runs, not even its variable restore.
 std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options = {});
 
 // The version of the linked TensorFlow runtime, e.g. "2.21.0".

@@ -1,3 +1,4 @@
+// The options every model-opening command shares.
 #include "model_loader.h"
 
 namespace hepinfer::cli {
@@ -7,6 +8,13 @@ void add_threading_option(CLI::App& command, ThreadingMode& mode) {
       {"inline", ThreadingMode::kInline}, {"tbb", ThreadingMode::kTbb}, {"tensorflow", ThreadingMode::kTensorFlow}};
   command.add_option("--threading", mode, "Where TensorFlow's work runs: inline (default), tbb or tensorflow")
       ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case));
+}
+
+void add_op_policy_options(CLI::App& command, OpenOptions& options) {
+  command.add_option("--allow-op", options.allowed_ops,
+                     "Accept this TF op type although it is outside the inference allowlist (repeatable)");
+  command.add_flag("--allow-unsafe-ops", options.allow_unsafe_ops,
+                   "Load models whatever ops they use, file and Python ops included (trusted models only)");
 }
 
 }  // namespace hepinfer::cli

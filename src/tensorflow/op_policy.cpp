@@ -1,0 +1,181 @@
+#include "op_policy.h"
+
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "hepinfer/core/error.h"
+#include "tensorflow/core/framework/function.pb.h"
+#include "tensorflow/core/framework/op.h"
+
+namespace hepinfer::tf::detail {
+namespace {
+
+// Ops that compute on tensors and nothing else: what inference graphs exported from Keras, TF2
+// functions and TF1 graphs use. Anything missing can be added per model (LoadOptions::allowed_ops).
+const std::unordered_set<std::string>& inference_ops() {
+  static const std::unordered_set<std::string> ops = {
+      // graph plumbing, function calls, control flow
+      "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN", "NoOp", "StopGradient",
+      "PreventGradient", "Snapshot", "PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While",
+      "StatelessWhile", "Case", "StatelessCase", "Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond",
+      "ControlTrigger", "Assert", "CheckNumerics", "EnsureShape", "OptionalFromValue", "OptionalNone",
+      // variables (reading), resources
+      "VarHandleOp", "ReadVariableOp", "VarIsInitializedOp", "VariableShape", "DisableCopyOnRead",
+      "AssignVariableOp", "Assign",  // variable initialisers: they write variables, not files
+      "ResourceGather", "ResourceGatherNd",
+      // arithmetic
+      "Add", "AddV2", "AddN", "Sub", "Mul", "MulNoNan", "Div", "DivNoNan", "RealDiv", "TruncateDiv", "FloorDiv",
+      "FloorMod", "TruncateMod", "Mod", "Neg", "Abs", "Sign", "Reciprocal", "Inv", "Square", "Sqrt", "Rsqrt",
+      "Pow", "Exp", "Expm1", "Log", "Log1p", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Atan2", "Sinh", "Cosh",
+      "Tanh", "Asinh", "Acosh", "Atanh", "Floor", "Ceil", "Round", "Rint", "Maximum", "Minimum", "SquaredDifference",
+      "Erf", "Erfc", "Lgamma", "Digamma", "IsNan", "IsInf", "IsFinite", "ClipByValue", "Xlogy", "Xdivy",
+      "Cumsum", "Cumprod", "BiasAdd", "BiasAddV1", "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
+      "Einsum", "Cross", "Sum", "Prod", "Mean", "Max", "Min", "All", "Any", "ArgMax", "ArgMin", "EuclideanNorm",
+      "SegmentSum", "SegmentMean", "SegmentMax", "SegmentMin", "UnsortedSegmentSum", "UnsortedSegmentMax",
+      "UnsortedSegmentMin", "UnsortedSegmentProd", "Bucketize", "Cast", "Bitcast", "BitwiseAnd", "BitwiseOr",
+      "BitwiseXor", "Invert", "LeftShift", "RightShift",
+      // comparison and logic
+      "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr", "LogicalNot",
+      "Select", "SelectV2", "Where", "ApproximateEqual",
+      // neural-network layers
+      "Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Softplus", "Softsign", "Sigmoid", "Softmax", "LogSoftmax",
+      "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
+      "MaxPool", "MaxPoolV2", "MaxPool3D", "AvgPool", "AvgPool3D", "FusedBatchNorm", "FusedBatchNormV2",
+      "FusedBatchNormV3", "LRN", "L2Loss", "TopKV2", "InTopKV2", "BlockLSTM", "BlockLSTMV2", "LSTMBlockCell",
+      "GRUBlockCell", "CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "_FusedMatMul", "_FusedConv2D", "_MklMatMul",
+      // shapes and data movement
+      "Shape", "ShapeN", "Size", "Rank", "Reshape", "Squeeze", "ExpandDims", "Transpose", "ConjugateTranspose",
+      "Pack", "Unpack", "Concat", "ConcatV2", "ConcatOffset", "Split", "SplitV", "Slice", "StridedSlice",
+      "TensorScatterUpdate", "TensorScatterAdd", "ScatterNd", "Gather", "GatherV2", "GatherNd", "Tile", "Pad",
+      "PadV2", "MirrorPad", "Fill", "ZerosLike", "OnesLike", "Range", "LinSpace", "BroadcastTo", "BroadcastArgs",
+      "BroadcastGradientArgs", "Reverse", "ReverseV2", "ReverseSequence", "OneHot", "Unique", "UniqueV2",
+      "DiagPart", "MatrixDiag", "MatrixDiagV3", "MatrixDiagPart", "MatrixDiagPartV3", "MatrixBandPart",
+      "MatrixSetDiagV3", "SpaceToDepth", "DepthToSpace", "SpaceToBatchND", "BatchToSpaceND", "ResizeBilinear",
+      "ResizeNearestNeighbor", "DynamicStitch", "ParallelDynamicStitch", "DynamicPartition", "InvertPermutation",
+      "SparseToDense", "Cholesky", "MatrixInverse", "MatrixDeterminant", "Qr", "SelfAdjointEigV2", "Svd",
+      "TensorListFromTensor", "TensorListGetItem", "TensorListReserve", "TensorListSetItem", "TensorListStack",
+      "TensorListLength", "TensorListElementShape", "TensorListPushBack", "TensorListPopBack", "TensorListConcatV2",
+      "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3", "TensorArrayGatherV3", "TensorArrayScatterV3",
+      "TensorArraySizeV3", "TensorArrayCloseV3",
+      // randomness that reads and writes nothing outside the graph
+      "RandomUniform", "RandomStandardNormal", "TruncatedNormal", "StatelessRandomUniformV2",
+      "StatelessRandomNormalV2", "StatelessRandomGetKeyCounter",
+      // strings, as the saver's file-name plumbing uses them (pure)
+      "StringJoin", "StaticRegexFullMatch", "RegexFullMatch", "StringFormat", "AsString", "StringLength",
+  };
+  return ops;
+}
+
+// What restoring (and saving) variables needs: allowed only where the saver reaches.
+const std::unordered_set<std::string>& checkpoint_ops() {
+  static const std::unordered_set<std::string> ops = {
+      "RestoreV2", "Restore", "RestoreSlice", "SaveV2", "Save", "SaveSlices", "MergeV2Checkpoints",
+      "ShardedFilename", "ShardedFilespec",
+  };
+  return ops;
+}
+
+std::string node_name_of(const std::string& input) {
+  std::string name = input.front() == '^' ? input.substr(1) : input;
+  if (const auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
+  return name;
+}
+
+class OpChecker {
+ public:
+  OpChecker(const tensorflow::GraphDef& graph, const OpPolicy& policy, const std::string& path)
+      : graph_(graph), path_(path) {
+    for (const auto& function : graph.library().function()) functions_[function.signature().name()] = &function;
+    allowed_.insert(policy.extra_allowed.begin(), policy.extra_allowed.end());
+  }
+
+  void check(const tensorflow::SaverDef* saver) {
+    std::unordered_set<std::string> saver_nodes;
+    if (saver != nullptr) saver_nodes = reached_from({saver->restore_op_name(), saver->save_tensor_name(),
+                                                      saver->filename_tensor_name()});
+    // Nodes and functions anything else can reach are checked first and strictly, so that a
+    // function both paths call is held to the stricter rule.
+    for (const auto& node : graph_.node()) {
+      if (!saver_nodes.contains(node.name())) check_node(node, "", false);
+    }
+    for (const auto& node : graph_.node()) {
+      if (saver_nodes.contains(node.name())) check_node(node, "", true);
+    }
+    for (const auto& [name, function] : functions_) {  // functions no node calls
+      if (!strict_done_.contains(name) && !lenient_done_.contains(name)) check_function(name, false);
+    }
+  }
+
+ private:
+  std::unordered_set<std::string> reached_from(const std::vector<std::string>& roots) const {
+    std::unordered_map<std::string, const tensorflow::NodeDef*> nodes;
+    for (const auto& node : graph_.node()) nodes[node.name()] = &node;
+    std::unordered_set<std::string> reached;
+    std::deque<std::string> pending;
+    for (const std::string& root : roots) {
+      if (!root.empty()) pending.push_back(node_name_of(root));
+    }
+    while (!pending.empty()) {
+      const std::string name = pending.front();
+      pending.pop_front();
+      const auto found = nodes.find(name);
+      if (found == nodes.end() || !reached.insert(name).second) continue;
+      for (const std::string& input : found->second->input()) pending.push_back(node_name_of(input));
+    }
+    return reached;
+  }
+
+  void check_node(const tensorflow::NodeDef& node, const std::string& function, bool checkpoint_allowed) {
+    if (functions_.contains(node.op())) {
+      check_function(node.op(), checkpoint_allowed);
+    } else {
+      check_op(node.op(), node.name(), function, checkpoint_allowed);
+    }
+    for (const auto& [attr_name, value] : node.attr()) {
+      if (value.has_func()) check_function(value.func().name(), checkpoint_allowed);
+      for (const auto& called : value.list().func()) check_function(called.name(), checkpoint_allowed);
+    }
+  }
+
+  void check_function(const std::string& name, bool checkpoint_allowed) {
+    const auto found = functions_.find(name);
+    if (found == functions_.end()) return;  // not a function of this library: TF decides
+    // A function is checked once strictly; a lenient check is redundant after a strict one.
+    if (!(checkpoint_allowed ? lenient_done_ : strict_done_).insert(name).second) return;
+    if (checkpoint_allowed && strict_done_.contains(name)) return;
+    for (const auto& node : found->second->node_def()) check_node(node, name, checkpoint_allowed);
+  }
+
+  void check_op(const std::string& op, const std::string& node, const std::string& function,
+                bool checkpoint_allowed) const {
+    if (inference_ops().contains(op) || allowed_.contains(op)) return;
+    if (checkpoint_allowed && checkpoint_ops().contains(op)) return;
+    const tensorflow::OpDef* definition = nullptr;
+    if (!tensorflow::OpRegistry::Global()->LookUpOpDef(op, &definition).ok()) return;  // unknown: TF rejects it
+    const std::string where = function.empty() ? "node '" + node + "'" : "node '" + node + "' of function '" + function + "'";
+    const std::string why = checkpoint_ops().contains(op)
+                                ? "a checkpoint op outside the saver's restore path (it reads or writes files)"
+                                : "not on hepinfer's inference allowlist (ops like it can read or write files or "
+                                  "run code outside the graph)";
+    throw PermissionDeniedError("'" + path_ + "': refusing op '" + op + "' (" + where + "): " + why +
+                                "; if you trust this model, allow it with LoadOptions::allowed_ops or "
+                                "allow_unsafe_ops (CLI: --allow-op " + op + " or --allow-unsafe-ops)");
+  }
+
+  const tensorflow::GraphDef& graph_;
+  std::string path_;
+  std::unordered_map<std::string, const tensorflow::FunctionDef*> functions_;
+  std::unordered_set<std::string> allowed_;
+  std::unordered_set<std::string> strict_done_, lenient_done_;
+};
+
+}  // namespace
+
+void check_ops(const tensorflow::GraphDef& graph, const tensorflow::SaverDef* saver, const OpPolicy& policy,
+               const std::string& model_path) {
+  if (policy.allow_all) return;
+  OpChecker(graph, policy, model_path).check(saver);
+}
+
+}  // namespace hepinfer::tf::detail

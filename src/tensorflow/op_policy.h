@@ -1,0 +1,25 @@
+#pragma once
+// Which TensorFlow ops hepinfer lets a model run. A graph is a program: some ops read or write
+// files, run Python or talk to the outside. Models are checked before their session is created,
+// so a refused model never runs anything.
+#include <string>
+#include <vector>
+
+#include "tensorflow/core/framework/graph.pb.h"
+#include "tensorflow/core/protobuf/saver.pb.h"
+
+namespace hepinfer::tf::detail {
+
+struct OpPolicy {
+  std::vector<std::string> extra_allowed;  // op types added to the allowlist
+  bool allow_all = false;
+};
+
+// Every node of `graph` and of its function library must use an allowlisted op. Nodes (and the
+// functions they call) that only the saver's save/restore ops reach may also use checkpoint ops
+// (RestoreV2, SaveV2, AssignVariableOp, ...). Ops TF does not know are left to TF to reject.
+// Throws PermissionDeniedError naming the model, op, node and function.
+void check_ops(const tensorflow::GraphDef& graph, const tensorflow::SaverDef* saver, const OpPolicy& policy,
+               const std::string& model_path);
+
+}  // namespace hepinfer::tf::detail

@@ -1,0 +1,77 @@
+// Models whose graphs can touch the file system or run code are refused unless the caller says
+// otherwise; nothing of a refused model runs.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "error_message.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/tensorflow/tf_model.h"
+#include "test_models.h"
+
+namespace hepinfer {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(UnsafeOps, EveryCraftedModelIsRefusedNamingTheOpAndNode) {
+  ASSERT_EQ(test::unsafe_models().size(), 4u);
+  for (const auto& [kind, model] : test::unsafe_models()) {
+    SCOPED_TRACE(kind);
+    const std::string message = test::error_message_of<PermissionDeniedError>([&] { tf::load_model(model.path); });
+    EXPECT_NE(message.find("refusing op '" + model.op + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("node '"), std::string::npos) << message;
+    EXPECT_NE(message.find(model.path), std::string::npos) << message;
+  }
+}
+
+TEST(UnsafeOps, RefusalInsideAFunctionLibraryNamesTheFunction) {
+  const test::UnsafeModel& model = test::unsafe_models().at("write_file_saved_model");
+  const std::string message = test::error_message_of<PermissionDeniedError>([&] { tf::load_model(model.path); });
+  EXPECT_NE(message.find("of function '__inference_serve"), std::string::npos) << message;
+}
+
+// The file a model writes when it runs: never by default, only with the option.
+TEST(UnsafeOps, TheFileIsWrittenOnlyWhenUnsafeOpsAreAllowed) {
+  for (const char* kind : {"write_file_frozen", "write_file_saved_model"}) {
+    SCOPED_TRACE(kind);
+    const test::UnsafeModel& model = test::unsafe_models().at(kind);
+    fs::remove(model.target);
+    tf::LoadOptions defaults;
+    defaults.warmup_runs = 2;  // would run the graph, were it loaded
+    EXPECT_THROW(tf::load_model(model.path, defaults), PermissionDeniedError);
+    EXPECT_FALSE(fs::exists(model.target));
+
+    tf::LoadOptions trusting;
+    trusting.allow_unsafe_ops = true;
+    const auto loaded = tf::load_model(model.path, trusting);
+    EXPECT_FALSE(fs::exists(model.target));  // loading alone runs nothing of the graph
+    Tensor x(DType::kFloat32, {2, 4});
+    const std::vector<Tensor> outputs = loaded->run({{model.input, x}}, {model.output});
+    EXPECT_EQ(outputs.at(0).shape(), Shape({2, 4}));
+    EXPECT_TRUE(fs::exists(model.target));
+    fs::remove(model.target);
+  }
+}
+
+TEST(UnsafeOps, ANamedOpCanBeAllowedAlone) {
+  const test::UnsafeModel& model = test::unsafe_models().at("read_file_frozen");
+  tf::LoadOptions options;
+  options.allowed_ops = {"WriteFile"};  // not the one this model needs
+  EXPECT_THROW(tf::load_model(model.path, options), PermissionDeniedError);
+  options.allowed_ops = {"ReadFile"};
+  EXPECT_NO_THROW(tf::load_model(model.path, options));
+}
+
+TEST(UnsafeOps, EveryOrdinaryTestModelPassesTheAllowlist) {
+  for (const auto& model : test::test_models()) {
+    for (const auto& [format, entry] : model.formats) {
+      SCOPED_TRACE(model.name + " " + format);
+      EXPECT_NO_THROW(tf::load_model(entry.path));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hepinfer
