@@ -9,7 +9,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${HEPINFER_VENV:-$repo/.venv}
 
 debian_packages=(
-  cmake g++ make python3-venv
+  cmake g++ make python3-venv clang valgrind
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtbb-dev libyaml-cpp-dev
 )

@@ -29,4 +29,7 @@ echo "hepinfer: the installed package works from an external CMake project"
 cmake -S . -B build-notf -DHEPINFER_WITH_TENSORFLOW=OFF -DCMAKE_BUILD_TYPE=Release
 cmake --build build-notf -j "$jobs"
 ctest --test-dir build-notf --output-on-failure -j "$jobs"
+
+# ASan+UBSan of everything with the fuzz corpora replayed; TSan of the TF-free code.
+bash scripts/sanitize.sh all
 echo "hepinfer: all tests passed"

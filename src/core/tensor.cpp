@@ -1,6 +1,8 @@
 #include "hepinfer/core/tensor.h"
 
 #include <cstring>
+#include <limits>
+#include <string>
 #include <new>
 
 namespace hepinfer {
@@ -10,19 +12,30 @@ struct AlignedDeleter {
   void operator()(void* data) const { ::operator delete(data, std::align_val_t{kTensorAlignment}); }
 };
 
-std::shared_ptr<void> allocate_zeroed(std::size_t bytes) {
+// Throws ResourceExhaustedError when the memory is not there, naming the tensor.
+std::shared_ptr<void> allocate_zeroed(std::size_t bytes, const std::string& what) {
   // Zero-byte tensors still get a distinct, aligned address so data() is never null.
   const std::size_t allocation = bytes == 0 ? kTensorAlignment : bytes;
-  void* data = ::operator new(allocation, std::align_val_t{kTensorAlignment});
+  // nothrow, so that sanitizer builds (whose allocators abort on a failing throwing new) report
+  // the same typed error.
+  void* data = ::operator new(allocation, std::align_val_t{kTensorAlignment}, std::nothrow);
+  if (data == nullptr) {
+    throw ResourceExhaustedError("cannot allocate " + std::to_string(bytes) + " bytes for tensor " + what);
+  }
   std::memset(data, 0, allocation);
   return std::shared_ptr<void>(data, AlignedDeleter{});
 }
 
-std::int64_t checked_num_elements(const Shape& shape) {
+std::int64_t checked_num_elements(const Shape& shape, DType dtype) {
   if (!shape.is_fully_defined()) {
     throw InvalidArgumentError("a tensor needs a fully defined shape, got " + shape.to_string());
   }
-  return shape.num_elements();
+  const std::int64_t elements = shape.num_elements();
+  if (elements > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(dtype_size(dtype))) {
+    throw InvalidArgumentError("a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape.to_string() +
+                               " has more bytes than fit in int64");
+  }
+  return elements;
 }
 
 }  // namespace
@@ -30,8 +43,8 @@ std::int64_t checked_num_elements(const Shape& shape) {
 Tensor::Tensor() : Tensor(DType::kFloat32, Shape{0}) {}
 
 Tensor::Tensor(DType dtype, Shape shape)
-    : dtype_(dtype), shape_(std::move(shape)), num_elements_(checked_num_elements(shape_)) {
-  auto memory = allocate_zeroed(byte_size());
+    : dtype_(dtype), shape_(std::move(shape)), num_elements_(checked_num_elements(shape_, dtype_)) {
+  auto memory = allocate_zeroed(byte_size(), description());
   data_ = memory.get();
   owner_ = std::move(memory);
 }
@@ -39,7 +52,7 @@ Tensor::Tensor(DType dtype, Shape shape)
 Tensor::Tensor(DType dtype, Shape shape, void* data, std::shared_ptr<const void> owner)
     : dtype_(dtype),
       shape_(std::move(shape)),
-      num_elements_(checked_num_elements(shape_)),
+      num_elements_(checked_num_elements(shape_, dtype_)),
       data_(data),
       owner_(std::move(owner)) {
   if (data_ == nullptr && num_elements_ > 0) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "hepinfer/core/error.h"
@@ -29,6 +30,19 @@ TEST(Tensor, EmptyBatchHasValidData) {
 TEST(Tensor, RejectsPartialShapes) {
   EXPECT_THROW(Tensor(DType::kFloat32, {-1, 3}), InvalidArgumentError);
   EXPECT_THROW(Tensor(DType::kFloat32, Shape::unknown_rank()), InvalidArgumentError);
+}
+
+// Shapes whose size overflows, or whose memory is not there, fail with typed errors instead of
+// wrapping around or escaping as std::bad_alloc.
+TEST(Tensor, HugeShapesFailWithTypedErrors) {
+  EXPECT_THROW(Tensor(DType::kFloat64, {std::int64_t{1} << 61, 8}), InvalidArgumentError);   // elements overflow
+  EXPECT_THROW(Tensor(DType::kFloat64, {std::int64_t{1} << 61, 2}), InvalidArgumentError);   // bytes overflow
+  try {
+    Tensor(DType::kFloat32, {std::int64_t{1} << 42, 8});  // 128 TiB
+    ADD_FAILURE() << "expected ResourceExhaustedError";
+  } catch (const ResourceExhaustedError& error) {
+    EXPECT_NE(std::string(error.what()).find("float32[4398046511104, 8]"), std::string::npos) << error.what();
+  }
 }
 
 TEST(Tensor, TypedAccessChecksDType) {

@@ -131,7 +131,20 @@ class AddressSpaceCap {
   bool applied_ = false;
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 TEST(OutOfMemoryRecovery, ARealTensorFlowOutOfMemoryIsRecoveredFrom) {
+  if (kAddressSanitizer) GTEST_SKIP() << "AddressSanitizer's shadow memory needs more address space than the cap allows";
   const std::shared_ptr<const Model> wide = tf::load_model(test::test_model("wide").formats.at("saved_model").path);
   const Tensor x = seeded_rows(256, 8);  // about 2 GiB of scratch in one run
   const auto expected = SplittingModel(wide, {.max_batch_rows = 16}).run({{"x", x}}, {});

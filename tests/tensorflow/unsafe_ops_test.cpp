@@ -17,8 +17,9 @@ namespace fs = std::filesystem;
 
 TEST(UnsafeOps, EveryCraftedModelIsRefusedNamingTheOpAndNode) {
   ASSERT_EQ(test::unsafe_models().size(), 4u);
-  for (const auto& [kind, model] : test::unsafe_models()) {
+  for (const auto& [kind, entry] : test::unsafe_models()) {
     SCOPED_TRACE(kind);
+    const test::UnsafeModel& model = entry;  // clang 14 cannot capture structured bindings
     const std::string message = test::error_message_of<PermissionDeniedError>([&] { tf::load_model(model.path); });
     EXPECT_NE(message.find("refusing op '" + model.op + "'"), std::string::npos) << message;
     EXPECT_NE(message.find("node '"), std::string::npos) << message;
