@@ -62,6 +62,15 @@ target_include_directories(hepinfer_tensorflow_runtime SYSTEM INTERFACE "$<BUILD
 foreach(_tf_definition IN LISTS HEPINFER_TF_DEFINITIONS)
   target_compile_definitions(hepinfer_tensorflow_runtime INTERFACE "$<BUILD_INTERFACE:${_tf_definition}>")
 endforeach()
+# The wheel is built with NDEBUG, and abseil's inline hash-table code in TF's headers asserts
+# invariants that only hold with the library's own configuration: code that includes TF's
+# headers is compiled with NDEBUG in every build type (a Debug or sanitizer build aborted in
+# absl's probe_seq otherwise, found by fuzz_model).
+# NDEBUG_SANITIZER likewise keeps abseil's hash tables laid out as in the (uninstrumented)
+# library when hepinfer itself is built with AddressSanitizer: without it absl adds generation
+# counters to every table, and inline code then misreads the library's tables.
+target_compile_definitions(hepinfer_tensorflow_runtime INTERFACE "$<BUILD_INTERFACE:NDEBUG>"
+                                                                 "$<BUILD_INTERFACE:NDEBUG_SANITIZER>")
 # --no-as-needed: nothing references libtensorflow_cc directly when only the loader is used, yet
 # its static initialisers register the DirectSession factory; dropping it leaves
 # "No session factory registered".

@@ -10,7 +10,8 @@ cd "$repo"
 mode=${1:?replay or run}
 build=${2:?build directory}
 export LSAN_OPTIONS="suppressions=$repo/scripts/lsan_suppressions.txt:print_suppressions=0"
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:detect_container_overflow=0}
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$repo/scripts/ubsan_suppressions.txt"
 case $mode in
   replay)
     for target in npy workflow model; do

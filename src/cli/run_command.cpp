@@ -93,7 +93,7 @@ class ProgressPrinter {
  private:
   bool terminal_;
   bool drew_bar_ = false;
-  int last_tenth_ = 0;
+  int last_tenth_ = -1;  // the first tick prints a line: the event loop has started
 };
 
 double mib(std::int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }

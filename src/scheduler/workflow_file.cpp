@@ -29,10 +29,17 @@ class Reader {
                                field + ": " + what);
   }
 
+  // A mapping's key as text; a list or mapping used as a key is an error, not an exception
+  // from yaml-cpp.
+  std::string key_of(const YAML::Node& key, const std::string& field) const {
+    if (!key.IsScalar()) fail(key, field, "expected a field name, got a list or mapping as a key");
+    return key.Scalar();
+  }
+
   void only_keys(const YAML::Node& map, const std::string& field, const std::set<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, field, "expected a mapping");
     for (const auto& entry : map) {
-      const std::string key = entry.first.as<std::string>();
+      const std::string key = key_of(entry.first, field);
       if (!allowed.contains(key)) fail(entry.first, field + "." + key, "unknown field");
     }
   }
@@ -96,7 +103,7 @@ Settings read_settings(const Reader& reader, const YAML::Node& node, const std::
   if (!node.IsMap()) reader.fail(node, field, "expected a mapping of names to values");
   Settings settings;
   for (const auto& entry : node) {
-    const std::string key = entry.first.as<std::string>();
+    const std::string key = reader.key_of(entry.first, field);
     if (!entry.second.IsScalar()) reader.fail(entry.second, field + "." + key, "expected a single value");
     settings[key] = Setting{entry.second.Scalar(), entry.second.Mark().line + 1};
   }
@@ -111,7 +118,9 @@ std::vector<Claim> WorkflowConfig::claims() const {
   return result;
 }
 
-WorkflowConfig parse_workflow(const std::string& text, const std::string& source) {
+namespace {
+
+WorkflowConfig parse_workflow_document(const std::string& text, const std::string& source) {
   const Reader reader(source);
   const YAML::Node root = reader.load(text);
   if (!root.IsMap()) throw InvalidArgumentError("'" + source + "': a workflow file is a mapping with 'modules'");
@@ -155,7 +164,7 @@ WorkflowConfig parse_workflow(const std::string& text, const std::string& source
   return config;
 }
 
-Inventory parse_inventory(const std::string& text, const std::string& source) {
+Inventory parse_inventory_document(const std::string& text, const std::string& source) {
   const Reader reader(source);
   const YAML::Node root = reader.load(text);
   if (!root.IsMap()) throw InvalidArgumentError("'" + source + "': an inventory file is a mapping with 'gpus'");
@@ -176,6 +185,29 @@ Inventory parse_inventory(const std::string& text, const std::string& source) {
     inventory.gpus.push_back(gpu);
   }
   return inventory;
+}
+
+// Whatever yaml-cpp still throws (a conversion the checks above did not foresee) becomes the
+// same kind of error as every other malformed input.
+template <class Parse>
+auto parsed(Parse&& parse, const std::string& source) {
+  try {
+    return parse();
+  } catch (const YAML::Exception& error) {
+    throw InvalidArgumentError("'" + source + "'" +
+                               (error.mark.line >= 0 ? " line " + std::to_string(error.mark.line + 1) : "") +
+                               ": not a valid workflow or inventory: " + error.msg);
+  }
+}
+
+}  // namespace
+
+WorkflowConfig parse_workflow(const std::string& text, const std::string& source) {
+  return parsed([&] { return parse_workflow_document(text, source); }, source);
+}
+
+Inventory parse_inventory(const std::string& text, const std::string& source) {
+  return parsed([&] { return parse_inventory_document(text, source); }, source);
 }
 
 WorkflowConfig read_workflow(const std::filesystem::path& path) {

@@ -52,9 +52,9 @@ TEST_F(PlanCli, PrintsTheAllocationAsJson) {
   const auto json = nlohmann::json::parse(result.out);
   ASSERT_EQ(json["modules"].size(), 3u);
   EXPECT_EQ(json["modules"][0]["name"], "big");
-  EXPECT_EQ(json["modules"][0]["devices"], nlohmann::json({0}));
-  EXPECT_EQ(json["modules"][0]["memory_mib"], nlohmann::json({6000}));
-  EXPECT_EQ(json["modules"][1]["devices"], nlohmann::json({1})) << "GPU 0 has 1000 MiB left after headroom";
+  EXPECT_EQ(json["modules"][0]["devices"], nlohmann::json::array({0}));
+  EXPECT_EQ(json["modules"][0]["memory_mib"], nlohmann::json::array({6000}));
+  EXPECT_EQ(json["modules"][1]["devices"], nlohmann::json::array({1})) << "GPU 0 has 1000 MiB left after headroom";
   EXPECT_EQ(json["modules"][2]["on_cpu"], true);
   EXPECT_EQ(json["gpus"][0]["capacity_mib"], 7000);
   EXPECT_EQ(json["gpus"][0]["assigned_mib"], 6000);
@@ -111,8 +111,8 @@ TEST_F(PlanCli, TheExampleWorkflowPlansAsDocumented) {
                              "/workflows/two_gpus.yaml --json");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto json = nlohmann::json::parse(result.out);
-  EXPECT_EQ(json["modules"][0]["devices"], nlohmann::json({0}));
-  EXPECT_EQ(json["modules"][1]["devices"], nlohmann::json({1})) << "spread";
+  EXPECT_EQ(json["modules"][0]["devices"], nlohmann::json::array({0}));
+  EXPECT_EQ(json["modules"][1]["devices"], nlohmann::json::array({1})) << "spread";
   EXPECT_EQ(json["modules"][2]["on_cpu"], true);
 }
 

@@ -65,6 +65,10 @@ TEST(WorkflowFile, ErrorsNameLineAndField) {
     EXPECT_NE(message.find("wf.yaml"), std::string::npos) << message;
   };
   expect("modules:\n  - name: a\n    claim: {gpus: 1, memory_mib: lots}\n", "line 3: modules[0].claim.memory_mib: expected an integer (MiB), got 'lots'");
+  // Found by fuzz_workflow: a list used as a key made yaml-cpp throw past hepinfer's errors.
+  expect("modules:\n  - name: a\n    claim: {gpus: 1, [1]}\n", "modules[0].claim: expected a field name, got a list or mapping as a key");
+  expect("job: {[a]: 1}\nmodules: []\n", "job: expected a field name");
+  expect("{[1]: 2}\n", "workflow: expected a field name");
   expect("modules:\n  - name: a\n    claim: {gpus: 1, memroy_mib: 10}\n", "line 3: modules[0].claim.memroy_mib: unknown field");
   expect("policy: random\nmodules: []\n", "line 1: policy: expected pack or spread");
   expect("modules:\n  - model: x\n", "modules[0].name: missing");
