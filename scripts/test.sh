@@ -6,6 +6,8 @@
 #      built against it with find_package(hepinfer) and run
 #   4. a build with TensorFlow switched off in build-notf/, proving the core and the CLI's
 #      non-TF commands stand alone, and its tests
+#   5. scripts/sanitize.sh: ASan+UBSan of everything with the fuzz corpora replayed, and TSan of
+#      the TF-free code
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
