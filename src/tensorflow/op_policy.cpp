@@ -77,7 +77,7 @@ const std::unordered_set<std::string>& checkpoint_ops() {
 }
 
 std::string node_name_of(const std::string& input) {
-  std::string name = input.front() == '^' ? input.substr(1) : input;
+  std::string name = !input.empty() && input.front() == '^' ? input.substr(1) : input;
   if (const auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
   return name;
 }
