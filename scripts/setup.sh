@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine for building hepinfer:
 #   1. Debian packages for the build and tests (apt-get, only what is missing),
-#   2. a project-local virtual environment (.venv) holding the pinned TensorFlow wheel,
-#      whose libtensorflow_cc / libtensorflow_framework and headers the C++ build links.
+#   2. a project-local virtual environment (.venv) holding exactly the packages of
+#      scripts/requirements.lock (every transitive package pinned, hashes checked): the TensorFlow
+#      wheel, whose libtensorflow_cc / libtensorflow_framework and headers the C++ build links,
+#      and what the model generators and benchmark plots use.
 # Idempotent: a second run only checks.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +33,7 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating virtual environment $venv"
   "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$repo/scripts/requirements.txt"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$repo/scripts/requirements.lock"
 "$venv/bin/python" - <<'PY'
 import tensorflow as tf, os
 lib = tf.sysconfig.get_lib()

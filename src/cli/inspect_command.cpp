@@ -31,6 +31,7 @@ nlohmann::json model_json(const ModelInfo& info) {
   return {{"path", info.path},
           {"format", model_format_name(info.format)},
           {"device", info.device},
+          {"runtime", backend_description()},
           {"default_signature", info.default_signature},
           {"signatures", signatures}};
 }
@@ -56,7 +57,8 @@ void print_timing(const LoadTiming& timing) {
 void print_model(const ModelInfo& info) {
   std::cout << "model:   " << info.path << "\n"
             << "format:  " << model_format_name(info.format) << "\n"
-            << "device:  " << (info.device.empty() ? "TensorFlow's default placement" : info.device) << "\n";
+            << "device:  " << (info.device.empty() ? "TensorFlow's default placement" : info.device) << "\n"
+            << "runtime: " << backend_description() << "\n";
   for (const SignatureInfo& signature : info.signatures) {
     std::cout << "  signature '" << signature.key << "'"
               << (signature.key == info.default_signature ? " (default)" : "") << "\n";

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "hepinfer/core/error.h"
 #include "model_loader.h"
+#include "startup_quiet.h"
 
 namespace {
 
@@ -19,9 +20,15 @@ std::string one_line(std::string message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hepinfer::cli::configure_backend_logging(hepinfer::cli::verbose_requested());
+  hepinfer::cli::end_quiet_startup();
+
   CLI::App app{"hepinfer: fast TensorFlow inference for multithreaded event processing (" +
                hepinfer::cli::backend_description() + ")"};
   app.require_subcommand(1);
+  app.fallthrough();  // --verbose may follow the command's name
+  bool verbose = false;  // acted on before main, by startup_quiet.cpp
+  app.add_flag("--verbose", verbose, "Show the log lines of the libraries (TensorFlow) on stderr");
   app.set_version_flag("--version", "hepinfer 0.1.0 (" + hepinfer::cli::backend_description() + ")");
 
   hepinfer::cli::add_inspect_command(app);

@@ -38,7 +38,10 @@ scheduler::SchedulerHooks backend_scheduler_hooks();
 // Adds --threading to `command`, storing the parsed mode in `mode`.
 void add_threading_option(CLI::App& command, ThreadingMode& mode);
 
-// "TensorFlow 2.21.0" or "no TensorFlow".
+// "TensorFlow 2.21.0, oneDNN on" or "no TensorFlow".
 std::string backend_description();
+
+// The backend's own logging: everything with `verbose`, nothing otherwise.
+void configure_backend_logging(bool verbose);
 
 }  // namespace hepinfer::cli

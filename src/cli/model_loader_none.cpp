@@ -12,4 +12,6 @@ scheduler::SchedulerHooks backend_scheduler_hooks() { return {}; }
 
 std::string backend_description() { return "no TensorFlow"; }
 
+void configure_backend_logging(bool) {}
+
 }  // namespace hepinfer::cli

@@ -6,7 +6,6 @@
 namespace hepinfer::cli {
 
 std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& options) {
-  tf::set_log_level(tf::LogLevel::kWarning);  // TF's INFO lines would bury the tool's output
   tf::LoadOptions load;
   load.signature = options.signature;
   load.threading = options.threading;
@@ -21,6 +20,13 @@ std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& op
 
 scheduler::SchedulerHooks backend_scheduler_hooks() { return tf::runtime_hooks(); }
 
-std::string backend_description() { return "TensorFlow " + tf::runtime_version(); }
+std::string backend_description() {
+  return "TensorFlow " + tf::runtime_version() + ", oneDNN " + (tf::onednn_enabled() ? "on" : "off");
+}
+
+void configure_backend_logging(bool verbose) {
+  // The CLI reports every failure in its own one line; TF's lines would only repeat or bury it.
+  tf::set_log_level(verbose ? tf::LogLevel::kInfo : tf::LogLevel::kSilent);
+}
 
 }  // namespace hepinfer::cli

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
 
 namespace hepinfer {
 namespace {
@@ -206,12 +207,7 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
 }
 
 Tensor read_npy(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::error_code ec;
-  if (!file || std::filesystem::is_directory(path, ec)) {
-    throw FileNotFoundError("cannot read .npy file '" + path.string() + "'");
-  }
-  std::vector<char> contents((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string contents = read_regular_file(path, ".npy file");
   return parse_npy(std::as_bytes(std::span<const char>(contents)), path.string());
 }
 

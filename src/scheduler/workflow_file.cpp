@@ -1,9 +1,9 @@
 #include "hepinfer/scheduler/workflow_file.h"
 
-#include <fstream>
 #include <set>
 
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
 #include "yaml-cpp/yaml.h"
 
 namespace hepinfer::scheduler {
@@ -59,12 +59,6 @@ class Reader {
  private:
   std::string source_;
 };
-
-std::string read_text(const std::filesystem::path& path, const char* what) {
-  std::ifstream file(path);
-  if (!file) throw FileNotFoundError("cannot read " + std::string(what) + " '" + path.string() + "'");
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
 
 Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string& field, const std::string& module) {
   reader.only_keys(node, field, {"gpus", "prefer", "memory_mib", "memory_per_gpu_mib", "cpu_fallback", "priority",
@@ -211,11 +205,11 @@ Inventory parse_inventory(const std::string& text, const std::string& source) {
 }
 
 WorkflowConfig read_workflow(const std::filesystem::path& path) {
-  return parse_workflow(read_text(path, "workflow file"), path.string());
+  return parse_workflow(read_regular_file(path, "workflow file"), path.string());
 }
 
 Inventory read_inventory(const std::filesystem::path& path) {
-  return parse_inventory(read_text(path, "inventory file"), path.string());
+  return parse_inventory(read_regular_file(path, "inventory file"), path.string());
 }
 
 }  // namespace hepinfer::scheduler

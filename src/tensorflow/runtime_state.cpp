@@ -6,6 +6,7 @@
 #include "hepinfer/core/error.h"
 #include "session_config.h"
 #include "tensorflow/core/platform/env.h"
+#include "tensorflow/core/util/port.h"
 
 namespace hepinfer::tf {
 namespace {
@@ -16,6 +17,7 @@ absl::LogSeverityAtLeast severity_of(LogLevel level) {
     case LogLevel::kWarning: return absl::LogSeverityAtLeast::kWarning;
     case LogLevel::kError: return absl::LogSeverityAtLeast::kError;
     case LogLevel::kFatal: return absl::LogSeverityAtLeast::kFatal;
+    case LogLevel::kSilent: return absl::LogSeverityAtLeast::kInfinity;
   }
   return absl::LogSeverityAtLeast::kWarning;
 }
@@ -154,5 +156,7 @@ void set_log_level(LogLevel level) {
   absl::SetMinLogLevel(severity_of(level));
   absl::SetStderrThreshold(severity_of(level));
 }
+
+bool onednn_enabled() { return tensorflow::IsMklEnabled(); }
 
 }  // namespace hepinfer::tf

@@ -1,7 +1,6 @@
 #include "hepinfer/tensorflow/tf_model.h"
 
 #include <algorithm>
-#include <fstream>
 #include <chrono>
 #include <iterator>
 #include <shared_mutex>
@@ -9,7 +8,10 @@
 #include <unordered_set>
 
 #include "google/protobuf/text_format.h"
+#include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
+#include "checkpoint_check.h"
 #include "model_metadata.h"
 #include "op_policy.h"
 #include "tensor_bridge.h"
@@ -47,6 +49,7 @@ struct ResolvedTensor {
 struct PreparedCall {
   tensorflow::Session::CallableHandle handle = 0;
   std::vector<const TensorInfo*> input_infos;  // nullptr where a raw tensor has no metadata
+  std::vector<const TensorInfo*> output_infos;
   std::vector<std::string> output_labels;
 };
 
@@ -86,22 +89,29 @@ class TfModel final : public Model {
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
     const PreparedCall& call = prepared_call(inputs, output_names, options.signature);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      if (call.input_infos[i] != nullptr) check_input_matches(*call.input_infos[i], inputs[i].tensor, info_.path);
+    }
+    const ThreadingMode mode = options.threading.value_or(info_.threading);
+    if (is_empty_batch(inputs)) return run_empty_batch(call, inputs, mode);
+    return execute(call, inputs, mode);
+  }
 
+ private:
+  std::vector<Tensor> execute(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
+                              ThreadingMode mode) const {
     std::vector<tensorflow::Tensor> feeds;
     std::vector<Tensor> fed_views;
     feeds.reserve(inputs.size());
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      if (call.input_infos[i] != nullptr) check_input_matches(*call.input_infos[i], inputs[i].tensor, info_.path);
-      feeds.push_back(to_tf_tensor(inputs[i].tensor));
-      if (inputs[i].tensor.is_view()) fed_views.push_back(inputs[i].tensor);
+    for (const NamedTensor& input : inputs) {
+      feeds.push_back(to_tf_tensor(input.tensor));
+      if (input.tensor.is_view()) fed_views.push_back(input.tensor);
     }
 
     std::vector<tensorflow::Tensor> tf_outputs;
-    const ThreadingMode mode = options.threading.value_or(info_.threading);
-    RuntimeState& runtime = RuntimeState::instance();
     InlineThreadPool inline_pool;
     std::unique_ptr<TbbThreadPool> tbb_pool;
-    const tsl::thread::ThreadPoolOptions pools = runtime.pools_for(mode, inline_pool, tbb_pool);
+    const tsl::thread::ThreadPoolOptions pools = RuntimeState::instance().pools_for(mode, inline_pool, tbb_pool);
     const absl::Status status = session_->RunCallable(call.handle, feeds, &tf_outputs, nullptr, pools);
     if (!status.ok()) throw_if_error(status, "running model '" + info_.path + "'");
 
@@ -113,7 +123,18 @@ class TfModel final : public Model {
     return outputs;
   }
 
- private:
+  // An empty batch never reaches TF's kernels (see hepinfer/core/empty_batch.h): oneDNN's
+  // convolution answers it wrongly and recurrent layers cannot run it at all.
+  std::vector<Tensor> run_empty_batch(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
+                                      ThreadingMode mode) const {
+    if (auto outputs = empty_outputs_from_metadata(call.output_infos)) return std::move(*outputs);
+    if (auto outputs = empty_outputs_from_probe(execute(call, empty_batch_probe_inputs(inputs), mode),
+                                                call.output_infos)) {
+      return std::move(*outputs);
+    }
+    return execute(call, inputs, mode);  // some output does not follow the batch: only TF can say
+  }
+
   // Callables are made once per combination of names and cached; later runs only look them up.
   const PreparedCall& prepared_call(const std::vector<NamedTensor>& inputs,
                                     const std::vector<std::string>& output_names,
@@ -157,11 +178,14 @@ class TfModel final : public Model {
       for (const TensorInfo& output : signature.outputs) {
         callable.add_fetch(output.tensor_name);
         call->output_labels.push_back(output.key);
+        call->output_infos.push_back(&output);
       }
     } else {
       for (const std::string& name : output_names) {
-        callable.add_fetch(resolve(signature, name, /*is_input=*/false).tensor_name);
+        const ResolvedTensor resolved = resolve(signature, name, /*is_input=*/false);
+        callable.add_fetch(resolved.tensor_name);
         call->output_labels.push_back(name);
+        call->output_infos.push_back(resolved.info);
       }
     }
     if (traced) callable.mutable_run_options()->set_trace_level(tensorflow::RunOptions::SOFTWARE_TRACE);
@@ -225,12 +249,6 @@ std::string choose_default_signature(const ModelInfo& info, const LoadOptions& o
                       " others; choose one with LoadOptions::signature (--signature)");
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw FileNotFoundError("cannot read model file '" + path.string() + "'");
-  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-}
-
 // A new session for `model_path`, placed where the module's assignment says. `device` becomes
 // the device the graph's nodes must be pinned to: the assigned one if this TensorFlow has it,
 // otherwise the CPU (a CPU-only TensorFlow build, or a plan made from a simulated inventory).
@@ -283,7 +301,7 @@ std::unique_ptr<TfModel> load_frozen_graph(const fs::path& path, const LoadOptio
     throw InvalidModelError("'" + where + "' is the graph file of a SavedModel; load its directory '" +
                             path.parent_path().string() + "' instead");
   }
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_regular_file(path, "model file");
   if (bytes.empty()) throw InvalidModelError("'" + where + "' is empty; expected a GraphDef (.pb)");
 
   tensorflow::GraphDef graph;
@@ -342,6 +360,7 @@ std::unique_ptr<TfModel> load_saved_model(const fs::path& path, const LoadOption
   }
   detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr,
                     op_policy(options), where);
+  detail::check_checkpoint_present(meta_graph, path);
   // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
   // creating the session and restoring the variables.
   std::string device;
