@@ -20,6 +20,7 @@ import keras  # noqa: E402
 from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
     convert_variables_to_constants_v2,
 )
+from tensorflow.python.util import _pywrap_util_port  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the TF1 model uses deprecated v1 APIs on purpose
 
@@ -46,6 +47,7 @@ class Writer:
         self.models = []
         self.broken = {}
         self.unsafe = {}
+        self.intermediates = {}
 
     def add(self, name, input_specs, output_names, formats, predict, batch_sizes=BATCH_SIZES, tolerance=1e-5):
         """formats: {format: {"path", "inputs": {logical: feed name}, "outputs": {logical: fetch name}}}"""
@@ -82,8 +84,10 @@ class Writer:
         })
 
     def finish(self):
-        manifest = {"tensorflow": tf.__version__, "models": self.models, "broken": self.broken,
-                    "unsafe": self.unsafe}
+        onednn = {"enabled": bool(_pywrap_util_port.IsMklEnabled()),
+                  "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+        manifest = {"tensorflow": tf.__version__, "onednn": onednn, "models": self.models, "broken": self.broken,
+                    "unsafe": self.unsafe, "intermediates": self.intermediates}
         (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -112,6 +116,12 @@ def export_keras(writer, name, model, input_specs, output_names, batch_sizes=BAT
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
     tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "frozen.pb", as_text=False)
     frozen_inputs = {spec["name"]: t.name for spec, t in zip(input_specs, frozen.inputs)}
+    # The first convolution's raw output, which no signature describes: fetching it on an empty
+    # batch exercises hepinfer's probe path (oneDNN's Conv2D returns its input there).
+    conv = next((op for op in frozen.graph.get_operations() if op.type == "Conv2D"), None)
+    if conv is not None:
+        writer.intermediates[name] = {"tensor": conv.outputs[0].name,
+                                      "shape": [None] + conv.outputs[0].shape.as_list()[1:]}
     frozen_outputs = {logical: t.name for logical, t in zip(output_names, frozen.outputs)}
 
     def predict(inputs):

@@ -1,6 +1,7 @@
 // The `hepinfer` command line: inspect and infer on real models, through real .npy files.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -343,6 +344,53 @@ TEST_F(Cli, ModelsWithUnsafeOpsAreRefusedUnlessAllowed) {
   EXPECT_NE(refused.err.find("error (permission denied)"), std::string::npos) << refused.err;
   EXPECT_EQ(hepinfer({"inspect", model.path, "--allow-op", "WriteFile"}).exit_code, 0);
   EXPECT_EQ(hepinfer({"inspect", model.path, "--allow-unsafe-ops"}).exit_code, 0);
+}
+
+TEST_F(Cli, InputsThatAreNotRegularFilesFailWithOneLine) {
+  const std::string mlp = test::test_model("mlp").formats.at("saved_model").path;
+  expect_one_line_error(hepinfer({"infer", mlp, "-i", "x=/dev/zero"}), "'/dev/zero' is a character device");
+  const fs::path fifo = scratch_ / "x.npy";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_one_line_error(hepinfer({"infer", mlp, "-i", "x=" + fifo.string()}), "is a FIFO");
+  expect_one_line_error(hepinfer({"infer", mlp, "-i", "x=" + scratch_.string()}), "is a directory");
+  expect_one_line_error(hepinfer({"inspect", fifo.string()}), "is a FIFO");
+  expect_one_line_error(hepinfer({"plan", "/dev/zero"}), "'/dev/zero' is a character device");
+  expect_one_line_error(hepinfer({"run", fifo.string()}), "is a FIFO");
+}
+
+TEST_F(Cli, ASavedModelWithoutItsCheckpointFailsAtInspectWithOneLine) {
+  const fs::path copy = scratch_ / "saved_model";
+  fs::copy(test::test_model("mlp").formats.at("saved_model").path, copy, fs::copy_options::recursive);
+  fs::remove_all(copy / "variables");
+  expect_one_line_error(hepinfer({"inspect", copy.string()}), "variables.index' is missing");
+}
+
+TEST_F(Cli, SuccessfulCommandsPrintNothingOnStderr) {
+  // TensorFlow logs while it loads (oneDNN on AVX-512 hosts) and while it optimises float64
+  // graphs (grappler); the CLI keeps both off its stderr.
+  const auto& dtypes = test::test_model("dtypes");
+  const auto& reference = dtypes.cases.back();
+  std::vector<std::string> infer = {"infer", dtypes.formats.at("saved_model").path, "--output-dir", scratch_.string()};
+  for (const std::string& input : dtypes.inputs) infer.push_back("--input=" + input + "=" + reference.inputs.at(input));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--version"}, {"inspect", dtypes.formats.at("frozen_graph").path}, infer,
+        {"plan", (fs::path(HEPINFER_SOURCE_DIR) / "examples/workflows/three_modules.yaml").string()}}) {
+    const CommandResult result = hepinfer(args);
+    EXPECT_EQ(result.exit_code, 0) << args[0] << ": " << result.err;
+    EXPECT_EQ(result.err, "") << args[0];
+  }
+}
+
+TEST_F(Cli, VerboseShowsTheLibrariesLogs) {
+  const CommandResult version = hepinfer({"--version"});
+  ASSERT_EQ(version.exit_code, 0);
+  const bool onednn = version.out.find("oneDNN on") != std::string::npos;
+  EXPECT_TRUE(onednn || version.out.find("oneDNN off") != std::string::npos) << version.out;
+  const CommandResult verbose = hepinfer({"inspect", test::test_model("mlp").formats.at("frozen_graph").path, "--verbose"});
+  EXPECT_EQ(verbose.exit_code, 0) << verbose.err;
+  // TF announces oneDNN while it loads, which only --verbose lets through.
+  if (onednn) EXPECT_NE(verbose.err.find("oneDNN custom operations are on"), std::string::npos) << verbose.err;
+  EXPECT_NE(verbose.out.find("runtime: TensorFlow"), std::string::npos) << verbose.out;
 }
 
 }  // namespace

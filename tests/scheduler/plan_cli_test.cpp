@@ -70,6 +70,15 @@ TEST_F(PlanCli, ImpossibleClaimFailsWithOneLine) {
   EXPECT_NE(result.err.find("greedy"), std::string::npos) << result.err;
 }
 
+TEST_F(PlanCli, AWorkflowThatIsNotARegularFileFailsWithOneLine) {
+  for (const std::string& path : {dir.string(), std::string("/dev/null")}) {
+    const Result result = plan(path);
+    EXPECT_NE(result.exit_code, 0);
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+    EXPECT_NE(result.err.find("'" + path + "' is a"), std::string::npos) << result.err;
+  }
+}
+
 TEST_F(PlanCli, MalformedWorkflowFailsWithLineAndField) {
   const auto workflow = write("wf.yaml", "modules:\n  - name: a\n    claim: {gpus: two}\n");
   const Result result = plan(workflow.string());

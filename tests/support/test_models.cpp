@@ -13,6 +13,8 @@ struct Manifest {
   std::vector<TestModel> models;
   std::map<std::string, std::string> broken;
   std::map<std::string, UnsafeModel> unsafe;
+  std::map<std::string, IntermediateTensor> intermediates;
+  GeneratorOneDnn onednn;
 };
 
 std::string absolute(const std::string& relative) { return test_models_dir() + "/" + relative; }
@@ -52,6 +54,16 @@ Manifest load_manifest() {
     manifest.unsafe[kind] = {absolute(entry.at("path")), entry.at("op"), entry.at("target"), entry.at("input"),
                              entry.at("output")};
   }
+  for (const auto& [model, entry] : json.at("intermediates").items()) {
+    std::vector<std::int64_t> dims;
+    for (const auto& dim : entry.at("shape")) dims.push_back(dim.is_null() ? Shape::kUnknownDim : dim.get<std::int64_t>());
+    manifest.intermediates[model] = {entry.at("tensor"), Shape(std::move(dims))};
+  }
+  const auto& onednn = json.at("onednn");
+  manifest.onednn.enabled = onednn.at("enabled");
+  if (const auto& setting = onednn.at("TF_ENABLE_ONEDNN_OPTS"); !setting.is_null()) {
+    manifest.onednn.setting = setting.get<std::string>();
+  }
   return manifest;
 }
 
@@ -76,6 +88,10 @@ const TestModel& test_model(const std::string& name) {
 std::string broken_model(const std::string& kind) { return manifest().broken.at(kind); }
 
 const std::map<std::string, UnsafeModel>& unsafe_models() { return manifest().unsafe; }
+
+const IntermediateTensor& intermediate_tensor(const std::string& model) { return manifest().intermediates.at(model); }
+
+const GeneratorOneDnn& generator_onednn() { return manifest().onednn; }
 
 std::vector<NamedTensor> reference_inputs(const TestModel& model, const std::string& format,
                                           const ReferenceCase& reference) {

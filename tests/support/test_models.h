@@ -2,6 +2,7 @@
 // The models and reference data tools/make_test_models.py wrote at build time (manifest.json).
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,21 @@ struct UnsafeModel {
   std::string output;
 };
 const std::map<std::string, UnsafeModel>& unsafe_models();
+
+// A tensor inside a model's frozen graph that no signature lists (the first convolution's output).
+struct IntermediateTensor {
+  std::string tensor;  // raw graph name, "...:0"
+  Shape shape;         // -1 for the batch
+};
+const IntermediateTensor& intermediate_tensor(const std::string& model);
+
+// Whether Python TF ran with oneDNN on when it generated the references, and the
+// TF_ENABLE_ONEDNN_OPTS it saw (nullopt: unset).
+struct GeneratorOneDnn {
+  bool enabled = false;
+  std::optional<std::string> setting;
+};
+const GeneratorOneDnn& generator_onednn();
 std::string test_models_dir();
 
 }  // namespace hepinfer::test
