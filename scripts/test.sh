@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: set up a fresh machine, build everything, run every test.
 #   1. scripts/setup.sh (Debian packages, .venv with the pinned TensorFlow)
-#   2. the full build in build/ (generates the test models with Python TF) and its ctest suite
+#   2. the full build in build/ (generates the test models with Python TF) and its ctest suite,
+#      then the TensorFlow and CLI tests again with TF's oneDNN ops the other way
+#      (TF_ENABLE_ONEDNN_OPTS): hepinfer must be right whatever the host CPU makes TF choose
 #   3. `cmake --install` of that build into a temporary prefix, and examples/external_project
 #      built against it with find_package(hepinfer) and run
 #   4. a build with TensorFlow switched off in build-notf/, proving the core and the CLI's
@@ -18,6 +20,9 @@ bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
+if build/src/cli/hepinfer --version | grep -q "oneDNN on"; then other_onednn=0; else other_onednn=1; fi
+echo "hepinfer: TensorFlow and CLI tests again with TF_ENABLE_ONEDNN_OPTS=$other_onednn"
+TF_ENABLE_ONEDNN_OPTS=$other_onednn ctest --test-dir build --output-on-failure -j "$jobs" -L tensorflow
 
 installed=$(mktemp -d)
 trap 'rm -rf "$installed"' EXIT
