@@ -33,7 +33,7 @@ class JetTaggerProducer {
   static void globalBeginJob(JetTaggerCache* cache) {
     const hepinfer::scheduler::Assignment& assignment = cache->ticket.assignment();
     cache->model = hepinfer::tf::load_model(
-        cache->model_path, {.warmup_runs = 1, .warmup_batch_sizes = {1, 32}, .assignment = assignment});
+        cache->model_path, {.warmup_runs = 1, .warmup_batch_sizes = {1, 32}, .placement = assignment});
     cache->batcher = std::make_unique<hepinfer::batching::DynamicBatcher>(
         cache->model, hepinfer::batching::BatcherOptions{.max_batch_rows = 256,
                                                          .max_delay = std::chrono::microseconds(100)});

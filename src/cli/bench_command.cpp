@@ -58,7 +58,7 @@ nlohmann::json latency_json(const batching::LatencySummary& summary) {
 void add_bench_command(CLI::App& app) {
   struct Options {
     std::string model;
-    OpenOptions open;
+    LoadOptions open;
     int requesters = 1;
     std::int64_t rows = 1;
     double seconds = 2;
@@ -116,7 +116,7 @@ void add_bench_command(CLI::App& app) {
     for (auto& thread : threads) thread.join();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
     for (const std::string& error : errors) {
-      if (!error.empty()) throw RuntimeError("a request failed: " + error);
+      if (!error.empty()) throw BackendError("a request failed: " + error);
     }
     std::vector<double> all;
     for (const auto& per_requester : latencies) all.insert(all.end(), per_requester.begin(), per_requester.end());

@@ -39,7 +39,7 @@ std::string file_stem_for(std::string key) {
 void add_infer_command(CLI::App& app) {
   struct Options {
     std::string model;
-    OpenOptions open;
+    LoadOptions open;
     std::vector<std::string> inputs;
     std::vector<std::string> outputs;
     std::string output_dir = ".";

@@ -72,7 +72,7 @@ void print_model(const ModelInfo& info) {
 void add_inspect_command(CLI::App& app) {
   struct Options {
     std::string model;
-    OpenOptions open;
+    LoadOptions open;
     bool json = false;
     bool timing = false;
   };

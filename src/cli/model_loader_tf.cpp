@@ -5,17 +5,8 @@
 
 namespace hepinfer::cli {
 
-std::unique_ptr<Model> open_model(const std::string& path, const OpenOptions& options) {
-  tf::LoadOptions load;
-  load.signature = options.signature;
-  load.threading = options.threading;
-  load.warmup_runs = options.warmup_runs;
-  load.warmup_batch_sizes = options.warmup_batch_sizes;
-  load.measure_memory = options.measure_memory;
-  load.assignment = options.assignment;
-  load.allowed_ops = options.allowed_ops;
-  load.allow_unsafe_ops = options.allow_unsafe_ops;
-  return tf::load_model(path, load);
+std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options) {
+  return tf::load_model(path, options);
 }
 
 scheduler::SchedulerHooks backend_scheduler_hooks() { return tf::runtime_hooks(); }

@@ -10,7 +10,7 @@ void add_threading_option(CLI::App& command, ThreadingMode& mode) {
       ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case));
 }
 
-void add_op_policy_options(CLI::App& command, OpenOptions& options) {
+void add_op_policy_options(CLI::App& command, LoadOptions& options) {
   command.add_option("--allow-op", options.allowed_ops,
                      "Accept this TF op type although it is outside the inference allowlist (repeatable)");
   command.add_flag("--allow-unsafe-ops", options.allow_unsafe_ops,

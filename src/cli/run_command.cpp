@@ -208,7 +208,7 @@ void add_run_command(CLI::App& app) {
     std::optional<std::int64_t> events;
     std::optional<int> streams, threads;
     std::optional<std::uint64_t> seed;
-    OpenOptions open{.warmup_runs = 1, .warmup_batch_sizes = {1, 16}, .measure_memory = true};
+    LoadOptions open{.warmup_runs = 1, .warmup_batch_sizes = {1, 16}, .measure_memory = true};
     bool json = false;
     bool quiet = false;
   };
@@ -265,8 +265,8 @@ void add_run_command(CLI::App& app) {
         .hooks = backend_scheduler_hooks(),
         .load =
             [defaults = options->open](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
-              OpenOptions open = defaults;
-              open.assignment = assignment;
+              LoadOptions open = defaults;
+              open.placement = assignment;
               return std::shared_ptr<const Model>(open_model(setup.model.string(), open));
             },
         .stop = &stop_requested,
@@ -294,10 +294,10 @@ void add_run_command(CLI::App& app) {
       print_plan(std::cout, report.plan);
       print_summary(report);
     }
-    if (!report.error.empty()) throw RuntimeError("the job stopped: " + report.error);
+    if (!report.error.empty()) throw BackendError("the job stopped: " + report.error);
     for (const framework::ModuleReport& module : report.modules) {
       if (module.failed_checks > 0) {
-        throw RuntimeError(std::to_string(report.failed_checks()) + " output check(s) failed; first: " +
+        throw BackendError(std::to_string(report.failed_checks()) + " output check(s) failed; first: " +
                            module.first_failure);
       }
     }

@@ -240,7 +240,7 @@ void write_npy(const std::filesystem::path& path, const Tensor& tensor) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file) throw FileNotFoundError("cannot open '" + path.string() + "' for writing");
   file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!file) throw RuntimeError("failed writing '" + path.string() + "'");
+  if (!file) throw FileNotFoundError("cannot write .npy file '" + path.string() + "'");
 }
 
 }  // namespace hepinfer

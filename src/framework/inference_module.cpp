@@ -93,7 +93,7 @@ void InferenceModule::begin_job(const ModelLoader& load) {
   try {
     splitter_ = std::make_shared<batching::SplittingModel>(model_, split);
   } catch (const Error& error) {
-    throw ResourceExhaustedError("module '" + setup_.name + "': " + error.what());
+    throw_error(error.code(), "module '" + setup_.name + "': " + error.what());
   }
   if (setup_.batching) {
     batcher_ = std::make_unique<batching::DynamicBatcher>(

@@ -36,7 +36,7 @@ GpuSettings gpu_settings_for(const scheduler::Plan& plan) {
   return settings;
 }
 
-std::string GpuSettings::device_for(const scheduler::Assignment& assignment, std::size_t gpu_index) const {
+std::string GpuSettings::device_for(const Placement& assignment, std::size_t gpu_index) const {
   if (assignment.on_cpu()) return std::string(kCpuDevice);
   if (gpu_index >= assignment.devices.size()) {
     throw NotFoundError("module '" + assignment.module + "' has " + std::to_string(assignment.devices.size()) +

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "hepinfer/core/load_options.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/protobuf/saver.pb.h"
 
@@ -14,6 +15,10 @@ struct OpPolicy {
   std::vector<std::string> extra_allowed;  // op types added to the allowlist
   bool allow_all = false;
 };
+
+inline OpPolicy op_policy_of(const LoadOptions& options) {
+  return {.extra_allowed = options.allowed_ops, .allow_all = options.allow_unsafe_ops};
+}
 
 // Every node of `graph` and of its function library must use an allowlisted op. Nodes (and the
 // functions they call) that only the saver's save/restore ops reach may also use checkpoint ops

@@ -53,7 +53,7 @@ RuntimeOptions RuntimeState::options() const {
 }
 
 RuntimeState::SessionSetup RuntimeState::prepare_session(const std::string& model_path,
-                                                       const scheduler::Assignment* assignment,
+                                                       const Placement* assignment,
                                                        std::size_t gpu_index) {
   std::lock_guard lock(mutex_);
   const std::string module = assignment != nullptr ? " (module '" + assignment->module + "')" : "";

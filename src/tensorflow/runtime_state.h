@@ -30,10 +30,10 @@ class RuntimeState {
     std::string device;  // what the session's nodes are pinned to; empty: TF's default placement
   };
   // Called before every hepinfer session is created, for the model at `model_path` with its
-  // module's assignment (null: none). The first call freezes the runtime options and, without a
+  // module's placement (null: none). The first call freezes the runtime options and, without a
   // plan, TF's default GPU settings. Throws FailedPreconditionError while a plan is awaited, or
   // for a GPU assignment when no plan was applied.
-  SessionSetup prepare_session(const std::string& model_path, const scheduler::Assignment* assignment,
+  SessionSetup prepare_session(const std::string& model_path, const Placement* assignment,
                                std::size_t gpu_index);
 
   void await_device_plan();

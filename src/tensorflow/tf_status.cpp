@@ -6,9 +6,7 @@ namespace hepinfer::tf {
 
 void throw_if_error(const absl::Status& status, const std::string& context) {
   if (status.ok()) return;
-  const std::string message = context + ": " + std::string(status.message());
-  if (status.code() == absl::StatusCode::kResourceExhausted) throw ResourceExhaustedError(message);
-  throw RuntimeError(message);
+  throw_for_status_code(static_cast<int>(status.code()), context + ": " + std::string(status.message()));
 }
 
 }  // namespace hepinfer::tf

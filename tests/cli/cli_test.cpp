@@ -389,7 +389,9 @@ TEST_F(Cli, VerboseShowsTheLibrariesLogs) {
   const CommandResult verbose = hepinfer({"inspect", test::test_model("mlp").formats.at("frozen_graph").path, "--verbose"});
   EXPECT_EQ(verbose.exit_code, 0) << verbose.err;
   // TF announces oneDNN while it loads, which only --verbose lets through.
-  if (onednn) EXPECT_NE(verbose.err.find("oneDNN custom operations are on"), std::string::npos) << verbose.err;
+  if (onednn) {
+    EXPECT_NE(verbose.err.find("oneDNN custom operations are on"), std::string::npos) << verbose.err;
+  }
   EXPECT_NE(verbose.out.find("runtime: TensorFlow"), std::string::npos) << verbose.out;
 }
 

@@ -37,7 +37,7 @@ class DemoModel final : public Model {
     }
     if (features == nullptr) throw NotFoundError(info_.path + ": needs input '" + wanted + "'");
     const std::int64_t rows = features->rows(), width = features->shape()[1];
-    if (rows == fail_at_rows_) throw RuntimeError(info_.path + ": failing on purpose at " + std::to_string(rows) + " rows");
+    if (rows == fail_at_rows_) throw BackendError(info_.path + ": failing on purpose at " + std::to_string(rows) + " rows");
     runs.fetch_add(1);
     const auto in = features->values<float>();
     const std::int64_t classes = kind_ == framework::ModuleKind::kParticleFlow ? 1 : 3;

@@ -122,7 +122,7 @@ TEST(GpuSettings, APlanWithoutGpuModulesHidesEveryGpu) {
 TEST(GpuSettings, AnAssignmentFromAnotherPlanIsRejected) {
   const Plan plan = scheduler::make_plan({{.module = "a", .gpus = 1, .memory_mib = 100}}, gpus({1000}));
   const GpuSettings settings = gpu_settings_for(plan);
-  Assignment stranger{.module = "stranger", .devices = {0}, .memory_mib = {100}};
+  Assignment stranger{{.module = "stranger", .devices = {0}, .memory_mib = {100}}};
   EXPECT_THAT([&] { settings.device_for(stranger); }, ::testing::Throws<NotFoundError>());
 }
 
@@ -196,7 +196,7 @@ TEST(DevicePlanLifeCycle, LoadingWhileClaimsAreOpenIsRefused) {
   EXPECT_THAT(message, HasSubstr("make_plan"));
 
   scheduler.make_plan();
-  EXPECT_NO_THROW(load_model(path, {.assignment = scheduler.plan().for_module("tagger")}));
+  EXPECT_NO_THROW(load_model(path, {.placement = scheduler.plan().for_module("tagger")}));
 }
 
 TEST(DevicePlanLifeCycle, ClaimsAfterASessionExistsAreRefused) {
@@ -217,15 +217,15 @@ TEST(DevicePlanLifeCycle, OnePlanPerProcess) {
 }
 
 TEST(DevicePlanLifeCycle, AGpuAssignmentNeedsAnAppliedPlan) {
-  const Assignment on_gpu{.module = "tagger", .devices = {0}, .memory_mib = {1000}};
+  const Assignment on_gpu{{.module = "tagger", .devices = {0}, .memory_mib = {1000}}};
   const std::string path = test::test_model("mlp").formats.at("frozen_graph").path;
   const std::string message =
-      test::error_message_of<FailedPreconditionError>([&] { load_model(path, {.assignment = on_gpu}); });
+      test::error_message_of<FailedPreconditionError>([&] { load_model(path, {.placement = on_gpu}); });
   EXPECT_THAT(message, HasSubstr("tagger"));
   EXPECT_THAT(message, HasSubstr("no device plan"));
   // A CPU assignment needs no plan.
-  const Assignment on_cpu{.module = "tagger"};
-  EXPECT_EQ(load_model(path, {.assignment = on_cpu})->info().device, "/device:CPU:0");
+  const Assignment on_cpu{{.module = "tagger"}};
+  EXPECT_EQ(load_model(path, {.placement = on_cpu})->info().device, "/device:CPU:0");
 }
 
 // A workflow as a framework runs it: modules claim in their constructors, the plan is made at
@@ -260,7 +260,7 @@ modules:
     SCOPED_TRACE(workflow.modules[m].name);
     const test::TestModel& family = test::test_model(workflow.modules[m].model);
     const std::string format = m == 1 ? "frozen_graph" : "saved_model";
-    const auto model = load_model(family.formats.at(format).path, {.assignment = tickets[m].assignment()});
+    const auto model = load_model(family.formats.at(format).path, {.placement = tickets[m].assignment()});
     // The CPU-only TensorFlow wheel has no GPU, so the GPU module's session falls back to CPU and
     // says so; on a GPU build it is /device:GPU:0.
     EXPECT_EQ(model->info().device, "/device:CPU:0");

@@ -189,11 +189,12 @@ TEST_F(ModelErrors, InputFedTwice) {
   EXPECT_MENTIONS(message, "fed twice");
 }
 
-TEST_F(ModelErrors, RuntimeErrorKeepsTensorFlowsMessage) {
-  // A raw intermediate tensor has no metadata, so the bad shape reaches TensorFlow.
+TEST_F(ModelErrors, TensorFlowsRunFailureKeepsItsCodeAndMessage) {
+  // A raw intermediate tensor has no metadata, so the bad shape reaches TensorFlow, which answers
+  // INVALID_ARGUMENT (a matrix product of mismatched sizes).
   const auto model = tf::load_model(path_of("tf1_graph", "frozen_graph"));
-  const auto message =
-      error_message<RuntimeError>([&] { model->run({{"hidden", Tensor(DType::kFloat32, {2, 3})}}, {"prob"}); });
+  const auto message = error_message<InvalidArgumentError>(
+      [&] { model->run({{"hidden", Tensor(DType::kFloat32, {2, 3})}}, {"prob"}); });
   EXPECT_MENTIONS(message, path_of("tf1_graph", "frozen_graph"));
   EXPECT_MENTIONS(message, "running model");
 }
@@ -201,7 +202,7 @@ TEST_F(ModelErrors, RuntimeErrorKeepsTensorFlowsMessage) {
 TEST_F(ModelErrors, FailedRunLeavesTheModelUsable) {
   const auto& tf1 = test::test_model("tf1_graph");
   const auto model = tf::load_model(tf1.formats.at("frozen_graph").path);
-  EXPECT_THROW(model->run({{"hidden", Tensor(DType::kFloat32, {2, 3})}}, {"prob"}), RuntimeError);
+  EXPECT_THROW(model->run({{"hidden", Tensor(DType::kFloat32, {2, 3})}}, {"prob"}), InvalidArgumentError);
   const auto outputs = model->run({{"x", read_npy(tf1.cases.back().inputs.at("x"))}}, {"prob"});
   EXPECT_EQ(outputs[0].rows(), tf1.cases.back().batch);
 }

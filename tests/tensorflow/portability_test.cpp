@@ -61,7 +61,7 @@ std::vector<ModelAndFormat> every_model_and_format() {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFamily, EmptyBatch, ::testing::ValuesIn(every_model_and_format()),
-                         [](const auto& info) { return info.param.model + "_" + info.param.format; });
+                         [](const auto& test_info) { return test_info.param.model + "_" + test_info.param.format; });
 
 TEST(EmptyBatchProbe, ATensorNoSignatureDescribesStillGetsItsShape) {
   // No metadata for a raw intermediate tensor: hepinfer learns its shape from a two-row probe.

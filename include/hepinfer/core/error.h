@@ -16,10 +16,14 @@ enum class ErrorCode {
   kDTypeMismatch,      // a tensor has the wrong element type
   kShapeMismatch,      // a tensor has the wrong rank or dimensions
   kResourceExhausted,  // the runtime ran out of memory
-  kRuntime,            // the runtime (TensorFlow) failed while running; its message is kept
+  kBackend,            // a backend (TensorFlow) or the job it serves failed; the backend's message is kept
   kUnsupported,        // valid input that hepinfer does not handle (e.g. string tensors)
   kFailedPrecondition, // a call made in the wrong order (e.g. loading a model before the device plan)
   kPermissionDenied,   // refused on purpose (e.g. a model whose graph can touch files or run code)
+  kCancelled,          // the work was cancelled before it finished
+  kDeadlineExceeded,   // the work did not finish in time
+  kUnavailable,        // a runtime or server cannot serve now; trying again may work
+  kInternal,           // a backend broke its own invariants (or lost data): a bug, not the caller's
 };
 
 std::string_view error_code_name(ErrorCode code);
@@ -47,9 +51,28 @@ using NotFoundError = TypedError<ErrorCode::kNotFound>;
 using DTypeMismatchError = TypedError<ErrorCode::kDTypeMismatch>;
 using ShapeMismatchError = TypedError<ErrorCode::kShapeMismatch>;
 using ResourceExhaustedError = TypedError<ErrorCode::kResourceExhausted>;
-using RuntimeError = TypedError<ErrorCode::kRuntime>;
+using BackendError = TypedError<ErrorCode::kBackend>;
 using UnsupportedError = TypedError<ErrorCode::kUnsupported>;
 using FailedPreconditionError = TypedError<ErrorCode::kFailedPrecondition>;
 using PermissionDeniedError = TypedError<ErrorCode::kPermissionDenied>;
+using CancelledError = TypedError<ErrorCode::kCancelled>;
+using DeadlineExceededError = TypedError<ErrorCode::kDeadlineExceeded>;
+using UnavailableError = TypedError<ErrorCode::kUnavailable>;
+using InternalError = TypedError<ErrorCode::kInternal>;
+
+// Throws the typed error for `code`: how a caller adds context to an error and keeps its type.
+[[noreturn]] void throw_error(ErrorCode code, const std::string& message);
+
+// Throws the hepinfer error matching one of the canonical status codes (0-16) that TensorFlow,
+// abseil, PJRT and gRPC share, with `message`; does nothing for 0 (OK):
+//   CANCELLED → CancelledError             UNKNOWN → BackendError
+//   INVALID_ARGUMENT, OUT_OF_RANGE → InvalidArgumentError
+//   DEADLINE_EXCEEDED → DeadlineExceededError     NOT_FOUND → NotFoundError
+//   ALREADY_EXISTS, FAILED_PRECONDITION → FailedPreconditionError
+//   PERMISSION_DENIED, UNAUTHENTICATED → PermissionDeniedError
+//   RESOURCE_EXHAUSTED → ResourceExhaustedError   UNIMPLEMENTED → UnsupportedError
+//   ABORTED, UNAVAILABLE → UnavailableError       INTERNAL, DATA_LOSS → InternalError
+// Codes outside 0-16 are BackendError.
+void throw_for_status_code(int canonical_code, const std::string& message);
 
 }  // namespace hepinfer

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "hepinfer/core/load_options.h"
+
 namespace hepinfer::scheduler {
 
 struct GpuDevice {
@@ -47,17 +49,10 @@ struct PlanOptions {
   std::int64_t headroom_mib = 0;  // kept free on every GPU (CUDA context, other GPU work)
 };
 
-// A module's response: the original design's `DeviceOpts`.
-struct Assignment {
-  std::string module;
-  std::vector<int> devices;              // GPU ids; empty: CPU
-  std::vector<std::int64_t> memory_mib;  // per entry of `devices`
-  std::string reason;                    // why the module got this
-  bool on_cpu() const { return devices.empty(); }
-  // The memory of the `gpu_index`-th GPU in bytes (a batch-splitting budget); 0 on CPU.
-  std::int64_t memory_bytes(std::size_t gpu_index = 0) const {
-    return gpu_index < memory_mib.size() ? memory_mib[gpu_index] * 1024 * 1024 : 0;
-  }
+// A module's response: the original design's `DeviceOpts`. Its Placement part (module, GPU ids,
+// memory per GPU) is what a backend is given at load (LoadOptions::placement).
+struct Assignment : Placement {
+  std::string reason;  // why the module got this
 };
 
 struct GpuUsage {

@@ -6,7 +6,7 @@
 //   scheduler::ResourceScheduler scheduler(inventory, options, tf::runtime_hooks());
 //   // ... module constructors claim; loading a model now is refused (FailedPreconditionError)
 //   scheduler.make_plan();  // the hooks apply the plan to TensorFlow
-//   auto model = tf::load_model(path, {.assignment = ticket.assignment()});
+//   auto model = tf::load_model(path, {.placement = ticket.assignment()});
 //
 // Mapping: only GPUs that received a module are visible (visible_device_list, by CUDA ordinal);
 // on each, one TF virtual device per module placed there, in plan order, with memory_limit_mb
@@ -42,7 +42,7 @@ struct GpuSettings {
 
   // The TF device of the module's `gpu_index`-th GPU, "/device:GPU:k"; "/device:CPU:0" for a
   // module on CPU. Throws NotFoundError for a module or GPU index the plan does not have.
-  std::string device_for(const scheduler::Assignment& assignment, std::size_t gpu_index = 0) const;
+  std::string device_for(const Placement& placement, std::size_t gpu_index = 0) const;
   std::string visible_device_list() const;  // e.g. "0,2"
 };
 

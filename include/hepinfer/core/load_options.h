@@ -1,0 +1,61 @@
+#pragma once
+// What every backend is told when it loads a model: backend-neutral options and the placement
+// the device plan gave the model's module. Each backend maps them onto its runtime (the
+// TensorFlow backend: session options, virtual GPUs, pinned nodes); options a backend has no use
+// for are ignored by it and documented as such in its header.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "hepinfer/core/model.h"
+
+namespace hepinfer {
+
+// Where a module's model runs, as the device plan decided (scheduler::Assignment is a Placement
+// plus the reason). No GPU ids: the CPU.
+struct Placement {
+  std::string module;                    // named in messages
+  std::vector<int> devices;              // GPU ids (CUDA ordinals); empty: CPU
+  std::vector<std::int64_t> memory_mib;  // per entry of `devices`
+
+  bool on_cpu() const { return devices.empty(); }
+  // The memory of the `gpu_index`-th GPU in bytes (a batch-splitting budget); 0 on CPU.
+  std::int64_t memory_bytes(std::size_t gpu_index = 0) const {
+    return gpu_index < memory_mib.size() ? memory_mib[gpu_index] * 1024 * 1024 : 0;
+  }
+};
+
+struct LoadOptions {
+  // Default signature for runs that name none. Empty: "serving_default" if the model has it,
+  // otherwise its only signature.
+  std::string signature;
+  // MetaGraph tags selecting the graph inside a SavedModel.
+  std::vector<std::string> tags{"serve"};
+  // Default threading mode of the model's runs (RunOptions::threading overrides it per run).
+  ThreadingMode threading = ThreadingMode::kInline;
+  // Runs on zero-valued inputs of the default signature before loading returns, so that one-time
+  // graph optimisation is not paid by the first event. Unknown non-batch dimensions are taken as 1.
+  int warmup_runs = 0;
+  std::vector<std::int64_t> warmup_batch_sizes{1};
+  // Measures ModelInfo::memory (fixed bytes + bytes per row) from two runs on zero-valued inputs
+  // with these row counts. The figure is an upper bound.
+  bool measure_memory = false;
+  std::pair<std::int64_t, std::int64_t> memory_probe_rows{1, 256};
+  // The module's share of the device plan (ClaimTicket::assignment()). The model runs on the
+  // placement's `gpu_index`-th GPU, or on the CPU for a CPU placement. Without one: the backend's
+  // default placement, or the CPU once a plan is applied (the plan owns the GPUs).
+  std::optional<Placement> placement;
+  std::size_t gpu_index = 0;
+  // A graph is a program: ops such as WriteFile, ReadFile, PyFunc or Save can touch the file
+  // system or run code. By default a model using an op outside the backend's inference allowlist
+  // is refused (PermissionDeniedError naming the op and node). `allowed_ops` adds op types to the
+  // allowlist; `allow_unsafe_ops` turns the check off.
+  std::vector<std::string> allowed_ops;
+  bool allow_unsafe_ops = false;
+};
+
+}  // namespace hepinfer

@@ -1,0 +1,67 @@
+#include <unordered_set>
+
+#include "google/protobuf/text_format.h"
+#include "graph_loaders.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
+#include "model_metadata.h"
+#include "op_policy.h"
+
+namespace hepinfer::tf {
+namespace {
+
+void check_frozen(const tensorflow::GraphDef& graph, const std::string& path) {
+  static const std::unordered_set<std::string> kVariableOps = {"VariableV2", "Variable", "VarHandleOp"};
+  for (const auto& node : graph.node()) {
+    if (kVariableOps.contains(node.op())) {
+      throw InvalidModelError("'" + path + "' is not a frozen graph: node '" + node.name() + "' is a " +
+                              node.op() + "; freeze it with convert_variables_to_constants first");
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, const LoadOptions& options) {
+  const std::string where = path.string();
+  if (path.filename() == "saved_model.pb") {
+    throw InvalidModelError("'" + where + "' is the graph file of a SavedModel; load its directory '" +
+                            path.parent_path().string() + "' instead");
+  }
+  const std::string bytes = read_regular_file(path, "model file");
+  if (bytes.empty()) throw InvalidModelError("'" + where + "' is empty; expected a GraphDef (.pb)");
+
+  tensorflow::GraphDef graph;
+  const bool text = path.extension() == ".pbtxt";
+  const bool parsed = text ? google::protobuf::TextFormat::ParseFromString(bytes, &graph)
+                           : graph.ParseFromString(bytes);
+  if (!parsed) {
+    throw InvalidModelError("'" + where + "' is not a " + (text ? "text" : "binary") +
+                            " GraphDef, or is truncated or corrupt (" + std::to_string(bytes.size()) +
+                            " bytes could not be parsed)");
+  }
+  if (graph.node_size() == 0) {
+    throw InvalidModelError("'" + where + "' holds no graph nodes; expected a frozen GraphDef");
+  }
+  check_frozen(graph, where);
+  detail::check_ops(graph, nullptr, detail::op_policy_of(options), where);
+  for (auto& node : *graph.mutable_node()) node.clear_device();  // placement is hepinfer's to decide
+
+  ModelInfo info;
+  info.path = where;
+  info.format = ModelFormat::kFrozenGraph;
+  info.signatures.push_back(frozen_graph_signature(graph, where));
+  info.default_signature = choose_default_signature(info, options);
+  info.threading = options.threading;
+
+  SessionPtr session = new_placed_session(where, options, info.device);
+  if (!info.device.empty()) pin_to_device(graph, info.device);
+  const absl::Status created = session->Create(graph);
+  if (!created.ok()) {
+    throw InvalidModelError("'" + where + "': TensorFlow rejected the graph: " + std::string(created.message()));
+  }
+  auto names = node_names(graph);
+  return std::make_unique<TfModel>(std::move(info), std::move(session), std::move(names));
+}
+
+}  // namespace hepinfer::tf

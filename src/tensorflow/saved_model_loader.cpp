@@ -1,0 +1,64 @@
+#include <unordered_set>
+
+#include "checkpoint_check.h"
+#include "graph_loaders.h"
+#include "hepinfer/core/error.h"
+#include "model_metadata.h"
+#include "op_policy.h"
+#include "tensorflow/cc/saved_model/loader.h"
+#include "tensorflow/cc/saved_model/reader.h"
+
+namespace hepinfer::tf {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, const LoadOptions& options) {
+  const std::string where = path.string();
+  std::error_code ec;
+  if (!fs::exists(path / "saved_model.pb", ec) && !fs::exists(path / "saved_model.pbtxt", ec)) {
+    throw InvalidModelError("directory '" + where + "' is not a SavedModel: it has no saved_model.pb");
+  }
+  const std::unordered_set<std::string> tags(options.tags.begin(), options.tags.end());
+  std::string tag_list;
+  for (const auto& tag : options.tags) tag_list += (tag_list.empty() ? "" : ",") + tag;
+  auto invalid = [&](const absl::Status& status) {
+    return InvalidModelError("cannot load SavedModel '" + where + "' (tags {" + tag_list + "}): " +
+                             std::string(status.message()));
+  };
+  tensorflow::MetaGraphDef meta_graph;
+  if (const absl::Status read = tensorflow::ReadMetaGraphDefFromSavedModel(where, tags, &meta_graph); !read.ok()) {
+    if (read.message().find("Could not find meta graph def matching") != std::string::npos) {
+      throw NotFoundError("SavedModel '" + where + "' has no MetaGraph tagged {" + tag_list + "}: " +
+                          std::string(read.message()));
+    }
+    throw invalid(read);
+  }
+  detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr,
+                    detail::op_policy_of(options), where);
+  detail::check_checkpoint_present(meta_graph, path);
+  // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
+  // creating the session and restoring the variables.
+  std::string device;
+  SessionPtr placed = new_placed_session(where, options, device);
+  if (!device.empty()) pin_to_device(*meta_graph.mutable_graph_def(), device);
+  if (const absl::Status created = placed->Create(meta_graph.graph_def()); !created.ok()) throw invalid(created);
+  std::unique_ptr<tensorflow::Session> session(placed.release());
+  const absl::Status restored = tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
+  SessionPtr owned(session.release());
+  if (!restored.ok()) throw invalid(restored);
+
+  ModelInfo info;
+  info.path = where;
+  info.format = ModelFormat::kSavedModel;
+  info.device = device;
+  info.signatures = saved_model_signatures(meta_graph);
+  if (info.signatures.empty()) {
+    throw InvalidModelError("SavedModel '" + where + "' has no signature hepinfer can run");
+  }
+  info.default_signature = choose_default_signature(info, options);
+  info.threading = options.threading;
+  auto names = node_names(meta_graph.graph_def());
+  return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names));
+}
+
+}  // namespace hepinfer::tf
