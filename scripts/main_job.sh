@@ -8,7 +8,7 @@ cd "$repo"
 jobs=${HEPINFER_JOBS:-$(nproc)}
 
 bash scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --preset default >/dev/null
 cmake --build build -j "$jobs" --target hepinfer hepinfer_models hepinfer_demo_models
 
 hepinfer=build/src/cli/hepinfer

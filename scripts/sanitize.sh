@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sanitizer runs (scripts/test.sh calls this; CI runs it):
+# Sanitizer runs (scripts/test.sh calls this; CI runs it), as the CMake presets asan-ubsan and tsan:
 #   1. build-sanitize: clang, everything (TensorFlow backend, tests, fuzzers) instrumented with
 #      AddressSanitizer + UndefinedBehaviorSanitizer; runs every test, then replays the fuzz
 #      corpora (fuzz/corpus/*) through the fuzzers. TF's wheel itself is not instrumented;
@@ -23,9 +23,8 @@ export LSAN_OPTIONS="suppressions=$repo/scripts/lsan_suppressions.txt:print_supp
 asan_options=detect_leaks=1:allocator_may_return_null=1:detect_container_overflow=0
 
 if [[ $what == all || $what == asan ]]; then
-  CXX=clang++ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-O1 -g -fno-omit-frame-pointer" \
-    -DHEPINFER_BUILD_FUZZERS=ON -DHEPINFER_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build build-sanitize -j "$jobs"
+  cmake --preset asan-ubsan >/dev/null
+  cmake --build --preset asan-ubsan -j "$jobs"
   # ASan reserves terabytes of shadow address space, so the test that caps RLIMIT_AS skips itself.
   ASAN_OPTIONS=$asan_options ctest --test-dir build-sanitize -j "$jobs" --output-on-failure
   ASAN_OPTIONS=$asan_options bash scripts/fuzz.sh replay build-sanitize
@@ -33,9 +32,8 @@ if [[ $what == all || $what == asan ]]; then
 fi
 
 if [[ $what == all || $what == tsan ]]; then
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=thread" \
-    -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build build-tsan -j "$jobs"
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j "$jobs"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1:suppressions=$repo/scripts/tsan_suppressions.txt" \
     ctest --test-dir build-tsan -j "$jobs" --output-on-failure
   echo "hepinfer: ThreadSanitizer tests clean"

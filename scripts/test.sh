@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command: set up a fresh machine, build everything, run every test.
 #   1. scripts/setup.sh (Debian packages, .venv with the pinned TensorFlow)
-#   2. the full build in build/ (generates the test models with Python TF) and its ctest suite,
+#   2. the full build in build/ (CMake preset default) (generates the test models with Python TF) and its ctest suite,
 #      then the TensorFlow and CLI tests again with TF's oneDNN ops the other way
 #      (TF_ENABLE_ONEDNN_OPTS): hepinfer must be right whatever the host CPU makes TF choose
 #   3. `cmake --install` of that build into a temporary prefix, and examples/external_project
 #      built against it with find_package(hepinfer) and run
-#   4. a build with TensorFlow switched off in build-notf/, proving the core and the CLI's
+#   4. a build with TensorFlow switched off in build-notf/ (preset notf), proving the core and the CLI's
 #      non-TF commands stand alone, and its tests
 #   5. scripts/sanitize.sh: ASan+UBSan of everything with the fuzz corpora replayed, and TSan of
 #      the TF-free code
@@ -17,12 +17,12 @@ jobs=${HEPINFER_JOBS:-$(nproc)}
 
 bash scripts/setup.sh
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$jobs"
+cmake --preset default
+cmake --build --preset default -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 if build/src/cli/hepinfer --version | grep -q "oneDNN on"; then other_onednn=0; else other_onednn=1; fi
 echo "hepinfer: TensorFlow and CLI tests again with TF_ENABLE_ONEDNN_OPTS=$other_onednn"
-TF_ENABLE_ONEDNN_OPTS=$other_onednn ctest --test-dir build --output-on-failure -j "$jobs" -L tensorflow
+TF_ENABLE_ONEDNN_OPTS=$other_onednn ctest --test-dir build --output-on-failure -j "$jobs" -L "^(tf|cli)$"
 
 installed=$(mktemp -d)
 trap 'rm -rf "$installed"' EXIT
@@ -33,8 +33,8 @@ cmake --build "$installed/consumer" -j "$jobs" >/dev/null
 "$installed/prefix/bin/hepinfer" --version
 echo "hepinfer: the installed package works from an external CMake project"
 
-cmake -S . -B build-notf -DHEPINFER_WITH_TENSORFLOW=OFF -DCMAKE_BUILD_TYPE=Release
-cmake --build build-notf -j "$jobs"
+cmake --preset notf
+cmake --build --preset notf -j "$jobs"
 ctest --test-dir build-notf --output-on-failure -j "$jobs"
 
 # ASan+UBSan of everything with the fuzz corpora replayed; TSan of the TF-free code.

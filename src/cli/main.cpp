@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   app.fallthrough();  // --verbose may follow the command's name
   bool verbose = false;  // acted on before main, by startup_quiet.cpp
   app.add_flag("--verbose", verbose, "Show the log lines of the libraries (TensorFlow) on stderr");
-  app.set_version_flag("--version", "hepinfer 0.1.0 (" + hepinfer::cli::backend_description() + ")");
+  app.set_version_flag("--version", std::string("hepinfer ") + HEPINFER_VERSION + " (" + hepinfer::cli::backend_description() + ")");
 
   hepinfer::cli::add_inspect_command(app);
   hepinfer::cli::add_infer_command(app);

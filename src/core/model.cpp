@@ -39,7 +39,6 @@ std::optional<ThreadingMode> parse_threading_mode(std::string_view name) {
 }
 
 const TensorInfo* SignatureInfo::find_input(std::string_view name) const { return find_by_key(inputs, name); }
-const TensorInfo* SignatureInfo::find_output(std::string_view name) const { return find_by_key(outputs, name); }
 
 const SignatureInfo& ModelInfo::signature(std::string_view key) const {
   for (const SignatureInfo& candidate : signatures) {

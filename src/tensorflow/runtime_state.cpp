@@ -150,7 +150,6 @@ tsl::thread::ThreadPoolOptions RuntimeState::pools_for(ThreadingMode mode, Inlin
 
 void configure_runtime(const RuntimeOptions& options) { RuntimeState::instance().configure(options); }
 
-RuntimeOptions runtime_options() { return RuntimeState::instance().options(); }
 
 void set_log_level(LogLevel level) {
   absl::SetMinLogLevel(severity_of(level));

@@ -46,9 +46,8 @@ struct SignatureInfo {
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> outputs;
 
-  // Lookup by key; nullptr if absent.
+  // The input named `key`; nullptr if absent.
   const TensorInfo* find_input(std::string_view key) const;
-  const TensorInfo* find_output(std::string_view key) const;
 };
 
 // What one run needs in memory as a function of its rows, measured by the backend on the device

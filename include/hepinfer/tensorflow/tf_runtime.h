@@ -1,6 +1,8 @@
 #pragma once
-// TensorFlow's process-wide settings. TF keeps them in globals fixed by the first session of the
-// process; hepinfer sets them here, once, before its first session, and nowhere else.
+// TensorFlow's process-wide settings other than the GPU ones: log level, the sizes of TF's own
+// pools, the oneDNN state. TF keeps them in globals fixed by the first session of the process.
+// These and the GPU settings derived from the device plan (device_plan.h) have one owner inside
+// hepinfer (src/tensorflow/runtime_state.h), which applies them before the first session.
 
 namespace hepinfer::tf {
 
@@ -18,7 +20,6 @@ struct RuntimeOptions {
 // Applies `options`. Pool sizes are fixed once the first model has been loaded or the pools
 // created: changing them later throws InvalidArgumentError. Thread-safe.
 void configure_runtime(const RuntimeOptions& options);
-RuntimeOptions runtime_options();
 
 // Messages below `level` from TensorFlow's C++ runtime are dropped. Thread-safe, may be called
 // at any time (unlike setting TF_CPP_MIN_LOG_LEVEL with setenv). TensorFlow logs a few lines
