@@ -60,7 +60,7 @@ Measurement measure(int requesters, double seconds, Request request) {
 
 nlohmann::json to_json(const Measurement& m) {
   return {{"requests_per_second", m.requests_per_second},
-          {"p50_us", m.latency.median_us},
+          {"p50_us", m.latency.p50_us},
           {"p99_us", m.latency.p99_us},
           {"mean_batch_rows", m.mean_batch_rows}};
 }
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   const std::vector<hepinfer::NamedTensor> request{{"x", one_row}};
   const std::vector<std::string> outputs{"Identity"};
 
-  const double single_latency_us = measure(1, seconds, [&] { mlp->run(request, outputs); }).latency.median_us;
+  const double single_latency_us = measure(1, seconds, [&] { mlp->run(request, outputs); }).latency.p50_us;
   nlohmann::json rows = nlohmann::json::array();
   for (int requesters : {1, 2, 4, 8, 16, 32, 64}) {
     nlohmann::json row = {{"requesters", requesters}};

@@ -44,10 +44,10 @@ class PlainSessionBaseline {
 };
 
 nlohmann::json to_json(const LatencySummary& summary, std::int64_t batch) {
-  return {{"median_us", summary.median_us},
+  return {{"median_us", summary.p50_us},
           {"p99_us", summary.p99_us},
           {"mean_us", summary.mean_us},
-          {"calls", summary.calls},
+          {"calls", summary.count},
           {"inferences_per_second", summary.calls_per_second * static_cast<double>(batch)}};
 }
 
@@ -104,8 +104,8 @@ int main(int argc, char** argv) {
                        {"batch", batch},
                        {"hepinfer", to_json(hepinfer_summary, batch)},
                        {"tf_cpp_session_run", to_json(baseline_summary, batch)}});
-    std::cout << "batch " << batch << ": hepinfer median " << hepinfer_summary.median_us << " us, plain Session::Run "
-              << baseline_summary.median_us << " us\n";
+    std::cout << "batch " << batch << ": hepinfer median " << hepinfer_summary.p50_us << " us, plain Session::Run "
+              << baseline_summary.p50_us << " us\n";
   }
   nlohmann::json report = {{"benchmark", "inference_latency"},
                            {"tensorflow", hepinfer::tf::runtime_version()},

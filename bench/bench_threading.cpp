@@ -127,9 +127,9 @@ Measurement summarise(Sample sample, std::int64_t batch) {
 
 nlohmann::json to_json(const Measurement& m) {
   return {{"inferences_per_second", m.inferences_per_second},
-          {"p50_us", m.latency.median_us},
+          {"p50_us", m.latency.p50_us},
           {"p99_us", m.latency.p99_us},
-          {"calls", m.latency.calls},
+          {"calls", m.latency.count},
           {"process_threads", m.threads_during}};
 }
 

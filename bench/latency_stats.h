@@ -4,31 +4,21 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <numeric>
 #include <vector>
+
+#include "hepinfer/core/latency.h"
 
 namespace hepinfer::bench {
 
-struct LatencySummary {
-  double median_us = 0;
-  double p99_us = 0;
-  double mean_us = 0;
+// The core summary (nearest-rank percentiles, as everywhere in hepinfer) plus calls per second
+// of one caller.
+struct LatencySummary : hepinfer::LatencySummary {
   double calls_per_second = 0;
-  std::size_t calls = 0;
 };
 
 inline LatencySummary summarise(std::vector<double> samples_us) {
-  LatencySummary summary;
-  if (samples_us.empty()) return summary;
-  std::sort(samples_us.begin(), samples_us.end());
-  const auto at = [&](double quantile) {
-    return samples_us[std::min(samples_us.size() - 1, static_cast<std::size_t>(quantile * static_cast<double>(samples_us.size())))];
-  };
-  summary.median_us = at(0.5);
-  summary.p99_us = at(0.99);
-  summary.mean_us = std::accumulate(samples_us.begin(), samples_us.end(), 0.0) / static_cast<double>(samples_us.size());
-  summary.calls_per_second = 1e6 / summary.mean_us;
-  summary.calls = samples_us.size();
+  LatencySummary summary{summarise_latencies(std::move(samples_us))};
+  if (summary.mean_us > 0) summary.calls_per_second = 1e6 / summary.mean_us;
   return summary;
 }
 

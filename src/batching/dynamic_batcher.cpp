@@ -45,20 +45,6 @@ bool compatible(const std::vector<NamedTensor>& head_inputs, const std::vector<s
   return true;
 }
 
-LatencySummary summarise(std::vector<double> samples) {
-  LatencySummary summary;
-  if (samples.empty()) return summary;
-  std::sort(samples.begin(), samples.end());
-  auto at = [&](double quantile) {
-    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(quantile * static_cast<double>(samples.size())))];
-  };
-  summary.p50_us = at(0.50);
-  summary.p90_us = at(0.90);
-  summary.p99_us = at(0.99);
-  summary.max_us = samples.back();
-  return summary;
-}
-
 }  // namespace
 
 // Counters and the most recent latencies. Written by the dispatcher, read by statistics().
@@ -305,8 +291,8 @@ BatcherStatistics DynamicBatcher::statistics() const {
   BatcherStatistics statistics = recorder_->totals;
   statistics.mean_batch_rows =
       statistics.executions == 0 ? 0 : static_cast<double>(statistics.rows) / static_cast<double>(statistics.executions);
-  statistics.queue_delay = summarise(recorder_->queue_delays_us);
-  statistics.execution = summarise(recorder_->executions_us);
+  statistics.queue_delay = summarise_latencies(recorder_->queue_delays_us);
+  statistics.execution = summarise_latencies(recorder_->executions_us);
   return statistics;
 }
 

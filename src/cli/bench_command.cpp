@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
-#include <random>
 #include <thread>
 
 #include "commands.h"
 #include "hepinfer/batching/dynamic_batcher.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/example_inputs.h"
+#include "hepinfer/core/latency.h"
 #include "model_loader.h"
 #include "nlohmann/json.hpp"
 
@@ -18,36 +19,6 @@ namespace hepinfer::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Seeded values for every input of the default signature; unknown non-batch dimensions are 1.
-// Integer and boolean inputs are zero, which every embedding accepts as an index.
-std::vector<NamedTensor> seeded_inputs(const ModelInfo& info, std::int64_t rows) {
-  std::mt19937 random(12345);
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  std::vector<NamedTensor> inputs;
-  for (const TensorInfo& input : info.signature(info.default_signature).inputs) {
-    if (!input.shape.rank_known()) {
-      throw InvalidArgumentError("model '" + info.path + "': input '" + input.key + "' has unknown rank; cannot bench");
-    }
-    std::vector<std::int64_t> dims = input.shape.dims();
-    for (std::size_t axis = 0; axis < dims.size(); ++axis) {
-      if (dims[axis] < 0) dims[axis] = axis == 0 ? rows : 1;
-    }
-    Tensor tensor(input.dtype, Shape(std::move(dims)));
-    if (input.dtype == DType::kFloat32) {
-      for (float& value : tensor.values<float>()) value = static_cast<float>(uniform(random));
-    } else if (input.dtype == DType::kFloat64) {
-      for (double& value : tensor.values<double>()) value = uniform(random);
-    }
-    inputs.push_back({input.key, tensor});
-  }
-  return inputs;
-}
-
-double percentile(std::vector<double>& sorted, double quantile) {
-  if (sorted.empty()) return 0;
-  return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(quantile * static_cast<double>(sorted.size())))];
-}
 
 nlohmann::json latency_json(const batching::LatencySummary& summary) {
   return {{"p50_us", summary.p50_us}, {"p90_us", summary.p90_us}, {"p99_us", summary.p99_us}, {"max_us", summary.max_us}};
@@ -93,7 +64,7 @@ void add_bench_command(CLI::App& app) {
                                           .max_delay = std::chrono::microseconds(options->max_delay_us)});
     }
     const Model& target = batcher ? static_cast<const Model&>(*batcher) : *model;
-    const std::vector<NamedTensor> request = seeded_inputs(model->info(), options->rows);
+    const std::vector<NamedTensor> request = example_inputs(model->info(), options->rows, "bench", /*seed=*/12345);
 
     std::vector<std::vector<double>> latencies(static_cast<std::size_t>(options->requesters));
     std::vector<std::string> errors(latencies.size());
@@ -120,7 +91,7 @@ void add_bench_command(CLI::App& app) {
     }
     std::vector<double> all;
     for (const auto& per_requester : latencies) all.insert(all.end(), per_requester.begin(), per_requester.end());
-    std::sort(all.begin(), all.end());
+    const LatencySummary latency = summarise_latencies(all);
     const double requests_per_second = static_cast<double>(all.size()) / wall;
 
     nlohmann::json report = {{"model", model->info().path},
@@ -130,7 +101,7 @@ void add_bench_command(CLI::App& app) {
                              {"requests", all.size()},
                              {"requests_per_second", requests_per_second},
                              {"rows_per_second", requests_per_second * static_cast<double>(options->rows)},
-                             {"latency_us", {{"p50", percentile(all, 0.5)}, {"p99", percentile(all, 0.99)}}}};
+                             {"latency_us", {{"p50", latency.p50_us}, {"p99", latency.p99_us}}}};
     if (batcher) {
       const batching::BatcherStatistics statistics = batcher->statistics();
       report["batcher"] = {{"max_batch_rows", options->max_batch},
@@ -151,7 +122,7 @@ void add_bench_command(CLI::App& app) {
               << " requester(s) x " << options->rows << " row(s), " << std::setprecision(1) << wall << " s\n"
               << std::setprecision(0) << "  " << requests_per_second << " requests/s, "
               << requests_per_second * static_cast<double>(options->rows) << " rows/s; latency p50 "
-              << percentile(all, 0.5) << " us, p99 " << percentile(all, 0.99) << " us\n";
+              << latency.p50_us << " us, p99 " << latency.p99_us << " us\n";
     if (batcher) {
       const auto& b = report["batcher"];
       std::cout << "  batcher (limit " << options->max_batch << " rows, delay " << options->max_delay_us

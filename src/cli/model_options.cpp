@@ -4,10 +4,14 @@
 namespace hepinfer::cli {
 
 void add_threading_option(CLI::App& command, ThreadingMode& mode) {
-  const std::map<std::string, ThreadingMode> modes = {
-      {"inline", ThreadingMode::kInline}, {"tbb", ThreadingMode::kTbb}, {"tensorflow", ThreadingMode::kTensorFlow}};
-  command.add_option("--threading", mode, "Where TensorFlow's work runs: inline (default), tbb or tensorflow")
-      ->transform(CLI::CheckedTransformer(modes, CLI::ignore_case));
+  command.add_option_function<std::string>(
+      "--threading",
+      [&mode](const std::string& name) {
+        const std::optional<ThreadingMode> parsed = parse_threading_mode(name);
+        if (!parsed) throw CLI::ValidationError("--threading", "'" + name + "' is not inline, tbb or tensorflow");
+        mode = *parsed;
+      },
+      "Where TensorFlow's work runs: inline (default), tbb or tensorflow");
 }
 
 void add_op_policy_options(CLI::App& command, LoadOptions& options) {

@@ -26,7 +26,7 @@ void add_plan_command(CLI::App& app) {
   command->callback([options] {
     scheduler::WorkflowConfig workflow = scheduler::read_workflow(options->workflow);
     if (!options->policy.empty()) {
-      workflow.plan.policy = options->policy == "spread" ? scheduler::Policy::kSpread : scheduler::Policy::kPack;
+      workflow.plan.policy = *scheduler::parse_policy(options->policy);  // checked by the option
     }
     const ChosenInventory inventory = choose_inventory(options->inventory);
     const scheduler::Plan plan = scheduler::make_plan(workflow.claims(), inventory.inventory, workflow.plan);

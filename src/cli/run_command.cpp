@@ -254,7 +254,7 @@ void add_run_command(CLI::App& app) {
     if (options->threads) workflow.job.threads = *options->threads;
     if (options->seed) workflow.job.seed = *options->seed;
     if (!options->policy.empty()) {
-      workflow.plan.policy = options->policy == "spread" ? scheduler::Policy::kSpread : scheduler::Policy::kPack;
+      workflow.plan.policy = *scheduler::parse_policy(options->policy);  // checked by the option
     }
     if (options->batching == "off") framework::disable_batching(workflow);
 

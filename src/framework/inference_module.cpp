@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/latency.h"
 #include "nlohmann/json.hpp"
 
 namespace hepinfer::framework {
@@ -23,13 +24,6 @@ double weighted_sum(std::span<const float> values) {
   double total = 0;
   for (std::size_t i = 0; i < values.size(); ++i) total += values[i] * static_cast<double>(i % 7 + 1);
   return total;
-}
-
-double percentile(std::vector<float> values, double fraction) {
-  if (values.empty()) return 0;
-  const auto index = static_cast<std::size_t>(fraction * static_cast<double>(values.size() - 1));
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
-  return values[index];
 }
 
 std::int64_t expected_rows(ModuleKind kind, const SyntheticEvent& event) {
@@ -235,8 +229,9 @@ ModuleReport InferenceModule::report(double event_loop_seconds) const {
   report.calls = calls_;
   report.rows = rows_;
   report.mean_batch_rows = report.model_runs > 0 ? static_cast<double>(rows_) / static_cast<double>(report.model_runs) : 0;
-  report.latency_p50_us = percentile(latencies_us_, 0.50);
-  report.latency_p99_us = percentile(latencies_us_, 0.99);
+  const LatencySummary latency = summarise_latencies({latencies_us_.begin(), latencies_us_.end()});
+  report.latency_p50_us = latency.p50_us;
+  report.latency_p99_us = latency.p99_us;
   report.rows_per_second = event_loop_seconds > 0 ? static_cast<double>(rows_) / event_loop_seconds : 0;
   report.reference_events_checked = reference_checked_;
   report.reference_max_difference = reference_max_difference_;

@@ -124,6 +124,13 @@ std::vector<GpuState*> choose(const Claim& claim, std::int64_t per_gpu, std::vec
 
 std::string_view policy_name(Policy policy) { return policy == Policy::kPack ? "pack" : "spread"; }
 
+std::optional<Policy> parse_policy(std::string_view name) {
+  for (const Policy policy : {Policy::kPack, Policy::kSpread}) {
+    if (name == policy_name(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
 Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, const PlanOptions& options) {
   validate(claims, inventory, options);
   std::vector<GpuState> gpus;

@@ -124,13 +124,9 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
   if (root["job"]) config.job = read_settings(reader, root["job"], "job");
   if (const auto policy = root["policy"]) {
     const auto name = reader.scalar<std::string>(policy, "policy", "pack or spread");
-    if (name == "pack") {
-      config.plan.policy = Policy::kPack;
-    } else if (name == "spread") {
-      config.plan.policy = Policy::kSpread;
-    } else {
-      reader.fail(policy, "policy", "expected pack or spread, got '" + name + "'");
-    }
+    const std::optional<Policy> parsed = parse_policy(name);
+    if (!parsed) reader.fail(policy, "policy", "expected pack or spread, got '" + name + "'");
+    config.plan.policy = *parsed;
   }
   if (root["headroom_mib"]) config.plan.headroom_mib = reader.scalar<std::int64_t>(root["headroom_mib"], "headroom_mib", "an integer (MiB)");
   const YAML::Node modules = root["modules"];

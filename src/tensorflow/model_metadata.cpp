@@ -22,11 +22,6 @@ bool is_result_op(const std::string& op) {
   return !kNotResults.contains(op);
 }
 
-std::string node_of(const std::string& input) {
-  std::string name = input.starts_with('^') ? input.substr(1) : input;
-  return name.substr(0, name.find(':'));
-}
-
 Shape inferred_shape(const tensorflow::ShapeRefiner& refiner, const tensorflow::Node* node, int output) {
   tensorflow::shape_inference::InferenceContext* context = refiner.GetContext(node);
   if (context == nullptr || output >= context->num_outputs()) return Shape::unknown_rank();
@@ -84,7 +79,7 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
   std::map<std::string, const tensorflow::NodeDef*> node_defs;
   for (const auto& node : graph_def.node()) {
     node_defs.emplace(node.name(), &node);
-    for (const auto& input : node.input()) consumed.insert(node_of(input));
+    for (const auto& input : node.input()) consumed.insert(node_name_of(input));
   }
   std::map<std::string, const tensorflow::Node*> nodes;
   for (const tensorflow::Node* node : graph.op_nodes()) nodes.emplace(node->name(), node);
@@ -116,7 +111,7 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
     pending.pop_back();
     if (found == node_defs.end()) continue;
     for (const auto& input : found->second->input()) {
-      if (needed.insert(node_of(input)).second) pending.push_back(node_of(input));
+      if (needed.insert(node_name_of(input)).second) pending.push_back(node_name_of(input));
     }
   }
   for (const auto& node_def : graph_def.node()) {
@@ -136,6 +131,12 @@ std::vector<SignatureInfo> saved_model_signatures(const tensorflow::MetaGraphDef
   }
   std::sort(signatures.begin(), signatures.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return signatures;
+}
+
+std::string node_name_of(const std::string& input) {
+  std::string name = input.starts_with('^') ? input.substr(1) : input;
+  if (const auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
+  return name;
 }
 
 }  // namespace hepinfer::tf

@@ -25,6 +25,9 @@ std::vector<SignatureInfo> saved_model_signatures(const tensorflow::MetaGraphDef
 
 std::unordered_set<std::string> node_names(const tensorflow::GraphDef& graph);
 
+// The node a NodeDef input refers to: "^ctrl" -> "ctrl", "x:1" -> "x".
+std::string node_name_of(const std::string& input);
+
 // "x" -> "x:0"; names with an output index are returned unchanged.
 std::string canonical_tensor_name(const std::string& name);
 

@@ -1,10 +1,13 @@
 #include "op_policy.h"
 
+#include "model_metadata.h"
+
 #include <deque>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "hepinfer/core/error.h"
+#include "model_metadata.h"
 #include "tensorflow/core/framework/function.pb.h"
 #include "tensorflow/core/framework/op.h"
 
@@ -74,12 +77,6 @@ const std::unordered_set<std::string>& checkpoint_ops() {
       "ShardedFilename", "ShardedFilespec",
   };
   return ops;
-}
-
-std::string node_name_of(const std::string& input) {
-  std::string name = !input.empty() && input.front() == '^' ? input.substr(1) : input;
-  if (const auto colon = name.find(':'); colon != std::string::npos) name.resize(colon);
-  return name;
 }
 
 class OpChecker {

@@ -5,6 +5,7 @@
 
 #include "graph_loaders.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/example_inputs.h"
 #include "tensorflow/c/c_api.h"
 
 namespace hepinfer::tf {
@@ -12,32 +13,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Zero-valued inputs of the default signature with `rows` rows; unknown non-batch dimensions
-// are taken as 1.
-std::vector<NamedTensor> zero_inputs(const ModelInfo& info, std::int64_t rows, const char* purpose) {
-  if (rows < 0) {
-    throw InvalidArgumentError("model '" + info.path + "': " + purpose + " batch size " + std::to_string(rows) +
-                               " is negative");
-  }
-  std::vector<NamedTensor> inputs;
-  for (const TensorInfo& input : info.signature(info.default_signature).inputs) {
-    if (!input.shape.rank_known()) {
-      throw InvalidArgumentError("model '" + info.path + "': cannot " + purpose + ", input '" + input.key +
-                                 "' has unknown rank");
-    }
-    std::vector<std::int64_t> dims = input.shape.dims();
-    for (std::size_t axis = 0; axis < dims.size(); ++axis) {
-      if (dims[axis] < 0) dims[axis] = axis == 0 ? rows : 1;
-    }
-    inputs.push_back({input.key, Tensor(input.dtype, Shape(std::move(dims)))});
-  }
-  return inputs;
-}
-
 void warm_up(const Model& model, const LoadOptions& options, LoadTiming& timing) {
   if (options.warmup_runs <= 0) return;
   for (const std::int64_t batch : options.warmup_batch_sizes) {
-    const std::vector<NamedTensor> inputs = zero_inputs(model.info(), batch, "warm up");
+    const std::vector<NamedTensor> inputs = example_inputs(model.info(), batch, "warm up");
     for (int run = 0; run < options.warmup_runs; ++run) {
       model.run(inputs, {});
       ++timing.warmup_runs;
@@ -52,8 +31,8 @@ MemoryModel measure_memory(const TfModel& model, const LoadOptions& options) {
     throw InvalidArgumentError("model '" + model.info().path + "': memory probe rows must be 1 <= small < large, got " +
                                std::to_string(small) + " and " + std::to_string(large));
   }
-  const std::int64_t small_need = model.traced_need(zero_inputs(model.info(), small, "measure memory"));
-  const std::int64_t large_need = model.traced_need(zero_inputs(model.info(), large, "measure memory"));
+  const std::int64_t small_need = model.traced_need(example_inputs(model.info(), small, "measure memory"));
+  const std::int64_t large_need = model.traced_need(example_inputs(model.info(), large, "measure memory"));
   MemoryModel memory;
   memory.bytes_per_row = std::max<std::int64_t>(0, (large_need - small_need + (large - small) - 1) / (large - small));
   memory.fixed_bytes = std::max<std::int64_t>(0, small_need - small * memory.bytes_per_row);

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "hepinfer/batching/splitting_model.h"
+#include "hepinfer/core/latency.h"
 #include "hepinfer/core/model.h"
 
 namespace hepinfer::batching {
@@ -35,9 +36,7 @@ struct BatcherOptions {
 };
 
 // Percentiles over the most recent requests (up to 100 000).
-struct LatencySummary {
-  double p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0;
-};
+using hepinfer::LatencySummary;
 
 struct BatcherStatistics {
   std::int64_t requests = 0;    // completed, successfully or not

@@ -4,7 +4,9 @@
 // memory per GPU). Planning is deterministic and explains itself. No TensorFlow here.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hepinfer/core/load_options.h"
@@ -77,6 +79,7 @@ struct Plan {
 // module, what it asked and what was free).
 Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, const PlanOptions& options = {});
 
-std::string_view policy_name(Policy policy);
+std::string_view policy_name(Policy policy);  // "pack", "spread"
+std::optional<Policy> parse_policy(std::string_view name);  // the inverse; nullopt for other names
 
 }  // namespace hepinfer::scheduler

@@ -1,0 +1,39 @@
+#include "hepinfer/core/example_inputs.h"
+
+#include <random>
+#include <string>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer {
+
+std::vector<NamedTensor> example_inputs(const ModelInfo& info, std::int64_t rows, std::string_view purpose,
+                                        std::optional<std::uint32_t> seed) {
+  if (rows < 0) {
+    throw InvalidArgumentError("model '" + info.path + "': " + std::string(purpose) + " batch size " +
+                               std::to_string(rows) + " is negative");
+  }
+  std::mt19937 random(seed.value_or(0));
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<NamedTensor> inputs;
+  for (const TensorInfo& input : info.signature(info.default_signature).inputs) {
+    if (!input.shape.rank_known()) {
+      throw InvalidArgumentError("model '" + info.path + "': cannot " + std::string(purpose) + ", input '" +
+                                 input.key + "' has unknown rank");
+    }
+    std::vector<std::int64_t> dims = input.shape.dims();
+    for (std::size_t axis = 0; axis < dims.size(); ++axis) {
+      if (dims[axis] < 0) dims[axis] = axis == 0 ? rows : 1;
+    }
+    Tensor tensor(input.dtype, Shape(std::move(dims)));
+    if (seed && input.dtype == DType::kFloat32) {
+      for (float& value : tensor.values<float>()) value = static_cast<float>(uniform(random));
+    } else if (seed && input.dtype == DType::kFloat64) {
+      for (double& value : tensor.values<double>()) value = uniform(random);
+    }
+    inputs.push_back({input.key, std::move(tensor)});
+  }
+  return inputs;
+}
+
+}  // namespace hepinfer
