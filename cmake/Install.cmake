@@ -6,9 +6,8 @@ include(CMakePackageConfigHelpers)
 add_library(hepinfer_library INTERFACE)
 set_target_properties(hepinfer_library PROPERTIES EXPORT_NAME hepinfer)
 target_link_libraries(hepinfer_library INTERFACE hepinfer_core hepinfer_scheduler hepinfer_batching)
-# The framework harness is exported on its own (hepinfer::framework), not in hepinfer::hepinfer.
-set(_hepinfer_exported hepinfer_core hepinfer_scheduler hepinfer_batching hepinfer_framework hepinfer_library)
-set_target_properties(hepinfer_framework PROPERTIES EXPORT_NAME framework)
+# The library only: the demo job (apps/job) and its YAML/JSON dependencies are not part of it.
+set(_hepinfer_exported hepinfer_core hepinfer_scheduler hepinfer_batching hepinfer_library)
 set_target_properties(hepinfer_core PROPERTIES EXPORT_NAME core)
 set_target_properties(hepinfer_scheduler PROPERTIES EXPORT_NAME scheduler)
 set_target_properties(hepinfer_batching PROPERTIES EXPORT_NAME batching)

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <iostream>
 
-#include "hepinfer/framework/synthetic_events.h"
+#include "job/synthetic_events.h"
 #include "hepinfer/tensorflow/device_plan.h"
 #include "jet_tagger_producer.h"
 

@@ -14,7 +14,6 @@
 #include "hepinfer/scheduler/gpu_discovery.h"
 #include "hepinfer/scheduler/plan.h"
 #include "hepinfer/scheduler/resource_scheduler.h"
-#include "hepinfer/scheduler/workflow_file.h"
 #if __has_include("hepinfer/tensorflow/tf_model.h")
 #include "hepinfer/tensorflow/device_plan.h"
 #include "hepinfer/tensorflow/tf_model.h"

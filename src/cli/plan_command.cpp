@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/workflow_file.h"
 #include "plan_output.h"
 
 namespace hepinfer::cli {
@@ -24,7 +24,7 @@ void add_plan_command(CLI::App& app) {
       ->check(CLI::IsMember({"pack", "spread"}));
   command->add_flag("--json", options->json, "Print JSON instead of text");
   command->callback([options] {
-    scheduler::WorkflowConfig workflow = scheduler::read_workflow(options->workflow);
+    framework::WorkflowConfig workflow = framework::read_workflow(options->workflow);
     if (!options->policy.empty()) {
       workflow.plan.policy = *scheduler::parse_policy(options->policy);  // checked by the option
     }

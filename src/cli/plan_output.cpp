@@ -3,7 +3,7 @@
 #include <iomanip>
 
 #include "hepinfer/scheduler/gpu_discovery.h"
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/workflow_file.h"
 
 namespace hepinfer::cli {
 
@@ -56,7 +56,7 @@ void print_plan(std::ostream& out, const scheduler::Plan& plan) {
 
 ChosenInventory choose_inventory(const std::string& inventory_file) {
   if (!inventory_file.empty()) {
-    scheduler::Inventory inventory = scheduler::read_inventory(inventory_file);
+    scheduler::Inventory inventory = framework::read_inventory(inventory_file);
     const std::string source = inventory_file + ", " + std::to_string(inventory.gpus.size()) + " simulated GPU(s)";
     return {std::move(inventory), source};
   }

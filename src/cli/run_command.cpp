@@ -17,8 +17,8 @@
 
 #include "commands.h"
 #include "hepinfer/core/error.h"
-#include "hepinfer/framework/job.h"
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/job.h"
+#include "job/workflow_file.h"
 #include "model_loader.h"
 #include "plan_output.h"
 
@@ -237,9 +237,9 @@ void add_run_command(CLI::App& app) {
   command->add_flag("--quiet", options->quiet, "No progress output");
   command->callback([options] {
     const bool embedded = options->workflow.empty();
-    scheduler::WorkflowConfig config =
-        embedded ? scheduler::parse_workflow(std::string(framework::default_workflow_yaml()), "embedded demo workflow")
-                 : scheduler::read_workflow(options->workflow);
+    framework::WorkflowConfig config =
+        embedded ? framework::parse_workflow(std::string(framework::default_workflow_yaml()), "embedded demo workflow")
+                 : framework::read_workflow(options->workflow);
     std::filesystem::path models = options->models;
     if (models.empty()) {
       models = embedded ? default_models_directory() : std::filesystem::path(options->workflow).parent_path();

@@ -14,7 +14,7 @@
 #include "error_message.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/workflow_file.h"
 #include "hepinfer/tensorflow/tf_model.h"
 #include "tensor_matchers.h"
 #include "tensorflow/core/protobuf/config.pb.h"
@@ -232,7 +232,7 @@ TEST(DevicePlanLifeCycle, AGpuAssignmentNeedsAnAppliedPlan) {
 // begin job (here it puts two modules on CPU and one on the simulated GPU), each module loads its
 // model with its assignment, and every model agrees with Python TensorFlow.
 TEST(DevicePlanLifeCycle, ModulesPlacedByThePlanRunTheirModels) {
-  const scheduler::WorkflowConfig workflow = scheduler::parse_workflow(R"(
+  const framework::WorkflowConfig workflow = framework::parse_workflow(R"(
 policy: pack
 headroom_mib: 500
 modules:

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "hepinfer/core/error.h"
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/workflow_file.h"
 
-namespace hepinfer::scheduler {
+namespace hepinfer::framework {
+
+using scheduler::Claim;
+using scheduler::Inventory;
+using scheduler::Policy;
 namespace {
 
 std::string error_of(const std::string& text) {
@@ -90,4 +94,4 @@ TEST(WorkflowFile, DuplicateModulesAreCaughtByPlanning) {
 }
 
 }  // namespace
-}  // namespace hepinfer::scheduler
+}  // namespace hepinfer::framework

@@ -10,7 +10,7 @@
 
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/model.h"
-#include "hepinfer/framework/inference_module.h"
+#include "job/inference_module.h"
 
 namespace hepinfer::test {
 

@@ -7,14 +7,14 @@
 #include "demo_backend.h"
 #include "error_message.h"
 #include "hepinfer/core/error.h"
-#include "hepinfer/framework/job.h"
+#include "job/job.h"
 
 namespace hepinfer::framework {
 namespace {
 
 JobWorkflow demo_workflow(std::int64_t events, int streams, int threads) {
   JobWorkflow workflow = job_workflow_from(
-      scheduler::parse_workflow(std::string(default_workflow_yaml()), "demo"), "/nonexistent");
+      framework::parse_workflow(std::string(default_workflow_yaml()), "demo"), "/nonexistent");
   workflow.job.events = events;
   workflow.job.streams = streams;
   workflow.job.threads = threads;

@@ -23,8 +23,8 @@
 #include "hepinfer/batching/dynamic_batcher.h"
 #include "hepinfer/batching/splitting_model.h"
 #include "hepinfer/core/model.h"
-#include "hepinfer/framework/job_workflow.h"
-#include "hepinfer/framework/synthetic_events.h"
+#include "job/job_workflow.h"
+#include "job/synthetic_events.h"
 #include "hepinfer/scheduler/resource_scheduler.h"
 
 namespace hepinfer::framework {

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "hepinfer/scheduler/plan.h"
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/workflow_file.h"
 
 namespace hepinfer::framework {
 
@@ -70,7 +70,7 @@ struct JobWorkflow {
 
 // Interprets the `job:` and `settings:` parts of `config`; relative model paths are taken
 // relative to `models_directory`. Throws InvalidArgumentError naming the file, line and field.
-JobWorkflow job_workflow_from(const scheduler::WorkflowConfig& config, const std::filesystem::path& models_directory);
+JobWorkflow job_workflow_from(const framework::WorkflowConfig& config, const std::filesystem::path& models_directory);
 
 // Threads left at 0 become one per core; streams left at 0, one per thread.
 JobSettings with_defaults(JobSettings settings);

@@ -4,7 +4,7 @@
 
 #include "error_message.h"
 #include "hepinfer/core/error.h"
-#include "hepinfer/framework/synthetic_events.h"
+#include "job/synthetic_events.h"
 
 namespace hepinfer::framework {
 namespace {

@@ -1,4 +1,4 @@
-#include "hepinfer/framework/synthetic_events.h"
+#include "job/synthetic_events.h"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "hepinfer/scheduler/workflow_file.h"
+#include "job/workflow_file.h"
 
 #include <set>
 
@@ -6,7 +6,12 @@
 #include "hepinfer/core/file_read.h"
 #include "yaml-cpp/yaml.h"
 
-namespace hepinfer::scheduler {
+namespace hepinfer::framework {
+
+using scheduler::Claim;
+using scheduler::GpuDevice;
+using scheduler::Inventory;
+using scheduler::Policy;
 namespace {
 
 // Reads one YAML document, turning every problem into an error that names source, line and field.
@@ -124,7 +129,7 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
   if (root["job"]) config.job = read_settings(reader, root["job"], "job");
   if (const auto policy = root["policy"]) {
     const auto name = reader.scalar<std::string>(policy, "policy", "pack or spread");
-    const std::optional<Policy> parsed = parse_policy(name);
+    const std::optional<Policy> parsed = scheduler::parse_policy(name);
     if (!parsed) reader.fail(policy, "policy", "expected pack or spread, got '" + name + "'");
     config.plan.policy = *parsed;
   }
@@ -208,4 +213,4 @@ Inventory read_inventory(const std::filesystem::path& path) {
   return parse_inventory(read_regular_file(path, "inventory file"), path.string());
 }
 
-}  // namespace hepinfer::scheduler
+}  // namespace hepinfer::framework

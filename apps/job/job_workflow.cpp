@@ -1,4 +1,4 @@
-#include "hepinfer/framework/job_workflow.h"
+#include "job/job_workflow.h"
 
 #include <algorithm>
 #include <charconv>
@@ -34,7 +34,7 @@ modules:
 
 class SettingReader {
  public:
-  SettingReader(const std::string& source, std::string field, const scheduler::Settings& settings,
+  SettingReader(const std::string& source, std::string field, const framework::Settings& settings,
                 std::set<std::string> allowed)
       : source_(source), field_(std::move(field)), settings_(settings) {
     for (const auto& [key, setting] : settings_) {
@@ -42,7 +42,7 @@ class SettingReader {
     }
   }
 
-  [[noreturn]] void fail(const std::string& key, const scheduler::Setting& setting, const std::string& what) const {
+  [[noreturn]] void fail(const std::string& key, const framework::Setting& setting, const std::string& what) const {
     throw InvalidArgumentError("'" + source_ + "'" + (setting.line > 0 ? " line " + std::to_string(setting.line) : "") +
                                ": " + field_ + "." + key + ": " + what);
   }
@@ -75,7 +75,7 @@ class SettingReader {
     }
   }
 
-  const scheduler::Setting* find(const std::string& key) const {
+  const framework::Setting* find(const std::string& key) const {
     const auto found = settings_.find(key);
     return found == settings_.end() ? nullptr : &found->second;
   }
@@ -83,10 +83,10 @@ class SettingReader {
  private:
   const std::string& source_;
   std::string field_;
-  const scheduler::Settings& settings_;
+  const framework::Settings& settings_;
 };
 
-ModuleSetup module_setup(const scheduler::ModuleConfig& module, const std::string& source, const std::string& field,
+ModuleSetup module_setup(const framework::ModuleConfig& module, const std::string& source, const std::string& field,
                          const std::filesystem::path& models_directory) {
   const SettingReader reader(source, field + ".settings", module.settings,
                              {"kind", "mode", "batching", "batch_rows", "batch_delay_us", "split_rows",
@@ -98,7 +98,7 @@ ModuleSetup module_setup(const scheduler::ModuleConfig& module, const std::strin
   const std::filesystem::path model(module.model);
   setup.model = model.is_absolute() ? model : models_directory / model;
 
-  const scheduler::Setting* kind = reader.find("kind");
+  const framework::Setting* kind = reader.find("kind");
   if (kind == nullptr) {
     throw InvalidArgumentError("'" + source + "': " + field + ".settings.kind: module '" + module.name +
                                "' needs a kind: jet_tagger, event_classifier or particle_flow");
@@ -112,7 +112,7 @@ ModuleSetup module_setup(const scheduler::ModuleConfig& module, const std::strin
   } else {
     reader.fail("kind", *kind, "expected jet_tagger, event_classifier or particle_flow, got '" + kind->value + "'");
   }
-  if (const scheduler::Setting* mode = reader.find("mode")) {
+  if (const framework::Setting* mode = reader.find("mode")) {
     if (mode->value == "sync") {
       setup.mode = ExecutionMode::kSync;
     } else if (mode->value == "async") {
@@ -150,7 +150,7 @@ std::string_view execution_mode_name(ExecutionMode mode) {
   return mode == ExecutionMode::kAsync ? "async" : "sync";
 }
 
-JobWorkflow job_workflow_from(const scheduler::WorkflowConfig& config, const std::filesystem::path& models_directory) {
+JobWorkflow job_workflow_from(const framework::WorkflowConfig& config, const std::filesystem::path& models_directory) {
   JobWorkflow workflow{.source = config.source, .plan = config.plan};
   const SettingReader job(config.source, "job", config.job, {"events", "streams", "threads", "seed"});
   job.integer<std::int64_t>("events", workflow.job.events, 0);

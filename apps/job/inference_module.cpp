@@ -1,4 +1,4 @@
-#include "hepinfer/framework/inference_module.h"
+#include "job/inference_module.h"
 
 #include <algorithm>
 #include <cmath>

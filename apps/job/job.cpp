@@ -1,4 +1,4 @@
-#include "hepinfer/framework/job.h"
+#include "job/job.h"
 
 #include <condition_variable>
 #include <deque>

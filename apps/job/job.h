@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "hepinfer/framework/inference_module.h"
-#include "hepinfer/framework/job_workflow.h"
+#include "job/inference_module.h"
+#include "job/job_workflow.h"
 #include "hepinfer/scheduler/plan.h"
 #include "hepinfer/scheduler/resource_scheduler.h"
 

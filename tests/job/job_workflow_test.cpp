@@ -5,13 +5,13 @@
 
 #include "error_message.h"
 #include "hepinfer/core/error.h"
-#include "hepinfer/framework/job_workflow.h"
+#include "job/job_workflow.h"
 
 namespace hepinfer::framework {
 namespace {
 
 JobWorkflow parse(const std::string& text) {
-  return job_workflow_from(scheduler::parse_workflow(text, "job.yaml"), "/models");
+  return job_workflow_from(framework::parse_workflow(text, "job.yaml"), "/models");
 }
 
 std::string error_for(const std::string& text) {

@@ -1,6 +1,8 @@
 #pragma once
-// The YAML files the scheduler reads: a workflow (policy, headroom, modules with their claims)
-// and a simulated GPU inventory. Errors name the file, the line and the field.
+// The YAML files of a job: a workflow (policy, headroom, modules with their claims) and a
+// simulated GPU inventory. The scheduler itself takes claims and options, not files; this
+// application layer reads them (hepinfer plan, hepinfer run). Errors name the file, the line and
+// the field.
 //
 //   policy: spread                      # pack (default) or spread
 //   headroom_mib: 512
@@ -20,7 +22,7 @@
 
 #include "hepinfer/scheduler/plan.h"
 
-namespace hepinfer::scheduler {
+namespace hepinfer::framework {
 
 // A scalar the scheduler does not interpret, kept with its line so that the layer reading it
 // can name it in errors.
@@ -33,23 +35,23 @@ using Settings = std::map<std::string, Setting>;
 struct ModuleConfig {
   std::string name;
   std::string model;
-  Claim claim;        // claim.module == name
+  scheduler::Claim claim;  // claim.module == name
   Settings settings;  // the module's `settings:` mapping
 };
 
 struct WorkflowConfig {
   std::string source;  // the file (or text) it was read from
-  PlanOptions plan;
+  scheduler::PlanOptions plan;
   std::vector<ModuleConfig> modules;
   Settings job;  // the top-level `job:` mapping
-  std::vector<Claim> claims() const;
+  std::vector<scheduler::Claim> claims() const;
 };
 
 // Throw FileNotFoundError or InvalidArgumentError ("FILE line N: FIELD: what was expected").
 WorkflowConfig read_workflow(const std::filesystem::path& path);
-Inventory read_inventory(const std::filesystem::path& path);
+scheduler::Inventory read_inventory(const std::filesystem::path& path);
 // The same from text; `source` names it in errors.
 WorkflowConfig parse_workflow(const std::string& text, const std::string& source);
-Inventory parse_inventory(const std::string& text, const std::string& source);
+scheduler::Inventory parse_inventory(const std::string& text, const std::string& source);
 
-}  // namespace hepinfer::scheduler
+}  // namespace hepinfer::framework
