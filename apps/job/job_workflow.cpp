@@ -1,8 +1,6 @@
 #include "job/job_workflow.h"
 
 #include <algorithm>
-#include <charconv>
-#include <set>
 #include <thread>
 
 #include "hepinfer/core/error.h"
@@ -32,131 +30,28 @@ modules:
     settings: {kind: particle_flow, mode: sync, split_rows: 1024}
 )";
 
-class SettingReader {
- public:
-  SettingReader(const std::string& source, std::string field, const framework::Settings& settings,
-                std::set<std::string> allowed)
-      : source_(source), field_(std::move(field)), settings_(settings) {
-    for (const auto& [key, setting] : settings_) {
-      if (!allowed.contains(key)) fail(key, setting, "unknown setting");
-    }
-  }
-
-  [[noreturn]] void fail(const std::string& key, const framework::Setting& setting, const std::string& what) const {
-    throw InvalidArgumentError("'" + source_ + "'" + (setting.line > 0 ? " line " + std::to_string(setting.line) : "") +
-                               ": " + field_ + "." + key + ": " + what);
-  }
-
-  template <class T>
-  void integer(const std::string& key, T& value, T minimum) const {
-    const auto found = settings_.find(key);
-    if (found == settings_.end()) return;
-    const std::string& text = found->second.value;
-    T parsed{};
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), parsed);
-    if (error != std::errc() || end != text.data() + text.size()) {
-      fail(key, found->second, "expected an integer, got '" + text + "'");
-    }
-    if (parsed < minimum) {
-      fail(key, found->second, "expected at least " + std::to_string(minimum) + ", got " + text);
-    }
-    value = parsed;
-  }
-
-  void boolean(const std::string& key, bool& value) const {
-    const auto found = settings_.find(key);
-    if (found == settings_.end()) return;
-    if (found->second.value == "true") {
-      value = true;
-    } else if (found->second.value == "false") {
-      value = false;
-    } else {
-      fail(key, found->second, "expected true or false, got '" + found->second.value + "'");
-    }
-  }
-
-  const framework::Setting* find(const std::string& key) const {
-    const auto found = settings_.find(key);
-    return found == settings_.end() ? nullptr : &found->second;
-  }
-
- private:
-  const std::string& source_;
-  std::string field_;
-  const framework::Settings& settings_;
-};
-
-ModuleSetup module_setup(const framework::ModuleConfig& module, const std::string& source, const std::string& field,
+ModuleSetup module_setup(const ModuleConfig& module, const std::string& source, const std::string& field,
                          const std::filesystem::path& models_directory) {
-  const SettingReader reader(source, field + ".settings", module.settings,
-                             {"kind", "mode", "batching", "batch_rows", "batch_delay_us", "split_rows",
-                              "cpu_memory_budget_mib"});
-  ModuleSetup setup{.name = module.name, .claim = module.claim};
-  if (module.model.empty()) {
-    throw InvalidArgumentError("'" + source + "': " + field + ".model: module '" + module.name + "' needs a model");
-  }
-  const std::filesystem::path model(module.model);
-  setup.model = model.is_absolute() ? model : models_directory / model;
-
-  const framework::Setting* kind = reader.find("kind");
-  if (kind == nullptr) {
-    throw InvalidArgumentError("'" + source + "': " + field + ".settings.kind: module '" + module.name +
+  const std::string where = "'" + source + "'" + (module.line > 0 ? " line " + std::to_string(module.line) : "") + ": ";
+  if (module.model.empty()) throw InvalidArgumentError(where + field + ".model: module '" + module.name + "' needs a model");
+  if (!module.kind) {
+    throw InvalidArgumentError(where + field + ".settings.kind: module '" + module.name +
                                "' needs a kind: jet_tagger, event_classifier or particle_flow");
   }
-  if (kind->value == "jet_tagger") {
-    setup.kind = ModuleKind::kJetTagger;
-  } else if (kind->value == "event_classifier") {
-    setup.kind = ModuleKind::kEventClassifier;
-  } else if (kind->value == "particle_flow") {
-    setup.kind = ModuleKind::kParticleFlow;
-  } else {
-    reader.fail("kind", *kind, "expected jet_tagger, event_classifier or particle_flow, got '" + kind->value + "'");
-  }
-  if (const framework::Setting* mode = reader.find("mode")) {
-    if (mode->value == "sync") {
-      setup.mode = ExecutionMode::kSync;
-    } else if (mode->value == "async") {
-      setup.mode = ExecutionMode::kAsync;
-    } else {
-      reader.fail("mode", *mode, "expected sync or async, got '" + mode->value + "'");
-    }
-  }
-  reader.boolean("batching", setup.batching);
-  reader.integer<std::int64_t>("batch_rows", setup.batch_rows, 1);
-  std::int64_t delay_us = setup.batch_delay.count();
-  reader.integer<std::int64_t>("batch_delay_us", delay_us, 0);
-  setup.batch_delay = std::chrono::microseconds(delay_us);
-  reader.integer<std::int64_t>("split_rows", setup.split_rows, 0);
-  reader.integer<std::int64_t>("cpu_memory_budget_mib", setup.cpu_memory_budget_mib, 0);
-  if (setup.mode == ExecutionMode::kAsync && !setup.batching) {
-    reader.fail("mode", *reader.find("mode"),
-                "async needs batching: true (the batcher is the external worker that completes the request)");
-  }
+  ModuleSetup setup;
+  static_cast<ModuleSettings&>(setup) = module.settings;
+  setup.name = module.name;
+  const std::filesystem::path model(module.model);
+  setup.model = model.is_absolute() ? model : models_directory / model;
+  setup.claim = module.claim;
+  setup.kind = *module.kind;
   return setup;
 }
 
 }  // namespace
 
-std::string_view module_kind_name(ModuleKind kind) {
-  switch (kind) {
-    case ModuleKind::kJetTagger: return "jet_tagger";
-    case ModuleKind::kEventClassifier: return "event_classifier";
-    case ModuleKind::kParticleFlow: return "particle_flow";
-  }
-  return "unknown";
-}
-
-std::string_view execution_mode_name(ExecutionMode mode) {
-  return mode == ExecutionMode::kAsync ? "async" : "sync";
-}
-
-JobWorkflow job_workflow_from(const framework::WorkflowConfig& config, const std::filesystem::path& models_directory) {
-  JobWorkflow workflow{.source = config.source, .plan = config.plan};
-  const SettingReader job(config.source, "job", config.job, {"events", "streams", "threads", "seed"});
-  job.integer<std::int64_t>("events", workflow.job.events, 0);
-  job.integer<int>("streams", workflow.job.streams, 1);
-  job.integer<int>("threads", workflow.job.threads, 1);
-  job.integer<std::uint64_t>("seed", workflow.job.seed, 0);
+JobWorkflow job_workflow_from(const WorkflowConfig& config, const std::filesystem::path& models_directory) {
+  JobWorkflow workflow{.source = config.source, .plan = config.plan, .job = config.job};
   if (config.modules.empty()) {
     throw InvalidArgumentError("'" + config.source + "': modules: a job needs at least one module");
   }

@@ -1,7 +1,6 @@
 #pragma once
-// What `hepinfer run` executes: a workflow file (the scheduler's format, see
-// hepinfer/scheduler/workflow_file.h) whose modules carry `settings:` for the demo job and whose
-// top level carries `job:`.
+// What `hepinfer run` executes: a workflow file (job/workflow_file.h, which reads every field)
+// with its model paths resolved and every module's kind known.
 //
 //   job: {events: 5000, streams: 4, threads: 4, seed: 12345}
 //   modules:
@@ -11,7 +10,7 @@
 //       settings: {kind: jet_tagger, mode: async, batching: true, batch_rows: 256, batch_delay_us: 200}
 //
 // Module settings: kind (jet_tagger | event_classifier | particle_flow), mode (sync | async;
-// async is the framework's external-work pattern and needs batching), batching (true | false),
+// async is the framework's external-work pattern and needs batching), batching (a YAML boolean),
 // batch_rows, batch_delay_us, split_rows (most rows per backend run), cpu_memory_budget_mib
 // (memory per run when the plan puts the module on the CPU; needs a measured memory model).
 #include <chrono>
@@ -26,39 +25,12 @@
 
 namespace hepinfer::framework {
 
-// What a module does with an event: which collections it feeds and what its outputs must satisfy.
-enum class ModuleKind {
-  kJetTagger,        // jets + constituents, one row per jet; rows of probabilities
-  kEventClassifier,  // event features, batch 1; probabilities
-  kParticleFlow,     // particles, hundreds to thousands of rows; one finite value per particle
-};
-std::string_view module_kind_name(ModuleKind kind);
-
-enum class ExecutionMode {
-  kSync,   // the event's task runs the model (and waits for a batch) on its own thread
-  kAsync,  // acquire submits, the thread moves on, produce runs when the outputs are back
-};
-std::string_view execution_mode_name(ExecutionMode mode);
-
-struct ModuleSetup {
+// One module of a job: its workflow entry, resolved.
+struct ModuleSetup : ModuleSettings {
   std::string name;
   std::filesystem::path model;
   scheduler::Claim claim;
   ModuleKind kind = ModuleKind::kEventClassifier;
-  ExecutionMode mode = ExecutionMode::kSync;
-  bool batching = false;
-  std::int64_t batch_rows = 64;
-  std::chrono::microseconds batch_delay{200};
-  std::int64_t split_rows = 0;  // 0: no fixed limit
-  std::int64_t cpu_memory_budget_mib = 0;  // 0: none
-};
-
-// Unset threads: one per core; unset streams: one per thread.
-struct JobSettings {
-  std::int64_t events = 1000;
-  int streams = 0;
-  int threads = 0;
-  std::uint64_t seed = 12345;
 };
 
 struct JobWorkflow {
@@ -68,8 +40,8 @@ struct JobWorkflow {
   std::vector<ModuleSetup> modules;
 };
 
-// Interprets the `job:` and `settings:` parts of `config`; relative model paths are taken
-// relative to `models_directory`. Throws InvalidArgumentError naming the file, line and field.
+// `config` as a job: relative model paths are taken relative to `models_directory`; every module
+// needs a model and a kind. Throws InvalidArgumentError naming the file, line and field.
 JobWorkflow job_workflow_from(const framework::WorkflowConfig& config, const std::filesystem::path& models_directory);
 
 // Threads left at 0 become one per core; streams left at 0, one per thread.

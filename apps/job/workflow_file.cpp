@@ -12,6 +12,7 @@ using scheduler::Claim;
 using scheduler::GpuDevice;
 using scheduler::Inventory;
 using scheduler::Policy;
+
 namespace {
 
 // Reads one YAML document, turning every problem into an error that names source, line and field.
@@ -59,6 +60,31 @@ class Reader {
     }
   }
 
+  // An integer of at least `minimum`.
+  template <class T>
+  T at_least(const YAML::Node& node, const std::string& field, T minimum) const {
+    const T value = scalar<T>(node, field, "an integer");
+    if (value < minimum) {
+      fail(node, field, "expected at least " + std::to_string(minimum) + ", got " + node.Scalar());
+    }
+    return value;
+  }
+
+  // One of `names`, as the value at the same index of `values`.
+  template <class T>
+  T one_of(const YAML::Node& node, const std::string& field, const std::vector<std::string_view>& names,
+           const std::vector<T>& values) const {
+    std::string expected;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      expected += std::string(i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + std::string(names[i]);
+    }
+    const auto name = scalar<std::string>(node, field, expected.c_str());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (name == names[i]) return values[i];
+    }
+    fail(node, field, "expected " + expected + ", got '" + name + "'");
+  }
+
   const std::string& source() const { return source_; }
 
  private:
@@ -98,18 +124,63 @@ Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string
   return claim;
 }
 
-Settings read_settings(const Reader& reader, const YAML::Node& node, const std::string& field) {
-  if (!node.IsMap()) reader.fail(node, field, "expected a mapping of names to values");
-  Settings settings;
-  for (const auto& entry : node) {
-    const std::string key = reader.key_of(entry.first, field);
-    if (!entry.second.IsScalar()) reader.fail(entry.second, field + "." + key, "expected a single value");
-    settings[key] = Setting{entry.second.Scalar(), entry.second.Mark().line + 1};
+const std::vector<ModuleKind> kKinds = {ModuleKind::kJetTagger, ModuleKind::kEventClassifier, ModuleKind::kParticleFlow};
+const std::vector<ExecutionMode> kModes = {ExecutionMode::kSync, ExecutionMode::kAsync};
+
+template <class T>
+std::vector<std::string_view> names_of(const std::vector<T>& values, std::string_view (*name)(T)) {
+  std::vector<std::string_view> names;
+  for (const T value : values) names.push_back(name(value));
+  return names;
+}
+
+void read_module_settings(const Reader& reader, const YAML::Node& node, const std::string& field, ModuleConfig& module) {
+  reader.only_keys(node, field,
+                   {"kind", "mode", "batching", "batch_rows", "batch_delay_us", "split_rows", "cpu_memory_budget_mib"});
+  ModuleSettings& settings = module.settings;
+  if (const auto kind = node["kind"]) module.kind = reader.one_of(kind, field + ".kind", names_of(kKinds, &module_kind_name), kKinds);
+  if (const auto mode = node["mode"]) settings.mode = reader.one_of(mode, field + ".mode", names_of(kModes, &execution_mode_name), kModes);
+  if (node["batching"]) settings.batching = reader.scalar<bool>(node["batching"], field + ".batching", "true or false");
+  if (node["batch_rows"]) settings.batch_rows = reader.at_least<std::int64_t>(node["batch_rows"], field + ".batch_rows", 1);
+  if (node["batch_delay_us"]) {
+    settings.batch_delay = std::chrono::microseconds(
+        reader.at_least<std::int64_t>(node["batch_delay_us"], field + ".batch_delay_us", 0));
   }
-  return settings;
+  if (node["split_rows"]) settings.split_rows = reader.at_least<std::int64_t>(node["split_rows"], field + ".split_rows", 0);
+  if (node["cpu_memory_budget_mib"]) {
+    settings.cpu_memory_budget_mib =
+        reader.at_least<std::int64_t>(node["cpu_memory_budget_mib"], field + ".cpu_memory_budget_mib", 0);
+  }
+  if (settings.mode == ExecutionMode::kAsync && !settings.batching) {
+    reader.fail(node["mode"], field + ".mode",
+                "async needs batching: true (the batcher is the external worker that completes the request)");
+  }
+}
+
+JobSettings read_job_settings(const Reader& reader, const YAML::Node& node) {
+  reader.only_keys(node, "job", {"events", "streams", "threads", "seed"});
+  JobSettings job;
+  if (node["events"]) job.events = reader.at_least<std::int64_t>(node["events"], "job.events", 0);
+  if (node["streams"]) job.streams = reader.at_least<int>(node["streams"], "job.streams", 1);
+  if (node["threads"]) job.threads = reader.at_least<int>(node["threads"], "job.threads", 1);
+  if (node["seed"]) job.seed = reader.scalar<std::uint64_t>(node["seed"], "job.seed", "an integer");
+  return job;
 }
 
 }  // namespace
+
+std::string_view module_kind_name(ModuleKind kind) {
+  switch (kind) {
+    case ModuleKind::kJetTagger: return "jet_tagger";
+    case ModuleKind::kEventClassifier: return "event_classifier";
+    case ModuleKind::kParticleFlow: return "particle_flow";
+  }
+  return "unknown";
+}
+
+std::string_view execution_mode_name(ExecutionMode mode) {
+  return mode == ExecutionMode::kAsync ? "async" : "sync";
+}
 
 std::vector<Claim> WorkflowConfig::claims() const {
   std::vector<Claim> result;
@@ -126,7 +197,7 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
   reader.only_keys(root, "workflow", {"policy", "headroom_mib", "modules", "job"});
   WorkflowConfig config;
   config.source = source;
-  if (root["job"]) config.job = read_settings(reader, root["job"], "job");
+  if (root["job"]) config.job = read_job_settings(reader, root["job"]);
   if (const auto policy = root["policy"]) {
     const auto name = reader.scalar<std::string>(policy, "policy", "pack or spread");
     const std::optional<Policy> parsed = scheduler::parse_policy(name);
@@ -145,6 +216,7 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
     reader.only_keys(entry, field, {"name", "model", "claim", "settings"});
     if (!entry["name"]) reader.fail(entry, field + ".name", "missing");
     ModuleConfig module;
+    module.line = entry.Mark().line + 1;
     module.name = reader.scalar<std::string>(entry["name"], field + ".name", "a module name");
     if (entry["model"]) module.model = reader.scalar<std::string>(entry["model"], field + ".model", "a model path");
     if (entry["claim"]) {
@@ -153,7 +225,7 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
       module.claim.module = module.name;
       module.claim.gpus = 0;  // no claim: CPU only
     }
-    if (entry["settings"]) module.settings = read_settings(reader, entry["settings"], field + ".settings");
+    if (entry["settings"]) read_module_settings(reader, entry["settings"], field + ".settings", module);
     config.modules.push_back(std::move(module));
   }
   return config;

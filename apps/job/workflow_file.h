@@ -10,40 +10,70 @@
 //     - name: jet_tagger
 //       model: models/tagger/saved_model
 //       claim: {gpus: 1, memory_mib: 2048, cpu_fallback: true, priority: 1}
-//       settings: {kind: jet_tagger, mode: async}   # for other layers: scalars, passed through
-//   job: {events: 1000, streams: 4}                 # likewise, passed through
+//       settings: {kind: jet_tagger, mode: async, batching: true}   # how the demo job runs it
+//   job: {events: 1000, streams: 4}
 //
 //   gpus: [{id: 0, memory_mib: 16384, name: "A100"}]   # an inventory file
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
-#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hepinfer/scheduler/plan.h"
 
 namespace hepinfer::framework {
 
-// A scalar the scheduler does not interpret, kept with its line so that the layer reading it
-// can name it in errors.
-struct Setting {
-  std::string value;
-  int line = 0;  // 1-based; 0: not from a file
+// What a module does with an event: which collections it feeds and what its outputs must satisfy.
+enum class ModuleKind {
+  kJetTagger,        // jets + constituents, one row per jet; rows of probabilities
+  kEventClassifier,  // event features, batch 1; probabilities
+  kParticleFlow,     // particles, hundreds to thousands of rows; one finite value per particle
 };
-using Settings = std::map<std::string, Setting>;
+std::string_view module_kind_name(ModuleKind kind);
+
+enum class ExecutionMode {
+  kSync,   // the event's task runs the model (and waits for a batch) on its own thread
+  kAsync,  // acquire submits, the thread moves on, produce runs when the outputs are back
+};
+std::string_view execution_mode_name(ExecutionMode mode);
+
+// A module's `settings:` other than its kind: how the demo job runs it. `hepinfer plan` needs
+// none of them.
+struct ModuleSettings {
+  ExecutionMode mode = ExecutionMode::kSync;  // async needs batching (checked when read)
+  bool batching = false;
+  std::int64_t batch_rows = 64;
+  std::chrono::microseconds batch_delay{200};
+  std::int64_t split_rows = 0;             // most rows per backend run; 0: no fixed limit
+  std::int64_t cpu_memory_budget_mib = 0;  // memory per run when placed on the CPU; 0: none
+};
+
+// The top-level `job:`. Unset threads: one per core; unset streams: one per thread.
+struct JobSettings {
+  std::int64_t events = 1000;
+  int streams = 0;
+  int threads = 0;
+  std::uint64_t seed = 12345;
+};
 
 struct ModuleConfig {
   std::string name;
   std::string model;
   scheduler::Claim claim;  // claim.module == name
-  Settings settings;  // the module's `settings:` mapping
+  std::optional<ModuleKind> kind;  // `settings.kind`; required to run a job
+  ModuleSettings settings;
+  int line = 0;  // of the module's entry, for errors found after reading
 };
 
 struct WorkflowConfig {
   std::string source;  // the file (or text) it was read from
   scheduler::PlanOptions plan;
   std::vector<ModuleConfig> modules;
-  Settings job;  // the top-level `job:` mapping
+  JobSettings job;
   std::vector<scheduler::Claim> claims() const;
 };
 

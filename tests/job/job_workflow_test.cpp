@@ -75,7 +75,7 @@ TEST(JobWorkflow, ErrorsNameTheFileLineAndField) {
             "'tagger'");
   EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, mode: async}\n").find("async needs batching"),
             std::string::npos);
-  EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, colour: red}\n").find("modules[0].settings.colour: unknown setting"),
+  EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, colour: red}\n").find("modules[0].settings.colour: unknown field"),
             std::string::npos);
   EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, batch_rows: 0}\n").find("expected at least 1, got 0"),
             std::string::npos);
@@ -90,7 +90,27 @@ TEST(JobWorkflow, ErrorsNameTheFileLineAndField) {
             std::string::npos);
   EXPECT_NE(error_for("modules:\n  - name: m\n    settings: {kind: jet_tagger}\n").find("needs a model"),
             std::string::npos);
-  EXPECT_NE(error_for(head + "    settings: {kind: [a, b]}\n").find("expected a single value"), std::string::npos);
+  EXPECT_NE(error_for(head + "    settings: {kind: [a, b]}\n").find("modules[0].settings.kind: expected jet_tagger"),
+            std::string::npos);
+}
+
+TEST(JobWorkflow, EveryBooleanIsReadTheSameWay) {
+  // One parser for the whole file: what a claim accepts as a boolean, the settings accept too.
+  const JobWorkflow workflow = parse(
+      "modules:\n  - name: m\n    model: m.pb\n    claim: {gpus: 1, cpu_fallback: yes}\n"
+      "    settings: {kind: jet_tagger, mode: async, batching: yes}\n");
+  EXPECT_TRUE(workflow.modules[0].claim.cpu_fallback);
+  EXPECT_TRUE(workflow.modules[0].batching);
+  EXPECT_EQ(workflow.modules[0].mode, ExecutionMode::kAsync);
+}
+
+TEST(JobWorkflow, PlanningNeedsNoSettingsButAJobNeedsAKind) {
+  const std::string text = "modules:\n  - name: m\n    model: m.pb\n    claim: {gpus: 1}\n";
+  const WorkflowConfig config = parse_workflow(text, "plan.yaml");
+  EXPECT_EQ(config.claims().size(), 1u);
+  EXPECT_FALSE(config.modules[0].kind.has_value());
+  EXPECT_NE(error_for(text).find("'job.yaml' line 2: modules[0].settings.kind: module 'm' needs a kind"), std::string::npos)
+      << error_for(text);
 }
 
 }  // namespace
