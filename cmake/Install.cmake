@@ -25,6 +25,10 @@ install(TARGETS ${_hepinfer_exported} EXPORT hepinferTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS hepinfer RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The demo job's models, where the installed `hepinfer run` looks for them (when they were built).
+if(HEPINFER_WITH_TENSORFLOW)
+  install(DIRECTORY "${HEPINFER_DEMO_MODELS_DIR}/" DESTINATION ${CMAKE_INSTALL_DATADIR}/hepinfer/demo_models OPTIONAL)
+endif()
 install(DIRECTORY include/hepinfer DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 if(NOT HEPINFER_WITH_TENSORFLOW)
   install(CODE "file(REMOVE_RECURSE \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_INCLUDEDIR}/hepinfer/tensorflow\")")

@@ -31,7 +31,9 @@ cmake -S examples/external_project -B "$installed/consumer" -DCMAKE_PREFIX_PATH=
 cmake --build "$installed/consumer" -j "$jobs" >/dev/null
 "$installed/consumer/consumer" build/models/mlp/saved_model 2>/dev/null | grep "output_0 is float32\[2, 8\]"
 "$installed/prefix/bin/hepinfer" --version
-echo "hepinfer: the installed package works from an external CMake project"
+# The installed CLI finds its own demo models (nothing of the build tree is compiled in).
+"$installed/prefix/bin/hepinfer" run --events 40 --quiet | grep -q "checks"
+echo "hepinfer: the installed package works from an external CMake project, and its CLI on its own"
 
 cmake --preset notf
 cmake --build --preset notf -j "$jobs"

@@ -35,6 +35,31 @@ std::int64_t expected_rows(ModuleKind kind, const SyntheticEvent& event) {
   return 0;
 }
 
+// What is wrong with a module's outputs for an event of `rows` rows; empty: nothing. Every kind
+// gives one float32 output with a row per input row, finite; classifiers' rows sum to 1.
+std::string output_problem(ModuleKind kind, const std::vector<Tensor>& outputs, std::int64_t rows) {
+  if (outputs.empty() || outputs[0].dtype() != DType::kFloat32 || outputs[0].shape().rank() < 1 ||
+      outputs[0].rows() != rows) {
+    return "expected a float32 output with " + std::to_string(rows) + " rows, got " +
+           (outputs.empty() ? std::string("no output")
+                            : std::string(dtype_name(outputs[0].dtype())) + " " + outputs[0].shape().to_string());
+  }
+  const std::span<const float> values = outputs[0].values<float>();
+  if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
+    return "output has NaN or infinite values";
+  }
+  if (kind == ModuleKind::kParticleFlow) return {};
+  const std::int64_t width = rows > 0 ? static_cast<std::int64_t>(values.size()) / rows : 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double total = 0;
+    for (std::int64_t c = 0; c < width; ++c) total += values[static_cast<std::size_t>(r * width + c)];
+    if (std::abs(total - 1.0) > kProbabilityTolerance) {
+      return "probabilities of row " + std::to_string(r) + " sum to " + std::to_string(total) + ", not 1";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 // Python TF's outputs for the first events of one seed (tools/make_demo_models.py).
@@ -43,6 +68,20 @@ struct InferenceModule::Reference {
     std::int64_t rows = 0;
     double sum = 0, abs_sum = 0, weighted_sum = 0;
     std::vector<double> first;
+
+    // The largest difference from `values` (with their weighted sum `checksum`): of the sums,
+    // relative to the reference's size, and of the first values.
+    double difference(std::span<const float> values, double checksum) const {
+      double total = 0, absolute = 0;
+      for (const float v : values) {
+        total += v;
+        absolute += std::abs(v);
+      }
+      const double scale = abs_sum + 1.0;
+      double largest = std::max({std::abs(total - sum), std::abs(checksum - weighted_sum), std::abs(absolute - abs_sum)}) / scale;
+      for (std::size_t i = 0; i < first.size() && i < values.size(); ++i) largest = std::max(largest, std::abs(values[i] - first[i]));
+      return largest;
+    }
   };
   std::map<std::int64_t, Event> events;
 
@@ -133,32 +172,10 @@ void InferenceModule::fail_check(const std::string& message) {
 
 void InferenceModule::check(const SyntheticEvent& event, const std::vector<Tensor>& outputs,
                             std::chrono::steady_clock::time_point started) {
-  const std::string where = "module '" + setup_.name + "' event " + std::to_string(event.number) + ": ";
   const std::int64_t rows = expected_rows(setup_.kind, event);
-  std::string problem;
-  double checksum = 0;
-  std::span<const float> values;
-  if (outputs.empty() || outputs[0].dtype() != DType::kFloat32 || outputs[0].shape().rank() < 1 ||
-      outputs[0].rows() != rows) {
-    problem = "expected a float32 output with " + std::to_string(rows) + " rows, got " +
-              (outputs.empty() ? std::string("no output")
-                               : std::string(dtype_name(outputs[0].dtype())) + " " + outputs[0].shape().to_string());
-  } else {
-    values = outputs[0].values<float>();
-    checksum = weighted_sum(values);
-    const std::int64_t width = rows > 0 ? static_cast<std::int64_t>(values.size()) / rows : 0;
-    if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
-      problem = "output has NaN or infinite values";
-    } else if (setup_.kind != ModuleKind::kParticleFlow) {
-      for (std::int64_t r = 0; r < rows && problem.empty(); ++r) {
-        double total = 0;
-        for (std::int64_t c = 0; c < width; ++c) total += values[static_cast<std::size_t>(r * width + c)];
-        if (std::abs(total - 1.0) > kProbabilityTolerance) {
-          problem = "probabilities of row " + std::to_string(r) + " sum to " + std::to_string(total) + ", not 1";
-        }
-      }
-    }
-  }
+  const std::string problem = output_problem(setup_.kind, outputs, rows);
+  const std::span<const float> values = problem.empty() ? outputs[0].values<float>() : std::span<const float>();
+  const double checksum = weighted_sum(values);
   const double latency_us =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
 
@@ -166,26 +183,17 @@ void InferenceModule::check(const SyntheticEvent& event, const std::vector<Tenso
   ++calls_;
   rows_ += rows;
   latencies_us_.push_back(static_cast<float>(latency_us));
-  if (problem.empty()) checksum_fixed_ += std::llround(checksum * kChecksumScale);  // finite: checked above
+  const std::string where = "module '" + setup_.name + "' event " + std::to_string(event.number) + ": ";
   if (!problem.empty()) {
     fail_check(where + problem);
     return;
   }
+  checksum_fixed_ += std::llround(checksum * kChecksumScale);  // finite: checked above
   if (!reference_) return;
   const auto expected = reference_->events.find(event.number);
   if (expected == reference_->events.end()) return;
   const Reference::Event& want = expected->second;
-  double total = 0, absolute = 0;
-  for (const float v : values) {
-    total += v;
-    absolute += std::abs(v);
-  }
-  const double scale = want.abs_sum + 1.0;
-  double difference = std::max(std::abs(total - want.sum), std::abs(checksum - want.weighted_sum)) / scale;
-  difference = std::max(difference, std::abs(absolute - want.abs_sum) / scale);
-  for (std::size_t i = 0; i < want.first.size() && i < values.size(); ++i) {
-    difference = std::max(difference, std::abs(values[i] - want.first[i]));
-  }
+  const double difference = want.difference(values, checksum);
   ++reference_checked_;
   reference_max_difference_ = std::max(reference_max_difference_, difference);
   if (want.rows != rows || difference > kReferenceTolerance) {

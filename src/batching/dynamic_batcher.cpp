@@ -1,6 +1,7 @@
 #include "hepinfer/batching/dynamic_batcher.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "hepinfer/core/error.h"
 
@@ -226,57 +227,66 @@ void DynamicBatcher::run_alone(Request& request) {
 
 void DynamicBatcher::execute(std::vector<Request>& batch) {
   const Clock::time_point start = Clock::now();
-  {
-    std::lock_guard lock(recorder_->mutex);
-    for (const Request& request : batch) {
-      Recorder::push(recorder_->queue_delays_us, recorder_->next_delay, microseconds(start - request.submitted));
-    }
-  }
+  record_queue_delays(batch, start);
   if (batch.size() == 1) {
     run_alone(batch.front());
-    std::lock_guard lock(recorder_->mutex);
-    recorder_->totals.executions += 1;
-    Recorder::push(recorder_->executions_us, recorder_->next_execution, microseconds(Clock::now() - start));
+    record_execution(start, /*runs=*/1);
     return;
   }
+  std::optional<std::vector<Tensor>> outputs = run_merged(batch);
+  record_execution(start, /*runs=*/1);
+  if (!outputs) {
+    // One request may be at fault: each is retried alone, so that errors land where they belong.
+    for (Request& request : batch) {
+      run_alone(request);
+      record_execution(start, /*runs=*/1, /*timed=*/false);
+    }
+    return;
+  }
+  distribute(batch, *outputs);
+}
 
-  std::vector<NamedTensor> merged;
-  std::vector<Tensor> outputs;
+void DynamicBatcher::record_queue_delays(const std::vector<Request>& batch, Clock::time_point start) {
+  std::lock_guard lock(recorder_->mutex);
+  for (const Request& request : batch) {
+    Recorder::push(recorder_->queue_delays_us, recorder_->next_delay, microseconds(start - request.submitted));
+  }
+}
+
+void DynamicBatcher::record_execution(Clock::time_point start, std::int64_t runs, bool timed) {
+  std::lock_guard lock(recorder_->mutex);
+  recorder_->totals.executions += runs;
+  if (timed) Recorder::push(recorder_->executions_us, recorder_->next_execution, microseconds(Clock::now() - start));
+}
+
+std::optional<std::vector<Tensor>> DynamicBatcher::run_merged(const std::vector<Request>& batch) {
   std::int64_t total_rows = 0;
   for (const Request& request : batch) total_rows += request.rows;
-  bool ran = false;
   try {
+    std::vector<NamedTensor> merged;
     for (std::size_t i = 0; i < batch.front().inputs.size(); ++i) {
       std::vector<Tensor> parts;
       parts.reserve(batch.size());
       for (const Request& request : batch) parts.push_back(request.inputs[i].tensor);
       merged.push_back({batch.front().inputs[i].name, concat_rows(parts, "input '" + batch.front().inputs[i].name + "'")});
     }
-    outputs = splitter_.run(merged, batch.front().output_names, batch.front().options);
-    ran = std::all_of(outputs.begin(), outputs.end(),
-                      [&](const Tensor& output) { return output.shape().rank() > 0 && output.rows() == total_rows; });
+    std::vector<Tensor> outputs = splitter_.run(merged, batch.front().output_names, batch.front().options);
+    const bool by_row = std::all_of(outputs.begin(), outputs.end(), [&](const Tensor& output) {
+      return output.shape().rank() > 0 && output.rows() == total_rows;
+    });
+    if (by_row) return outputs;
   } catch (...) {
-    ran = false;  // one request may be at fault: each is retried alone below, so errors land where they belong
   }
-  {
-    std::lock_guard lock(recorder_->mutex);
-    recorder_->totals.executions += 1;
-    Recorder::push(recorder_->executions_us, recorder_->next_execution, microseconds(Clock::now() - start));
-  }
-  if (!ran) {
-    for (Request& request : batch) {
-      run_alone(request);
-      std::lock_guard lock(recorder_->mutex);
-      recorder_->totals.executions += 1;
-    }
-    return;
-  }
+  return std::nullopt;  // failed, or outputs that cannot be cut back into the requests' rows
+}
+
+void DynamicBatcher::distribute(std::vector<Request>& batch, const std::vector<Tensor>& outputs) {
+  std::int64_t offset = 0;
   {
     std::lock_guard lock(recorder_->mutex);
     recorder_->totals.requests += static_cast<std::int64_t>(batch.size());
-    recorder_->totals.rows += total_rows;
+    for (const Request& request : batch) recorder_->totals.rows += request.rows;
   }
-  std::int64_t offset = 0;
   for (Request& request : batch) {
     BatchResult result;
     result.outputs.reserve(outputs.size());

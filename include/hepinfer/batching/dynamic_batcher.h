@@ -21,6 +21,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "hepinfer/batching/splitting_model.h"
@@ -101,6 +102,13 @@ class DynamicBatcher final : public Model {
   std::vector<Request> take_batch(std::unique_lock<std::mutex>& lock);
   void execute(std::vector<Request>& batch);
   void run_alone(Request& request);
+  // The merged run of a batch's requests; nullopt if it failed or its outputs do not follow rows.
+  std::optional<std::vector<Tensor>> run_merged(const std::vector<Request>& batch);
+  // Cuts the merged outputs back into the requests' rows and completes them.
+  void distribute(std::vector<Request>& batch, const std::vector<Tensor>& outputs);
+  void record_queue_delays(const std::vector<Request>& batch, std::chrono::steady_clock::time_point start);
+  // `runs` backend runs; with `timed`, the time since `start` is one run's time.
+  void record_execution(std::chrono::steady_clock::time_point start, std::int64_t runs, bool timed = true);
 
   std::shared_ptr<const Model> model_;
   SplittingModel splitter_;  // runs every batch, splitting requests above the limit

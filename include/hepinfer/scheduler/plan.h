@@ -51,8 +51,9 @@ struct PlanOptions {
   std::int64_t headroom_mib = 0;  // kept free on every GPU (CUDA context, other GPU work)
 };
 
-// A module's response: the original design's `DeviceOpts`. Its Placement part (module, GPU ids,
-// memory per GPU) is what a backend is given at load (LoadOptions::placement).
+// A module's answer from the plan (called DeviceOpts in hepinfer's 2019 design). Its Placement
+// part (module, GPU ids, memory per GPU) is what a backend is given at load
+// (LoadOptions::placement).
 struct Assignment : Placement {
   std::string reason;  // why the module got this
 };
