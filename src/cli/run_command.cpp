@@ -207,30 +207,94 @@ void print_summary(const framework::JobReport& report) {
   if (!report.error.empty()) std::cout << "error: " << report.error << "\n";
 }
 
+struct RunCommandOptions {
+  std::string workflow;
+  std::string models;
+  std::string inventory;
+  std::string policy;
+  std::string batching;
+  std::optional<std::int64_t> events;
+  std::optional<int> streams, threads;
+  std::optional<std::uint64_t> seed;
+  LoadOptions open{.warmup_runs = 1, .warmup_batch_sizes = {1, 16}, .measure_memory = true};
+  bool json = false;
+  bool quiet = false;
+};
+
+// The workflow to run, with the command line's overrides; `source` says where it came from.
+framework::JobWorkflow job_workflow(const RunCommandOptions& options, std::string& source) {
+  const bool embedded = options.workflow.empty();
+  const framework::WorkflowConfig config =
+      embedded ? framework::parse_workflow(std::string(framework::default_workflow_yaml()), "embedded demo workflow")
+               : framework::read_workflow(options.workflow);
+  std::filesystem::path models = options.models;
+  if (models.empty()) {
+    models = embedded ? default_models_directory() : std::filesystem::path(options.workflow).parent_path();
+  }
+  if (embedded && !std::filesystem::exists(models / "README.txt")) {
+    throw FileNotFoundError("the demo models are not in '" + models.string() +
+                            "': build the target hepinfer_demo_models, or pass --models DIR");
+  }
+  source = embedded ? "embedded demo workflow (models: " + models.string() + ")" : options.workflow;
+  framework::JobWorkflow workflow = framework::job_workflow_from(config, models);
+  if (options.events) workflow.job.events = *options.events;
+  if (options.streams) workflow.job.streams = *options.streams;
+  if (options.threads) workflow.job.threads = *options.threads;
+  if (options.seed) workflow.job.seed = *options.seed;
+  if (!options.policy.empty()) workflow.plan.policy = *scheduler::parse_policy(options.policy);  // checked by the option
+  if (options.batching == "off") framework::disable_batching(workflow);
+  return workflow;
+}
+
+framework::JobOptions job_options(const RunCommandOptions& options, const ChosenInventory& inventory,
+                                  ProgressPrinter& progress) {
+  framework::JobOptions job{
+      .inventory = inventory.inventory,
+      .hooks = backend_scheduler_hooks(),
+      .load =
+          [defaults = options.open](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
+            LoadOptions open = defaults;
+            open.placement = assignment;
+            return std::shared_ptr<const Model>(open_model(setup.model.string(), open));
+          },
+      .stop = &stop_requested,
+  };
+  if (!options.quiet) job.progress = [&progress](const framework::JobProgress& p) { progress(p); };
+  return job;
+}
+
+void print_header(const framework::JobWorkflow& workflow, const std::string& source, const ChosenInventory& inventory,
+                  ThreadingMode threading) {
+  const framework::JobSettings settings = framework::with_defaults(workflow.job);
+  std::cout << "workflow: " << source << "\njob: " << settings.events << " events, " << settings.streams
+            << " streams, " << settings.threads << " threads, seed " << settings.seed << ", TF threading "
+            << threading_mode_name(threading) << "\ninventory: " << inventory.source << "\n" << std::flush;
+}
+
+// The command's exit: 1 with one line for an error or a failed check, 130 when interrupted.
+void throw_unless_succeeded(const framework::JobReport& report) {
+  if (!report.error.empty()) throw BackendError("the job stopped: " + report.error);
+  for (const framework::ModuleReport& module : report.modules) {
+    if (module.failed_checks > 0) {
+      throw BackendError(std::to_string(report.failed_checks()) + " output check(s) failed; first: " +
+                         module.first_failure);
+    }
+  }
+  if (report.interrupted) throw CLI::RuntimeError(130);
+}
+
 }  // namespace
 
 void add_run_command(CLI::App& app) {
-  struct Options {
-    std::string workflow;
-    std::string models;
-    std::string inventory;
-    std::string policy;
-    std::string batching;
-    std::optional<std::int64_t> events;
-    std::optional<int> streams, threads;
-    std::optional<std::uint64_t> seed;
-    LoadOptions open{.warmup_runs = 1, .warmup_batch_sizes = {1, 16}, .measure_memory = true};
-    bool json = false;
-    bool quiet = false;
-  };
-  auto options = std::make_shared<Options>();
+  auto options = std::make_shared<RunCommandOptions>();
   CLI::App* command = app.add_subcommand(
       "run", "Run a framework-like job: modules claim devices, one plan, S streams on T threads, a summary");
   command->add_option("workflow", options->workflow,
                       "Workflow YAML with job: and module settings: (default: the embedded demo job)");
   command->add_option("--models", options->models,
                       "Directory that relative model paths start from (default: the workflow file's directory; "
-                      "for the demo job the build's demo_models, or $HEPINFER_DEMO_MODELS)");
+                      "for the demo job $HEPINFER_DEMO_MODELS, else the demo models next to this program: "
+                      "share/hepinfer/demo_models when installed, demo_models in its build tree)");
   command->add_option("--events", options->events, "Events to process")->check(CLI::NonNegativeNumber);
   command->add_option("--streams", options->streams, "Concurrent event streams")->check(CLI::PositiveNumber);
   command->add_option("--threads", options->threads, "Threads in the job's TBB arena")->check(CLI::PositiveNumber);
@@ -247,50 +311,12 @@ void add_run_command(CLI::App& app) {
   command->add_flag("--json", options->json, "Print the summary as JSON (progress still goes to stderr)");
   command->add_flag("--quiet", options->quiet, "No progress output");
   command->callback([options] {
-    const bool embedded = options->workflow.empty();
-    framework::WorkflowConfig config =
-        embedded ? framework::parse_workflow(std::string(framework::default_workflow_yaml()), "embedded demo workflow")
-                 : framework::read_workflow(options->workflow);
-    std::filesystem::path models = options->models;
-    if (models.empty()) {
-      models = embedded ? default_models_directory() : std::filesystem::path(options->workflow).parent_path();
-    }
-    if (embedded && !std::filesystem::exists(models / "README.txt")) {
-      throw FileNotFoundError("the demo models are not in '" + models.string() +
-                              "': build the target hepinfer_demo_models, or pass --models DIR");
-    }
-    framework::JobWorkflow workflow = framework::job_workflow_from(config, models);
-    if (options->events) workflow.job.events = *options->events;
-    if (options->streams) workflow.job.streams = *options->streams;
-    if (options->threads) workflow.job.threads = *options->threads;
-    if (options->seed) workflow.job.seed = *options->seed;
-    if (!options->policy.empty()) {
-      workflow.plan.policy = *scheduler::parse_policy(options->policy);  // checked by the option
-    }
-    if (options->batching == "off") framework::disable_batching(workflow);
-
+    std::string source;
+    framework::JobWorkflow workflow = job_workflow(*options, source);
     const ChosenInventory inventory = choose_inventory(options->inventory);
     ProgressPrinter progress;
-    framework::JobOptions job{
-        .inventory = inventory.inventory,
-        .hooks = backend_scheduler_hooks(),
-        .load =
-            [defaults = options->open](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
-              LoadOptions open = defaults;
-              open.placement = assignment;
-              return std::shared_ptr<const Model>(open_model(setup.model.string(), open));
-            },
-        .stop = &stop_requested,
-    };
-    if (!options->quiet) job.progress = [&progress](const framework::JobProgress& p) { progress(p); };
-
-    const std::string source = embedded ? "embedded demo workflow (models: " + models.string() + ")" : options->workflow;
-    if (!options->json) {
-      const framework::JobSettings settings = framework::with_defaults(workflow.job);
-      std::cout << "workflow: " << source << "\njob: " << settings.events << " events, " << settings.streams
-                << " streams, " << settings.threads << " threads, seed " << settings.seed << ", TF threading "
-                << threading_mode_name(options->open.threading) << "\ninventory: " << inventory.source << "\n" << std::flush;
-    }
+    const framework::JobOptions job = job_options(*options, inventory, progress);
+    if (!options->json) print_header(workflow, source, inventory, options->open.threading);
     framework::JobReport report;
     {
       const InterruptGuard interrupts;
@@ -305,14 +331,7 @@ void add_run_command(CLI::App& app) {
       print_plan(std::cout, report.plan);
       print_summary(report);
     }
-    if (!report.error.empty()) throw BackendError("the job stopped: " + report.error);
-    for (const framework::ModuleReport& module : report.modules) {
-      if (module.failed_checks > 0) {
-        throw BackendError(std::to_string(report.failed_checks()) + " output check(s) failed; first: " +
-                           module.first_failure);
-      }
-    }
-    if (report.interrupted) throw CLI::RuntimeError(130);
+    throw_unless_succeeded(report);
   });
 }
 
