@@ -29,7 +29,8 @@ nlohmann::json model_json(const ModelInfo& info) {
     signatures.push_back({{"key", signature.key}, {"inputs", inputs}, {"outputs", outputs}});
   }
   return {{"path", info.path},
-          {"format", model_format_name(info.format)},
+          {"backend", info.backend},
+          {"format", info.format},
           {"device", info.device},
           {"runtime", backend_description()},
           {"default_signature", info.default_signature},
@@ -56,7 +57,7 @@ void print_timing(const LoadTiming& timing) {
 
 void print_model(const ModelInfo& info) {
   std::cout << "model:   " << info.path << "\n"
-            << "format:  " << model_format_name(info.format) << "\n"
+            << "format:  " << info.format << "\n"
             << "device:  " << (info.device.empty() ? "TensorFlow's default placement" : info.device) << "\n"
             << "runtime: " << backend_description() << "\n";
   for (const SignatureInfo& signature : info.signatures) {

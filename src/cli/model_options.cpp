@@ -8,10 +8,10 @@ void add_threading_option(CLI::App& command, ThreadingMode& mode) {
       "--threading",
       [&mode](const std::string& name) {
         const std::optional<ThreadingMode> parsed = parse_threading_mode(name);
-        if (!parsed) throw CLI::ValidationError("--threading", "'" + name + "' is not inline, tbb or tensorflow");
+        if (!parsed) throw CLI::ValidationError("--threading", "'" + name + "' is not inline, tbb or pools");
         mode = *parsed;
       },
-      "Where TensorFlow's work runs: inline (default), tbb or tensorflow");
+      "Where the backend's work runs: inline (default), tbb, or pools (the backend's own; 'tensorflow' also accepted)");
 }
 
 void add_op_policy_options(CLI::App& command, LoadOptions& options) {

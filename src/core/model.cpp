@@ -14,27 +14,20 @@ const TensorInfo* find_by_key(const std::vector<TensorInfo>& infos, std::string_
 
 }  // namespace
 
-std::string_view model_format_name(ModelFormat format) {
-  switch (format) {
-    case ModelFormat::kFrozenGraph: return "frozen GraphDef";
-    case ModelFormat::kSavedModel: return "SavedModel";
-  }
-  return "unknown";
-}
-
 std::string_view threading_mode_name(ThreadingMode mode) {
   switch (mode) {
     case ThreadingMode::kInline: return "inline";
     case ThreadingMode::kTbb: return "tbb";
-    case ThreadingMode::kTensorFlow: return "tensorflow";
+    case ThreadingMode::kBackendPools: return "pools";
   }
   return "unknown";
 }
 
 std::optional<ThreadingMode> parse_threading_mode(std::string_view name) {
-  for (ThreadingMode mode : {ThreadingMode::kInline, ThreadingMode::kTbb, ThreadingMode::kTensorFlow}) {
+  for (ThreadingMode mode : {ThreadingMode::kInline, ThreadingMode::kTbb, ThreadingMode::kBackendPools}) {
     if (threading_mode_name(mode) == name) return mode;
   }
+  if (name == "tensorflow") return ThreadingMode::kBackendPools;
   return std::nullopt;
 }
 

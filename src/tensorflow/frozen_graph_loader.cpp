@@ -49,7 +49,8 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
 
   ModelInfo info;
   info.path = where;
-  info.format = ModelFormat::kFrozenGraph;
+  info.backend = kBackendName;
+  info.format = kFrozenGraphFormat;
   info.signatures.push_back(frozen_graph_signature(graph, where));
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;

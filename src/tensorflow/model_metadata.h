@@ -13,6 +13,9 @@
 namespace hepinfer::tf {
 
 inline constexpr char kDefaultSignatureKey[] = "serving_default";
+inline constexpr char kBackendName[] = "tensorflow";
+inline constexpr char kSavedModelFormat[] = "SavedModel";
+inline constexpr char kFrozenGraphFormat[] = "frozen GraphDef";
 
 // Placeholders become inputs, nodes whose outputs nothing consumes become outputs; dtypes come
 // from the op definitions and shapes from TF's shape inference (-1 where unknown). Throws

@@ -135,7 +135,7 @@ tsl::thread::ThreadPoolOptions RuntimeState::pools_for(ThreadingMode mode, Inlin
       pools.inter_op_threadpool = tbb_pool.get();
       pools.intra_op_threadpool = tbb_pool.get();
       break;
-    case ThreadingMode::kTensorFlow: {
+    case ThreadingMode::kBackendPools: {
       std::call_once(tensorflow_pools_created_, [this] {
         std::lock_guard lock(mutex_);
         create_tensorflow_pools_locked();

@@ -49,7 +49,8 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
 
   ModelInfo info;
   info.path = where;
-  info.format = ModelFormat::kSavedModel;
+  info.backend = kBackendName;
+  info.format = kSavedModelFormat;
   info.device = device;
   info.signatures = saved_model_signatures(meta_graph);
   if (info.signatures.empty()) {

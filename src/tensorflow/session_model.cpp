@@ -115,7 +115,7 @@ std::unique_ptr<PreparedCall> TfModel::prepare(const std::vector<NamedTensor>& i
     callable.add_feed(resolved.tensor_name);
     call->input_infos.push_back(resolved.info);
   }
-  if (info_.format == ModelFormat::kSavedModel) check_all_inputs_fed(signature, callable);
+  if (info_.format == kSavedModelFormat) check_all_inputs_fed(signature, callable);
 
   if (output_names.empty()) {
     for (const TensorInfo& output : signature.outputs) {

@@ -57,7 +57,7 @@ class TbbThreadPool final : public tsl::thread::ThreadPoolInterface {
   int concurrency_ = 1;
 };
 
-// kTensorFlow: a pool of TensorFlow's own kind, owned by hepinfer, behind the interface runs take.
+// kBackendPools: a pool of TensorFlow's own kind, owned by hepinfer, behind the interface runs take.
 class EigenPoolAdapter final : public tsl::thread::ThreadPoolInterface {
  public:
   explicit EigenPoolAdapter(Eigen::ThreadPoolInterface* pool) : pool_(pool) {}

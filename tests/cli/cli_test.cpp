@@ -206,7 +206,7 @@ TEST_F(Cli, InspectReportsLoadAndWarmupTiming) {
 
 TEST_F(Cli, InferRunsInEveryThreadingMode) {
   const auto& tf1 = test::test_model("tf1_graph");
-  for (const char* mode : {"inline", "tbb", "tensorflow"}) {
+  for (const char* mode : {"inline", "tbb", "pools", "tensorflow"}) {
     const CommandResult result = hepinfer({"infer", tf1.formats.at("frozen_graph").path, "-i",
                                            "x=" + tf1.cases.back().inputs.at("x"), "--threading", mode,
                                            "--output-dir", scratch_.string()});

@@ -232,7 +232,7 @@ TEST(TensorFlowMode, RunsOnConfiguredPools) {
   options.tensorflow_inter_op_threads = 2;
   options.tensorflow_intra_op_threads = 3;
   tf::configure_runtime(options);
-  const auto cnn = load("cnn", ThreadingMode::kTensorFlow);
+  const auto cnn = load("cnn", ThreadingMode::kBackendPools);
   EXPECT_TENSORS_MATCH(cnn->run({{"image", reference_input("cnn", "image")}}, {})[0], reference_output("cnn", "prob"),
                        1e-5);
   int inter = 0, intra = 0;
@@ -250,7 +250,7 @@ TEST(ThreadingMode, CanBeChosenPerRun) {
   const auto mlp = load("mlp", ThreadingMode::kInline);
   const Tensor x = reference_input("mlp", "x");
   const auto expected = reference_output("mlp", "prob");
-  for (ThreadingMode mode : {ThreadingMode::kInline, ThreadingMode::kTbb, ThreadingMode::kTensorFlow}) {
+  for (ThreadingMode mode : {ThreadingMode::kInline, ThreadingMode::kTbb, ThreadingMode::kBackendPools}) {
     RunOptions options;
     options.threading = mode;
     EXPECT_TENSORS_MATCH(mlp->run({{"x", x}}, {"output_0"}, options)[0], expected, 1e-5) << threading_mode_name(mode);

@@ -14,16 +14,15 @@
 
 namespace hepinfer {
 
-enum class ModelFormat { kFrozenGraph, kSavedModel };
-std::string_view model_format_name(ModelFormat format);
 
 // Where a backend's own parallel work runs.
 enum class ThreadingMode {
   kInline,      // everything on the calling thread; the backend starts no threads
   kTbb,         // as tasks in the calling thread's TBB arena, alongside the framework's work
-  kTensorFlow,  // in the backend's own thread pools (standalone programs)
+  kBackendPools,  // in the backend's own thread pools (standalone programs)
 };
-std::string_view threading_mode_name(ThreadingMode mode);  // "inline", "tbb", "tensorflow"
+std::string_view threading_mode_name(ThreadingMode mode);  // "inline", "tbb", "pools"
+// The inverse; also accepts "tensorflow", the pools' name before there was more than one backend.
 std::optional<ThreadingMode> parse_threading_mode(std::string_view name);
 
 // What loading cost: useful to see that warm-up moved one-time work out of the first event.
@@ -62,7 +61,8 @@ struct MemoryModel {
 
 struct ModelInfo {
   std::string path;
-  ModelFormat format = ModelFormat::kFrozenGraph;
+  std::string backend;  // "tensorflow"
+  std::string format;   // as the backend names it: "SavedModel", "frozen GraphDef"
   // The signature used when a run does not name one. Frozen graphs have a single signature,
   // "serving_default", listing their placeholders as inputs and their unconsumed nodes as outputs.
   std::string default_signature;

@@ -11,7 +11,7 @@ enum class LogLevel { kInfo, kWarning, kError, kFatal, kSilent };
 
 struct RuntimeOptions {
   LogLevel log_level = LogLevel::kWarning;
-  // Sizes of the pools that ThreadingMode::kTensorFlow runs use (shared by all models, created on
+  // Sizes of the pools that ThreadingMode::kBackendPools runs use (shared by all models, created on
   // first use); 0 means one thread per core.
   int tensorflow_inter_op_threads = 0;
   int tensorflow_intra_op_threads = 0;
