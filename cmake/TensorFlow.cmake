@@ -9,8 +9,6 @@
 # TF's bundled protobuf/abseil headers come first and as SYSTEM includes; nothing from Debian's
 # protobuf, abseil or gRPC may be linked into a target that uses this one.
 
-set(HEPINFER_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH
-    "Python interpreter whose tensorflow package provides the C++ runtime")
 set(HEPINFER_TF_INCLUDE_DIR "" CACHE PATH "TensorFlow C++ headers (overrides tf.sysconfig)")
 set(HEPINFER_TF_LIBRARY_DIR "" CACHE PATH "Directory of libtensorflow_cc.so.2 (overrides tf.sysconfig)")
 set(HEPINFER_TF_DEFINITIONS "" CACHE STRING "Compile definitions TF's headers need (overrides tf.sysconfig)")

@@ -1,6 +1,7 @@
 #include "startup_quiet.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <string_view>
@@ -18,6 +19,10 @@ void silence_stderr_until_main(int argc, char** argv, char** /*environment*/) {
     if (std::string_view(argv[i]) == "--verbose") verbose = true;
   }
   if (verbose) return;
+  // PJRT plugins carry their own copy of absl's logging, with no API to quiet it; they read
+  // TF_CPP_MIN_LOG_LEVEL. Set here, before any library is initialised and while the process has
+  // one thread, unless the user set it.
+  setenv("TF_CPP_MIN_LOG_LEVEL", "3", /*overwrite=*/0);
   const int null_device = open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (null_device < 0) return;  // nothing lost but quiet
   saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);

@@ -1,7 +1,8 @@
 #pragma once
-// Keeps the libraries' load-time chatter (TensorFlow logs "oneDNN custom operations are on" and
-// absl's "All log messages before absl::InitializeLog()" while it is being loaded) off the CLI's
-// stderr, unless --verbose is on the command line.
+// Keeps the libraries' chatter off the CLI's stderr unless --verbose is on the command line:
+// TensorFlow's load-time lines ("oneDNN custom operations are on", absl's "All log messages
+// before absl::InitializeLog()"), and the PJRT plugins' logs (TF_CPP_MIN_LOG_LEVEL, which the
+// user may still set).
 
 namespace hepinfer::cli {
 

@@ -374,7 +374,8 @@ TEST_F(Cli, SuccessfulCommandsPrintNothingOnStderr) {
   for (const std::string& input : dtypes.inputs) infer.push_back("--input=" + input + "=" + reference.inputs.at(input));
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--version"}, {"inspect", dtypes.formats.at("frozen_graph").path}, infer,
-        {"plan", (fs::path(HEPINFER_SOURCE_DIR) / "examples/workflows/three_modules.yaml").string()}}) {
+        {"plan", (fs::path(HEPINFER_SOURCE_DIR) / "examples/workflows/three_modules.yaml").string()},
+        {"devices"}}) {
     const CommandResult result = hepinfer(args);
     EXPECT_EQ(result.exit_code, 0) << args[0] << ": " << result.err;
     EXPECT_EQ(result.err, "") << args[0];

@@ -98,6 +98,14 @@ TEST_F(PlanCli, DevicesReportsThisMachine) {
   }
   if (json["gpus"].empty()) EXPECT_FALSE(json["note"].get<std::string>().empty()) << "zero GPUs are explained";
   EXPECT_TRUE(json.contains("cuda_visible_devices"));
+  // The PJRT CPU plugin's devices, or a note saying why there are none (a build without XLA).
+  const auto& pjrt_cpu = json["pjrt"]["cpu"];
+  ASSERT_TRUE(pjrt_cpu["devices"].is_array());
+  if (pjrt_cpu["devices"].empty()) {
+    EXPECT_FALSE(pjrt_cpu["note"].get<std::string>().empty());
+  } else {
+    EXPECT_EQ(pjrt_cpu["devices"][0]["kind"], "cpu");
+  }
 
   const Result text = hepinfer("devices");
   ASSERT_EQ(text.exit_code, 0) << text.err;
