@@ -78,6 +78,7 @@ class PjrtClient {
   std::string platform_name() const;  // "cpu", "cuda"
   std::vector<PjrtDeviceInfo> devices() const;  // the addressable ones
   const PjrtPlugin& plugin() const { return *plugin_; }
+  void* native_handle() const { return client_; }  // the PJRT_Client, for the backend's own files
 
  private:
   std::shared_ptr<const PjrtPlugin> plugin_;

@@ -1,0 +1,140 @@
+#include "artifact.h"
+
+#include <algorithm>
+#include <set>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
+#include "nlohmann/json.hpp"
+
+namespace hepinfer::xla::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ManifestReader {
+ public:
+  explicit ManifestReader(fs::path manifest) : manifest_(std::move(manifest)) {}
+
+  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+    throw InvalidModelError("XLA artifact manifest '" + manifest_.string() + "': " + field + ": " + what);
+  }
+
+  const nlohmann::json& at(const nlohmann::json& object, const std::string& key, const std::string& field) const {
+    if (!object.is_object() || !object.contains(key)) fail(field, "missing");
+    return object.at(key);
+  }
+
+  std::string text(const nlohmann::json& object, const std::string& key, const std::string& field) const {
+    const nlohmann::json& value = at(object, key, field);
+    if (!value.is_string()) fail(field, "expected a string");
+    return value.get<std::string>();
+  }
+
+  std::int64_t integer(const nlohmann::json& object, const std::string& key, const std::string& field) const {
+    const nlohmann::json& value = at(object, key, field);
+    if (!value.is_number_integer()) fail(field, "expected an integer");
+    return value.get<std::int64_t>();
+  }
+
+  TensorInfo tensor(const nlohmann::json& entry, const std::string& field) const {
+    TensorInfo info;
+    info.key = text(entry, "name", field + ".name");
+    info.tensor_name = info.key;
+    const std::string dtype = text(entry, "dtype", field + ".dtype");
+    const auto parsed = parse_dtype(dtype);
+    if (!parsed) fail(field + ".dtype", "'" + dtype + "' is not float32, float64, int32, int64 or bool");
+    info.dtype = *parsed;
+    const nlohmann::json& shape = at(entry, "shape", field + ".shape");
+    if (!shape.is_array() || shape.empty()) fail(field + ".shape", "expected a list of dimensions, the first -1");
+    std::vector<std::int64_t> dims;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      if (!shape[i].is_number_integer()) fail(field + ".shape", "expected integer dimensions");
+      const std::int64_t dim = shape[i].get<std::int64_t>();
+      if ((i == 0 && dim != -1) || (i > 0 && dim < 0)) {
+        fail(field + ".shape", "expected -1 (the batch) and then known dimensions");
+      }
+      dims.push_back(dim);
+    }
+    info.shape = Shape(std::move(dims));
+    return info;
+  }
+
+  std::vector<TensorInfo> tensors(const nlohmann::json& manifest, const std::string& key) const {
+    const nlohmann::json& list = at(manifest, key, key);
+    if (!list.is_array() || list.empty()) fail(key, "expected a non-empty list");
+    std::vector<TensorInfo> infos;
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      infos.push_back(tensor(list[i], key + "[" + std::to_string(i) + "]"));
+      if (!names.insert(infos.back().key).second) fail(key, "'" + infos.back().key + "' appears twice");
+    }
+    return infos;
+  }
+
+ private:
+  fs::path manifest_;
+};
+
+}  // namespace
+
+bool is_artifact(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) && fs::is_regular_file(path / "manifest.json", ec) &&
+         !fs::exists(path / "saved_model.pb", ec);
+}
+
+Artifact read_artifact(const fs::path& directory) {
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) throw FileNotFoundError("XLA artifact '" + directory.string() + "' does not exist");
+  const fs::path manifest_path = directory / "manifest.json";
+  const ManifestReader reader(manifest_path);
+  nlohmann::json manifest;
+  try {
+    manifest = nlohmann::json::parse(read_regular_file(manifest_path, "XLA artifact manifest"));
+  } catch (const nlohmann::json::exception& error) {
+    reader.fail("(file)", std::string("not valid JSON: ") + error.what());
+  }
+  if (reader.text(manifest, "format", "format") != kArtifactFormat) {
+    reader.fail("format", std::string("expected '") + kArtifactFormat + "'");
+  }
+  if (const std::int64_t version = reader.integer(manifest, "format_version", "format_version");
+      version != kArtifactFormatVersion) {
+    reader.fail("format_version", "this hepinfer reads version " + std::to_string(kArtifactFormatVersion) + ", got " +
+                                      std::to_string(version) + "; compile the model again");
+  }
+  Artifact artifact;
+  artifact.directory = directory;
+  artifact.signature.key = reader.text(manifest, "signature", "signature");
+  artifact.signature.inputs = reader.tensors(manifest, "inputs");
+  artifact.signature.outputs = reader.tensors(manifest, "outputs");
+  artifact.stablehlo_version = reader.text(manifest, "stablehlo_version", "stablehlo_version");
+  artifact.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
+  const nlohmann::json& programs = reader.at(manifest, "programs", "programs");
+  if (!programs.is_array() || programs.empty()) reader.fail("programs", "expected a non-empty list");
+  for (std::size_t i = 0; i < programs.size(); ++i) {
+    const std::string field = "programs[" + std::to_string(i) + "]";
+    ArtifactProgram program;
+    program.batch = reader.integer(programs[i], "batch", field + ".batch");
+    if (program.batch < 1) reader.fail(field + ".batch", "expected at least 1");
+    const std::string file = reader.text(programs[i], "file", field + ".file");
+    if (file.empty() || fs::path(file).is_absolute() || file.find("..") != std::string::npos) {
+      reader.fail(field + ".file", "expected a file name inside the artifact, got '" + file + "'");
+    }
+    program.file = directory / file;
+    check_regular_file(program.file, "XLA program");
+    program.format = reader.text(programs[i], "format", field + ".format");
+    if (program.format != "mlir" && program.format != "hlo") reader.fail(field + ".format", "expected mlir or hlo");
+    artifact.programs.push_back(std::move(program));
+  }
+  std::sort(artifact.programs.begin(), artifact.programs.end(),
+            [](const ArtifactProgram& a, const ArtifactProgram& b) { return a.batch < b.batch; });
+  for (std::size_t i = 1; i < artifact.programs.size(); ++i) {
+    if (artifact.programs[i].batch == artifact.programs[i - 1].batch) {
+      reader.fail("programs", "batch " + std::to_string(artifact.programs[i].batch) + " appears twice");
+    }
+  }
+  return artifact;
+}
+
+}  // namespace hepinfer::xla::detail

@@ -1,0 +1,39 @@
+#pragma once
+// The artifact `hepinfer compile` writes for the XLA backend (tools/compile_xla.py): a directory
+// with manifest.json and one StableHLO program per compiled batch size. Read and checked here,
+// before anything reaches a PJRT plugin.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hepinfer/core/model.h"
+
+namespace hepinfer::xla::detail {
+
+inline constexpr char kArtifactFormat[] = "hepinfer-xla";
+inline constexpr int kArtifactFormatVersion = 1;
+
+struct ArtifactProgram {
+  std::int64_t batch = 0;  // rows the program takes
+  std::filesystem::path file;
+  std::string format;  // "mlir" or "hlo"
+};
+
+struct Artifact {
+  std::filesystem::path directory;
+  SignatureInfo signature;  // inputs and outputs in the programs' parameter and result order
+  std::vector<ArtifactProgram> programs;  // by increasing batch
+  std::string stablehlo_version;
+  std::string source;  // the model it was compiled from
+};
+
+// True if `path` is a directory holding an XLA artifact's manifest.
+bool is_artifact(const std::filesystem::path& path);
+
+// Throws FileNotFoundError for a missing directory or program file, InvalidModelError naming the
+// manifest and the field for anything malformed.
+Artifact read_artifact(const std::filesystem::path& directory);
+
+}  // namespace hepinfer::xla::detail

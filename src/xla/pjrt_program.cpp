@@ -1,0 +1,195 @@
+#include "pjrt_program.h"
+
+#include <memory>
+#include <utility>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer::xla::detail {
+namespace {
+
+// xla.CompileOptionsProto{executable_build_options{num_replicas: 1, num_partitions: 1}}. Empty
+// options make the plugins abort the process, so these are always sent.
+const std::string kCompileOptions("\x1a\x04\x20\x01\x28\x01", 6);
+
+PJRT_Buffer_Type buffer_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return PJRT_Buffer_Type_F32;
+    case DType::kFloat64: return PJRT_Buffer_Type_F64;
+    case DType::kInt32: return PJRT_Buffer_Type_S32;
+    case DType::kInt64: return PJRT_Buffer_Type_S64;
+    case DType::kBool: return PJRT_Buffer_Type_PRED;
+  }
+  throw UnsupportedError("dtype " + std::string(dtype_name(dtype)) + " has no PJRT buffer type");
+}
+
+DType dtype_of(PJRT_Buffer_Type type, const std::string& what) {
+  switch (type) {
+    case PJRT_Buffer_Type_F32: return DType::kFloat32;
+    case PJRT_Buffer_Type_F64: return DType::kFloat64;
+    case PJRT_Buffer_Type_S32: return DType::kInt32;
+    case PJRT_Buffer_Type_S64: return DType::kInt64;
+    case PJRT_Buffer_Type_PRED: return DType::kBool;
+    default: throw UnsupportedError(what + " returned an element type hepinfer does not handle (PJRT type " +
+                                    std::to_string(static_cast<int>(type)) + ")");
+  }
+}
+
+// Waits for `event` and destroys it; throws its error.
+void await_event(const PJRT_Api* api, PJRT_Event* event, const std::string& context) {
+  if (event == nullptr) return;
+  auto await_args = HEPINFER_PJRT_ARGS(PJRT_Event_Await_Args);
+  await_args.event = event;
+  PJRT_Error* error = api->PJRT_Event_Await(&await_args);
+  auto destroy_args = HEPINFER_PJRT_ARGS(PJRT_Event_Destroy_Args);
+  destroy_args.event = event;
+  api->PJRT_Event_Destroy(&destroy_args);
+  throw_if_error(api, error, context);
+}
+
+// A device buffer, destroyed with its owner.
+class Buffer {
+ public:
+  Buffer(const PJRT_Api* api, PJRT_Buffer* buffer) : api_(api), buffer_(buffer) {}
+  ~Buffer() {
+    if (buffer_ == nullptr) return;
+    auto args = HEPINFER_PJRT_ARGS(PJRT_Buffer_Destroy_Args);
+    args.buffer = buffer_;
+    if (PJRT_Error* error = api_->PJRT_Buffer_Destroy(&args)) {
+      try {
+        throw_if_error(api_, error, "destroying a PJRT buffer");
+      } catch (const Error&) {  // nothing to do; the error object is released
+      }
+    }
+  }
+  Buffer(Buffer&& other) noexcept : api_(other.api_), buffer_(std::exchange(other.buffer_, nullptr)) {}
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer& operator=(Buffer&&) = delete;
+  PJRT_Buffer* get() const { return buffer_; }
+
+ private:
+  const PJRT_Api* api_;
+  PJRT_Buffer* buffer_;
+};
+
+}  // namespace
+
+PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, const std::string& code, const std::string& format,
+                         std::string what)
+    : client_(std::move(client)), what_(std::move(what)) {
+  auto* const native = static_cast<PJRT_Client*>(client_->native_handle());
+  auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
+  devices.client = native;
+  throw_if_error(api(), api()->PJRT_Client_AddressableDevices(&devices), "listing the devices for " + what_);
+  if (devices.num_addressable_devices == 0) throw FailedPreconditionError("no PJRT device to run " + what_ + " on");
+  device_ = devices.addressable_devices[0];
+
+  auto program = HEPINFER_PJRT_ARGS(PJRT_Program);
+  std::string code_copy = code;  // PJRT_Program::code is not const
+  program.code = code_copy.data();
+  program.code_size = code_copy.size();
+  program.format = format.c_str();
+  program.format_size = format.size();
+  auto compile = HEPINFER_PJRT_ARGS(PJRT_Client_Compile_Args);
+  compile.client = native;
+  compile.program = &program;
+  compile.compile_options = kCompileOptions.data();
+  compile.compile_options_size = kCompileOptions.size();
+  throw_if_error(api(), api()->PJRT_Client_Compile(&compile), "compiling " + what_);
+  executable_ = compile.executable;
+
+  auto get = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
+  get.loaded_executable = executable_;
+  PJRT_Error* error = api()->PJRT_LoadedExecutable_GetExecutable(&get);
+  if (error == nullptr) {
+    auto outputs = HEPINFER_PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
+    outputs.executable = get.executable;
+    error = api()->PJRT_Executable_NumOutputs(&outputs);
+    num_outputs_ = outputs.num_outputs;
+    auto destroy = HEPINFER_PJRT_ARGS(PJRT_Executable_Destroy_Args);
+    destroy.executable = get.executable;
+    api()->PJRT_Executable_Destroy(&destroy);
+  }
+  if (error != nullptr) {
+    auto destroy = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
+    destroy.executable = executable_;
+    api()->PJRT_LoadedExecutable_Destroy(&destroy);
+    throw_if_error(api(), error, "reading the outputs of " + what_);
+  }
+}
+
+PjrtProgram::~PjrtProgram() {
+  auto destroy = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
+  destroy.executable = executable_;
+  if (PJRT_Error* error = api()->PJRT_LoadedExecutable_Destroy(&destroy)) {
+    try {
+      throw_if_error(api(), error, "destroying " + what_);
+    } catch (const Error&) {  // nothing to do; the error object is released
+    }
+  }
+}
+
+const PJRT_Api* PjrtProgram::api() const { return static_cast<const PJRT_Api*>(client_->plugin().api()); }
+
+std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
+  auto* const native = static_cast<PJRT_Client*>(client_->native_handle());
+  std::vector<Buffer> arguments;
+  arguments.reserve(inputs.size());
+  for (const Tensor& input : inputs) {
+    auto copy = HEPINFER_PJRT_ARGS(PJRT_Client_BufferFromHostBuffer_Args);
+    copy.client = native;
+    copy.data = input.raw_data();
+    copy.type = buffer_type(input.dtype());
+    copy.dims = input.shape().dims().data();
+    copy.num_dims = input.shape().rank();
+    copy.host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
+    copy.device = device_;
+    throw_if_error(api(), api()->PJRT_Client_BufferFromHostBuffer(&copy), "copying an input of " + what_);
+    arguments.emplace_back(api(), copy.buffer);
+    await_event(api(), copy.done_with_host_buffer, "copying an input of " + what_);
+  }
+
+  std::vector<PJRT_Buffer*> argument_list;
+  for (const Buffer& argument : arguments) argument_list.push_back(argument.get());
+  std::vector<PJRT_Buffer*> output_list(num_outputs_, nullptr);
+  PJRT_Buffer* const* argument_lists[1] = {argument_list.data()};
+  PJRT_Buffer** output_lists[1] = {output_list.data()};
+  PJRT_Event* finished[1] = {nullptr};
+  auto options = HEPINFER_PJRT_ARGS(PJRT_ExecuteOptions);
+  auto execute = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Execute_Args);
+  execute.executable = executable_;
+  execute.options = &options;
+  execute.argument_lists = argument_lists;
+  execute.num_devices = 1;
+  execute.num_args = argument_list.size();
+  execute.output_lists = output_lists;
+  execute.device_complete_events = finished;
+  throw_if_error(api(), api()->PJRT_LoadedExecutable_Execute(&execute), "running " + what_);
+  std::vector<Buffer> results;
+  for (PJRT_Buffer* output : output_list) results.emplace_back(api(), output);
+  await_event(api(), finished[0], "running " + what_);
+
+  std::vector<Tensor> outputs;
+  outputs.reserve(results.size());
+  for (const Buffer& result : results) {
+    auto type = HEPINFER_PJRT_ARGS(PJRT_Buffer_ElementType_Args);
+    type.buffer = result.get();
+    throw_if_error(api(), api()->PJRT_Buffer_ElementType(&type), "reading an output of " + what_);
+    auto dimensions = HEPINFER_PJRT_ARGS(PJRT_Buffer_Dimensions_Args);
+    dimensions.buffer = result.get();
+    throw_if_error(api(), api()->PJRT_Buffer_Dimensions(&dimensions), "reading an output of " + what_);
+    Tensor output(dtype_of(type.type, what_),
+                  Shape(std::vector<std::int64_t>(dimensions.dims, dimensions.dims + dimensions.num_dims)));
+    auto to_host = HEPINFER_PJRT_ARGS(PJRT_Buffer_ToHostBuffer_Args);
+    to_host.src = result.get();
+    to_host.dst = output.raw_data();
+    to_host.dst_size = output.byte_size();
+    throw_if_error(api(), api()->PJRT_Buffer_ToHostBuffer(&to_host), "copying an output of " + what_);
+    await_event(api(), to_host.event, "copying an output of " + what_);
+    outputs.push_back(std::move(output));
+  }
+  return outputs;
+}
+
+}  // namespace hepinfer::xla::detail

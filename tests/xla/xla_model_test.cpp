@@ -1,0 +1,181 @@
+// The XLA backend on every test model family compiled by tools/make_xla_models.py (batch sizes 1
+// and 4): agreement with Python TensorFlow at batch 0, 1 and 5 (padded and split), the Model
+// contract, concurrency, and artifacts that are broken on purpose.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "error_message.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/npy.h"
+#include "hepinfer/xla/xla_model.h"
+#include "nlohmann/json.hpp"
+#include "scratch_directory.h"
+#include "tensor_matchers.h"
+#include "test_models.h"
+
+namespace hepinfer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// XLA fuses and reorders float arithmetic; results agree with TF to ~1e-6 relative.
+constexpr double kXlaTolerance = 2e-5;
+
+nlohmann::json xla_index() {
+  std::ifstream file(fs::path(HEPINFER_XLA_MODELS_DIR) / "index.json");
+  return nlohmann::json::parse(file);
+}
+
+std::vector<std::string> compiled_families() {
+  const nlohmann::json index = xla_index();
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : index.at("artifacts").items()) names.push_back(name);
+  return names;
+}
+
+fs::path artifact_of(const std::string& family) {
+  return fs::path(HEPINFER_XLA_MODELS_DIR) / xla_index().at("artifacts").at(family).get<std::string>();
+}
+
+TEST(XlaArtifacts, EveryTestFamilyCompiles) {
+  const nlohmann::json index = xla_index();
+  EXPECT_TRUE(index.at("refused").empty()) << index.at("refused").dump(2);
+  for (const test::TestModel& model : test::test_models()) {
+    if (model.formats.contains("saved_model")) {
+      EXPECT_TRUE(index.at("artifacts").contains(model.name)) << model.name;
+    }
+  }
+}
+
+class XlaAgreement : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(XlaAgreement, MatchesPythonAtEveryBatchSize) {
+  const test::TestModel& model = test::test_model(GetParam());
+  const auto loaded = xla::load_model(artifact_of(GetParam()));
+  EXPECT_EQ(loaded->info().backend, "xla");
+  const std::vector<std::string> outputs = test::output_names(model, "saved_model");
+  for (const test::ReferenceCase& reference : model.cases) {
+    SCOPED_TRACE("batch " + std::to_string(reference.batch));
+    const std::vector<Tensor> got = loaded->run(test::reference_inputs(model, "saved_model", reference), outputs);
+    ASSERT_EQ(got.size(), model.outputs.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      SCOPED_TRACE("output " + model.outputs[i]);
+      EXPECT_EQ(got[i].rows(), reference.batch);
+      EXPECT_TENSORS_MATCH(got[i], read_npy(reference.outputs.at(model.outputs[i])),
+                           std::max(model.tolerance, model.tolerance > 0 ? kXlaTolerance : 0.0));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFamily, XlaAgreement, ::testing::ValuesIn(compiled_families()),
+                         [](const auto& test_info) { return test_info.param; });
+
+TEST(XlaModel, PaddedAndSplitRunsEqualRowByRowRuns) {
+  const test::TestModel& mlp = test::test_model("mlp");
+  const auto model = xla::load_model(artifact_of("mlp"));
+  const Tensor x = read_npy(mlp.cases.back().inputs.at("x"));  // 5 rows
+  const Tensor nine = concat_rows(std::vector<Tensor>{x, x.slice_rows(0, 4)});
+  const std::vector<Tensor> all = model->run({{"x", nine}}, {});  // 4 + 4 + 1
+  ASSERT_EQ(all[0].rows(), 9);
+  for (std::int64_t row = 0; row < 9; ++row) {
+    const std::vector<Tensor> one = model->run({{"x", nine.slice_rows(row, row + 1)}}, {});
+    EXPECT_TENSORS_MATCH(all[0].slice_rows(row, row + 1), one[0], 1e-6);
+  }
+  const std::vector<Tensor> two = model->run({{"x", x.slice_rows(0, 2)}}, {});  // padded to 4
+  EXPECT_TENSORS_MATCH(two[0], all[0].slice_rows(0, 2), 1e-6);
+}
+
+TEST(XlaModel, SixtyFourThreadsShareOneModel) {
+  const test::TestModel& mlp = test::test_model("mlp");
+  const auto model = xla::load_model(artifact_of("mlp"));
+  const Tensor x = read_npy(mlp.cases.back().inputs.at("x"));
+  const Tensor expected = read_npy(mlp.cases.back().outputs.at("prob"));
+  std::atomic<int> mismatches{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 64; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        try {
+          const std::int64_t rows = 1 + (t + i) % 5;
+          const std::vector<Tensor> out = model->run({{"x", x.slice_rows(0, rows)}}, {});
+          if (!test::tensors_match(out[0], expected.slice_rows(0, rows), kXlaTolerance)) ++mismatches;
+        } catch (const Error&) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(XlaModel, InputsAreCheckedBeforeThePluginSeesThem) {
+  const auto model = xla::load_model(artifact_of("multi_io"));
+  const Tensor jets(DType::kFloat32, {2, 10, 4}), event(DType::kFloat32, {2, 6});
+  EXPECT_THROW(model->run({{"jets", jets}}, {}), InvalidArgumentError);  // event missing
+  EXPECT_THROW(model->run({{"jets", jets}, {"event", event}, {"extra", event}}, {}), NotFoundError);
+  EXPECT_THROW(model->run({{"jets", Tensor(DType::kInt32, {2, 10, 4})}, {"event", event}}, {}), DTypeMismatchError);
+  EXPECT_THROW(model->run({{"jets", Tensor(DType::kFloat32, {2, 9, 4})}, {"event", event}}, {}), ShapeMismatchError);
+  EXPECT_THROW(model->run({{"jets", jets}, {"event", Tensor(DType::kFloat32, {3, 6})}}, {}), ShapeMismatchError);
+  EXPECT_THROW(model->run({{"jets", jets}, {"event", event}}, {"no_such_output"}), NotFoundError);
+}
+
+class BrokenArtifact : public ::testing::Test {
+ protected:
+  BrokenArtifact() { fs::copy(artifact_of("mlp"), copy_, fs::copy_options::recursive); }
+
+  nlohmann::json manifest() const { return nlohmann::json::parse(std::ifstream(copy_ / "manifest.json")); }
+  void write(const nlohmann::json& manifest) const { std::ofstream(copy_ / "manifest.json") << manifest.dump(); }
+
+  template <class ErrorType>
+  void expect_refused(const std::string& mentioned) const {
+    const std::string message = test::error_message_of<ErrorType>([&] { xla::load_model(copy_); });
+    EXPECT_NE(message.find(mentioned), std::string::npos) << message;
+  }
+
+  test::ScratchDirectory scratch_;
+  const fs::path copy_ = scratch_.path() / "mlp.xla";
+};
+
+TEST_F(BrokenArtifact, ATruncatedProgramIsATypedError) {
+  const fs::path program = copy_ / manifest()["programs"][0]["file"].get<std::string>();
+  fs::resize_file(program, fs::file_size(program) / 2);
+  expect_refused<Error>(program.filename().string());
+}
+
+TEST_F(BrokenArtifact, AMissingProgramIsNotFound) {
+  fs::remove(copy_ / manifest()["programs"][1]["file"].get<std::string>());
+  expect_refused<FileNotFoundError>("b4.mlirbc");
+}
+
+TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
+  nlohmann::json edited = manifest();
+  edited["format_version"] = 99;
+  write(edited);
+  expect_refused<InvalidModelError>("format_version");
+  edited = manifest();
+  edited["format_version"] = 1;
+  edited["inputs"][0]["dtype"] = "complex64";
+  write(edited);
+  expect_refused<InvalidModelError>("inputs[0].dtype");
+  edited["inputs"][0]["dtype"] = "float32";
+  edited["programs"][0]["file"] = "../../etc/passwd";
+  write(edited);
+  expect_refused<InvalidModelError>("programs[0].file");
+  std::ofstream(copy_ / "manifest.json") << "{ not json";
+  expect_refused<InvalidModelError>("not valid JSON");
+}
+
+TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {
+  const std::string message =
+      test::error_message_of<FileNotFoundError>([&] { xla::load_model(copy_, {}, "/no/such/plugin.so"); });
+  EXPECT_NE(message.find("/no/such/plugin.so"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace hepinfer

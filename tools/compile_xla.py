@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Compiles a TensorFlow SavedModel into an XLA artifact for hepinfer's XLA backend (src/xla).
+
+The artifact is a directory:
+  manifest.json      format, source model and its hash, signature, inputs and outputs (dtype,
+                     shape with -1 for the batch), the compiled batch sizes and their programs
+  b<N>.mlirbc        one StableHLO portable artifact per batch size N, weights baked in
+
+Weights are baked into each program as constants (frozen with convert_variables_to_constants_v2):
+one file per batch size, no parameters to feed, at the cost of one copy of the weights per batch
+size on disk and in the compiled executables.
+
+Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
+Exit status 2 with one line on stderr for a model it cannot compile.
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FORMAT = "hepinfer-xla"
+FORMAT_VERSION = 1
+# Portable artifacts are written for this StableHLO version, which every PJRT plugin since 2024
+# reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22).
+STABLEHLO_TARGET = "1.0.0"
+DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+
+
+class CompileError(Exception):
+    """A model this compiler cannot turn into an artifact; the message says why."""
+
+
+def fail(message):
+    raise CompileError(message)
+
+
+def model_hash(path):
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def compile_model(model, output, batch_sizes, signature="serving_default"):
+    """Writes the artifact of SavedModel `model` for `batch_sizes` into `output`."""
+    model, output = Path(model), Path(output)
+    batch_sizes = sorted(set(batch_sizes))
+    if not batch_sizes or batch_sizes[0] < 1:
+        fail(f"batch sizes {batch_sizes}: expected positive integers")
+    if not (model / "saved_model.pb").is_file():
+        fail(f"'{model}' is not a SavedModel directory; the XLA backend compiles SavedModels "
+             "(a frozen graph's TF1 control flow cannot go through XLA)")
+
+    import tensorflow as tf
+    from tensorflow.compiler.mlir.stablehlo import stablehlo
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    loaded = tf.saved_model.load(str(model))
+    if signature not in loaded.signatures:
+        fail(f"'{model}' has no signature '{signature}' (it has {sorted(loaded.signatures)})")
+    function = loaded.signatures[signature]
+    input_specs = function.structured_input_signature[1]
+    input_names = sorted(input_specs)
+    output_names = sorted(function.structured_outputs)
+    inputs = []
+    for name in input_names:
+        spec = input_specs[name]
+        if spec.dtype.name not in DTYPES:
+            fail(f"input '{name}' has dtype {spec.dtype.name}; the XLA backend takes {sorted(DTYPES)}")
+        if spec.shape.rank is None or spec.shape.rank < 1 or None in spec.shape.as_list()[1:]:
+            fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be known")
+        inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
+
+    output.mkdir(parents=True, exist_ok=True)
+    programs, output_shapes = [], {}
+    for batch in batch_sizes:
+        specs = [tf.TensorSpec([batch] + input_specs[n].shape.as_list()[1:], input_specs[n].dtype, name=n)
+                 for n in input_names]
+
+        def call(*tensors):
+            result = function(**dict(zip(input_names, tensors)))
+            return [result[key] for key in output_names]
+
+        # Functional control flow (While, If) is kept: XLA compiles it, not the TF1 Enter/Exit ops it lowers to.
+        frozen = convert_variables_to_constants_v2(tf.function(call, input_signature=specs).get_concrete_function(),
+                                                   lower_control_flow=False)
+        compiled = tf.function(lambda *tensors: frozen(*tensors), jit_compile=True, input_signature=specs)
+        try:
+            text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
+        except Exception as error:  # TF names the op XLA cannot compile
+            fail(f"XLA cannot compile '{model}' at batch {batch}: {str(error).splitlines()[0]}")
+        program = f"b{batch}.mlirbc"
+        (output / program).write_bytes(stablehlo.serialize_portable_artifact_str(text, STABLEHLO_TARGET))
+        programs.append({"batch": batch, "file": program, "format": "mlir"})
+        # Shapes from a run on zeros: a graph with loops may not know them statically.
+        results = compiled(*[tf.zeros(spec.shape, spec.dtype) for spec in specs])
+        for key, tensor in zip(output_names, results):
+            output_shapes.setdefault(key, []).append((batch, tensor.shape.as_list(), tensor.dtype.name))
+
+    outputs = []
+    for key in output_names:
+        shapes = output_shapes[key]
+        dtype = shapes[0][2]
+        if dtype not in DTYPES:
+            fail(f"output '{key}' has dtype {dtype}; the XLA backend returns {sorted(DTYPES)}")
+        if any(len(shape) < 1 or shape[0] != batch for batch, shape, _ in shapes):
+            fail(f"output '{key}' does not have one row per input row; the XLA backend pads and splits batches")
+        outputs.append({"name": key, "dtype": dtype, "shape": [-1] + shapes[0][1][1:]})
+
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source": {"path": str(model.resolve()), "sha256": model_hash(model)},
+        "tensorflow": tf.__version__,
+        "signature": signature,
+        "inputs": inputs,
+        "outputs": outputs,
+        "stablehlo_version": STABLEHLO_TARGET,
+        "weights": "baked into each program",
+        "programs": programs,
+    }
+    (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model")
+    parser.add_argument("output")
+    parser.add_argument("--batch-sizes", default="1,8,64")
+    parser.add_argument("--signature", default="serving_default")
+    args = parser.parse_args()
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        print(f"compile_xla: --batch-sizes '{args.batch_sizes}': expected positive integers separated by commas",
+              file=sys.stderr)
+        sys.exit(2)
+    try:
+        compile_model(args.model, args.output, batch_sizes, args.signature)
+    except CompileError as error:
+        print(f"compile_xla: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"compile_xla: {args.model} -> {args.output} (batch sizes {sorted(set(batch_sizes))})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Compiles every test model's SavedModel (tools/make_test_models.py's manifest) into an XLA
+artifact for the XLA backend's tests, at batch sizes 1 and 4 (so that a batch of 5 is split and
+one of 2 is padded). Writes OUTPUT_DIR/<model>.xla and OUTPUT_DIR/index.json, which lists the
+artifacts and, for a family XLA cannot compile, why.
+
+Usage: make_xla_models.py MODELS_DIR OUTPUT_DIR
+"""
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+import compile_xla  # noqa: E402
+
+BATCH_SIZES = (1, 4)
+
+
+def main():
+    models, output = Path(sys.argv[1]), Path(sys.argv[2])
+    output.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((models / "manifest.json").read_text())
+    index = {"batch_sizes": list(BATCH_SIZES), "artifacts": {}, "refused": {}}
+    for model in manifest["models"]:
+        if "saved_model" not in model["formats"]:
+            continue
+        name = model["name"]
+        try:
+            compile_xla.compile_model(models / model["formats"]["saved_model"]["path"], output / f"{name}.xla",
+                                      BATCH_SIZES)
+            index["artifacts"][name] = f"{name}.xla"
+        except compile_xla.CompileError as error:
+            index["refused"][name] = str(error)
+    (output / "index.json").write_text(json.dumps(index, indent=2))
+    print(f"make_xla_models: {len(index['artifacts'])} artifacts, {len(index['refused'])} refused: "
+          f"{sorted(index['refused'])}")
+
+
+if __name__ == "__main__":
+    main()
