@@ -30,6 +30,7 @@ install(TARGETS ${_hepinfer_exported} EXPORT hepinferTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS hepinfer RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES tools/compile_xla.py DESTINATION ${CMAKE_INSTALL_DATADIR}/hepinfer)
 # The demo job's models, where the installed `hepinfer run` looks for them (when they were built).
 if(HEPINFER_WITH_TENSORFLOW)
   install(DIRECTORY "${HEPINFER_DEMO_MODELS_DIR}/" DESTINATION ${CMAKE_INSTALL_DATADIR}/hepinfer/demo_models OPTIONAL)

@@ -43,7 +43,10 @@ void taken_over([[maybe_unused]] void* token) {
 // goes to external work; that work's completion schedules the rest of the event.
 struct EventLoop::State {
   State(EventLoopSettings loop_settings, const std::atomic<bool>* external_stop)
-      : settings(loop_settings), stop(external_stop), arena(loop_settings.threads, 0) {}
+      : settings(loop_settings),
+        stop(external_stop),
+        parallelism(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(loop_settings.threads) + 1),
+        arena(loop_settings.threads, 0) {}
 
   // The arena's task carries no data: it runs whichever piece of work is first in `ready`.
   // Handing work over through a mutex (not through the task's closure) keeps the hand-off
@@ -124,6 +127,9 @@ struct EventLoop::State {
 
   const EventLoopSettings settings;
   const std::atomic<bool>* const stop;
+  // The job owns the TBB pool it runs on: T arena threads besides the waiting caller. Created
+  // before the arena and destroyed after it, so that TBB never resizes under a live arena.
+  const tbb::global_control parallelism;
   tbb::task_arena arena;
   const EventTask* task = nullptr;
   std::atomic<std::int64_t> next_number{0}, events_done{0};
@@ -159,8 +165,6 @@ EventLoop::EventLoop(EventLoopSettings settings, const std::atomic<bool>* stop) 
 EventLoop::~EventLoop() = default;
 
 void EventLoop::run(const EventTask& task, std::chrono::milliseconds interval, const std::function<void()>& tick) {
-  const tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                        static_cast<std::size_t>(state_->settings.threads) + 1);
   state_->task = &task;
   for (int stream = 0; stream < state_->settings.streams; ++stream) {
     state_->schedule([state = state_.get(), stream] { state->run_stream(stream); });

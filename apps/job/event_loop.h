@@ -6,8 +6,8 @@
 // completion resumes the rest of the event in the arena, from whatever thread it runs on. The
 // demo job (job.h) and the CMSSW-style example (examples/cmssw_style) both run on it.
 //
-// While run() is running, the loop holds a tbb::global_control capping TBB at T threads plus the
-// waiting caller: the job owns the pool it runs on. Nothing else is started.
+// While it exists, the loop holds a tbb::global_control capping TBB at T threads plus the waiting
+// caller: the job owns the pool it runs on. Nothing else is started.
 
 #include <atomic>
 #include <chrono>

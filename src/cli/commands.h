@@ -12,6 +12,7 @@ void add_npy_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_devices_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_compile_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 
 }  // namespace hepinfer::cli

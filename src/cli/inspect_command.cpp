@@ -16,6 +16,10 @@ nlohmann::json tensor_json(const TensorInfo& info) {
   return {{"name", info.key}, {"tensor", info.tensor_name}, {"dtype", dtype_name(info.dtype)}, {"shape", shape}};
 }
 
+std::string runtime_of(const ModelInfo& info) {
+  return info.backend == "tensorflow" ? backend_description() : info.backend + " (" + info.device + ")";
+}
+
 nlohmann::json timing_json(const LoadTiming& timing) {
   return {{"load_ms", timing.load_ms}, {"warmup_ms", timing.warmup_ms}, {"warmup_runs", timing.warmup_runs}};
 }
@@ -32,7 +36,7 @@ nlohmann::json model_json(const ModelInfo& info) {
           {"backend", info.backend},
           {"format", info.format},
           {"device", info.device},
-          {"runtime", backend_description()},
+          {"runtime", runtime_of(info)},
           {"default_signature", info.default_signature},
           {"signatures", signatures}};
 }
@@ -59,7 +63,7 @@ void print_model(const ModelInfo& info) {
   std::cout << "model:   " << info.path << "\n"
             << "format:  " << info.format << "\n"
             << "device:  " << (info.device.empty() ? "TensorFlow's default placement" : info.device) << "\n"
-            << "runtime: " << backend_description() << "\n";
+            << "runtime: " << runtime_of(info) << "\n";
   for (const SignatureInfo& signature : info.signatures) {
     std::cout << "  signature '" << signature.key << "'"
               << (signature.key == info.default_signature ? " (default)" : "") << "\n";

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   hepinfer::cli::add_plan_command(app);
   hepinfer::cli::add_devices_command(app);
   hepinfer::cli::add_bench_command(app);
+  hepinfer::cli::add_compile_command(app);
   hepinfer::cli::add_run_command(app);
 
   try {

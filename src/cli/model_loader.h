@@ -12,8 +12,10 @@
 
 namespace hepinfer::cli {
 
-// Throws UnsupportedError when hepinfer was built without TensorFlow.
+// An XLA artifact (a directory with an XLA manifest) on the XLA backend, anything else on the
+// TensorFlow backend. Throws UnsupportedError for a backend this hepinfer was built without.
 std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options);
+std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions& options);
 
 // Adds --allow-op and --allow-unsafe-ops, storing them in `options`.
 void add_op_policy_options(CLI::App& command, LoadOptions& options);

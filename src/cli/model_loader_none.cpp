@@ -3,7 +3,7 @@
 
 namespace hepinfer::cli {
 
-std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions&) {
+std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions&) {
   throw UnsupportedError("cannot open '" + path +
                          "': this hepinfer was built without TensorFlow (HEPINFER_WITH_TENSORFLOW=OFF)");
 }

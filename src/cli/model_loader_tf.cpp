@@ -5,7 +5,7 @@
 
 namespace hepinfer::cli {
 
-std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options) {
+std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions& options) {
   return tf::load_model(path, options);
 }
 

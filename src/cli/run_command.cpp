@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "data_files.h"
 #include "hepinfer/core/error.h"
 #include "job/job.h"
 #include "job/workflow_file.h"
@@ -53,20 +54,10 @@ class InterruptGuard {
   struct sigaction previous_{};
 };
 
-// $HEPINFER_DEMO_MODELS, else found from where this executable is: installed
-// (PREFIX/bin/hepinfer → PREFIX/share/hepinfer/demo_models) or in its build tree
-// (build/src/cli/hepinfer → build/demo_models). Nothing of the build machine is compiled in.
+// $HEPINFER_DEMO_MODELS, else the demo models next to this program (data_files.h).
 std::filesystem::path default_models_directory() {
   if (const char* directory = std::getenv("HEPINFER_DEMO_MODELS")) return directory;
-  std::error_code ec;
-  const std::filesystem::path executable = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "demo_models";
-  const std::filesystem::path bin = executable.parent_path();
-  for (const std::filesystem::path& candidate :
-       {bin / ".." / "share" / "hepinfer" / "demo_models", bin / ".." / ".." / "demo_models"}) {
-    if (std::filesystem::is_directory(candidate, ec)) return candidate.lexically_normal();
-  }
-  return (bin / ".." / "share" / "hepinfer" / "demo_models").lexically_normal();  // named in the error
+  return data_path("demo_models");
 }
 
 // A progress bar on a terminal; otherwise a plain line at every tenth of the events.

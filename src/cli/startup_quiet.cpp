@@ -19,10 +19,6 @@ void silence_stderr_until_main(int argc, char** argv, char** /*environment*/) {
     if (std::string_view(argv[i]) == "--verbose") verbose = true;
   }
   if (verbose) return;
-  // PJRT plugins carry their own copy of absl's logging, with no API to quiet it; they read
-  // TF_CPP_MIN_LOG_LEVEL. Set here, before any library is initialised and while the process has
-  // one thread, unless the user set it.
-  setenv("TF_CPP_MIN_LOG_LEVEL", "3", /*overwrite=*/0);
   const int null_device = open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (null_device < 0) return;  // nothing lost but quiet
   saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
@@ -40,6 +36,11 @@ void silence_stderr_until_main(int argc, char** argv, char** /*environment*/) {
 bool verbose_requested() { return verbose; }
 
 void end_quiet_startup() {
+  // PJRT plugins carry their own copy of absl's logging, with no API to quiet it; they read
+  // TF_CPP_MIN_LOG_LEVEL when they are loaded, which is later. Set here, first thing in main,
+  // while the process still has one thread (an environment set in .preinit_array does not
+  // survive libc's start-up), unless the user set it.
+  if (!verbose) setenv("TF_CPP_MIN_LOG_LEVEL", "3", /*overwrite=*/0);
   if (saved_stderr < 0) return;
   dup2(saved_stderr, STDERR_FILENO);
   close(saved_stderr);

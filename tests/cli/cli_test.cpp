@@ -396,5 +396,35 @@ TEST_F(Cli, VerboseShowsTheLibrariesLogs) {
   EXPECT_NE(verbose.out.find("runtime: TensorFlow"), std::string::npos) << verbose.out;
 }
 
+#ifdef HEPINFER_TEST_XLA
+TEST_F(Cli, CompiledModelsRunOnTheXlaBackendAndAgreeWithPython) {
+  const auto& mlp = test::test_model("mlp");
+  const fs::path artifact = scratch_ / "mlp.xla";
+  const CommandResult compiled =
+      hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", artifact.string(), "--batch-sizes", "1,4"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_EQ(compiled.err, "");
+  const CommandResult inspected = hepinfer({"inspect", artifact.string(), "--json"});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_EQ(inspected.err, "");
+  EXPECT_EQ(nlohmann::json::parse(inspected.out).at("backend"), "xla");
+  const auto& reference = mlp.cases.back();  // 5 rows: split over the compiled 4 and 1
+  const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i", "x=" + reference.inputs.at("x"),
+                                           "--output", "output_0=" + (scratch_ / "prob.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_EQ(inferred.err, "");
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+}
+
+TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
+  expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("frozen_graph").path, "-o",
+                                  (scratch_ / "x.xla").string()}),
+                        "is not a SavedModel directory");
+  expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
+                                  (scratch_ / "x.xla").string(), "--batch-sizes", "0"}),
+                        "expected positive integers");
+}
+#endif
+
 }  // namespace
 }  // namespace hepinfer

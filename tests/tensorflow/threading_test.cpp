@@ -157,10 +157,16 @@ TEST(TbbMode, ClosuresRunOnOtherTbbThreads) {
   const auto others = threads_other_than_main();
   const double others_before = test::cpu_seconds_of(others);
   Tensor images(DType::kFloat32, {512, 16, 16, 3});
-  arena.execute([&] {
-    for (int run = 0; run < 40; ++run) cnn->run({{"image", images}}, {});
-  });
-  EXPECT_GT(test::cpu_seconds_of(others) - others_before, 0.05) << "no work ran outside the calling thread";
+  // On a loaded machine the arena's other thread may get little CPU for a while: keep running
+  // (a bounded number of times) until it has done a measurable share.
+  double others_seconds = 0;
+  for (int round = 0; round < 10 && others_seconds <= 0.05; ++round) {
+    arena.execute([&] {
+      for (int run = 0; run < 40; ++run) cnn->run({{"image", images}}, {});
+    });
+    others_seconds = test::cpu_seconds_of(others) - others_before;
+  }
+  EXPECT_GT(others_seconds, 0.05) << "no work ran outside the calling thread";
 }
 
 // Fails the test (and ends the process) if `work` does not finish in time: a deadlock cannot be

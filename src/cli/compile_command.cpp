@@ -1,0 +1,106 @@
+// `hepinfer compile MODEL -o OUT.xla [--batch-sizes 1,8,64] [--signature KEY]`: a SavedModel into
+// an XLA artifact for the XLA backend, by the project's Python TensorFlow (compile_xla.py).
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "data_files.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
+
+namespace hepinfer::cli {
+namespace {
+
+// $HEPINFER_PYTHON, else the interpreter hepinfer was configured with.
+std::string python_interpreter() {
+  if (const char* python = std::getenv("HEPINFER_PYTHON"); python != nullptr && *python != '\0') return python;
+  return HEPINFER_DEFAULT_PYTHON;
+}
+
+struct ChildResult {
+  int exit_code = -1;
+  std::string errors;  // what it wrote on stderr
+};
+
+// Runs `arguments` (no shell), its stdout on ours, its stderr collected.
+ChildResult run_collecting_stderr(const std::vector<std::string>& arguments) {
+  int pipe_ends[2];
+  if (pipe2(pipe_ends, O_CLOEXEC) != 0) throw BackendError("cannot create a pipe to run " + arguments.front());
+  const pid_t child = fork();
+  if (child < 0) throw BackendError("cannot start " + arguments.front());
+  if (child == 0) {
+    dup2(pipe_ends[1], STDERR_FILENO);
+    std::vector<char*> argv;
+    for (const std::string& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    const std::string why = "compile_xla: cannot run " + arguments.front() + "\n";
+    (void)!write(STDERR_FILENO, why.data(), why.size());
+    _exit(127);
+  }
+  close(pipe_ends[1]);
+  ChildResult result;
+  char buffer[4096];
+  for (ssize_t got; (got = read(pipe_ends[0], buffer, sizeof(buffer))) != 0;) {
+    if (got > 0) result.errors.append(buffer, static_cast<std::size_t>(got));
+    else if (errno != EINTR) break;
+  }
+  close(pipe_ends[0]);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// The compiler's own one-line reason, without TensorFlow's log lines around it.
+std::string reason_in(const std::string& errors) {
+  const std::string marker = "compile_xla: ";
+  const std::size_t at = errors.rfind(marker);
+  if (at == std::string::npos) {
+    const std::size_t end = errors.find_last_not_of('\n');
+    const std::size_t begin = end == std::string::npos ? 0 : errors.rfind('\n', end);
+    return end == std::string::npos ? "no message" : errors.substr(begin == std::string::npos ? 0 : begin + 1, end);
+  }
+  const std::size_t end = errors.find('\n', at);
+  return errors.substr(at + marker.size(), end == std::string::npos ? std::string::npos : end - at - marker.size());
+}
+
+}  // namespace
+
+void add_compile_command(CLI::App& app) {
+  struct Options {
+    std::string model, output, batch_sizes = "1,8,64", signature = "serving_default";
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "compile", "Compile a SavedModel into an XLA artifact (one program per batch size) for the XLA backend");
+  command->add_option("model", options->model, "SavedModel directory")->required();
+  command->add_option("-o,--output", options->output, "The artifact directory to write (e.g. model.xla)")->required();
+  command->add_option("--batch-sizes", options->batch_sizes, "Batch sizes to compile, e.g. 1,8,64 (default)");
+  command->add_option("--signature", options->signature, "Signature to compile (default serving_default)");
+  command->callback([options] {
+    const std::string python = python_interpreter();
+    if (access(python.c_str(), X_OK) != 0) {
+      throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
+                              "' (run scripts/setup.sh or set HEPINFER_PYTHON)");
+    }
+    const std::filesystem::path script = data_path("compile_xla.py");
+    check_regular_file(script, "the XLA compiler script");
+    const ChildResult result =
+        run_collecting_stderr({python, script.string(), options->model, options->output, "--batch-sizes",
+                               options->batch_sizes, "--signature", options->signature});
+    if (result.exit_code != 0) {
+      throw InvalidModelError("cannot compile '" + options->model + "': " + reason_in(result.errors));
+    }
+  });
+}
+
+}  // namespace hepinfer::cli
