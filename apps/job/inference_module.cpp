@@ -78,8 +78,11 @@ struct InferenceModule::Reference {
         absolute += std::abs(v);
       }
       const double scale = abs_sum + 1.0;
-      double largest = std::max({std::abs(total - sum), std::abs(checksum - weighted_sum), std::abs(absolute - abs_sum)}) / scale;
-      for (std::size_t i = 0; i < first.size() && i < values.size(); ++i) largest = std::max(largest, std::abs(values[i] - first[i]));
+      double largest =
+          std::max({std::abs(total - sum), std::abs(checksum - weighted_sum), std::abs(absolute - abs_sum)}) / scale;
+      for (std::size_t i = 0; i < first.size() && i < values.size(); ++i) {
+        largest = std::max(largest, std::abs(values[i] - first[i]));
+      }
       return largest;
     }
   };

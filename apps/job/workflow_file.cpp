@@ -138,15 +138,23 @@ void read_module_settings(const Reader& reader, const YAML::Node& node, const st
   reader.only_keys(node, field,
                    {"kind", "mode", "batching", "batch_rows", "batch_delay_us", "split_rows", "cpu_memory_budget_mib"});
   ModuleSettings& settings = module.settings;
-  if (const auto kind = node["kind"]) module.kind = reader.one_of(kind, field + ".kind", names_of(kKinds, &module_kind_name), kKinds);
-  if (const auto mode = node["mode"]) settings.mode = reader.one_of(mode, field + ".mode", names_of(kModes, &execution_mode_name), kModes);
+  if (const auto kind = node["kind"]) {
+    module.kind = reader.one_of(kind, field + ".kind", names_of(kKinds, &module_kind_name), kKinds);
+  }
+  if (const auto mode = node["mode"]) {
+    settings.mode = reader.one_of(mode, field + ".mode", names_of(kModes, &execution_mode_name), kModes);
+  }
   if (node["batching"]) settings.batching = reader.scalar<bool>(node["batching"], field + ".batching", "true or false");
-  if (node["batch_rows"]) settings.batch_rows = reader.at_least<std::int64_t>(node["batch_rows"], field + ".batch_rows", 1);
+  if (node["batch_rows"]) {
+    settings.batch_rows = reader.at_least<std::int64_t>(node["batch_rows"], field + ".batch_rows", 1);
+  }
   if (node["batch_delay_us"]) {
     settings.batch_delay = std::chrono::microseconds(
         reader.at_least<std::int64_t>(node["batch_delay_us"], field + ".batch_delay_us", 0));
   }
-  if (node["split_rows"]) settings.split_rows = reader.at_least<std::int64_t>(node["split_rows"], field + ".split_rows", 0);
+  if (node["split_rows"]) {
+    settings.split_rows = reader.at_least<std::int64_t>(node["split_rows"], field + ".split_rows", 0);
+  }
   if (node["cpu_memory_budget_mib"]) {
     settings.cpu_memory_budget_mib =
         reader.at_least<std::int64_t>(node["cpu_memory_budget_mib"], field + ".cpu_memory_budget_mib", 0);

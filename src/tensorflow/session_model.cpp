@@ -34,7 +34,7 @@ std::int64_t TfModel::traced_need(const std::vector<NamedTensor>& inputs) const 
 }
 
 std::vector<Tensor> TfModel::run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
-                        const RunOptions& options) const {
+                                 const RunOptions& options) const {
   const PreparedCall& call = prepared_call(inputs, output_names, options.signature);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (call.input_infos[i] != nullptr) check_input_matches(*call.input_infos[i], inputs[i].tensor, info_.path);
@@ -45,7 +45,7 @@ std::vector<Tensor> TfModel::run(const std::vector<NamedTensor>& inputs, const s
 }
 
 std::vector<Tensor> TfModel::execute(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
-                            ThreadingMode mode) const {
+                                     ThreadingMode mode) const {
   std::vector<tensorflow::Tensor> feeds;
   std::vector<Tensor> fed_views;
   feeds.reserve(inputs.size());
@@ -70,7 +70,7 @@ std::vector<Tensor> TfModel::execute(const PreparedCall& call, const std::vector
 }
 
 std::vector<Tensor> TfModel::run_empty_batch(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
-                                    ThreadingMode mode) const {
+                                             ThreadingMode mode) const {
   if (auto outputs = empty_outputs_from_metadata(call.output_infos)) return std::move(*outputs);
   if (auto outputs = empty_outputs_from_probe(execute(call, empty_batch_probe_inputs(inputs), mode),
                                               call.output_infos)) {
@@ -80,8 +80,8 @@ std::vector<Tensor> TfModel::run_empty_batch(const PreparedCall& call, const std
 }
 
 const PreparedCall& TfModel::prepared_call(const std::vector<NamedTensor>& inputs,
-                                  const std::vector<std::string>& output_names,
-                                  const std::string& signature_key) const {
+                                           const std::vector<std::string>& output_names,
+                                           const std::string& signature_key) const {
   std::string key = signature_key;
   key += '\n';
   for (const NamedTensor& input : inputs) (key += input.name) += '\x1f';
@@ -99,8 +99,8 @@ const PreparedCall& TfModel::prepared_call(const std::vector<NamedTensor>& input
 }
 
 std::unique_ptr<PreparedCall> TfModel::prepare(const std::vector<NamedTensor>& inputs,
-                                      const std::vector<std::string>& output_names,
-                                      const std::string& signature_key, bool traced) const {
+                                               const std::vector<std::string>& output_names,
+                                               const std::string& signature_key, bool traced) const {
   const SignatureInfo& signature = info_.signature(signature_key.empty() ? info_.default_signature : signature_key);
   auto call = std::make_unique<PreparedCall>();
   tensorflow::CallableOptions callable;
