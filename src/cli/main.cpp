@@ -1,4 +1,4 @@
-// hepinfer: inspect and run TensorFlow models from the command line.
+// hepinfer: inspect, compile and run TensorFlow models from the command line.
 
 #include <iostream>
 
@@ -23,13 +23,14 @@ int main(int argc, char** argv) {
   hepinfer::cli::configure_backend_logging(hepinfer::cli::verbose_requested());
   hepinfer::cli::end_quiet_startup();
 
-  CLI::App app{"hepinfer: fast TensorFlow inference for multithreaded event processing (" +
+  CLI::App app{"hepinfer: fast inference of TensorFlow models for multithreaded event processing (" +
                hepinfer::cli::backend_description() + ")"};
   app.require_subcommand(1);
   app.fallthrough();  // --verbose may follow the command's name
   bool verbose = false;  // acted on before main, by startup_quiet.cpp
   app.add_flag("--verbose", verbose, "Show the log lines of the libraries (TensorFlow) on stderr");
-  app.set_version_flag("--version", std::string("hepinfer ") + HEPINFER_VERSION + " (" + hepinfer::cli::backend_description() + ")");
+  app.set_version_flag("--version",
+                       std::string("hepinfer ") + HEPINFER_VERSION + " (" + hepinfer::cli::backend_description() + ")");
 
   hepinfer::cli::add_inspect_command(app);
   hepinfer::cli::add_infer_command(app);

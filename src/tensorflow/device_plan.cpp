@@ -36,19 +36,19 @@ GpuSettings gpu_settings_for(const scheduler::Plan& plan) {
   return settings;
 }
 
-std::string GpuSettings::device_for(const Placement& assignment, std::size_t gpu_index) const {
-  if (assignment.on_cpu()) return std::string(kCpuDevice);
-  if (gpu_index >= assignment.devices.size()) {
-    throw NotFoundError("module '" + assignment.module + "' has " + std::to_string(assignment.devices.size()) +
+std::string GpuSettings::device_for(const Placement& placement, std::size_t gpu_index) const {
+  if (placement.on_cpu()) return std::string(kCpuDevice);
+  if (gpu_index >= placement.devices.size()) {
+    throw NotFoundError("module '" + placement.module + "' has " + std::to_string(placement.devices.size()) +
                         " GPU(s); there is no GPU index " + std::to_string(gpu_index));
   }
-  const int gpu_id = assignment.devices[gpu_index];
+  const int gpu_id = placement.devices[gpu_index];
   for (const VirtualGpu& virtual_gpu : virtual_gpus) {
-    if (virtual_gpu.module == assignment.module && virtual_gpu.gpu_id == gpu_id) {
+    if (virtual_gpu.module == placement.module && virtual_gpu.gpu_id == gpu_id) {
       return "/device:GPU:" + std::to_string(virtual_gpu.logical_index);
     }
   }
-  throw NotFoundError("module '" + assignment.module + "' has no virtual device on GPU " + std::to_string(gpu_id) +
+  throw NotFoundError("module '" + placement.module + "' has no virtual device on GPU " + std::to_string(gpu_id) +
                       " in the applied device plan (was the assignment taken from another plan?)");
 }
 

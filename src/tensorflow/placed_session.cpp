@@ -25,8 +25,8 @@ std::string choose_default_signature(const ModelInfo& info, const LoadOptions& o
 // the device the graph's nodes must be pinned to: the assigned one if this TensorFlow has it,
 // otherwise the CPU (a CPU-only TensorFlow build, or a plan made from a simulated inventory).
 SessionPtr new_placed_session(const std::string& model_path, const LoadOptions& options, std::string& device) {
-  const Placement* assignment = options.placement ? &*options.placement : nullptr;
-  RuntimeState::SessionSetup setup = RuntimeState::instance().prepare_session(model_path, assignment, options.gpu_index);
+  const Placement* placement = options.placement ? &*options.placement : nullptr;
+  RuntimeState::SessionSetup setup = RuntimeState::instance().prepare_session(model_path, placement, options.gpu_index);
   tensorflow::Session* raw_session = nullptr;
   throw_if_error(tensorflow::NewSession(setup.options, &raw_session), "creating a session for '" + model_path + "'");
   SessionPtr session(raw_session);

@@ -53,10 +53,10 @@ RuntimeOptions RuntimeState::options() const {
 }
 
 RuntimeState::SessionSetup RuntimeState::prepare_session(const std::string& model_path,
-                                                       const Placement* assignment,
+                                                       const Placement* placement,
                                                        std::size_t gpu_index) {
   std::lock_guard lock(mutex_);
-  const std::string module = assignment != nullptr ? " (module '" + assignment->module + "')" : "";
+  const std::string module = placement != nullptr ? " (module '" + placement->module + "')" : "";
   if (plan_state_ == PlanState::kAwaited) {
     throw FailedPreconditionError("cannot load model '" + model_path + "'" + module +
                                   ": modules have claimed devices but the device plan is not final; TF would fix "
@@ -65,10 +65,10 @@ RuntimeState::SessionSetup RuntimeState::prepare_session(const std::string& mode
   }
   SessionSetup setup;
   if (plan_state_ == PlanState::kApplied) {
-    // Once there is a plan it owns the GPUs: a model loaded without an assignment runs on CPU.
-    setup.device = assignment != nullptr ? gpu_settings_->device_for(*assignment, gpu_index) : "/device:CPU:0";
-  } else if (assignment != nullptr) {
-    if (!assignment->on_cpu()) {
+    // Once there is a plan it owns the GPUs: a model loaded without an placement runs on CPU.
+    setup.device = placement != nullptr ? gpu_settings_->device_for(*placement, gpu_index) : "/device:CPU:0";
+  } else if (placement != nullptr) {
+    if (!placement->on_cpu()) {
       throw FailedPreconditionError("cannot load model '" + model_path + "'" + module +
                                     " on its GPU: no device plan was applied to TensorFlow (create the "
                                     "ResourceScheduler with tf::runtime_hooks(), or call tf::apply_device_plan)");

@@ -32,8 +32,8 @@ class RuntimeState {
   // Called before every hepinfer session is created, for the model at `model_path` with its
   // module's placement (null: none). The first call freezes the runtime options and, without a
   // plan, TF's default GPU settings. Throws FailedPreconditionError while a plan is awaited, or
-  // for a GPU assignment when no plan was applied.
-  SessionSetup prepare_session(const std::string& model_path, const Placement* assignment,
+  // for a GPU placement when no plan was applied.
+  SessionSetup prepare_session(const std::string& model_path, const Placement* placement,
                                std::size_t gpu_index);
 
   void await_device_plan();

@@ -14,11 +14,10 @@
 
 namespace hepinfer {
 
-
 // Where a backend's own parallel work runs.
 enum class ThreadingMode {
-  kInline,      // everything on the calling thread; the backend starts no threads
-  kTbb,         // as tasks in the calling thread's TBB arena, alongside the framework's work
+  kInline,        // everything on the calling thread; the backend starts no threads
+  kTbb,           // as tasks in the calling thread's TBB arena, alongside the framework's work
   kBackendPools,  // in the backend's own thread pools (standalone programs)
 };
 std::string_view threading_mode_name(ThreadingMode mode);  // "inline", "tbb", "pools"
@@ -61,8 +60,8 @@ struct MemoryModel {
 
 struct ModelInfo {
   std::string path;
-  std::string backend;  // "tensorflow"
-  std::string format;   // as the backend names it: "SavedModel", "frozen GraphDef"
+  std::string backend;  // "tensorflow", "xla"
+  std::string format;   // as the backend names it: "SavedModel", "frozen GraphDef", "XLA artifact ..."
   // The signature used when a run does not name one. Frozen graphs have a single signature,
   // "serving_default", listing their placeholders as inputs and their unconsumed nodes as outputs.
   std::string default_signature;
