@@ -15,15 +15,11 @@ namespace {
 
 constexpr std::array<char, 6> kMagic = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
-std::string_view descr_of(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return "<f4";
-    case DType::kFloat64: return "<f8";
-    case DType::kInt32: return "<i4";
-    case DType::kInt64: return "<i8";
-    case DType::kBool: return "|b1";
-  }
-  return "";
+// NumPy's type string: byte order, kind, size ("<f4", "<i8"; "|b1" for bool, which has no order).
+std::string descr_of(DType dtype) {
+  if (dtype == DType::kBool) return "|b1";
+  const bool floating = dtype == DType::kFloat32 || dtype == DType::kFloat64;
+  return std::string(floating ? "<f" : "<i") + std::to_string(dtype_size(dtype));
 }
 
 std::optional<DType> dtype_of_descr(std::string_view descr) {
