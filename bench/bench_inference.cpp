@@ -6,7 +6,6 @@
 
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <vector>
 #include <string>
 
@@ -18,8 +17,6 @@
 #include "tensorflow/core/public/session.h"
 
 namespace {
-
-using hepinfer::bench::LatencySummary;
 
 // What CMSSW's PhysicsTools/TensorFlow does per call: look up names, Session::Run.
 class PlainSessionBaseline {
@@ -43,13 +40,6 @@ class PlainSessionBaseline {
   std::string input_name_, output_name_;
 };
 
-nlohmann::json to_json(const LatencySummary& summary, std::int64_t batch) {
-  return {{"median_us", summary.p50_us},
-          {"p99_us", summary.p99_us},
-          {"mean_us", summary.mean_us},
-          {"calls", summary.count},
-          {"inferences_per_second", summary.calls_per_second * static_cast<double>(batch)}};
-}
 
 }  // namespace
 
@@ -62,19 +52,7 @@ int main(int argc, char** argv) {
   const std::string output = argv[2];
   double seconds = 2.0;
   std::vector<std::int64_t> batches{1, 64, 1024};
-  for (int i = 3; i + 1 < argc; i += 2) {
-    const std::string option = argv[i];
-    if (option == "--seconds") {
-      seconds = std::stod(argv[i + 1]);
-    } else if (option == "--batches") {
-      batches.clear();
-      std::stringstream list(argv[i + 1]);
-      for (std::string item; std::getline(list, item, ',');) batches.push_back(std::stoll(item));
-    } else {
-      std::cerr << "bench_inference: unknown option " << option << "\n";
-      return 2;
-    }
-  }
+  if (!hepinfer::bench::parse_batch_options(argc, argv, 3, "bench_inference", seconds, batches)) return 2;
   hepinfer::tf::set_log_level(hepinfer::tf::LogLevel::kWarning);
 
   const std::string model_dir = models + "/mlp/saved_model";
@@ -102,8 +80,8 @@ int main(int argc, char** argv) {
     const auto baseline_summary = hepinfer::bench::summarise(baseline_samples);
     results.push_back({{"model", "mlp"},
                        {"batch", batch},
-                       {"hepinfer", to_json(hepinfer_summary, batch)},
-                       {"tf_cpp_session_run", to_json(baseline_summary, batch)}});
+                       {"hepinfer", hepinfer::bench::latency_json(hepinfer_summary, batch)},
+                       {"tf_cpp_session_run", hepinfer::bench::latency_json(baseline_summary, batch)}});
     std::cout << "batch " << batch << ": hepinfer median " << hepinfer_summary.p50_us << " us, plain Session::Run "
               << baseline_summary.p50_us << " us\n";
   }

@@ -10,7 +10,6 @@
 
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,13 +31,6 @@ int process_threads() {
   return count;
 }
 
-nlohmann::json to_json(const hepinfer::bench::LatencySummary& summary, std::int64_t batch) {
-  return {{"median_us", summary.p50_us},
-          {"p99_us", summary.p99_us},
-          {"mean_us", summary.mean_us},
-          {"calls", summary.count},
-          {"inferences_per_second", summary.calls_per_second * static_cast<double>(batch)}};
-}
 
 }  // namespace
 
@@ -50,19 +42,7 @@ int main(int argc, char** argv) {
   const std::string saved_model = argv[1], artifact = argv[2], output = argv[3];
   double seconds = 2.0;
   std::vector<std::int64_t> batches{1, 64, 1024};
-  for (int i = 4; i + 1 < argc; i += 2) {
-    const std::string option = argv[i];
-    if (option == "--seconds") {
-      seconds = std::stod(argv[i + 1]);
-    } else if (option == "--batches") {
-      batches.clear();
-      std::stringstream list(argv[i + 1]);
-      for (std::string item; std::getline(list, item, ',');) batches.push_back(std::stoll(item));
-    } else {
-      std::cerr << "bench_xla: unknown option " << option << "\n";
-      return 2;
-    }
-  }
+  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_xla", seconds, batches)) return 2;
   try {
     hepinfer::tf::set_log_level(hepinfer::tf::LogLevel::kError);
     const auto tf_model = hepinfer::tf::load_model(saved_model);
@@ -84,8 +64,8 @@ int main(int argc, char** argv) {
       const auto tf_summary = hepinfer::bench::summarise(tf_samples);
       const auto xla_summary = hepinfer::bench::summarise(xla_samples);
       results.push_back({{"batch", batch},
-                         {"tensorflow_backend_inline", to_json(tf_summary, batch)},
-                         {"xla_backend_cpu_plugin", to_json(xla_summary, batch)},
+                         {"tensorflow_backend_inline", hepinfer::bench::latency_json(tf_summary, batch)},
+                         {"xla_backend_cpu_plugin", hepinfer::bench::latency_json(xla_summary, batch)},
                          {"median_ratio_tf_over_xla", tf_summary.p50_us / xla_summary.p50_us}});
       std::cout << "batch " << batch << ": TF backend median " << tf_summary.p50_us << " us, XLA backend "
                 << xla_summary.p50_us << " us (x" << tf_summary.p50_us / xla_summary.p50_us << ")\n";
