@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Compiles a TensorFlow SavedModel into an XLA artifact for hepinfer's XLA backend (src/xla).
+"""Compiles a TensorFlow model into an XLA artifact for hepinfer's XLA backend (src/xla).
+
+The model is a SavedModel directory (one signature) or a frozen GraphDef file (its placeholders
+are the inputs, its unconsumed nodes the outputs, named as hepinfer's TensorFlow backend names
+them). Frozen graphs with TF1 loops (Enter/Exit, e.g. a frozen LSTM) cannot go through XLA:
+compile the SavedModel they came from.
 
 The artifact is a directory:
   manifest.json      format, source model and its hash, signature, inputs and outputs (dtype,
@@ -11,6 +16,7 @@ one file per batch size, no parameters to feed, at the cost of one copy of the w
 size on disk and in the compiled executables.
 
 Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
+(--signature applies to SavedModels; a frozen graph's one signature is "serving_default")
 Exit status 2 with one line on stderr for a model it cannot compile.
 """
 import argparse
@@ -28,6 +34,11 @@ FORMAT_VERSION = 1
 # reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22).
 STABLEHLO_TARGET = "1.0.0"
 DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+# TF1 loop ops: XLA compiles functional While, not these.
+TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
+# Unconsumed nodes that are not results (as the TF backend's frozen-graph signature counts them).
+NOT_RESULTS = {"Placeholder", "PlaceholderWithDefault", "Const", "NoOp", "Assert", "VarHandleOp", "VariableV2",
+               "Variable", "SaveV2", "RestoreV2", "Print", "PrintV2"}
 
 
 class CompileError(Exception):
@@ -47,27 +58,92 @@ def model_hash(path):
     return digest.hexdigest()
 
 
+def saved_model_function(tf, model, signature):
+    """(call, input_specs, output_names) of a SavedModel's signature; call maps names to tensors."""
+    loaded = tf.saved_model.load(str(model))
+    if signature not in loaded.signatures:
+        fail(f"'{model}' has no signature '{signature}' (it has {sorted(loaded.signatures)})")
+    function = loaded.signatures[signature]
+    input_specs = dict(function.structured_input_signature[1])
+    output_names = sorted(function.structured_outputs)
+
+    def call(named):
+        result = function(**named)
+        return {key: result[key] for key in output_names}
+
+    return call, input_specs, output_names, loaded  # `loaded` keeps the variables alive
+
+
+def node_name(tensor_name):
+    return tensor_name.lstrip("^").split(":")[0]
+
+
+def frozen_graph_function(tf, model):
+    """(call, input_specs, output_names) of a frozen GraphDef, named as the TF backend names them."""
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(model.read_bytes())
+    except Exception as error:
+        fail(f"'{model}' is neither a SavedModel directory nor a GraphDef file: {error}")
+    loops = sorted({node.op for node in graph_def.node if node.op in TF1_LOOP_OPS})
+    if loops:
+        fail(f"'{model}' is a frozen graph with TF1 loop ops ({', '.join(loops)}), which XLA cannot compile; "
+             "compile the SavedModel it was frozen from instead")
+    nodes = {node.name: node for node in graph_def.node}
+    consumed = {node_name(name) for node in graph_def.node for name in node.input}
+    output_names = sorted(node.name for node in graph_def.node
+                          if node.name not in consumed and node.op not in NOT_RESULTS)
+    if not output_names:
+        fail(f"frozen graph '{model}' has no output node")
+    needed, pending = set(output_names), list(output_names)
+    while pending:
+        node = nodes.get(pending.pop())
+        for name in node.input if node is not None else []:
+            if node_name(name) not in needed:
+                needed.add(node_name(name))
+                pending.append(node_name(name))
+    input_names = sorted(node.name for node in graph_def.node if node.op == "Placeholder" and node.name in needed)
+
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    graph = wrapped.graph
+    try:
+        pruned = wrapped.prune([graph.get_tensor_by_name(f"{name}:0") for name in input_names],
+                               [graph.get_tensor_by_name(f"{name}:0") for name in output_names])
+    except Exception as error:
+        fail(f"frozen graph '{model}' cannot be cut to its inputs and outputs: {str(error).splitlines()[0]}")
+    input_specs = {name: tf.TensorSpec(graph.get_tensor_by_name(f"{name}:0").shape,
+                                       graph.get_tensor_by_name(f"{name}:0").dtype, name=name)
+                   for name in input_names}
+
+    def call(named):
+        results = pruned(*[named[name] for name in input_names])
+        return dict(zip(output_names, results))
+
+    return call, input_specs, output_names, wrapped
+
+
 def compile_model(model, output, batch_sizes, signature="serving_default"):
-    """Writes the artifact of SavedModel `model` for `batch_sizes` into `output`."""
+    """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`."""
     model, output = Path(model), Path(output)
     batch_sizes = sorted(set(batch_sizes))
     if not batch_sizes or batch_sizes[0] < 1:
         fail(f"batch sizes {batch_sizes}: expected positive integers")
-    if not (model / "saved_model.pb").is_file():
-        fail(f"'{model}' is not a SavedModel directory; the XLA backend compiles SavedModels "
-             "(a frozen graph's TF1 control flow cannot go through XLA)")
+    if not model.exists():
+        fail(f"'{model}' does not exist")
+    saved_model = (model / "saved_model.pb").is_file()
+    if model.is_dir() and not saved_model:
+        fail(f"'{model}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
 
     import tensorflow as tf
     from tensorflow.compiler.mlir.stablehlo import stablehlo
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    loaded = tf.saved_model.load(str(model))
-    if signature not in loaded.signatures:
-        fail(f"'{model}' has no signature '{signature}' (it has {sorted(loaded.signatures)})")
-    function = loaded.signatures[signature]
-    input_specs = function.structured_input_signature[1]
+    if saved_model:
+        call, input_specs, output_names, keep_alive = saved_model_function(tf, model, signature)
+    else:
+        signature = "serving_default"
+        call, input_specs, output_names, keep_alive = frozen_graph_function(tf, model)
     input_names = sorted(input_specs)
-    output_names = sorted(function.structured_outputs)
     inputs = []
     for name in input_names:
         spec = input_specs[name]
@@ -83,13 +159,13 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
         specs = [tf.TensorSpec([batch] + input_specs[n].shape.as_list()[1:], input_specs[n].dtype, name=n)
                  for n in input_names]
 
-        def call(*tensors):
-            result = function(**dict(zip(input_names, tensors)))
+        def positional(*tensors):
+            result = call(dict(zip(input_names, tensors)))
             return [result[key] for key in output_names]
 
         # Functional control flow (While, If) is kept: XLA compiles it, not the TF1 Enter/Exit ops it lowers to.
-        frozen = convert_variables_to_constants_v2(tf.function(call, input_signature=specs).get_concrete_function(),
-                                                   lower_control_flow=False)
+        frozen = convert_variables_to_constants_v2(
+            tf.function(positional, input_signature=specs).get_concrete_function(), lower_control_flow=False)
         compiled = tf.function(lambda *tensors: frozen(*tensors), jit_compile=True, input_signature=specs)
         try:
             text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
@@ -126,6 +202,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
         "programs": programs,
     }
     (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    del keep_alive
 
 
 def main():

@@ -217,11 +217,15 @@ ModuleReport InferenceModule::report(double event_loop_seconds) const {
   ModuleReport report{.name = setup_.name, .kind = setup_.kind, .mode = setup_.mode, .batching = setup_.batching};
   if (ticket_.ready()) {
     const scheduler::Assignment& assignment = ticket_.assignment();
-    report.device = assignment.on_cpu() ? "CPU" : "GPU " + std::to_string(assignment.devices.front());
+    report.assigned_device = assignment.on_cpu() ? "CPU" : "GPU " + std::to_string(assignment.devices.front());
+    report.device = report.assigned_device;  // until a model says otherwise
   }
   report.memory_budget_bytes = memory_budget_bytes_;
   if (model_) {
-    report.backend_device = model_->info().device;
+    const ModelInfo& info = model_->info();
+    report.device = info.gpu ? "GPU " + std::to_string(*info.gpu) : "CPU";
+    report.placement_note = info.placement_note;
+    report.backend_device = info.device;
     report.load_ms = model_->info().timing.load_ms;
     report.warmup_ms = model_->info().timing.warmup_ms;
   }

@@ -38,8 +38,10 @@ struct ModuleReport {
   ModuleKind kind = ModuleKind::kEventClassifier;
   ExecutionMode mode = ExecutionMode::kSync;
   bool batching = false;
-  std::string device;          // from the plan: "CPU" or "GPU 0"
-  std::string backend_device;  // where the backend placed it (ModelInfo::device)
+  std::string device;           // where the model ran: "CPU" or "GPU 0" (ModelInfo::gpu)
+  std::string assigned_device;  // what the plan gave the module: "CPU" or "GPU 0"
+  std::string placement_note;   // why `device` differs from `assigned_device` (ModelInfo::placement_note)
+  std::string backend_device;   // where the backend placed it, in its words (ModelInfo::device)
   std::int64_t memory_budget_bytes = 0;               // 0: none
   std::optional<std::int64_t> estimated_peak_bytes;   // memory model at the largest backend run
   std::int64_t calls = 0;           // events the module completed

@@ -1,5 +1,5 @@
 // `hepinfer devices [--json]`: the GPUs this process can use, as the scheduler will see them, and
-// the devices the PJRT CPU plugin offers (XLA backend). Needs no TensorFlow and no GPU: without a
+// the devices the PJRT CPU and CUDA plugins offer (XLA backend). Needs no TensorFlow and no GPU: without a
 // driver or a plugin it reports none and why.
 
 #include <iomanip>
@@ -45,24 +45,37 @@ void print_discovery(const scheduler::Discovery& discovery) {
   }
 }
 
-// What the PJRT CPU plugin offers, with its default options; a note instead when it cannot open.
-nlohmann::json pjrt_cpu_json() {
+// What a PJRT plugin (`kind`: "cpu" or "cuda") offers; a note instead when there is none or it
+// cannot open. The CUDA client allocates nothing up front, so listing does not take GPU memory.
+nlohmann::json pjrt_json(const std::string& kind) {
 #ifdef HEPINFER_HAS_XLA
-  const std::filesystem::path path = xla::cpu_plugin_path();
+  const std::filesystem::path path = kind == "cpu" ? xla::cpu_plugin_path() : xla::cuda_plugin_path();
+  if (path.empty()) {
+    return {{"devices", nlohmann::json::array()},
+            {"note", "no PJRT CUDA plugin installed (jax-cuda13-pjrt; or name one with $HEPINFER_PJRT_CUDA_PLUGIN)"}};
+  }
   try {
     const auto plugin = xla::PjrtPlugin::open(path);
-    const xla::PjrtClient client(plugin);
-    nlohmann::json devices = nlohmann::json::array();
-    for (const xla::PjrtDeviceInfo& device : client.devices()) {
-      devices.push_back({{"id", device.id}, {"kind", device.kind}, {"description", device.description}});
-    }
+    const xla::PjrtOptions options = kind == "cpu" ? xla::PjrtOptions{} : xla::PjrtOptions{{"preallocate", false}};
+    nlohmann::json report = {
+        {"plugin", path.string()},
+        {"api", std::to_string(plugin->info().api_major) + "." + std::to_string(plugin->info().api_minor)}};
     const auto& attributes = plugin->info().attributes;
     const auto stablehlo = attributes.find("stablehlo_current_version");
-    return {{"plugin", path.string()},
-            {"api", std::to_string(plugin->info().api_major) + "." + std::to_string(plugin->info().api_minor)},
-            {"stablehlo", stablehlo == attributes.end() ? "" : stablehlo->second},
-            {"platform", client.platform_name()},
-            {"devices", devices}};
+    report["stablehlo"] = stablehlo == attributes.end() ? "" : stablehlo->second;
+    try {
+      const xla::PjrtClient client(plugin, options);
+      nlohmann::json devices = nlohmann::json::array();
+      for (const xla::PjrtDeviceInfo& device : client.devices()) {
+        devices.push_back({{"id", device.id}, {"kind", device.kind}, {"description", device.description}});
+      }
+      report["platform"] = client.platform_name();
+      report["devices"] = devices;
+    } catch (const Error& error) {  // a plugin without devices here, e.g. the CUDA plugin without a GPU
+      report["devices"] = nlohmann::json::array();
+      report["note"] = error.what();
+    }
+    return report;
   } catch (const Error& error) {
     return {{"plugin", path.string()}, {"devices", nlohmann::json::array()}, {"note", error.what()}};
   }
@@ -71,17 +84,22 @@ nlohmann::json pjrt_cpu_json() {
 #endif
 }
 
-void print_pjrt_cpu(const nlohmann::json& cpu) {
-  std::cout << "PJRT CPU plugin: ";
-  if (cpu.contains("note")) {
-    std::cout << "none (" << cpu["note"].get<std::string>() << ")\n";
+void print_pjrt(const std::string& title, const nlohmann::json& plugin) {
+  std::cout << title << ": ";
+  if (!plugin.contains("plugin")) {
+    std::cout << "none (" << plugin["note"].get<std::string>() << ")\n";
     return;
   }
-  std::cout << cpu["plugin"].get<std::string>() << " (PJRT C API " << cpu["api"].get<std::string>() << ", StableHLO "
-            << cpu["stablehlo"].get<std::string>() << "): " << cpu["devices"].size() << " device(s)";
-  for (const auto& device : cpu["devices"]) {
+  std::cout << plugin["plugin"].get<std::string>();
+  if (plugin.contains("api")) {
+    std::cout << " (PJRT C API " << plugin["api"].get<std::string>() << ", StableHLO "
+              << plugin["stablehlo"].get<std::string>() << ")";
+  }
+  std::cout << ": " << plugin["devices"].size() << " device(s)";
+  for (const auto& device : plugin["devices"]) {
     std::cout << " " << device["kind"].get<std::string>() << ":" << device["id"].get<int>();
   }
+  if (plugin.contains("note")) std::cout << " (" << plugin["note"].get<std::string>() << ")";
   std::cout << "\n";
 }
 
@@ -93,14 +111,16 @@ void add_devices_command(CLI::App& app) {
   command->add_flag("--json", *json, "Print JSON instead of text");
   command->callback([json] {
     const scheduler::Discovery discovery = scheduler::discover_gpus();
-    const nlohmann::json pjrt_cpu = pjrt_cpu_json();
+    const nlohmann::json pjrt_cpu = pjrt_json("cpu");
+    const nlohmann::json pjrt_cuda = pjrt_json("cuda");
     if (*json) {
       nlohmann::json report = discovery_json(discovery);
-      report["pjrt"] = {{"cpu", pjrt_cpu}};
+      report["pjrt"] = {{"cpu", pjrt_cpu}, {"cuda", pjrt_cuda}};
       std::cout << report.dump(2) << "\n";
     } else {
       print_discovery(discovery);
-      print_pjrt_cpu(pjrt_cpu);
+      print_pjrt("PJRT CPU plugin", pjrt_cpu);
+      print_pjrt("PJRT CUDA plugin", pjrt_cuda);
     }
   });
 }

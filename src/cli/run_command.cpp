@@ -110,6 +110,8 @@ nlohmann::json report_json(const framework::JobReport& report, const std::string
         {"mode", framework::execution_mode_name(m.mode)},
         {"batching", m.batching},
         {"device", m.device},
+        {"assigned_device", m.assigned_device},
+        {"placement_note", m.placement_note},
         {"backend_device", m.backend_device},
         {"memory_budget_mib", m.memory_budget_bytes > 0 ? nlohmann::json(mib(m.memory_budget_bytes)) : nlohmann::json()},
         {"estimated_peak_mib", m.estimated_peak_bytes ? nlohmann::json(mib(*m.estimated_peak_bytes)) : nlohmann::json()},
@@ -183,7 +185,14 @@ void print_summary(const framework::JobReport& report) {
               << (m.estimated_peak_bytes ? fixed(mib(*m.estimated_peak_bytes), 2) : "-") << "  " << checks
               << "\n";
   }
-  std::cout << "(batch: mean rows per model run; peak: memory model at the largest backend run, an upper bound)\n\n";
+  std::cout << "(batch: mean rows per model run; peak: memory model at the largest backend run, an upper bound)\n";
+  for (const framework::ModuleReport& m : report.modules) {
+    if (m.device != m.assigned_device && !m.assigned_device.empty()) {
+      std::cout << m.name << ": the plan assigned " << m.assigned_device << ", it ran on " << m.device
+                << (m.placement_note.empty() ? "" : ": " + m.placement_note) << "\n";
+    }
+  }
+  std::cout << "\n";
   std::cout << "job: " << report.events_processed << "/" << report.settings.events << " events in "
             << fixed(report.event_loop_seconds, 2) << " s = " << fixed(report.events_per_second, 1) << " events/s ("
             << report.settings.streams << " streams, " << report.settings.threads << " threads; begin job "

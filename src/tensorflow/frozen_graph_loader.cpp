@@ -55,7 +55,7 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;
 
-  SessionPtr session = new_placed_session(where, options, info.device);
+  SessionPtr session = new_placed_session(where, options, info);
   if (!info.device.empty()) pin_to_device(graph, info.device);
   const absl::Status created = session->Create(graph);
   if (!created.ok()) {

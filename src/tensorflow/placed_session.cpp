@@ -21,26 +21,30 @@ std::string choose_default_signature(const ModelInfo& info, const LoadOptions& o
                       " others; choose one with LoadOptions::signature (--signature)");
 }
 
-// A new session for `model_path`, placed where the module's assignment says. `device` becomes
-// the device the graph's nodes must be pinned to: the assigned one if this TensorFlow has it,
-// otherwise the CPU (a CPU-only TensorFlow build, or a plan made from a simulated inventory).
-SessionPtr new_placed_session(const std::string& model_path, const LoadOptions& options, std::string& device) {
+// A new session for `model_path`, placed where the module's assignment says (see graph_loaders.h).
+SessionPtr new_placed_session(const std::string& model_path, const LoadOptions& options, ModelInfo& info) {
   const Placement* placement = options.placement ? &*options.placement : nullptr;
   RuntimeState::SessionSetup setup = RuntimeState::instance().prepare_session(model_path, placement, options.gpu_index);
   tensorflow::Session* raw_session = nullptr;
   throw_if_error(tensorflow::NewSession(setup.options, &raw_session), "creating a session for '" + model_path + "'");
   SessionPtr session(raw_session);
-  device = setup.device;
-  if (device.empty()) return session;
+  info.device = setup.device;
+  info.gpu.reset();
+  if (info.device.empty()) return session;
   std::vector<tensorflow::DeviceAttributes> devices;
   throw_if_error(session->ListDevices(&devices), "listing the devices of the session for '" + model_path + "'");
   const bool present = std::any_of(devices.begin(), devices.end(), [&](const tensorflow::DeviceAttributes& attributes) {
-    return attributes.name().ends_with(device);
+    return attributes.name().ends_with(info.device);
   });
+  const bool wants_gpu = info.device.find("GPU") != std::string::npos;
   if (!present) {
-    LOG(WARNING) << "hepinfer: model '" << model_path << "' is assigned " << device
+    LOG(WARNING) << "hepinfer: model '" << model_path << "' is assigned " << info.device
                  << ", which this TensorFlow does not have; it runs on /device:CPU:0";
-    device = "/device:CPU:0";
+    info.placement_note = "assigned " + info.device + ", which this TensorFlow does not have (" +
+                          (wants_gpu ? "no GPU support, or no such GPU" : "no such device") + "); runs on the CPU";
+    info.device = "/device:CPU:0";
+  } else if (wants_gpu && placement != nullptr && options.gpu_index < placement->devices.size()) {
+    info.gpu = placement->devices[options.gpu_index];
   }
   return session;
 }

@@ -38,20 +38,18 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   detail::check_checkpoint_present(meta_graph, path);
   // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
   // creating the session and restoring the variables.
-  std::string device;
-  SessionPtr placed = new_placed_session(where, options, device);
-  if (!device.empty()) pin_to_device(*meta_graph.mutable_graph_def(), device);
+  ModelInfo info;
+  SessionPtr placed = new_placed_session(where, options, info);
+  if (!info.device.empty()) pin_to_device(*meta_graph.mutable_graph_def(), info.device);
   if (const absl::Status created = placed->Create(meta_graph.graph_def()); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
   const absl::Status restored = tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
   SessionPtr owned(session.release());
   if (!restored.ok()) throw invalid(restored);
 
-  ModelInfo info;
   info.path = where;
   info.backend = kBackendName;
   info.format = kSavedModelFormat;
-  info.device = device;
   info.signatures = saved_model_signatures(meta_graph);
   if (info.signatures.empty()) {
     throw InvalidModelError("SavedModel '" + where + "' has no signature hepinfer can run");

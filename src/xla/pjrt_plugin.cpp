@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
+#include <type_traits>
 
 #include "hepinfer/core/error.h"
 #include "pjrt_calls.h"
@@ -125,6 +126,23 @@ fs::path cpu_plugin_path(const fs::path& explicit_path) {
   return HEPINFER_PJRT_CPU_PLUGIN_DEFAULT;
 }
 
+fs::path cuda_plugin_path(const fs::path& explicit_path) {
+  if (!explicit_path.empty()) return explicit_path;
+  if (const char* from_environment = std::getenv("HEPINFER_PJRT_CUDA_PLUGIN"); from_environment && *from_environment) {
+    return from_environment;
+  }
+  // The CPU plugin's package is site-packages/xla_plugins/xla_cpu_pjrt; JAX's CUDA plugins are
+  // site-packages/jax_plugins/xla_cuda13 (and 12).
+  const fs::path site_packages = fs::path(HEPINFER_PJRT_CPU_PLUGIN_DEFAULT).parent_path().parent_path().parent_path();
+  if (site_packages.empty()) return {};
+  for (const char* package : {"xla_cuda13", "xla_cuda12"}) {
+    const fs::path candidate = site_packages / "jax_plugins" / package / "xla_cuda_plugin.so";
+    std::error_code ec;
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+  }
+  return {};
+}
+
 std::shared_ptr<const PjrtPlugin> PjrtPlugin::open(const fs::path& library) {
   // Plugins are process-wide by nature (loaded once, initialised once); this registry is their
   // one owner.
@@ -166,6 +184,72 @@ PjrtClient::~PjrtClient() {
   } catch (const Error&) {
     // Nothing to do about a failed destruction; the error object itself was released.
   }
+}
+
+namespace {
+
+// The options as one text, a key for clients with exactly these options.
+std::string options_key(const PjrtOptions& options) {
+  std::string key;
+  for (const auto& [name, option] : options) {
+    key += name + "=" + std::to_string(option.index()) + ":";
+    std::visit(
+        [&](const auto& value) {
+          using Value = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<Value, std::string>) {
+            key += std::to_string(value.size()) + ":" + value;
+          } else if constexpr (std::is_same_v<Value, std::vector<std::int64_t>>) {
+            for (const std::int64_t item : value) key += std::to_string(item) + ",";
+          } else {
+            key += std::to_string(value);
+          }
+        },
+        option);
+    key += ";";
+  }
+  return key;
+}
+
+}  // namespace
+
+std::shared_ptr<const PjrtClient> PjrtClient::shared(std::shared_ptr<const PjrtPlugin> plugin,
+                                                     const PjrtOptions& options) {
+  if (!plugin) throw InvalidArgumentError("a PJRT client needs a plugin");
+  const std::string key = options_key(options);
+  const std::lock_guard lock(plugin->shared_clients_mutex_);
+  if (auto existing = plugin->shared_clients_[key].lock()) return existing;
+  const PjrtPlugin& owner = *plugin;
+  auto client = std::make_shared<const PjrtClient>(std::move(plugin), options);
+  owner.shared_clients_[key] = client;
+  return client;
+}
+
+std::optional<PjrtMemoryStats> PjrtClient::memory_stats(std::size_t device_index) const {
+  const PJRT_Api* api = table(*plugin_);
+  if (!HEPINFER_PJRT_HAS(api, PJRT_Device_MemoryStats)) return std::nullopt;
+  auto list = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
+  list.client = static_cast<PJRT_Client*>(client_);
+  detail::throw_if_error(api, api->PJRT_Client_AddressableDevices(&list), "listing a PJRT client's devices");
+  if (device_index >= list.num_addressable_devices) {
+    throw InvalidArgumentError("PJRT client of '" + plugin_->info().path.string() + "' has " +
+                          std::to_string(list.num_addressable_devices) + " device(s), not " +
+                          std::to_string(device_index + 1));
+  }
+  auto args = HEPINFER_PJRT_ARGS(PJRT_Device_MemoryStats_Args);
+  args.device = list.addressable_devices[device_index];
+  if (PJRT_Error* error = api->PJRT_Device_MemoryStats(&args)) {
+    // The CPU plugin answers UNIMPLEMENTED: no statistics, which is not a failure.
+    try {
+      detail::throw_if_error(api, error, "reading a PJRT device's memory");
+    } catch (const UnsupportedError&) {
+      return std::nullopt;
+    }
+  }
+  PjrtMemoryStats stats{.bytes_in_use = args.bytes_in_use};
+  if (args.peak_bytes_in_use_is_set) stats.peak_bytes_in_use = args.peak_bytes_in_use;
+  if (args.bytes_limit_is_set) stats.bytes_limit = args.bytes_limit;
+  if (args.pool_bytes_is_set) stats.pool_bytes = args.pool_bytes;
+  return stats;
 }
 
 std::string PjrtClient::platform_name() const {

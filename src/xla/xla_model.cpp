@@ -6,6 +6,7 @@
 #include <span>
 
 #include "artifact.h"
+#include "client_placement.h"
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
@@ -39,6 +40,7 @@ class XlaModel final : public Model {
 
   const ModelInfo& info() const override { return info_; }
   void set_timing(const LoadTiming& timing) { info_.timing = timing; }
+  const PjrtClient& client() const { return *client_; }
 
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
@@ -158,13 +160,16 @@ double milliseconds_since(std::chrono::steady_clock::time_point start) {
 
 bool is_xla_artifact(const fs::path& path) { return detail::is_artifact(path); }
 
-std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options, const fs::path& plugin) {
+std::optional<PjrtMemoryStats> device_memory(const Model& model) {
+  const auto* xla_model = dynamic_cast<const XlaModel*>(&model);
+  return xla_model == nullptr ? std::nullopt : xla_model->client().memory_stats();
+}
+
+std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options, const PluginPaths& plugins) {
   const auto start = std::chrono::steady_clock::now();
   const detail::Artifact artifact = detail::read_artifact(path);
-  // One device: the plugin's default splits a CPU into several "devices"; one is steadier and
-  // what a single-device program needs.
-  auto client = std::make_shared<const PjrtClient>(PjrtPlugin::open(cpu_plugin_path(plugin)),
-                                                   PjrtOptions{{"cpu_device_count", std::int64_t{1}}});
+  detail::PlacedClient placed = detail::place_client(options, plugins, path.string());
+  const std::shared_ptr<const PjrtClient>& client = placed.client;
   std::vector<CompiledBatch> batches;
   for (const detail::ArtifactProgram& program : artifact.programs) {
     const std::string what = "program '" + program.file.string() + "' (batch " + std::to_string(program.batch) + ")";
@@ -177,8 +182,6 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
     }
     batches.push_back({program.batch, std::move(compiled)});
   }
-  const std::vector<PjrtDeviceInfo> devices = client->devices();
-
   ModelInfo info;
   info.path = path.string();
   info.backend = "xla";
@@ -186,8 +189,10 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   info.signatures = {artifact.signature};
   info.default_signature = artifact.signature.key;
   info.threading = options.threading;
-  info.device = "PJRT " + client->platform_name() + ":" + std::to_string(devices.front().id);
-  auto model = std::make_unique<XlaModel>(std::move(info), std::move(client), std::move(batches));
+  info.device = std::move(placed.device);
+  info.gpu = placed.gpu;
+  info.placement_note = std::move(placed.placement_note);
+  auto model = std::make_unique<XlaModel>(std::move(info), std::move(placed.client), std::move(batches));
 
   LoadTiming timing;
   timing.load_ms = milliseconds_since(start);

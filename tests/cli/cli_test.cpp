@@ -305,9 +305,20 @@ TEST_F(Cli, RunOnSimulatedGpusAssignsThemInThePlan) {
                                          (scratch_ / "gpus.yaml").string(), "--json", "--quiet"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const nlohmann::json report = nlohmann::json::parse(result.out);
-  EXPECT_EQ(report["modules"][0]["device"], "GPU 0");
+  EXPECT_EQ(report["modules"][0]["assigned_device"], "GPU 0");
+  EXPECT_EQ(report["modules"][0]["device"], "CPU");  // where it ran: this TensorFlow has no GPU
+  EXPECT_NE(report["modules"][0]["placement_note"].get<std::string>().find("no GPU support"), std::string::npos);
   EXPECT_EQ(report["modules"][0]["memory_budget_mib"], 2048.0);
   EXPECT_EQ(report["modules"][2]["device"], "CPU");
+}
+
+TEST_F(Cli, RunTableShowsWhereModulesRanNotOnlyWhereThePlanPutThem) {
+  std::ofstream(scratch_ / "gpus.yaml") << "gpus: [{id: 0, memory_mib: 8192}]\n";
+  const CommandResult result = hepinfer({"run", "--models", HEPINFER_DEMO_MODELS_DIR, "--events", "10", "--inventory",
+                                         (scratch_ / "gpus.yaml").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("jet_tagger: the plan assigned GPU 0, it ran on CPU"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("jet_tagger        GPU 0"), std::string::npos) << result.out;
 }
 
 TEST_F(Cli, RunWithABadWorkflowFailsWithOneLine) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "hepinfer/core/error.h"
@@ -16,8 +17,11 @@ namespace hepinfer::test {
 
 class DemoModel final : public Model {
  public:
-  explicit DemoModel(framework::ModuleKind kind, std::int64_t fail_at_rows = -1, std::int64_t nan_at_rows = -1)
+  explicit DemoModel(framework::ModuleKind kind, std::int64_t fail_at_rows = -1, std::int64_t nan_at_rows = -1,
+                     std::optional<int> gpu = std::nullopt, std::string placement_note = {})
       : kind_(kind), fail_at_rows_(fail_at_rows), nan_at_rows_(nan_at_rows) {
+    info_.gpu = gpu;
+    info_.placement_note = std::move(placement_note);
     info_.path = std::string("demo_") + std::string(framework::module_kind_name(kind));
     info_.default_signature = "serving_default";
     info_.signatures.push_back({"serving_default", {}, {{"out", "out:0", DType::kFloat32, Shape({-1, -1})}}});
@@ -67,9 +71,19 @@ class DemoModel final : public Model {
   ModelInfo info_;
 };
 
+// The stand-ins "run" on the device their assignment names, as a backend with that device would.
 inline framework::ModelLoader demo_loader(std::int64_t fail_at_rows = -1, std::int64_t nan_at_rows = -1) {
-  return [=](const framework::ModuleSetup& setup, const scheduler::Assignment&) {
-    return std::make_shared<DemoModel>(setup.kind, fail_at_rows, nan_at_rows);
+  return [=](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
+    const std::optional<int> gpu = assignment.on_cpu() ? std::nullopt : std::optional<int>(assignment.devices.front());
+    return std::make_shared<DemoModel>(setup.kind, fail_at_rows, nan_at_rows, gpu);
+  };
+}
+
+// Stand-ins that run on the CPU whatever the plan says, as a backend without GPUs does.
+inline framework::ModelLoader cpu_only_demo_loader() {
+  return [](const framework::ModuleSetup& setup, const scheduler::Assignment& assignment) {
+    const std::string note = assignment.on_cpu() ? "" : "this stand-in backend has no GPU";
+    return std::make_shared<DemoModel>(setup.kind, -1, -1, std::nullopt, note);
   };
 }
 

@@ -134,10 +134,25 @@ TEST(Job, ThePlanGivesDevicesAndBudgets) {
   options.inventory.gpus.push_back({.id = 0, .name = "simulated", .total_mib = 16384, .free_mib = 16384});
   const JobReport report = run_job(demo_workflow(20, 2, 2), options);
   ASSERT_TRUE(report.succeeded()) << report.error;
-  EXPECT_EQ(module_named(report, "jet_tagger").device, "GPU 0");
-  EXPECT_EQ(module_named(report, "jet_tagger").memory_budget_bytes, 2048LL * 1024 * 1024);
+  const ModuleReport& tagger = module_named(report, "jet_tagger");
+  EXPECT_EQ(tagger.assigned_device, "GPU 0");
+  EXPECT_EQ(tagger.device, "GPU 0");
+  EXPECT_TRUE(tagger.placement_note.empty());
+  EXPECT_EQ(tagger.memory_budget_bytes, 2048LL * 1024 * 1024);
   EXPECT_EQ(module_named(report, "particle_flow").device, "CPU");
   ASSERT_TRUE(module_named(report, "jet_tagger").estimated_peak_bytes.has_value());
+}
+
+TEST(Job, TheReportSaysWhereAModelRanWhenItIsNotWhereThePlanPutIt) {
+  JobOptions options = demo_options();
+  options.inventory.gpus.push_back({.id = 0, .name = "simulated", .total_mib = 16384, .free_mib = 16384});
+  options.load = test::cpu_only_demo_loader();
+  const JobReport report = run_job(demo_workflow(20, 2, 2), options);
+  ASSERT_TRUE(report.succeeded()) << report.error;
+  const ModuleReport& tagger = module_named(report, "jet_tagger");
+  EXPECT_EQ(tagger.assigned_device, "GPU 0");
+  EXPECT_EQ(tagger.device, "CPU");
+  EXPECT_EQ(tagger.placement_note, "this stand-in backend has no GPU");
 }
 
 TEST(Job, AClaimThatCannotBeMetFailsBeforeAnyEvent) {

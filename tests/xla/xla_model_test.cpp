@@ -11,6 +11,7 @@
 #include "error_message.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
+#include "hepinfer/scheduler/gpu_discovery.h"
 #include "hepinfer/xla/xla_model.h"
 #include "nlohmann/json.hpp"
 #include "scratch_directory.h"
@@ -125,6 +126,49 @@ TEST(XlaModel, InputsAreCheckedBeforeThePluginSeesThem) {
   EXPECT_THROW(model->run({{"jets", jets}, {"event", event}}, {"no_such_output"}), NotFoundError);
 }
 
+std::size_t threads_in_process() {
+  return static_cast<std::size_t>(std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator()));
+}
+
+TEST(XlaModel, ModelsOnTheCpuShareOneClientAndItsThreads) {
+  // The plugin starts some of its pool threads lazily (8 after the first model here, 10 after the
+  // second); from then on, more models add none.
+  std::vector<std::unique_ptr<Model>> models;
+  models.push_back(xla::load_model(artifact_of("mlp"), {.warmup_runs = 1}));
+  models.push_back(xla::load_model(artifact_of("multi_io"), {.warmup_runs = 1}));
+  const std::size_t after_two = threads_in_process();
+  for (const char* family : {"mlp", "lstm", "cnn", "dtypes"}) {
+    models.push_back(xla::load_model(artifact_of(family), {.warmup_runs = 1}));
+  }
+  EXPECT_EQ(threads_in_process(), after_two) << "more models must not start more plugin threads";
+  const Model& first = *models.front();
+  EXPECT_EQ(first.info().device, "PJRT cpu:0");
+  EXPECT_FALSE(first.info().gpu.has_value());
+  EXPECT_TRUE(first.info().placement_note.empty());
+  EXPECT_FALSE(xla::device_memory(first).has_value());  // the CPU plugin keeps no statistics
+}
+
+TEST(XlaModel, AGpuPlacementThisProcessCannotFollowRunsOnTheCpuAndSaysWhy) {
+  if (!scheduler::discover_gpus({.query_free_memory = false}).inventory.gpus.empty()) {
+    GTEST_SKIP() << "this machine has a GPU; docs/gpu-validation.md covers the GPU path";
+  }
+  const test::TestModel& mlp = test::test_model("mlp");
+  const Placement on_gpu{.module = "tagger", .devices = {0}, .memory_mib = {1024}};
+  const auto model = xla::load_model(artifact_of("mlp"), {.placement = on_gpu});
+  EXPECT_FALSE(model->info().gpu.has_value());
+  EXPECT_EQ(model->info().device, "PJRT cpu:0");
+  EXPECT_NE(model->info().placement_note.find("assigned GPU 0"), std::string::npos) << model->info().placement_note;
+  const std::vector<Tensor> out = model->run({{"x", read_npy(mlp.cases.back().inputs.at("x"))}}, {});
+  EXPECT_TENSORS_MATCH(out[0], read_npy(mlp.cases.back().outputs.at("prob")), kXlaTolerance);
+}
+
+TEST(XlaModel, AnExplicitlyNamedCudaPluginMustExist) {
+  const Placement on_gpu{.module = "tagger", .devices = {0}, .memory_mib = {1024}};
+  const std::string message = test::error_message_of<FileNotFoundError>(
+      [&] { xla::load_model(artifact_of("mlp"), {.placement = on_gpu}, {.cuda = "/no/such/cuda_plugin.so"}); });
+  EXPECT_NE(message.find("/no/such/cuda_plugin.so"), std::string::npos) << message;
+}
+
 class BrokenArtifact : public ::testing::Test {
  protected:
   BrokenArtifact() { fs::copy(artifact_of("mlp"), copy_, fs::copy_options::recursive); }
@@ -173,7 +217,7 @@ TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
 
 TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {
   const std::string message =
-      test::error_message_of<FileNotFoundError>([&] { xla::load_model(copy_, {}, "/no/such/plugin.so"); });
+      test::error_message_of<FileNotFoundError>([&] { xla::load_model(copy_, {}, {.cpu = "/no/such/plugin.so"}); });
   EXPECT_NE(message.find("/no/such/plugin.so"), std::string::npos) << message;
 }
 

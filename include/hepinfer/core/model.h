@@ -67,9 +67,15 @@ struct ModelInfo {
   std::string default_signature;
   std::vector<SignatureInfo> signatures;
   ThreadingMode threading = ThreadingMode::kInline;  // used by runs that do not choose
-  // Where the backend placed the model's operations, e.g. "/device:GPU:1" or "/device:CPU:0";
-  // empty: the backend's default placement.
+  // Where the backend placed the model's operations, in its own words, e.g. "/device:GPU:1",
+  // "/device:CPU:0" or "PJRT cuda:0"; empty: the backend's default placement.
   std::string device;
+  // The GPU (CUDA ordinal) the model runs on; none: the CPU. Reports show this, not the plan's
+  // assignment, which a backend may not have been able to follow.
+  std::optional<int> gpu;
+  // Why the model does not run where its placement said (e.g. "this TensorFlow has no GPU
+  // support"); empty when it does.
+  std::string placement_note;
   std::optional<MemoryModel> memory;  // when measured at load
   LoadTiming timing;
 

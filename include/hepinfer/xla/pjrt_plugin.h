@@ -9,10 +9,13 @@
 //   xla::PjrtClient client(plugin, {{"cpu_device_count", std::int64_t{1}}});
 //   for (const xla::PjrtDeviceInfo& device : client.devices()) ...
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -27,6 +30,12 @@ inline constexpr int kMinimumPjrtApiMinor = 81;
 // one in the Python environment hepinfer was configured with (empty if there was none).
 std::filesystem::path cpu_plugin_path(const std::filesystem::path& explicit_path = {});
 
+// Where the NVIDIA GPU plugin is: `explicit_path` when given, else $HEPINFER_PJRT_CUDA_PLUGIN,
+// else jax-cuda13-pjrt's (then jax-cuda12-pjrt's) plugin in the Python environment hepinfer was
+// configured with; empty if there is none. The plugin finds the CUDA libraries through its RPATH
+// (the nvidia-* wheels next to it) or LD_LIBRARY_PATH.
+std::filesystem::path cuda_plugin_path(const std::filesystem::path& explicit_path = {});
+
 struct PjrtPluginInfo {
   std::filesystem::path path;
   int api_major = 0;
@@ -34,6 +43,8 @@ struct PjrtPluginInfo {
   // What the plugin says about itself, as text (e.g. "stablehlo_current_version": "1.13.3").
   std::map<std::string, std::string> attributes;
 };
+
+class PjrtClient;
 
 class PjrtPlugin {
  public:
@@ -48,9 +59,13 @@ class PjrtPlugin {
   const void* api() const { return api_; }  // the PJRT_Api table, for the backend's own files
 
  private:
+  friend class PjrtClient;
   PjrtPlugin(PjrtPluginInfo info, const void* api) : info_(std::move(info)), api_(api) {}
   PjrtPluginInfo info_;
   const void* api_;
+  // The clients PjrtClient::shared handed out, by their options; the plugin is their one owner.
+  mutable std::mutex shared_clients_mutex_;
+  mutable std::map<std::string, std::weak_ptr<const PjrtClient>> shared_clients_;
 };
 
 struct PjrtDeviceInfo {
@@ -64,6 +79,14 @@ struct PjrtDeviceInfo {
 using PjrtOptionValue = std::variant<std::int64_t, bool, double, std::string, std::vector<std::int64_t>>;
 using PjrtOptions = std::map<std::string, PjrtOptionValue>;
 
+// A device's memory as its allocator counts it; the fields a plugin does not report are empty.
+struct PjrtMemoryStats {
+  std::int64_t bytes_in_use = 0;
+  std::optional<std::int64_t> peak_bytes_in_use;
+  std::optional<std::int64_t> bytes_limit;  // the most the allocator hands out (a GPU client's cap)
+  std::optional<std::int64_t> pool_bytes;   // what the allocator holds from the device
+};
+
 // A PJRT client: the plugin's devices and the threads it runs work on. Not copyable; destroyed
 // with its object (the plugin's threads end with it).
 class PjrtClient {
@@ -75,8 +98,16 @@ class PjrtClient {
   PjrtClient(const PjrtClient&) = delete;
   PjrtClient& operator=(const PjrtClient&) = delete;
 
+  // The client of `plugin` with exactly these options that is already in use in this process, or
+  // a new one: models sharing it share its threads. Thread-safe.
+  static std::shared_ptr<const PjrtClient> shared(std::shared_ptr<const PjrtPlugin> plugin,
+                                                  const PjrtOptions& options = {});
+
   std::string platform_name() const;  // "cpu", "cuda"
   std::vector<PjrtDeviceInfo> devices() const;  // the addressable ones
+  // The memory of the `device_index`-th addressable device; empty if the plugin does not say (the
+  // CPU plugin).
+  std::optional<PjrtMemoryStats> memory_stats(std::size_t device_index = 0) const;
   const PjrtPlugin& plugin() const { return *plugin_; }
   void* native_handle() const { return client_; }  // the PJRT_Client, for the backend's own files
 

@@ -1,30 +1,56 @@
 #pragma once
 // Loading an XLA artifact (`hepinfer compile MODEL -o OUT.xla`, tools/compile_xla.py) as a
-// hepinfer::Model that runs on a PJRT plugin: today the CPU plugin (xla-cpu-pjrt). No PJRT or
-// TensorFlow header is included from here; builds without TensorFlow.
+// hepinfer::Model that runs on a PJRT plugin: the NVIDIA GPU plugin (jax-cuda13-pjrt) for a GPU
+// placement, the CPU plugin (xla-cpu-pjrt) otherwise. No PJRT or TensorFlow header is included
+// from here; builds without TensorFlow.
 //
 // A run of any row count goes to the smallest compiled batch size that holds it (padded with
 // zeros, outputs cut back to the rows given) or is split over the largest; an empty batch never
 // reaches the plugin. run() is thread-safe.
 //
 // Of LoadOptions the XLA backend reads `threading` (recorded; the plugin runs programs on its own
-// threads whatever the mode), `warmup_runs`/`warmup_batch_sizes` and `placement` (a GPU placement
-// runs on the CPU plugin until the GPU plugins are supported; ModelInfo::device says where it
-// runs). Signatures, tags and the op allowlist were applied when the artifact was compiled.
+// threads whatever the mode), `warmup_runs`/`warmup_batch_sizes` and `placement`/`gpu_index`:
+//  - a CPU placement (or none) runs on the process's one shared CPU client (one set of plugin
+//    threads however many models);
+//  - a GPU placement gets a CUDA client of its own that sees only that GPU (`visible_devices`),
+//    allocates on demand (`preallocate=false`, BFC allocator) and is capped at the placement's
+//    memory (`memory_fraction` of the GPU's total, checked against the allocator's own limit
+//    and corrected once if the plugin counts differently). Each module its own client, because
+//    the cap is per client. A run that needs more than the cap fails with ResourceExhaustedError,
+//    which the batch splitter answers by splitting.
+//  - a GPU placement this process cannot follow (no CUDA plugin, a simulated GPU, no GPU) runs on
+//    the CPU client; ModelInfo::gpu is then empty and ModelInfo::placement_note says why.
+// Signatures, tags and the op allowlist were applied when the artifact was compiled.
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "hepinfer/core/load_options.h"
 #include "hepinfer/core/model.h"
+#include "hepinfer/xla/pjrt_plugin.h"
 
 namespace hepinfer::xla {
 
+// The plugins to run on; an empty path is found as cpu_plugin_path() / cuda_plugin_path() say.
+struct PluginPaths {
+  std::filesystem::path cpu;
+  std::filesystem::path cuda;
+};
+
 // Throws FileNotFoundError, InvalidModelError (a malformed manifest or program, naming it), the
-// plugin's errors (see pjrt_plugin.h); never returns a half-initialised model. `plugin`: the PJRT
-// CPU plugin to use (default: cpu_plugin_path()).
+// plugin's errors (see pjrt_plugin.h); never returns a half-initialised model.
 std::unique_ptr<Model> load_model(const std::filesystem::path& artifact, const LoadOptions& options = {},
-                                  const std::filesystem::path& plugin = {});
+                                  const PluginPaths& plugins = {});
+
+// The CUDA plugin's create options for a module on `gpu` (CUDA ordinal) with a cap of `cap_mib`
+// (0: no cap) of the GPU's `device_total_mib`.
+PjrtOptions cuda_client_options(int gpu, std::int64_t cap_mib, std::int64_t device_total_mib);
+
+// The memory of the device an XLA model runs on, as its client's allocator counts it (a GPU
+// client's bytes_limit is the module's cap); empty for other models and for the CPU plugin.
+std::optional<PjrtMemoryStats> device_memory(const Model& model);
 
 // True if `path` is a directory holding an XLA artifact.
 bool is_xla_artifact(const std::filesystem::path& path);
