@@ -8,7 +8,7 @@ compile the SavedModel they came from.
 
 The artifact is a directory:
   manifest.json      format, source model and its hash, signature, inputs and outputs (dtype,
-                     shape with -1 for the batch), the compiled batch sizes and their programs
+                     shape with -1 for the batch; a frozen graph's also its tensor name "x:0"), the compiled batch sizes and their programs
   b<N>.mlirbc        one StableHLO portable artifact per batch size N, weights baked in
 
 Weights are baked into each program as constants (frozen with convert_variables_to_constants_v2):
@@ -152,6 +152,8 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
         if spec.shape.rank is None or spec.shape.rank < 1 or None in spec.shape.as_list()[1:]:
             fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be known")
         inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
+        if not saved_model:
+            inputs[-1]["tensor"] = f"{name}:0"  # runs may name a frozen graph's tensors as the TF backend's do
 
     output.mkdir(parents=True, exist_ok=True)
     programs, output_shapes = [], {}
@@ -188,6 +190,8 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
         if any(len(shape) < 1 or shape[0] != batch for batch, shape, _ in shapes):
             fail(f"output '{key}' does not have one row per input row; the XLA backend pads and splits batches")
         outputs.append({"name": key, "dtype": dtype, "shape": [-1] + shapes[0][1][1:]})
+        if not saved_model:
+            outputs[-1]["tensor"] = f"{key}:0"
 
     manifest = {
         "format": FORMAT,

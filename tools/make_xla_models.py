@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Compiles every test model's SavedModel (tools/make_test_models.py's manifest) into an XLA
-artifact for the XLA backend's tests, at batch sizes 1 and 4 (so that a batch of 5 is split and
-one of 2 is padded). Writes OUTPUT_DIR/<model>.xla and OUTPUT_DIR/index.json, which lists the
-artifacts and, for a family XLA cannot compile, why.
+"""Compiles every test model's SavedModel and frozen graph (tools/make_test_models.py's manifest)
+into XLA artifacts for the XLA backend's tests, at batch sizes 1 and 4 (so that a batch of 5 is
+split and one of 2 is padded). Writes OUTPUT_DIR/<model>.xla (from the SavedModel),
+OUTPUT_DIR/<model>.frozen.xla (from the frozen graph) and OUTPUT_DIR/index.json, which lists the
+artifacts and, for a model XLA cannot compile, why.
 
 Usage: make_xla_models.py MODELS_DIR OUTPUT_DIR
 """
@@ -22,20 +23,25 @@ def main():
     models, output = Path(sys.argv[1]), Path(sys.argv[2])
     output.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((models / "manifest.json").read_text())
-    index = {"batch_sizes": list(BATCH_SIZES), "artifacts": {}, "refused": {}}
+    index = {"batch_sizes": list(BATCH_SIZES), "artifacts": {}, "refused": {}, "frozen_artifacts": {},
+             "frozen_refused": {}}
     for model in manifest["models"]:
-        if "saved_model" not in model["formats"]:
-            continue
         name = model["name"]
-        try:
-            compile_xla.compile_model(models / model["formats"]["saved_model"]["path"], output / f"{name}.xla",
-                                      BATCH_SIZES)
-            index["artifacts"][name] = f"{name}.xla"
-        except compile_xla.CompileError as error:
-            index["refused"][name] = str(error)
+        for format_name, suffix, compiled, refused in (("saved_model", ".xla", "artifacts", "refused"),
+                                                      ("frozen_graph", ".frozen.xla", "frozen_artifacts",
+                                                       "frozen_refused")):
+            if format_name not in model["formats"]:
+                continue
+            try:
+                compile_xla.compile_model(models / model["formats"][format_name]["path"], output / f"{name}{suffix}",
+                                          BATCH_SIZES)
+                index[compiled][name] = f"{name}{suffix}"
+            except compile_xla.CompileError as error:
+                index[refused][name] = str(error)
     (output / "index.json").write_text(json.dumps(index, indent=2))
-    print(f"make_xla_models: {len(index['artifacts'])} artifacts, {len(index['refused'])} refused: "
-          f"{sorted(index['refused'])}")
+    print(f"make_xla_models: {len(index['artifacts'])} SavedModel artifacts, {len(index['refused'])} refused: "
+          f"{sorted(index['refused'])}; {len(index['frozen_artifacts'])} frozen-graph artifacts, "
+          f"{len(index['frozen_refused'])} refused: {sorted(index['frozen_refused'])}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-// `hepinfer compile MODEL -o OUT.xla [--batch-sizes 1,8,64] [--signature KEY]`: a SavedModel into
-// an XLA artifact for the XLA backend, by the project's Python TensorFlow (compile_xla.py).
+// `hepinfer compile MODEL -o OUT.xla [--batch-sizes 1,8,64] [--signature KEY]`: a SavedModel or a
+// frozen GraphDef into an XLA artifact for the XLA backend, by the project's Python TensorFlow
+// (compile_xla.py).
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -81,11 +82,11 @@ void add_compile_command(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
-      "compile", "Compile a SavedModel into an XLA artifact (one program per batch size) for the XLA backend");
-  command->add_option("model", options->model, "SavedModel directory")->required();
+      "compile", "Compile a SavedModel or frozen graph into an XLA artifact (one program per batch size) for the XLA backend");
+  command->add_option("model", options->model, "SavedModel directory or frozen GraphDef (.pb)")->required();
   command->add_option("-o,--output", options->output, "The artifact directory to write (e.g. model.xla)")->required();
   command->add_option("--batch-sizes", options->batch_sizes, "Batch sizes to compile, e.g. 1,8,64 (default)");
-  command->add_option("--signature", options->signature, "Signature to compile (default serving_default)");
+  command->add_option("--signature", options->signature, "Signature to compile (SavedModels; default serving_default)");
   command->callback([options] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {

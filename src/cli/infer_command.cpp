@@ -48,7 +48,7 @@ void add_infer_command(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("infer", "Run a model once on .npy inputs and write .npy outputs");
-  command->add_option("model", options->model, "Frozen GraphDef (.pb) or SavedModel directory")->required();
+  command->add_option("model", options->model, "Frozen GraphDef (.pb), SavedModel directory or XLA artifact (.xla)")->required();
   command->add_option("--signature", options->open.signature, "Signature whose keys name inputs and outputs");
   add_threading_option(*command, options->open.threading);
   add_op_policy_options(*command, options->open);

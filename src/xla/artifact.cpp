@@ -40,7 +40,8 @@ class ManifestReader {
   TensorInfo tensor(const nlohmann::json& entry, const std::string& field) const {
     TensorInfo info;
     info.key = text(entry, "name", field + ".name");
-    info.tensor_name = info.key;
+    // The graph tensor's name ("x:0") for artifacts of frozen graphs, whose runs may name it.
+    info.tensor_name = entry.contains("tensor") ? text(entry, "tensor", field + ".tensor") : info.key;
     const std::string dtype = text(entry, "dtype", field + ".dtype");
     const auto parsed = parse_dtype(dtype);
     if (!parsed) fail(field + ".dtype", "'" + dtype + "' is not float32, float64, int32, int64 or bool");

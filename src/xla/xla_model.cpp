@@ -25,6 +25,12 @@ struct CompiledBatch {
 };
 
 // `tensor` with `rows` rows: its own rows first, zeros after.
+// A run names a tensor by its signature key or, as for the TF backend, by its graph tensor name
+// ("x:0"; "x" means "x:0").
+bool is_named(const TensorInfo& info, const std::string& name) {
+  return name == info.key || name == info.tensor_name || name + ":0" == info.tensor_name;
+}
+
 Tensor padded(const Tensor& tensor, std::int64_t rows) {
   std::vector<std::int64_t> dims = tensor.shape().dims();
   dims[0] = rows;
@@ -64,7 +70,7 @@ class XlaModel final : public Model {
     std::vector<Tensor> ordered;
     for (const TensorInfo& expected : signature.inputs) {
       const auto given = std::find_if(inputs.begin(), inputs.end(),
-                                      [&](const NamedTensor& input) { return input.name == expected.key; });
+                                      [&](const NamedTensor& input) { return is_named(expected, input.name); });
       if (given == inputs.end()) {
         throw InvalidArgumentError("model '" + info_.path + "': input '" + expected.key + "' (" +
                                    std::string(dtype_name(expected.dtype)) + expected.shape.to_string() +
@@ -79,7 +85,8 @@ class XlaModel final : public Model {
       ordered.push_back(given->tensor);
     }
     for (const NamedTensor& input : inputs) {
-      if (signature.find_input(input.name) == nullptr) {
+      if (std::none_of(signature.inputs.begin(), signature.inputs.end(),
+                       [&](const TensorInfo& info) { return is_named(info, input.name); })) {
         std::string keys;
         for (const TensorInfo& info : signature.inputs) keys += (keys.empty() ? "'" : ", '") + info.key + "'";
         throw NotFoundError("model '" + info_.path + "': '" + input.name + "' is not an input of signature '" +
@@ -100,7 +107,7 @@ class XlaModel final : public Model {
     }
     for (const std::string& name : names) {
       const auto found = std::find_if(signature.outputs.begin(), signature.outputs.end(),
-                                      [&](const TensorInfo& output) { return output.key == name; });
+                                      [&](const TensorInfo& output) { return is_named(output, name); });
       if (found == signature.outputs.end()) {
         std::string keys;
         for (const TensorInfo& info : signature.outputs) keys += (keys.empty() ? "'" : ", '") + info.key + "'";

@@ -427,10 +427,25 @@ TEST_F(Cli, CompiledModelsRunOnTheXlaBackendAndAgreeWithPython) {
   EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
 }
 
+TEST_F(Cli, FrozenGraphsCompileAndTheirTensorsKeepTheirGraphNames) {
+  const auto& mlp = test::test_model("mlp");
+  const fs::path artifact = scratch_ / "mlp_frozen.xla";
+  const CommandResult compiled =
+      hepinfer({"compile", mlp.formats.at("frozen_graph").path, "-o", artifact.string(), "--batch-sizes", "4"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  const auto& reference = mlp.cases.back();
+  const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i", "x:0=" + reference.inputs.at("x"),
+                                           "--output", "Identity:0=" + (scratch_ / "prob.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+}
+
 TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
-  expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("frozen_graph").path, "-o",
+  expect_one_line_error(hepinfer({"compile", test::test_model("lstm").formats.at("frozen_graph").path, "-o",
                                   (scratch_ / "x.xla").string()}),
-                        "is not a SavedModel directory");
+                        "TF1 loop ops");
+  expect_one_line_error(hepinfer({"compile", scratch_.string(), "-o", (scratch_ / "y.xla").string()}),
+                        "without saved_model.pb");
   expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
                                   (scratch_ / "x.xla").string(), "--batch-sizes", "0"}),
                         "expected positive integers");

@@ -31,15 +31,18 @@ nlohmann::json xla_index() {
   return nlohmann::json::parse(file);
 }
 
-std::vector<std::string> compiled_families() {
+// Artifacts by source format: "saved_model" or "frozen_graph".
+std::string index_key(const std::string& format) { return format == "saved_model" ? "artifacts" : "frozen_artifacts"; }
+
+std::vector<std::string> compiled_families(const std::string& format = "saved_model") {
   const nlohmann::json index = xla_index();
   std::vector<std::string> names;
-  for (const auto& [name, unused] : index.at("artifacts").items()) names.push_back(name);
+  for (const auto& [name, unused] : index.at(index_key(format)).items()) names.push_back(name);
   return names;
 }
 
-fs::path artifact_of(const std::string& family) {
-  return fs::path(HEPINFER_XLA_MODELS_DIR) / xla_index().at("artifacts").at(family).get<std::string>();
+fs::path artifact_of(const std::string& family, const std::string& format = "saved_model") {
+  return fs::path(HEPINFER_XLA_MODELS_DIR) / xla_index().at(index_key(format)).at(family).get<std::string>();
 }
 
 TEST(XlaArtifacts, EveryTestFamilyCompiles) {
@@ -52,16 +55,32 @@ TEST(XlaArtifacts, EveryTestFamilyCompiles) {
   }
 }
 
-class XlaAgreement : public ::testing::TestWithParam<std::string> {};
+// Frozen graphs compile unless they hold TF1 loops, which are refused with a pointer to the
+// SavedModel.
+TEST(XlaArtifacts, FrozenGraphsCompileOrAreRefusedForTheirLoops) {
+  const nlohmann::json index = xla_index();
+  for (const test::TestModel& model : test::test_models()) {
+    if (!model.formats.contains("frozen_graph")) continue;
+    if (index.at("frozen_refused").contains(model.name)) {
+      const std::string reason = index.at("frozen_refused").at(model.name);
+      EXPECT_NE(reason.find("TF1 loop ops"), std::string::npos) << model.name << ": " << reason;
+      EXPECT_NE(reason.find("SavedModel"), std::string::npos) << reason;
+    } else {
+      EXPECT_TRUE(index.at("frozen_artifacts").contains(model.name)) << model.name;
+    }
+  }
+  EXPECT_TRUE(index.at("frozen_refused").contains("lstm"));
+  EXPECT_TRUE(index.at("frozen_artifacts").contains("mlp"));
+}
 
-TEST_P(XlaAgreement, MatchesPythonAtEveryBatchSize) {
-  const test::TestModel& model = test::test_model(GetParam());
-  const auto loaded = xla::load_model(artifact_of(GetParam()));
+void expect_agreement(const std::string& family, const std::string& format) {
+  const test::TestModel& model = test::test_model(family);
+  const auto loaded = xla::load_model(artifact_of(family, format));
   EXPECT_EQ(loaded->info().backend, "xla");
-  const std::vector<std::string> outputs = test::output_names(model, "saved_model");
+  const std::vector<std::string> outputs = test::output_names(model, format);
   for (const test::ReferenceCase& reference : model.cases) {
     SCOPED_TRACE("batch " + std::to_string(reference.batch));
-    const std::vector<Tensor> got = loaded->run(test::reference_inputs(model, "saved_model", reference), outputs);
+    const std::vector<Tensor> got = loaded->run(test::reference_inputs(model, format, reference), outputs);
     ASSERT_EQ(got.size(), model.outputs.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
       SCOPED_TRACE("output " + model.outputs[i]);
@@ -72,7 +91,14 @@ TEST_P(XlaAgreement, MatchesPythonAtEveryBatchSize) {
   }
 }
 
+class XlaAgreement : public ::testing::TestWithParam<std::string> {};
+TEST_P(XlaAgreement, MatchesPythonAtEveryBatchSize) { expect_agreement(GetParam(), "saved_model"); }
 INSTANTIATE_TEST_SUITE_P(EveryFamily, XlaAgreement, ::testing::ValuesIn(compiled_families()),
+                         [](const auto& test_info) { return test_info.param; });
+
+class XlaFrozenGraphAgreement : public ::testing::TestWithParam<std::string> {};
+TEST_P(XlaFrozenGraphAgreement, MatchesPythonAtEveryBatchSize) { expect_agreement(GetParam(), "frozen_graph"); }
+INSTANTIATE_TEST_SUITE_P(EveryFamily, XlaFrozenGraphAgreement, ::testing::ValuesIn(compiled_families("frozen_graph")),
                          [](const auto& test_info) { return test_info.param; });
 
 TEST(XlaModel, PaddedAndSplitRunsEqualRowByRowRuns) {
