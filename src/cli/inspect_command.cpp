@@ -32,12 +32,16 @@ nlohmann::json model_json(const ModelInfo& info) {
     for (const TensorInfo& output : signature.outputs) outputs.push_back(tensor_json(output));
     signatures.push_back({{"key", signature.key}, {"inputs", inputs}, {"outputs", outputs}});
   }
+  nlohmann::json details = nlohmann::json::object();
+  for (const auto& [name, value] : info.load_details) details[name] = value;
+  if (info.gpu) details["gpu"] = std::to_string(*info.gpu);
   return {{"path", info.path},
           {"backend", info.backend},
           {"format", info.format},
           {"device", info.device},
           {"runtime", runtime_of(info)},
           {"default_signature", info.default_signature},
+          {"load_details", details},
           {"signatures", signatures}};
 }
 
@@ -64,6 +68,7 @@ void print_model(const ModelInfo& info) {
             << "format:  " << info.format << "\n"
             << "device:  " << (info.device.empty() ? "TensorFlow's default placement" : info.device) << "\n"
             << "runtime: " << runtime_of(info) << "\n";
+  for (const auto& [name, value] : info.load_details) std::cout << "  " << name << ": " << value << "\n";
   for (const SignatureInfo& signature : info.signatures) {
     std::cout << "  signature '" << signature.key << "'"
               << (signature.key == info.default_signature ? " (default)" : "") << "\n";

@@ -19,10 +19,10 @@ constexpr double kCapTolerance = 0.01;
 
 std::string mib_text(std::int64_t bytes) { return std::to_string(bytes / kMiB) + " MiB"; }
 
-detail::PlacedClient on_cpu(const PluginPaths& plugins, std::string note) {
+detail::PlacedClient on_cpu(const XlaOptions& plugins, std::string note) {
   // One CPU device: the plugin's default splits a CPU into several "devices"; one is steadier and
   // what a single-device program needs. Shared: one set of plugin threads per process.
-  auto client = PjrtClient::shared(PjrtPlugin::open(cpu_plugin_path(plugins.cpu)),
+  auto client = PjrtClient::shared(PjrtPlugin::open(cpu_plugin_path(plugins.cpu_plugin)),
                                    PjrtOptions{{"cpu_device_count", std::int64_t{1}}});
   const std::vector<PjrtDeviceInfo> devices = client->devices();
   std::string device = "PJRT " + client->platform_name() + ":" + std::to_string(devices.front().id);
@@ -30,9 +30,9 @@ detail::PlacedClient on_cpu(const PluginPaths& plugins, std::string note) {
           .placement_note = std::move(note)};
 }
 
-bool named_explicitly(const PluginPaths& plugins) {
+bool named_explicitly(const XlaOptions& plugins) {
   const char* variable = std::getenv("HEPINFER_PJRT_CUDA_PLUGIN");
-  return !plugins.cuda.empty() || (variable != nullptr && *variable != '\0');
+  return !plugins.cuda_plugin.empty() || (variable != nullptr && *variable != '\0');
 }
 
 }  // namespace
@@ -54,7 +54,7 @@ PjrtOptions cuda_client_options(int gpu, std::int64_t cap_mib, std::int64_t devi
 
 namespace detail {
 
-PlacedClient place_client(const LoadOptions& options, const PluginPaths& plugins, const std::string& model) {
+PlacedClient place_client(const LoadOptions& options, const XlaOptions& plugins, const std::string& model) {
   if (!options.placement || options.placement->on_cpu()) return on_cpu(plugins, "");
   const Placement& placement = *options.placement;
   if (options.gpu_index >= placement.devices.size()) {
@@ -66,7 +66,7 @@ PlacedClient place_client(const LoadOptions& options, const PluginPaths& plugins
   const std::int64_t cap_bytes = placement.memory_bytes(options.gpu_index);
   const std::string assigned = "assigned GPU " + std::to_string(gpu);
 
-  const fs::path plugin_path = cuda_plugin_path(plugins.cuda);
+  const fs::path plugin_path = cuda_plugin_path(plugins.cuda_plugin);
   if (plugin_path.empty()) {
     return on_cpu(plugins, assigned + ", but no PJRT CUDA plugin is installed (jax-cuda13-pjrt, or name one with "
                            "$HEPINFER_PJRT_CUDA_PLUGIN); runs on the CPU plugin");

@@ -24,6 +24,6 @@ struct PlacedClient {
 // Throws the plugins' typed errors where hepinfer was told explicitly which plugin to use (an
 // argument or an environment variable); a GPU that is not there (a simulated inventory, no GPU,
 // no CUDA plugin installed) is a CPU client with a note instead, as the TF backend does.
-PlacedClient place_client(const LoadOptions& options, const PluginPaths& plugins, const std::string& model);
+PlacedClient place_client(const LoadOptions& options, const XlaOptions& plugins, const std::string& model);
 
 }  // namespace hepinfer::xla::detail

@@ -260,6 +260,14 @@ std::string PjrtClient::platform_name() const {
   return std::string(args.platform_name, args.platform_name_size);
 }
 
+std::string PjrtClient::platform_version() const {
+  const PJRT_Api* api = table(*plugin_);
+  auto args = HEPINFER_PJRT_ARGS(PJRT_Client_PlatformVersion_Args);
+  args.client = static_cast<PJRT_Client*>(client_);
+  detail::throw_if_error(api, api->PJRT_Client_PlatformVersion(&args), "asking a PJRT client for its version");
+  return std::string(args.platform_version, args.platform_version_size);
+}
+
 std::vector<PjrtDeviceInfo> PjrtClient::devices() const {
   const PJRT_Api* api = table(*plugin_);
   auto list = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);

@@ -8,9 +8,6 @@
 namespace hepinfer::xla::detail {
 namespace {
 
-// xla.CompileOptionsProto{executable_build_options{num_replicas: 1, num_partitions: 1}}. Empty
-// options make the plugins abort the process, so these are always sent.
-const std::string kCompileOptions("\x1a\x04\x20\x01\x28\x01", 6);
 
 PJRT_Buffer_Type buffer_type(DType dtype) {
   switch (dtype) {
@@ -75,16 +72,23 @@ class Buffer {
 
 }  // namespace
 
-PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, const std::string& code, const std::string& format,
-                         std::string what)
-    : client_(std::move(client)), what_(std::move(what)) {
-  auto* const native = static_cast<PJRT_Client*>(client_->native_handle());
-  auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
-  devices.client = native;
-  throw_if_error(api(), api()->PJRT_Client_AddressableDevices(&devices), "listing the devices for " + what_);
-  if (devices.num_addressable_devices == 0) throw FailedPreconditionError("no PJRT device to run " + what_ + " on");
-  device_ = devices.addressable_devices[0];
+namespace {
 
+PJRT_Device* first_device(const PJRT_Api* api, PJRT_Client* client, const std::string& what) {
+  auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
+  devices.client = client;
+  throw_if_error(api, api->PJRT_Client_AddressableDevices(&devices), "listing the devices for " + what);
+  if (devices.num_addressable_devices == 0) throw FailedPreconditionError("no PJRT device to run " + what + " on");
+  return devices.addressable_devices[0];
+}
+
+const PJRT_Api* api_of(const PjrtClient& client) { return static_cast<const PJRT_Api*>(client.plugin().api()); }
+
+}  // namespace
+
+std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
+                                                  const std::string& format, std::string what) {
+  const PJRT_Api* api = api_of(*client);
   auto program = HEPINFER_PJRT_ARGS(PJRT_Program);
   std::string code_copy = code;  // PJRT_Program::code is not const
   program.code = code_copy.data();
@@ -92,16 +96,43 @@ PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, const std::st
   program.format = format.c_str();
   program.format_size = format.size();
   auto compile = HEPINFER_PJRT_ARGS(PJRT_Client_Compile_Args);
-  compile.client = native;
+  compile.client = static_cast<PJRT_Client*>(client->native_handle());
   compile.program = &program;
   compile.compile_options = kCompileOptions.data();
   compile.compile_options_size = kCompileOptions.size();
-  throw_if_error(api(), api()->PJRT_Client_Compile(&compile), "compiling " + what_);
-  executable_ = compile.executable;
+  throw_if_error(api, api->PJRT_Client_Compile(&compile), "compiling " + what);
+  return std::unique_ptr<PjrtProgram>(new PjrtProgram(std::move(client), compile.executable, std::move(what)));
+}
 
+std::unique_ptr<PjrtProgram> PjrtProgram::deserialize(std::shared_ptr<const PjrtClient> client,
+                                                      const std::string& bytes, std::string what) {
+  const PJRT_Api* api = api_of(*client);
+  if (!HEPINFER_PJRT_HAS(api, PJRT_Executable_DeserializeAndLoad)) {
+    throw UnsupportedError("PJRT plugin '" + client->plugin().info().path.string() +
+                           "' cannot load serialized executables");
+  }
+  auto load = HEPINFER_PJRT_ARGS(PJRT_Executable_DeserializeAndLoad_Args);
+  load.client = static_cast<PJRT_Client*>(client->native_handle());
+  load.serialized_executable = bytes.data();
+  load.serialized_executable_size = bytes.size();
+  throw_if_error(api, api->PJRT_Executable_DeserializeAndLoad(&load), "loading the compiled " + what);
+  return std::unique_ptr<PjrtProgram>(new PjrtProgram(std::move(client), load.loaded_executable, std::move(what)));
+}
+
+PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what)
+    : client_(std::move(client)), what_(std::move(what)), executable_(executable) {
+  PJRT_Error* error = nullptr;
+  try {
+    device_ = first_device(api(), static_cast<PJRT_Client*>(client_->native_handle()), what_);
+  } catch (...) {
+    auto destroy = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
+    destroy.executable = executable_;
+    api()->PJRT_LoadedExecutable_Destroy(&destroy);
+    throw;
+  }
   auto get = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
   get.loaded_executable = executable_;
-  PJRT_Error* error = api()->PJRT_LoadedExecutable_GetExecutable(&get);
+  error = api()->PJRT_LoadedExecutable_GetExecutable(&get);
   if (error == nullptr) {
     auto outputs = HEPINFER_PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
     outputs.executable = get.executable;
@@ -117,6 +148,31 @@ PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, const std::st
     api()->PJRT_LoadedExecutable_Destroy(&destroy);
     throw_if_error(api(), error, "reading the outputs of " + what_);
   }
+}
+
+std::string PjrtProgram::serialize() const {
+  if (!HEPINFER_PJRT_HAS(api(), PJRT_Executable_Serialize)) {
+    throw UnsupportedError("PJRT plugin '" + client_->plugin().info().path.string() +
+                           "' cannot serialize executables");
+  }
+  auto get = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
+  get.loaded_executable = executable_;
+  throw_if_error(api(), api()->PJRT_LoadedExecutable_GetExecutable(&get), "serializing " + what_);
+  auto serialize = HEPINFER_PJRT_ARGS(PJRT_Executable_Serialize_Args);
+  serialize.executable = get.executable;
+  PJRT_Error* error = api()->PJRT_Executable_Serialize(&serialize);
+  std::string bytes;
+  if (error == nullptr) {
+    bytes.assign(serialize.serialized_bytes, serialize.serialized_bytes_size);
+    if (serialize.serialized_executable_deleter != nullptr) {
+      serialize.serialized_executable_deleter(serialize.serialized_executable);
+    }
+  }
+  auto destroy = HEPINFER_PJRT_ARGS(PJRT_Executable_Destroy_Args);
+  destroy.executable = get.executable;
+  api()->PJRT_Executable_Destroy(&destroy);
+  throw_if_error(api(), error, "serializing " + what_);
+  return bytes;
 }
 
 PjrtProgram::~PjrtProgram() {

@@ -1,6 +1,7 @@
 #pragma once
 // One compiled XLA program on a PJRT client's first device: host tensors in, host tensors out.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,23 +11,35 @@
 
 namespace hepinfer::xla::detail {
 
+// xla.CompileOptionsProto{executable_build_options{num_replicas: 1, num_partitions: 1}}. Empty
+// options make the plugins abort the process, so these are always sent.
+inline const std::string kCompileOptions("\x1a\x04\x20\x01\x28\x01", 6);
+
 class PjrtProgram {
  public:
   // Compiles `code` ("mlir": StableHLO, text, bytecode or portable artifact; "hlo": an
   // HloModuleProto) for one replica and one partition. `what` names the program in errors.
-  PjrtProgram(std::shared_ptr<const PjrtClient> client, const std::string& code, const std::string& format,
-              std::string what);
+  static std::unique_ptr<PjrtProgram> compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
+                                              const std::string& format, std::string what);
+  // Loads what serialize() wrote, by the same plugin build on the same kind of device (the
+  // caller's cache key makes sure of that).
+  static std::unique_ptr<PjrtProgram> deserialize(std::shared_ptr<const PjrtClient> client, const std::string& bytes,
+                                                  std::string what);
   ~PjrtProgram();
   PjrtProgram(const PjrtProgram&) = delete;
   PjrtProgram& operator=(const PjrtProgram&) = delete;
 
   std::size_t num_outputs() const { return num_outputs_; }
+  // The compiled executable, as the plugin serializes it.
+  std::string serialize() const;
 
   // Runs on `inputs`, which the caller has checked against the program's parameters (PJRT checks
   // only byte sizes). Thread-safe.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
 
  private:
+  // Takes ownership of `executable`, destroying it if reading its outputs fails.
+  PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what);
   const PJRT_Api* api() const;
 
   std::shared_ptr<const PjrtClient> client_;

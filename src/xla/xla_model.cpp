@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cstring>
 #include <span>
+#include <sstream>
 
 #include "artifact.h"
 #include "client_placement.h"
+#include "executable_cache.h"
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
@@ -47,6 +49,8 @@ class XlaModel final : public Model {
   const ModelInfo& info() const override { return info_; }
   void set_timing(const LoadTiming& timing) { info_.timing = timing; }
   const PjrtClient& client() const { return *client_; }
+  const XlaLoadReport& load_report() const { return load_report_; }
+  void set_load_report(XlaLoadReport report) { load_report_ = std::move(report); }
 
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
@@ -157,7 +161,56 @@ class XlaModel final : public Model {
   ModelInfo info_;
   std::shared_ptr<const PjrtClient> client_;
   std::vector<CompiledBatch> batches_;  // by increasing rows
+  XlaLoadReport load_report_;
 };
+
+// Everything a compiled program depends on besides its source (see executable_cache.h).
+std::string cache_key(const PjrtClient& client, const std::string& code, const std::string& format) {
+  const PjrtPluginInfo& plugin = client.plugin().info();
+  std::error_code ec;
+  const auto size = fs::file_size(plugin.path, ec);
+  const auto modified = fs::last_write_time(plugin.path, ec).time_since_epoch().count();
+  const PjrtDeviceInfo device = client.devices().front();
+  std::ostringstream key;
+  key << "program " << detail::fingerprint(code) << " " << code.size() << " " << format << "\n"
+      << "compile options " << detail::fingerprint(detail::kCompileOptions) << "\n"
+      << "plugin " << fs::weakly_canonical(plugin.path, ec).string() << " " << size << " " << modified << " api "
+      << plugin.api_major << "." << plugin.api_minor << "\n"
+      << "platform " << client.platform_name() << " " << client.platform_version() << "\n"
+      << "device " << device.id << " " << device.kind << " " << device.description << "\n"
+      << "host " << detail::host_cpu_identity() << "\n";
+  return key.str();
+}
+
+// The program for `code`: from the cache when it holds one, else compiled (and then cached).
+std::unique_ptr<detail::PjrtProgram> program_for(const std::shared_ptr<const PjrtClient>& client,
+                                                 const detail::ExecutableCache& cache, const std::string& code,
+                                                 const std::string& format, const std::string& what,
+                                                 bool& from_cache) {
+  from_cache = false;
+  std::string key;
+  if (cache.enabled()) {
+    key = cache_key(*client, code, format);
+    if (const std::optional<std::string> serialized = cache.find(key)) {
+      try {
+        auto program = detail::PjrtProgram::deserialize(client, *serialized, what);
+        from_cache = true;
+        return program;
+      } catch (const Error&) {
+        // An entry this plugin does not take after all: compile, and replace it.
+      }
+    }
+  }
+  auto program = detail::PjrtProgram::compile(client, code, format, what);
+  if (cache.enabled()) {
+    try {
+      cache.store(key, program->serialize());
+    } catch (const Error&) {
+      // A plugin that cannot serialize: nothing to cache.
+    }
+  }
+  return program;
+}
 
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -172,16 +225,25 @@ std::optional<PjrtMemoryStats> device_memory(const Model& model) {
   return xla_model == nullptr ? std::nullopt : xla_model->client().memory_stats();
 }
 
-std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options, const PluginPaths& plugins) {
+std::optional<XlaLoadReport> load_report(const Model& model) {
+  const auto* xla_model = dynamic_cast<const XlaModel*>(&model);
+  return xla_model == nullptr ? std::nullopt : std::optional<XlaLoadReport>(xla_model->load_report());
+}
+
+std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options, const XlaOptions& xla_options) {
   const auto start = std::chrono::steady_clock::now();
   const detail::Artifact artifact = detail::read_artifact(path);
-  detail::PlacedClient placed = detail::place_client(options, plugins, path.string());
+  detail::PlacedClient placed = detail::place_client(options, xla_options, path.string());
   const std::shared_ptr<const PjrtClient>& client = placed.client;
+  const detail::ExecutableCache cache(xla_options.compile_cache.value_or(detail::ExecutableCache::default_directory()));
+  XlaLoadReport report{.programs = artifact.programs.size(), .programs_from_cache = 0, .cache = cache.directory()};
   std::vector<CompiledBatch> batches;
   for (const detail::ArtifactProgram& program : artifact.programs) {
     const std::string what = "program '" + program.file.string() + "' (batch " + std::to_string(program.batch) + ")";
-    auto compiled = std::make_unique<detail::PjrtProgram>(client, read_regular_file(program.file, "XLA program"),
-                                                         program.format, what);
+    bool from_cache = false;
+    auto compiled =
+        program_for(client, cache, read_regular_file(program.file, "XLA program"), program.format, what, from_cache);
+    report.programs_from_cache += from_cache ? 1 : 0;
     if (compiled->num_outputs() != artifact.signature.outputs.size()) {
       throw InvalidModelError("XLA artifact '" + path.string() + "': " + what + " has " +
                               std::to_string(compiled->num_outputs()) + " outputs, the manifest lists " +
@@ -199,7 +261,17 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   info.device = std::move(placed.device);
   info.gpu = placed.gpu;
   info.placement_note = std::move(placed.placement_note);
+  std::string batch_sizes;
+  for (const CompiledBatch& batch : batches) batch_sizes += (batch_sizes.empty() ? "" : ",") + std::to_string(batch.rows);
+  info.load_details = {
+      {"batch sizes", batch_sizes},
+      {"programs", std::to_string(report.programs) + " (" + std::to_string(report.programs_from_cache) +
+                       " from the compile cache, " + std::to_string(report.programs - report.programs_from_cache) +
+                       " compiled)"},
+      {"compile cache", report.cache.empty() ? "off" : report.cache.string()}};
+  if (!info.placement_note.empty()) info.load_details.emplace_back("placement", info.placement_note);
   auto model = std::make_unique<XlaModel>(std::move(info), std::move(placed.client), std::move(batches));
+  model->set_load_report(std::move(report));
 
   LoadTiming timing;
   timing.load_ms = milliseconds_since(start);

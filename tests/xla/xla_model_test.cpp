@@ -191,8 +191,69 @@ TEST(XlaModel, AGpuPlacementThisProcessCannotFollowRunsOnTheCpuAndSaysWhy) {
 TEST(XlaModel, AnExplicitlyNamedCudaPluginMustExist) {
   const Placement on_gpu{.module = "tagger", .devices = {0}, .memory_mib = {1024}};
   const std::string message = test::error_message_of<FileNotFoundError>(
-      [&] { xla::load_model(artifact_of("mlp"), {.placement = on_gpu}, {.cuda = "/no/such/cuda_plugin.so"}); });
+      [&] { xla::load_model(artifact_of("mlp"), {.placement = on_gpu}, {.cuda_plugin = "/no/such/cuda_plugin.so"}); });
   EXPECT_NE(message.find("/no/such/cuda_plugin.so"), std::string::npos) << message;
+}
+
+std::vector<fs::path> cache_entries(const fs::path& cache) {
+  std::vector<fs::path> entries;
+  if (!fs::exists(cache)) return entries;
+  for (const auto& entry : fs::directory_iterator(cache)) entries.push_back(entry.path());
+  return entries;
+}
+
+void expect_mlp_agrees(const Model& model) {
+  const test::TestModel& mlp = test::test_model("mlp");
+  const std::vector<Tensor> out = model.run({{"x", read_npy(mlp.cases.back().inputs.at("x"))}}, {});
+  EXPECT_TENSORS_MATCH(out[0], read_npy(mlp.cases.back().outputs.at("prob")), kXlaTolerance);
+}
+
+TEST(XlaCompileCache, ProgramsAreCompiledOnceAndLoadedFromTheCacheAfter) {
+  const test::ScratchDirectory scratch;
+  const fs::path cache = scratch.path() / "cache";
+  const auto first = xla::load_model(artifact_of("mlp"), {}, {.compile_cache = cache});
+  EXPECT_EQ(xla::load_report(*first)->programs, 2u);
+  EXPECT_EQ(xla::load_report(*first)->programs_from_cache, 0u);
+  EXPECT_EQ(cache_entries(cache).size(), 2u);
+  const auto second = xla::load_model(artifact_of("mlp"), {}, {.compile_cache = cache});
+  EXPECT_EQ(xla::load_report(*second)->programs_from_cache, 2u);
+  EXPECT_EQ(xla::load_report(*second)->cache, cache);
+  expect_mlp_agrees(*second);
+  // Another model's programs are other entries.
+  const auto other = xla::load_model(artifact_of("cnn"), {}, {.compile_cache = cache});
+  EXPECT_EQ(xla::load_report(*other)->programs_from_cache, 0u);
+  EXPECT_EQ(cache_entries(cache).size(), 4u);
+}
+
+TEST(XlaCompileCache, DamagedEntriesNeverReachThePluginAndAreReplaced) {
+  const test::ScratchDirectory scratch;
+  const fs::path cache = scratch.path() / "cache";
+  xla::load_model(artifact_of("mlp"), {}, {.compile_cache = cache});
+  const std::vector<fs::path> entries = cache_entries(cache);
+  ASSERT_EQ(entries.size(), 2u);
+  fs::resize_file(entries[0], fs::file_size(entries[0]) - 100);  // truncated
+  {
+    std::fstream edited(entries[1], std::ios::in | std::ios::out | std::ios::binary);
+    edited.seekp(-50, std::ios::end);
+    edited.put('\x5a');  // one byte of the executable changed
+  }
+  const auto reloaded = xla::load_model(artifact_of("mlp"), {}, {.compile_cache = cache});
+  EXPECT_EQ(xla::load_report(*reloaded)->programs_from_cache, 0u);
+  expect_mlp_agrees(*reloaded);
+  EXPECT_EQ(xla::load_report(*xla::load_model(artifact_of("mlp"), {}, {.compile_cache = cache}))->programs_from_cache,
+            2u);
+}
+
+TEST(XlaCompileCache, NoCacheOrAnUnwritableOneIsNoError) {
+  const test::ScratchDirectory scratch;
+  const auto uncached = xla::load_model(artifact_of("mlp"), {}, {.compile_cache = fs::path()});
+  EXPECT_TRUE(xla::load_report(*uncached)->cache.empty());
+  EXPECT_EQ(xla::load_report(*uncached)->programs_from_cache, 0u);
+  const fs::path file = scratch.path() / "a_file";
+  std::ofstream(file) << "not a directory";
+  const auto unwritable = xla::load_model(artifact_of("mlp"), {}, {.compile_cache = file / "cache"});
+  expect_mlp_agrees(*unwritable);
+  EXPECT_EQ(xla::load_report(*unwritable)->programs_from_cache, 0u);
 }
 
 class BrokenArtifact : public ::testing::Test {
@@ -243,7 +304,7 @@ TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
 
 TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {
   const std::string message =
-      test::error_message_of<FileNotFoundError>([&] { xla::load_model(copy_, {}, {.cpu = "/no/such/plugin.so"}); });
+      test::error_message_of<FileNotFoundError>([&] { xla::load_model(copy_, {}, {.cpu_plugin = "/no/such/plugin.so"}); });
   EXPECT_NE(message.find("/no/such/plugin.so"), std::string::npos) << message;
 }
 

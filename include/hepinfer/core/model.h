@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hepinfer/core/dtype.h"
@@ -76,6 +77,9 @@ struct ModelInfo {
   // Why the model does not run where its placement said (e.g. "this TensorFlow has no GPU
   // support"); empty when it does.
   std::string placement_note;
+  // How the backend loaded the model, in its words, for `hepinfer inspect` (e.g. {"programs", "2
+  // compiled batch sizes, 2 from the compile cache"}).
+  std::vector<std::pair<std::string, std::string>> load_details;
   std::optional<MemoryModel> memory;  // when measured at load
   LoadTiming timing;
 

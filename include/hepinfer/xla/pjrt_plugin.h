@@ -103,7 +103,8 @@ class PjrtClient {
   static std::shared_ptr<const PjrtClient> shared(std::shared_ptr<const PjrtPlugin> plugin,
                                                   const PjrtOptions& options = {});
 
-  std::string platform_name() const;  // "cpu", "cuda"
+  std::string platform_name() const;     // "cpu", "cuda"
+  std::string platform_version() const;  // e.g. the CUDA version
   std::vector<PjrtDeviceInfo> devices() const;  // the addressable ones
   // The memory of the `device_index`-th addressable device; empty if the plugin does not say (the
   // CPU plugin).

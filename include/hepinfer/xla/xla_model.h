@@ -33,16 +33,29 @@
 
 namespace hepinfer::xla {
 
-// The plugins to run on; an empty path is found as cpu_plugin_path() / cuda_plugin_path() say.
-struct PluginPaths {
-  std::filesystem::path cpu;
-  std::filesystem::path cuda;
+// What the XLA backend needs beyond LoadOptions.
+struct XlaOptions {
+  // The plugins to run on; empty: found as cpu_plugin_path() / cuda_plugin_path() say.
+  std::filesystem::path cpu_plugin;
+  std::filesystem::path cuda_plugin;
+  // Where compiled programs are kept for later loads (a job then loads its models in a few ms
+  // instead of compiling them again): none set: $HEPINFER_XLA_CACHE ("off": no cache), else
+  // $XDG_CACHE_HOME/hepinfer/xla, else ~/.cache/hepinfer/xla; an empty path: no cache. A cache
+  // that cannot be written is skipped, never an error.
+  std::optional<std::filesystem::path> compile_cache;
+};
+
+// How an XLA model was loaded.
+struct XlaLoadReport {
+  std::size_t programs = 0;             // one per compiled batch size
+  std::size_t programs_from_cache = 0;  // the rest were compiled
+  std::filesystem::path cache;          // empty: no cache
 };
 
 // Throws FileNotFoundError, InvalidModelError (a malformed manifest or program, naming it), the
 // plugin's errors (see pjrt_plugin.h); never returns a half-initialised model.
 std::unique_ptr<Model> load_model(const std::filesystem::path& artifact, const LoadOptions& options = {},
-                                  const PluginPaths& plugins = {});
+                                  const XlaOptions& xla_options = {});
 
 // The CUDA plugin's create options for a module on `gpu` (CUDA ordinal) with a cap of `cap_mib`
 // (0: no cap) of the GPU's `device_total_mib`.
@@ -51,6 +64,9 @@ PjrtOptions cuda_client_options(int gpu, std::int64_t cap_mib, std::int64_t devi
 // The memory of the device an XLA model runs on, as its client's allocator counts it (a GPU
 // client's bytes_limit is the module's cap); empty for other models and for the CPU plugin.
 std::optional<PjrtMemoryStats> device_memory(const Model& model);
+
+// How `model` was loaded; empty if it is not an XLA model.
+std::optional<XlaLoadReport> load_report(const Model& model);
 
 // True if `path` is a directory holding an XLA artifact.
 bool is_xla_artifact(const std::filesystem::path& path);
