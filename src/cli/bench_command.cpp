@@ -30,6 +30,7 @@ void add_bench_command(CLI::App& app) {
   struct Options {
     std::string model;
     LoadOptions open;
+    GpuRequest gpu;
     int requesters = 1;
     std::int64_t rows = 1;
     double seconds = 2;
@@ -51,11 +52,13 @@ void add_bench_command(CLI::App& app) {
   command->add_option("--max-delay-us", options->max_delay_us, "Batcher: longest wait for more requests (default 100)")
       ->check(CLI::NonNegativeNumber);
   add_threading_option(*command, options->open.threading);
+  add_gpu_options(*command, options->gpu);
   add_op_policy_options(*command, options->open);
   command->add_flag("--json", options->json, "Print JSON instead of text");
   command->callback([options] {
     options->open.warmup_runs = 3;
     options->open.warmup_batch_sizes = {options->rows};
+    place_on_requested_gpu(options->gpu, options->open);
     std::shared_ptr<const Model> model = open_model(options->model, options->open);
     std::shared_ptr<batching::DynamicBatcher> batcher;
     if (options->batching) {
@@ -95,6 +98,8 @@ void add_bench_command(CLI::App& app) {
     const double requests_per_second = static_cast<double>(all.size()) / wall;
 
     nlohmann::json report = {{"model", model->info().path},
+                             {"device", model->info().device},
+                             {"placement_note", model->info().placement_note},
                              {"requesters", options->requesters},
                              {"rows_per_request", options->rows},
                              {"seconds", wall},
@@ -118,7 +123,9 @@ void add_bench_command(CLI::App& app) {
       std::cout << report.dump(2) << "\n";
       return;
     }
-    std::cout << std::fixed << std::setprecision(0) << model->info().path << ": " << options->requesters
+    std::cout << std::fixed << std::setprecision(0) << model->info().path << " on "
+              << (model->info().device.empty() ? "the backend's default device" : model->info().device) << ": "
+              << options->requesters
               << " requester(s) x " << options->rows << " row(s), " << std::setprecision(1) << wall << " s\n"
               << std::setprecision(0) << "  " << requests_per_second << " requests/s, "
               << requests_per_second * static_cast<double>(options->rows) << " rows/s; latency p50 "

@@ -40,6 +40,7 @@ void add_infer_command(CLI::App& app) {
   struct Options {
     std::string model;
     LoadOptions open;
+    GpuRequest gpu;
     std::vector<std::string> inputs;
     std::vector<std::string> outputs;
     std::string output_dir = ".";
@@ -51,6 +52,7 @@ void add_infer_command(CLI::App& app) {
   command->add_option("model", options->model, "Frozen GraphDef (.pb), SavedModel directory or XLA artifact (.xla)")->required();
   command->add_option("--signature", options->open.signature, "Signature whose keys name inputs and outputs");
   add_threading_option(*command, options->open.threading);
+  add_gpu_options(*command, options->gpu);
   add_op_policy_options(*command, options->open);
   command->add_option("--input,-i", options->inputs, "NAME=FILE.npy, one per model input")->required();
   command->add_option("--output,-o", options->outputs,
@@ -68,6 +70,7 @@ void add_infer_command(CLI::App& app) {
       inputs.push_back({name, read_npy(file)});
     }
     options->open.measure_memory = options->memory_budget_mib > 0;
+    place_on_requested_gpu(options->gpu, options->open);
     std::shared_ptr<const Model> model = open_model(options->model, options->open);
     std::shared_ptr<const batching::SplittingModel> split;
     if (options->max_batch > 0 || options->memory_budget_mib > 0) {

@@ -1,7 +1,9 @@
 #pragma once
 // The CLI's one way to open a model, so that commands not needing TensorFlow build without it.
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -23,6 +25,17 @@ void add_op_policy_options(CLI::App& command, LoadOptions& options);
 // The hooks through which the backend follows a ResourceScheduler (TensorFlow takes its
 // process-wide GPU settings from the plan); none without TensorFlow.
 scheduler::SchedulerHooks backend_scheduler_hooks();
+
+// A model a command places on a GPU itself (no workflow): `--gpu ID [--gpu-memory-mib M]`.
+struct GpuRequest {
+  std::optional<int> gpu;
+  std::int64_t memory_mib = 1024;
+};
+void add_gpu_options(CLI::App& command, GpuRequest& request);
+// Puts `options` on the requested GPU through a one-module device plan of this machine's GPUs
+// (the same path a workflow's modules take); nothing without a request. Throws
+// ResourceExhaustedError naming the GPU when it is not there or has not the memory.
+void place_on_requested_gpu(const GpuRequest& request, LoadOptions& options);
 
 // Adds --threading to `command`, storing the parsed mode in `mode`.
 void add_threading_option(CLI::App& command, ThreadingMode& mode);

@@ -1,4 +1,5 @@
 // The options every model-opening command shares.
+#include "hepinfer/scheduler/gpu_discovery.h"
 #include "model_loader.h"
 
 namespace hepinfer::cli {
@@ -19,6 +20,26 @@ void add_op_policy_options(CLI::App& command, LoadOptions& options) {
                      "Accept this TF op type although it is outside the inference allowlist (repeatable)");
   command.add_flag("--allow-unsafe-ops", options.allow_unsafe_ops,
                    "Load models whatever ops they use, file and Python ops included (trusted models only)");
+}
+
+void add_gpu_options(CLI::App& command, GpuRequest& request) {
+  command.add_option("--gpu", request.gpu, "Run the model on this GPU (CUDA ordinal), through a one-module device plan")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--gpu-memory-mib", request.memory_mib, "The model's memory on its GPU (default 1024)")
+      ->check(CLI::PositiveNumber);
+}
+
+void place_on_requested_gpu(const GpuRequest& request, LoadOptions& options) {
+  if (!request.gpu) return;
+  scheduler::ResourceScheduler scheduler(scheduler::discover_gpus().inventory, {}, backend_scheduler_hooks());
+  const scheduler::ClaimTicket ticket = scheduler.claim({.module = "command line",
+                                                         .gpus = 1,
+                                                         .preferred = {*request.gpu},
+                                                         .memory_mib = request.memory_mib,
+                                                         .cpu_fallback = false});
+  scheduler.make_plan();
+  options.placement = ticket.assignment();
+  options.gpu_index = 0;
 }
 
 }  // namespace hepinfer::cli
