@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine from the kit scripts/gpu_kit.sh packs: hepinfer devices and plan against
 # the real inventory, cross-checked with nvidia-smi and PyTorch where they exist, and the effect
-# of CUDA_VISIBLE_DEVICES. Prints everything; docs/gpu-validation.md records the output.
+# of CUDA_VISIBLE_DEVICES; then the XLA backend on the GPU (PJRT CUDA plugin): agreement with
+# Python TF, latency and throughput against the CPU plugin, two memory caps on one GPU, the
+# dynamic batcher, and the demo job with its GPU modules on the GPU. Under 10 minutes. Prints
+# everything; docs/gpu-validation.md records the output.
 set -uo pipefail
 kit="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$kit/work"
 export LD_LIBRARY_PATH="$kit/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 hepinfer="$kit/hepinfer"
 step() { printf '\n===== %s\n' "$*"; }
@@ -43,3 +47,40 @@ print("before:", before.strip())
 print("during:", during.strip())
 print(f"PyTorch says free_mib={free // 2**20} while holding 8192 MiB")
 PY
+
+# ---- The XLA backend on the GPU (issue 15) -----------------------------------------------------
+step "PJRT plugins"
+if [ ! -f "$kit/work/xla_cpu_pjrt.so" ]; then
+  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+    "$kit/xla_cpu_pjrt.so.xz" "$kit/work/xla_cpu_pjrt.so" || xz -dc "$kit/xla_cpu_pjrt.so.xz" > "$kit/work/xla_cpu_pjrt.so"
+fi
+export HEPINFER_PJRT_CPU_PLUGIN="$kit/work/xla_cpu_pjrt.so"
+# JAX's CUDA 13 plugin where this machine's Python has it (its CUDA libraries come with it).
+if [ -z "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
+  HEPINFER_PJRT_CUDA_PLUGIN=$(python3 -c "import importlib.util, os; s = importlib.util.find_spec('jax_plugins.xla_cuda13') or importlib.util.find_spec('jax_plugins.xla_cuda12'); print(os.path.join(os.path.dirname(s.origin), 'xla_cuda_plugin.so'))" 2>/dev/null || true)
+fi
+export HEPINFER_PJRT_CUDA_PLUGIN
+export HEPINFER_XLA_CACHE="$kit/work/xla_cache"
+echo "CPU plugin: $HEPINFER_PJRT_CPU_PLUGIN"
+echo "CUDA plugin: ${HEPINFER_PJRT_CUDA_PLUGIN:-(none found)}"
+python3 -c "import jax; print('JAX', jax.__version__, jax.devices())" 2>&1 | tail -1 || true
+step "hepinfer devices (with the PJRT plugins)"; "$hepinfer" devices
+step "inspect an artifact placed on GPU 0"; "$hepinfer" inspect "$kit/xla/mlp.xla" --gpu 0 --gpu-memory-mib 512 | head -10
+step "infer on GPU 0 vs Python TF (MLP, 5000 rows: split over batch 4096 and padded)"
+"$hepinfer" infer "$kit/xla/mlp.xla" --gpu 0 -i "x=$kit/xla/references/mlp_large_x_5000.npy" \
+  -o "output_0=$kit/work/mlp_gpu_5000.npy" && python3 - "$kit" <<'PY' 2>&1 || echo "(no numpy)"
+import sys, numpy as np
+kit = sys.argv[1]
+got = np.load(f"{kit}/work/mlp_gpu_5000.npy"); want = np.load(f"{kit}/xla/references/mlp_large_prob_5000.npy")
+print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got.shape)
+PY
+step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
+"$kit/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
+step "the demo job with its models on the XLA backend, GPU modules on the GPU"
+"$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 2000 --quiet
+step "the same, second start: programs from the compile cache"
+"$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 200 --quiet --json | python3 -c "import json, sys; r = json.load(sys.stdin); print('begin job', r['job']['begin_job_s'], 's;', [(m['name'], m['device'], m['backend_device']) for m in r['modules']])"
+step "bench CLI on GPU 0: 16 requesters, direct and batched"
+"$hepinfer" bench "$kit/xla/mlp.xla" --gpu 0 --requesters 16 --seconds 3
+"$hepinfer" bench "$kit/xla/mlp.xla" --gpu 0 --requesters 16 --seconds 3 --batching --max-batch 64 --max-delay-us 200
+step "bench_xla_gpu JSON"; cat "$kit/work/bench_xla_gpu.json"

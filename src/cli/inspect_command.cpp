@@ -83,6 +83,7 @@ void add_inspect_command(CLI::App& app) {
   struct Options {
     std::string model;
     LoadOptions open;
+    GpuRequest gpu;
     bool json = false;
     bool timing = false;
   };
@@ -100,7 +101,9 @@ void add_inspect_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   add_threading_option(*command, options->open.threading);
   add_op_policy_options(*command, options->open);
+  add_gpu_options(*command, options->gpu);
   command->callback([options] {
+    place_on_requested_gpu(options->gpu, options->open);
     const auto model = open_model(options->model, options->open);
     if (options->json) {
       auto json = model_json(model->info());

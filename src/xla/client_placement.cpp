@@ -64,11 +64,10 @@ PlacedClient place_client(const LoadOptions& options, const XlaOptions& plugins,
   }
   const int gpu = placement.devices[options.gpu_index];
   const std::int64_t cap_bytes = placement.memory_bytes(options.gpu_index);
-  const std::string assigned = "assigned GPU " + std::to_string(gpu);
 
   const fs::path plugin_path = cuda_plugin_path(plugins.cuda_plugin);
   if (plugin_path.empty()) {
-    return on_cpu(plugins, assigned + ", but no PJRT CUDA plugin is installed (jax-cuda13-pjrt, or name one with "
+    return on_cpu(plugins, "no PJRT CUDA plugin is installed (jax-cuda13-pjrt, or name one with "
                            "$HEPINFER_PJRT_CUDA_PLUGIN); runs on the CPU plugin");
   }
   // A plugin named explicitly must open; one found in the environment may be unusable here.
@@ -79,13 +78,13 @@ PlacedClient place_client(const LoadOptions& options, const XlaOptions& plugins,
                                   [&](const scheduler::GpuDevice& device) { return device.id == gpu; });
   if (found == discovery.inventory.gpus.end()) {
     const std::string why = discovery.note.empty() ? "" : " (" + discovery.note + ")";
-    return on_cpu(plugins, assigned + ", which this process does not see" + why + "; runs on the CPU plugin");
+    return on_cpu(plugins, "this process does not see GPU " + std::to_string(gpu) + why + "; runs on the CPU plugin");
   }
   if (!plugin) {
     try {
       plugin = PjrtPlugin::open(plugin_path);
     } catch (const Error& error) {
-      return on_cpu(plugins, assigned + ", but the PJRT CUDA plugin did not open: " + error.what() +
+      return on_cpu(plugins, std::string("the PJRT CUDA plugin did not open: ") + error.what() +
                                  "; runs on the CPU plugin");
     }
   }
@@ -106,7 +105,7 @@ PlacedClient place_client(const LoadOptions& options, const XlaOptions& plugins,
     }
   } catch (const FailedPreconditionError& error) {  // e.g. "No visible GPU devices"
     if (named_explicitly(plugins)) throw;
-    return on_cpu(plugins, assigned + ", but the PJRT CUDA plugin has no such device: " + error.what() +
+    return on_cpu(plugins, "the PJRT CUDA plugin has no GPU " + std::to_string(gpu) + ": " + error.what() +
                                "; runs on the CPU plugin");
   }
   const std::vector<PjrtDeviceInfo> devices = client->devices();

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Prepares the XLA part of the GPU validation kit (scripts/gpu_kit.sh), here, where Python
+TensorFlow is: the GPU machines have no TensorFlow, so every artifact and every reference output
+is made on this side and carried.
+
+Writes into OUTPUT_DIR:
+  agreement.json         cases for bench_xla_gpu: artifact, input and reference output .npy files
+  families/<name>.xla    every test model family's SavedModel at batch sizes 1 and 4, with
+                         references at batch 0, 1 and 5 (tools/make_test_models.py)
+  mlp.xla                the MLP test model at batch sizes 1, 8, 64, 512 and 4096 (latency and
+                         throughput), with references at 1000 and 5000 rows (padded, split)
+  wide.xla               the 4 MiB-per-row model at batch sizes 1, 16 and 64 (memory caps)
+  demo/                  the demo job's three models as artifacts, their Python references and a
+                         workflow running them (hepinfer run demo/workflow.yaml)
+
+Usage: make_gpu_kit_models.py MODELS_DIR DEMO_MODELS_DIR OUTPUT_DIR
+"""
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+import compile_xla  # noqa: E402
+
+FAMILY_BATCH_SIZES = (1, 4)
+MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
+WIDE_BATCH_SIZES = (1, 16, 64)
+DEMO_BATCH_SIZES = (1, 16, 128, 1024)
+
+DEMO_WORKFLOW = """# The demo job with its models compiled for the XLA backend (tools/make_gpu_kit_models.py).
+# The plan puts the jet tagger and the event classifier on GPUs; each gets a PJRT CUDA client
+# capped at its memory. Checked against Python TensorFlow's outputs (reference.json).
+policy: spread
+headroom_mib: 1024
+job: {events: 2000, seed: 12345}
+modules:
+  - name: jet_tagger
+    model: jet_tagger/model.xla
+    claim: {gpus: 1, memory_mib: 2048, priority: 2, cpu_fallback: true, typical_batch_size: 64}
+    settings: {kind: jet_tagger, mode: async, batching: true, batch_rows: 256, batch_delay_us: 200}
+  - name: event_classifier
+    model: event_classifier/model.xla
+    claim: {gpus: 1, memory_mib: 512, priority: 1, cpu_fallback: true, typical_batch_size: 1}
+    settings: {kind: event_classifier, mode: sync}
+  - name: particle_flow
+    model: particle_flow/model.xla
+    claim: {gpus: 0}
+    settings: {kind: particle_flow, mode: sync, split_rows: 1024}
+"""
+
+
+def main():
+    models, demo_models, output = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    if output.exists():
+        shutil.rmtree(output)
+    (output / "families").mkdir(parents=True)
+    (output / "references").mkdir()
+    manifest = json.loads((models / "manifest.json").read_text())
+    cases = []
+
+    def reference_file(source):
+        target = output / "references" / source.relative_to(models).as_posix().replace("/", "_")
+        shutil.copyfile(source, target)
+        return target.relative_to(output).as_posix()
+
+    for model in manifest["models"]:
+        if "saved_model" not in model["formats"]:
+            continue
+        name, saved = model["name"], model["formats"]["saved_model"]
+        artifact = f"families/{name}.xla"
+        compile_xla.compile_model(models / saved["path"], output / artifact, FAMILY_BATCH_SIZES)
+        for case in model["cases"]:
+            cases.append({
+                "name": f"{name} batch {case['batch']}",
+                "artifact": artifact,
+                "inputs": {saved["inputs"][k]: reference_file(models / f) for k, f in case["inputs"].items()},
+                "outputs": {saved["outputs"][k]: reference_file(models / f) for k, f in case["outputs"].items()},
+                "tolerance": max(model["tolerance"], 2e-5) if model["tolerance"] > 0 else 0.0,
+            })
+
+    import numpy as np
+    import tensorflow as tf
+    mlp = next(m for m in manifest["models"] if m["name"] == "mlp")
+    mlp_path = models / mlp["formats"]["saved_model"]["path"]
+    mlp_in, mlp_out = mlp["formats"]["saved_model"]["inputs"]["x"], mlp["formats"]["saved_model"]["outputs"]["prob"]
+    compile_xla.compile_model(mlp_path, output / "mlp.xla", MLP_BATCH_SIZES)
+    serve = tf.saved_model.load(str(mlp_path)).signatures["serving_default"]
+    rng = np.random.default_rng(2026)
+    for rows in (1000, 5000):
+        x = rng.normal(size=(rows, 32)).astype(np.float32)
+        prob = serve(**{mlp_in: tf.constant(x)})[mlp_out].numpy()
+        np.save(output / "references" / f"mlp_large_x_{rows}.npy", x)
+        np.save(output / "references" / f"mlp_large_prob_{rows}.npy", prob)
+        cases.append({"name": f"mlp batch {rows}", "artifact": "mlp.xla",
+                      "inputs": {mlp_in: f"references/mlp_large_x_{rows}.npy"},
+                      "outputs": {mlp_out: f"references/mlp_large_prob_{rows}.npy"}, "tolerance": 2e-5})
+    wide = next(m for m in manifest["models"] if m["name"] == "wide")
+    compile_xla.compile_model(models / wide["formats"]["saved_model"]["path"], output / "wide.xla", WIDE_BATCH_SIZES)
+    (output / "agreement.json").write_text(json.dumps({"cases": cases}, indent=1))
+
+    demo = output / "demo"
+    for name, source in (("jet_tagger", "saved_model"), ("event_classifier", "frozen.pb"),
+                         ("particle_flow", "saved_model")):
+        (demo / name).mkdir(parents=True)
+        compile_xla.compile_model(demo_models / name / source, demo / name / "model.xla", DEMO_BATCH_SIZES)
+        shutil.copyfile(demo_models / name / "reference.json", demo / name / "reference.json")
+    (demo / "workflow.yaml").write_text(DEMO_WORKFLOW)
+    print(f"make_gpu_kit_models: {len(cases)} agreement cases, MLP, wide and demo artifacts in {output}")
+
+
+if __name__ == "__main__":
+    main()
