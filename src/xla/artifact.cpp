@@ -110,6 +110,9 @@ Artifact read_artifact(const fs::path& directory) {
   artifact.signature.inputs = reader.tensors(manifest, "inputs");
   artifact.signature.outputs = reader.tensors(manifest, "outputs");
   artifact.stablehlo_version = reader.text(manifest, "stablehlo_version", "stablehlo_version");
+  if (!parse_version(artifact.stablehlo_version)) {
+    reader.fail("stablehlo_version", "expected a version such as 1.0.0, got '" + artifact.stablehlo_version + "'");
+  }
   artifact.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
   const nlohmann::json& programs = reader.at(manifest, "programs", "programs");
   if (!programs.is_array() || programs.empty()) reader.fail("programs", "expected a non-empty list");
@@ -136,6 +139,35 @@ Artifact read_artifact(const fs::path& directory) {
     }
   }
   return artifact;
+}
+
+std::optional<std::array<int, 3>> parse_version(const std::string& text) {
+  std::array<int, 3> version{};
+  std::size_t at = 0;
+  for (std::size_t part = 0; part < 3; ++part) {
+    const std::size_t end = part < 2 ? text.find('.', at) : text.size();
+    if (end == std::string::npos || end == at || end - at > 6) return std::nullopt;
+    const std::string digits = text.substr(at, end - at);
+    if (digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    version[part] = std::stoi(digits);
+    at = end + 1;
+  }
+  return version;
+}
+
+void check_stablehlo_readable(const Artifact& artifact, const PjrtPluginInfo& plugin) {
+  const auto current = plugin.attributes.find("stablehlo_current_version");
+  const auto minimum = plugin.attributes.find("stablehlo_minimum_version");
+  if (current == plugin.attributes.end()) return;  // the plugin does not say; it will check itself
+  const auto wanted = parse_version(artifact.stablehlo_version);
+  const auto newest = parse_version(current->second);
+  const auto oldest = minimum == plugin.attributes.end() ? std::optional<std::array<int, 3>>(std::array<int, 3>{})
+                                                         : parse_version(minimum->second);
+  if (!wanted || !newest || !oldest || (*oldest <= *wanted && *wanted <= *newest)) return;
+  throw UnsupportedError("XLA artifact '" + artifact.directory.string() + "' holds StableHLO " +
+                         artifact.stablehlo_version + "; PJRT plugin '" + plugin.path.string() + "' reads " +
+                         (minimum == plugin.attributes.end() ? std::string("up to ") : minimum->second + " to ") +
+                         current->second + ". Compile the model for a version it reads");
 }
 
 }  // namespace hepinfer::xla::detail

@@ -4,11 +4,14 @@
 // before anything reaches a PJRT plugin.
 
 #include <cstdint>
+#include <array>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hepinfer/core/model.h"
+#include "hepinfer/xla/pjrt_plugin.h"
 
 namespace hepinfer::xla::detail {
 
@@ -28,6 +31,13 @@ struct Artifact {
   std::string stablehlo_version;
   std::string source;  // the model it was compiled from
 };
+
+// "1.13.3" as {1, 13, 3}; empty unless three non-negative integers separated by dots.
+std::optional<std::array<int, 3>> parse_version(const std::string& text);
+
+// Throws UnsupportedError naming the artifact, the plugin and both versions if the plugin cannot
+// read StableHLO `version` (outside its stablehlo_minimum_version..stablehlo_current_version).
+void check_stablehlo_readable(const Artifact& artifact, const PjrtPluginInfo& plugin);
 
 // True if `path` is a directory holding an XLA artifact's manifest.
 bool is_artifact(const std::filesystem::path& path);

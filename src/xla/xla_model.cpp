@@ -235,6 +235,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   const detail::Artifact artifact = detail::read_artifact(path);
   detail::PlacedClient placed = detail::place_client(options, xla_options, path.string());
   const std::shared_ptr<const PjrtClient>& client = placed.client;
+  detail::check_stablehlo_readable(artifact, client->plugin().info());
   const detail::ExecutableCache cache(xla_options.compile_cache.value_or(detail::ExecutableCache::default_directory()));
   XlaLoadReport report{.programs = artifact.programs.size(), .programs_from_cache = 0, .cache = cache.directory()};
   std::vector<CompiledBatch> batches;

@@ -302,6 +302,18 @@ TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
   expect_refused<InvalidModelError>("not valid JSON");
 }
 
+TEST_F(BrokenArtifact, AStableHloVersionThePluginCannotReadIsRefusedBeforeItSeesTheProgram) {
+  nlohmann::json edited = manifest();
+  edited["stablehlo_version"] = "99.0.0";
+  write(edited);
+  const std::string message = test::error_message_of<UnsupportedError>([&] { xla::load_model(copy_); });
+  EXPECT_NE(message.find("StableHLO 99.0.0"), std::string::npos) << message;
+  EXPECT_NE(message.find("reads"), std::string::npos) << message;
+  edited["stablehlo_version"] = "one.two";
+  write(edited);
+  expect_refused<InvalidModelError>("stablehlo_version");
+}
+
 TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {
   const std::string message =
       test::error_message_of<FileNotFoundError>([&] { xla::load_model(copy_, {}, {.cpu_plugin = "/no/such/plugin.so"}); });
