@@ -6,6 +6,7 @@
 #   threading.json  1-8 calling threads per threading mode vs plain Session::Run, with floors
 #   batching.json   1-64 requesters with and without dynamic batching; a 100 000-row split request
 #   job.json        hepinfer run (the demo job) at 1..N threads, dynamic batching on and off
+#   xla/report_xla.json  the XLA backend (CPU plugin) vs the TF backend, ONNX Runtime, TF Python
 # Plots in build/bench/plots/ (copy to docs/images/ to update the README's).
 #
 # usage: bench/run_benchmarks.sh [--preset short|full]
@@ -24,8 +25,8 @@ case $preset in
   *) echo "unknown preset '$preset' (short or full)" >&2; exit 2 ;;
 esac
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHEPINFER_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build -j "$(nproc)" --target bench_inference bench_threading bench_batching hepinfer hepinfer_models \
-  hepinfer_demo_models >/dev/null
+cmake --build build -j "$(nproc)" --target bench_inference bench_threading bench_batching bench_xla hepinfer \
+  hepinfer_models hepinfer_demo_models >/dev/null
 out=build/bench
 mkdir -p "$out"
 build/bench/bench_inference build/models "$out/inference_cpp.json" --seconds "$seconds" --batches "$batches"
@@ -69,5 +70,8 @@ for r in json.load(open(sys.argv[1])):
     print(f"| batching {r['batching']} | {j['threads']} | {j['events_per_second']:.0f} | {100 * j['cpu_efficiency']:.0f}% | "
           f"{j['peak_rss_mib']:.0f} | {j['peak_threads']} | {r['modules'][0]['mean_batch_rows']:.1f} |")
 PY
+echo
+HEPINFER_XLA_CACHE=off TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_xla.py build "$out/xla" \
+  --seconds "$seconds" --batches 1,64,1024 | sed -n '/^Machine:/,$p'
 echo
 .venv/bin/python bench/plot_report.py "$out" "$out/plots"
