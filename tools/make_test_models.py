@@ -133,8 +133,55 @@ def export_keras(writer, name, model, input_specs, output_names, batch_sizes=BAT
     formats = {
         "saved_model": {"path": f"{name}/saved_model", "inputs": saved_inputs, "outputs": saved_outputs},
         "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": frozen_inputs, "outputs": frozen_outputs},
+        "saved_model_tf_save": save_with_signature(model, base / "saved_model_tf_save", input_specs, output_names),
     }
+    formats["saved_model_tf_save"]["path"] = f"{name}/saved_model_tf_save"
     writer.add(name, input_specs, output_names, formats, predict, batch_sizes, tolerance)
+
+
+def save_with_signature(model, path, input_specs, output_names):
+    """Saves `model` the way many analyses do, tf.saved_model.save with a serving function of their
+    own, rather than model.export. Keras 3 then captures variable handles that the checkpoint does
+    not name: only the SavedModel's object graph binds them (what hepinfer's loader must follow)."""
+    specs = [tf.TensorSpec([None] + list(spec["shape"][1:]), spec["dtype"], name=spec["name"]) for spec in input_specs]
+
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        result = model(list(args) if len(args) > 1 else args[0], training=False)
+        result = result if isinstance(result, (list, tuple)) else [result]
+        return {f"out{i}": r for i, r in enumerate(result)}
+
+    tf.saved_model.save(model, str(path), signatures={"serving_default": serve})
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    keys = sorted(signature.structured_input_signature[1])
+    assert keys == sorted(spec["name"] for spec in input_specs), keys
+    return {"inputs": {spec["name"]: spec["name"] for spec in input_specs},
+            "outputs": {logical: f"out{i}" for i, logical in enumerate(output_names)}}
+
+
+def add_broken_checkpoints(writer, name):
+    """Copies of `name`'s tf.saved_model.save export whose checkpoint disagrees with the object
+    graph: one variable's value missing, one with another shape. hepinfer must refuse both at load,
+    naming the variable and the checkpoint."""
+    import shutil
+    source = writer.out / name / "saved_model_tf_save"
+    prefix = str(source / "variables" / "variables")
+    reader = tf.train.load_checkpoint(prefix)
+    keys = sorted(k for k in reader.get_variable_to_shape_map() if k.endswith("VARIABLE_VALUE"))
+    for kind, edit in (("checkpoint_missing_value", "drop"), ("checkpoint_wrong_shape", "reshape")):
+        target = writer.out / name / kind
+        shutil.copytree(source, target)
+        tensors = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+        if edit == "drop":
+            del tensors[keys[0]]
+        else:
+            tensors[keys[0]] = np.zeros(tuple(d + 1 for d in tensors[keys[0]].shape), tensors[keys[0]].dtype)
+        shutil.rmtree(target / "variables")
+        (target / "variables").mkdir()
+        names = sorted(tensors)
+        tf.raw_ops.SaveV2(prefix=str(target / "variables" / "variables"), tensor_names=names,
+                          shape_and_slices=[""] * len(names), tensors=[tf.constant(tensors[n]) for n in names])
+        writer.broken[kind] = f"{name}/{kind}"
 
 
 def mlp():
@@ -192,6 +239,36 @@ def lstm():
     h = keras.layers.LSTM(16)(inputs)
     out = keras.layers.Dense(3)(h)
     return keras.Model(inputs, out, name="lstm")
+
+
+class ScaleShift(keras.layers.Layer):
+    """A custom layer with weights of its own (add_weight)."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), name="scale",
+                                     initializer=keras.initializers.RandomUniform(0.5, 1.5))
+        self.shift = self.add_weight(shape=(input_shape[-1],), name="shift",
+                                     initializer=keras.initializers.RandomNormal(stddev=0.3))
+
+    def call(self, x):
+        return x * self.scale + self.shift
+
+
+def custom_f64():
+    """Float64 weights and a custom layer."""
+    inputs = keras.Input((12,), name="x", dtype="float64")
+    h = keras.layers.Dense(8, activation="relu", dtype="float64")(inputs)
+    h = ScaleShift(dtype="float64", name="scale_shift")(h)
+    out = keras.layers.Dense(3, dtype="float64")(h)
+    return keras.Model(inputs, out, name="custom_f64")
+
+
+def conv_gru():
+    inputs = keras.Input((12, 5), name="track")
+    h = keras.layers.Conv1D(8, 3, activation="relu")(inputs)
+    h = keras.layers.GRU(12)(h)
+    out = keras.layers.Dense(2)(h)
+    return keras.Model(inputs, out, name="conv_gru")
 
 
 def multi_io():
@@ -371,6 +448,9 @@ def main():
     export_keras(writer, "embedding", embedding(), [{"name": "ids", "dtype": "int64", "shape": [None, 12], "max": 100}],
                  ["out"])
     export_keras(writer, "wide", wide(), [{"name": "x", "dtype": f32, "shape": [None, 8]}], ["out"])
+    export_keras(writer, "custom_f64", custom_f64(), [{"name": "x", "dtype": "float64", "shape": [None, 12]}], ["out"])
+    export_keras(writer, "conv_gru", conv_gru(), [{"name": "track", "dtype": f32, "shape": [None, 12, 5]}], ["out"])
+    add_broken_checkpoints(writer, "mlp")
     add_dtypes_model(writer)
     add_tf1_model(writer)
     add_unsafe_models(writer)

@@ -4,6 +4,7 @@
 #include "graph_loaders.h"
 #include "hepinfer/core/error.h"
 #include "model_metadata.h"
+#include "object_graph_restore.h"
 #include "op_policy.h"
 #include "tensorflow/cc/saved_model/loader.h"
 #include "tensorflow/cc/saved_model/reader.h"
@@ -41,11 +42,16 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   ModelInfo info;
   SessionPtr placed = new_placed_session(where, options, info);
   if (!info.device.empty()) pin_to_device(*meta_graph.mutable_graph_def(), info.device);
-  if (const absl::Status created = placed->Create(meta_graph.graph_def()); !created.ok()) throw invalid(created);
+  // Captured variables that only the object graph binds are assigned after TF's loader restored
+  // the checkpoint, by nodes added to the session's graph (object_graph_restore.h).
+  tensorflow::GraphDef session_graph = meta_graph.graph_def();
+  detail::ObjectGraphRestore bound = detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph);
+  if (const absl::Status created = placed->Create(session_graph); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
   const absl::Status restored = tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
   SessionPtr owned(session.release());
   if (!restored.ok()) throw invalid(restored);
+  bound.apply(*owned);
 
   info.path = where;
   info.backend = kBackendName;
@@ -56,6 +62,11 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   }
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;
+  info.load_details.emplace_back(
+      "variables", bound.variables() > 0
+                       ? std::to_string(bound.variables()) + " captured variables bound through the object graph (" +
+                             std::to_string(bound.bytes()) + " bytes)"
+                       : (meta_graph.has_saver_def() ? "restored by the checkpoint's saver" : "none"));
   auto names = node_names(meta_graph.graph_def());
   return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names));
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <fstream>
 
@@ -106,6 +108,31 @@ TEST_F(ModelErrors, GraphWithVariablesIsNotFrozen) {
 TEST_F(ModelErrors, GraphWithUnknownOp) {
   const auto message = error_message<InvalidModelError>([&] { tf::load_model(test::broken_model("unknown_op")); });
   EXPECT_MENTIONS(message, "HepinferNoSuchOp");
+}
+
+// tf.saved_model.save(model, dir, signatures=...) from Keras 3: the serving function's captured
+// variables are bound to checkpoint values only through the object graph.
+TEST_F(ModelErrors, CapturedVariablesAreBoundThroughTheObjectGraph) {
+  const auto model = tf::load_model(path_of("mlp", "saved_model_tf_save"));
+  const auto& details = model->info().load_details;
+  const auto variables = std::find_if(details.begin(), details.end(), [](const auto& d) { return d.first == "variables"; });
+  ASSERT_NE(variables, details.end());
+  EXPECT_MENTIONS(variables->second, "10 captured variables bound through the object graph");
+}
+
+TEST_F(ModelErrors, ACheckpointMissingAVariablesValueIsRefusedAtLoad) {
+  const std::string path = test::broken_model("checkpoint_missing_value");
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(path); });
+  EXPECT_MENTIONS(message, "variable 'dense_0/kernel'");
+  EXPECT_MENTIONS(message, "variables.index");
+  EXPECT_MENTIONS(message, "lacks");
+}
+
+TEST_F(ModelErrors, ACheckpointValueOfAnotherShapeIsRefusedAtLoad) {
+  const std::string path = test::broken_model("checkpoint_wrong_shape");
+  const auto message = error_message<InvalidModelError>([&] { tf::load_model(path); });
+  EXPECT_MENTIONS(message, "variable 'dense_0/kernel' has shape [32,256]");
+  EXPECT_MENTIONS(message, "[33,257]");
 }
 
 TEST_F(ModelErrors, UnknownSignatureAtLoad) {

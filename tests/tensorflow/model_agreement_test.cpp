@@ -46,7 +46,7 @@ TEST_P(ModelAgreement, MatchesPythonAtEveryBatchSize) {
 TEST_P(ModelAgreement, MetadataDescribesTheReferenceTensors) {
   const auto loaded = tf::load_model(format().path);
   const ModelInfo& info = loaded->info();
-  EXPECT_EQ(info.format, GetParam().format == "saved_model" ? "SavedModel" : "frozen GraphDef");
+  EXPECT_EQ(info.format, GetParam().format.starts_with("saved_model") ? "SavedModel" : "frozen GraphDef");
   EXPECT_EQ(info.backend, "tensorflow");
   const SignatureInfo& signature = info.signature(info.default_signature);
   EXPECT_EQ(signature.inputs.size(), model().inputs.size());

@@ -157,16 +157,17 @@ std::size_t threads_in_process() {
 }
 
 TEST(XlaModel, ModelsOnTheCpuShareOneClientAndItsThreads) {
-  // The plugin starts some of its pool threads lazily (8 after the first model here, 10 after the
-  // second); from then on, more models add none.
+  // One client is a worker and an Eigen pool of about one thread per core (7 threads here); the
+  // plugin starts some of them lazily, by what was compiled and run. A client per model would
+  // add all of them again for every model; shared, eight models cost at most one pool.
   std::vector<std::unique_ptr<Model>> models;
   models.push_back(xla::load_model(artifact_of("mlp"), {.warmup_runs = 1}));
-  models.push_back(xla::load_model(artifact_of("multi_io"), {.warmup_runs = 1}));
-  const std::size_t after_two = threads_in_process();
-  for (const char* family : {"mlp", "lstm", "cnn", "dtypes"}) {
+  const std::size_t after_one = threads_in_process();
+  for (const char* family : {"multi_io", "mlp", "lstm", "cnn", "dtypes", "embedding", "wide"}) {
     models.push_back(xla::load_model(artifact_of(family), {.warmup_runs = 1}));
   }
-  EXPECT_EQ(threads_in_process(), after_two) << "more models must not start more plugin threads";
+  EXPECT_LE(threads_in_process(), after_one + std::thread::hardware_concurrency() + 4)
+      << "eight models must share the plugin's threads";
   const Model& first = *models.front();
   EXPECT_EQ(first.info().device, "PJRT cpu:0");
   EXPECT_FALSE(first.info().gpu.has_value());

@@ -1,0 +1,51 @@
+#pragma once
+// TF2 SavedModels bind the variables a function captures through the SavedModel's object graph,
+// not by name. TF's session loader only runs the checkpoint's restore function, which fills the
+// variables the checkpoint names; a model saved with tf.saved_model.save(model, dir, signatures=...)
+// from Keras 3 captures other handles (`dense/kernel` where the checkpoint restores `Variable`),
+// so its first run fails with "Could not find variable". Python binds captures to restored objects
+// through the SavedObjectGraph; this does the same for the session: each call of a saved concrete
+// function in the graph maps its captured variable handles to the objects the function is bound
+// to, and each object to its checkpoint value.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensorflow/core/protobuf/meta_graph.pb.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/public/session.h"
+
+namespace hepinfer::tf::detail {
+
+// The captured variables of a TF2 SavedModel and their checkpoint values, ready to be assigned.
+// The session's graph is static (sessions are created with optimize_for_static_graph), so the
+// assigning nodes are added to the graph before the session is created, and run once after TF's
+// loader restored the checkpoint.
+class ObjectGraphRestore {
+ public:
+  // Maps every captured variable handle of `meta_graph`'s function calls to its checkpoint value
+  // and adds the nodes assigning them to `graph` (the graph the session will be created from).
+  // Nothing to do for TF1 SavedModels. Throws InvalidModelError naming the SavedModel, the
+  // variable and the checkpoint when a capture maps to nothing, the checkpoint lacks a value, or a
+  // value's dtype or shape differs from the variable's.
+  static ObjectGraphRestore prepare(const tensorflow::MetaGraphDef& meta_graph,
+                                    const std::filesystem::path& saved_model_dir, tensorflow::GraphDef& graph);
+
+  // Assigns the values in `session` and releases them. Throws InvalidModelError.
+  void apply(tensorflow::Session& session);
+
+  int variables() const { return variables_; }    // variable handles given their checkpoint values
+  std::int64_t bytes() const { return bytes_; }   // the values' size
+
+ private:
+  std::string where_;
+  std::vector<std::pair<std::string, tensorflow::Tensor>> feeds_;
+  std::vector<std::string> targets_;
+  int variables_ = 0;
+  std::int64_t bytes_ = 0;
+};
+
+}  // namespace hepinfer::tf::detail
