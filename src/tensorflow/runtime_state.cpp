@@ -22,6 +22,11 @@ absl::LogSeverityAtLeast severity_of(LogLevel level) {
   return absl::LogSeverityAtLeast::kWarning;
 }
 
+void apply_log_level(LogLevel level) {
+  absl::SetMinLogLevel(severity_of(level));
+  absl::SetStderrThreshold(severity_of(level));
+}
+
 int threads_or_cores(int requested) {
   return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -44,7 +49,7 @@ void RuntimeState::configure(const RuntimeOptions& options) {
         "loading any model");
   }
   options_ = options;
-  set_log_level(options.log_level);
+  apply_log_level(options.log_level);
 }
 
 RuntimeOptions RuntimeState::options() const {
@@ -77,7 +82,7 @@ RuntimeState::SessionSetup RuntimeState::prepare_session(const std::string& mode
   }
   if (!frozen_) {
     frozen_ = true;
-    set_log_level(options_.log_level);
+    apply_log_level(options_.log_level);
     fallback_arena_.initialize();
   }
   if (first_session_model_.empty()) first_session_model_ = model_path;
@@ -151,10 +156,13 @@ tsl::thread::ThreadPoolOptions RuntimeState::pools_for(ThreadingMode mode, Inlin
 void configure_runtime(const RuntimeOptions& options) { RuntimeState::instance().configure(options); }
 
 
-void set_log_level(LogLevel level) {
-  absl::SetMinLogLevel(severity_of(level));
-  absl::SetStderrThreshold(severity_of(level));
+void RuntimeState::set_log_level(LogLevel level) {
+  std::lock_guard lock(mutex_);
+  options_.log_level = level;  // the level the first session re-applies
+  apply_log_level(level);
 }
+
+void set_log_level(LogLevel level) { RuntimeState::instance().set_log_level(level); }
 
 bool onednn_enabled() { return tensorflow::IsMklEnabled(); }
 

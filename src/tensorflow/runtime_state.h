@@ -24,6 +24,8 @@ class RuntimeState {
 
   void configure(const RuntimeOptions& options);
   RuntimeOptions options() const;
+  // Applies `level` now and whenever the runtime re-applies its options (the first session).
+  void set_log_level(LogLevel level);
 
   struct SessionSetup {
     tensorflow::SessionOptions options;
