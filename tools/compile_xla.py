@@ -36,6 +36,10 @@ STABLEHLO_TARGET = "1.0.0"
 DTYPES = {"float32", "float64", "int32", "int64", "bool"}
 # TF1 loop ops: XLA compiles functional While, not these.
 TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
+# Stateful ops XLA has no kernels for, found before freezing (which cannot take them either).
+NOT_COMPILABLE = {"HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensorsV2", "LookupTableFindV2",
+                  "LookupTableImportV2", "LookupTableInsertV2", "LookupTableSizeV2", "InitializeTableV2",
+                  "InitializeTableFromTextFileV2"}
 # Unconsumed nodes that are not results (as the TF backend's frozen-graph signature counts them).
 NOT_RESULTS = {"Placeholder", "PlaceholderWithDefault", "Const", "NoOp", "Assert", "VarHandleOp", "VariableV2",
                "Variable", "SaveV2", "RestoreV2", "Print", "PrintV2"}
@@ -122,6 +126,32 @@ def frozen_graph_function(tf, model):
     return call, input_specs, output_names, wrapped
 
 
+def all_nodes(graph_def):
+    """Every node of `graph_def` and of its function library."""
+    if graph_def is None:
+        return []
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return nodes
+
+
+def loaded_function_graph(call, input_specs):
+    """The graph (with its function library) of a SavedModel signature, traced once."""
+    import tensorflow as tf
+    specs = {name: tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in input_specs.items()}
+    return tf.function(lambda **named: call(named)).get_concrete_function(**specs).graph.as_graph_def()
+
+
+def first_informative_line(error):
+    """TF's messages for XLA failures may start with "in user code:" and a traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line != "in user code:" and not line.startswith("File "):
+            return line
+    return lines[0] if lines else type(error).__name__
+
+
 def compile_model(model, output, batch_sizes, signature="serving_default"):
     """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`."""
     model, output = Path(model), Path(output)
@@ -143,6 +173,11 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
     else:
         signature = "serving_default"
         call, input_specs, output_names, keep_alive = frozen_graph_function(tf, model)
+    graph_def = loaded_function_graph(call, input_specs) if saved_model else keep_alive.graph.as_graph_def()
+    uncompilable = sorted({node.op for node in all_nodes(graph_def) if node.op in NOT_COMPILABLE})
+    if uncompilable:
+        fail(f"'{model}' uses {', '.join(uncompilable)} (lookup tables), which XLA cannot compile; "
+             "run it on the TensorFlow backend")
     input_names = sorted(input_specs)
     inputs = []
     for name in input_names:
@@ -172,7 +207,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
         try:
             text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
         except Exception as error:  # TF names the op XLA cannot compile
-            fail(f"XLA cannot compile '{model}' at batch {batch}: {str(error).splitlines()[0]}")
+            fail(f"XLA cannot compile '{model}' at batch {batch}: {first_informative_line(error)}")
         program = f"b{batch}.mlirbc"
         (output / program).write_bytes(stablehlo.serialize_portable_artifact_str(text, STABLEHLO_TARGET))
         programs.append({"batch": batch, "file": program, "format": "mlir"})

@@ -48,6 +48,7 @@ class Writer:
         self.broken = {}
         self.unsafe = {}
         self.intermediates = {}
+        self.file_tables = {}
 
     def add(self, name, input_specs, output_names, formats, predict, batch_sizes=BATCH_SIZES, tolerance=1e-5):
         """formats: {format: {"path", "inputs": {logical: feed name}, "outputs": {logical: fetch name}}}"""
@@ -87,7 +88,7 @@ class Writer:
         onednn = {"enabled": bool(_pywrap_util_port.IsMklEnabled()),
                   "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
         manifest = {"tensorflow": tf.__version__, "onednn": onednn, "models": self.models, "broken": self.broken,
-                    "unsafe": self.unsafe, "intermediates": self.intermediates}
+                    "unsafe": self.unsafe, "intermediates": self.intermediates, "file_tables": self.file_tables}
         (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -433,6 +434,75 @@ def add_unsafe_models(writer):
     writer.unsafe = written
 
 
+def add_table_models(writer):
+    """Lookup tables filled from text files when the model loads. `vocab_table` reads its own asset
+    (an id -> value vocabulary) and must load and agree with Python; the `file_tables` models name a
+    file that is not one of their assets (an absolute path; an asset edited to point outside the
+    model) and must be refused, naming the path, unless the user allows it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    base = writer.out / "tables"
+    base.mkdir(parents=True, exist_ok=True)
+    vocabulary = base / "vocabulary.txt"
+    vocabulary.write_text("".join(f"{i}\t{(i * 37) % 101}\n" for i in range(100)))
+    secret = base / "secret.txt"
+    secret.write_text("".join(f"{i}\t{1000 + i}\n" for i in range(100)))
+
+    class VocabularyModel(tf.Module):
+        def __init__(self, source):
+            super().__init__()
+            initializer = tf.lookup.TextFileInitializer(source, tf.int64, 0, tf.int64, 1, delimiter="\t")
+            self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+            self.scale = tf.Variable(0.5)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.int64, name="ids")])
+        def serve(self, ids):
+            return {"values": tf.cast(self.table.lookup(ids), tf.float32) * self.scale}
+
+    def save(module, name):
+        tf.saved_model.save(module, str(base / name), signatures={"serving_default": module.serve})
+
+    module = VocabularyModel(tf.saved_model.Asset(str(vocabulary)))
+    save(module, "vocab_table")
+
+    def predict(inputs):
+        return {"values": module.serve(tf.constant(inputs["ids"]))["values"].numpy()}
+
+    formats = {"saved_model": {"path": "tables/vocab_table", "inputs": {"ids": "ids"}, "outputs": {"values": "values"}}}
+    # Ids up to 119: those above 99 are not in the vocabulary and get the default.
+    writer.add("vocab_table", [{"name": "ids", "dtype": "int64", "shape": [None, 4], "max": 120}], ["values"], formats,
+               predict)
+
+    # TF copies any file a table reads into assets/ when it saves, so the crafted models are edited
+    # afterwards, as an attacker would: one feeds the initialiser an absolute path from a constant,
+    # the other points its asset outside the model.
+    def edit(name, change):
+        save(VocabularyModel(tf.saved_model.Asset(str(vocabulary))), name)
+        graph_file = base / name / "saved_model.pb"
+        saved = saved_model_pb2.SavedModel()
+        saved.ParseFromString(graph_file.read_bytes())
+        change(saved.meta_graphs[0])
+        graph_file.write_bytes(saved.SerializeToString())
+
+    def absolute_path(meta_graph):
+        graph = meta_graph.graph_def
+        path = graph.node.add()
+        path.name, path.op = "crafted_path", "Const"
+        path.attr["dtype"].type = tf.string.as_datatype_enum
+        path.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(str(secret).encode()))
+        for node in graph.node:
+            if node.op == "StatefulPartitionedCall" and "_initializer_" in node.attr["f"].func.name:
+                node.input[0] = "crafted_path"
+
+    def asset_escape(meta_graph):
+        for asset in meta_graph.asset_file_def:
+            asset.filename = "../../secret.txt"  # tables/asset_escape/assets/../../secret.txt
+
+    edit("absolute_path", absolute_path)
+    edit("asset_escape", asset_escape)
+    writer.file_tables = {kind: {"path": f"tables/{kind}", "file": str(secret)}
+                          for kind in ("absolute_path", "asset_escape")}
+
+
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
@@ -453,6 +523,7 @@ def main():
     add_broken_checkpoints(writer, "mlp")
     add_dtypes_model(writer)
     add_tf1_model(writer)
+    add_table_models(writer)
     add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")

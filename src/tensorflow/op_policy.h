@@ -3,6 +3,7 @@
 // files, run Python or talk to the outside. Models are checked before their session is created,
 // so a refused model never runs anything.
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "hepinfer/core/load_options.h"
@@ -14,10 +15,13 @@ namespace hepinfer::tf::detail {
 struct OpPolicy {
   std::vector<std::string> extra_allowed;  // op types added to the allowlist
   bool allow_all = false;
+  // Nodes allowed whatever their op, as "FUNCTION/NODE" ("/NODE" in the main graph): file-reading
+  // table initialisers whose file is one of the model's own assets (asset_policy.h).
+  std::unordered_set<std::string> vouched_nodes;
 };
 
 inline OpPolicy op_policy_of(const LoadOptions& options) {
-  return {.extra_allowed = options.allowed_ops, .allow_all = options.allow_unsafe_ops};
+  return {.extra_allowed = options.allowed_ops, .allow_all = options.allow_unsafe_ops, .vouched_nodes = {}};
 }
 
 // Every node of `graph` and of its function library must use an allowlisted op. Nodes (and the

@@ -1,5 +1,6 @@
 #include <unordered_set>
 
+#include "asset_policy.h"
 #include "checkpoint_check.h"
 #include "graph_loaders.h"
 #include "hepinfer/core/error.h"
@@ -12,6 +13,25 @@
 namespace hepinfer::tf {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// TF2 SavedModels initialise what the checkpoint does not hold (lookup tables, from their assets)
+// in the op their `__saved_model_init_op` signature names; TF's own loader runs it with every
+// asset tensor fed its file's path.
+void run_init_op(tensorflow::Session& session, const tensorflow::MetaGraphDef& meta_graph,
+                 const detail::AssetBinding& assets, const std::string& where) {
+  const auto signature = meta_graph.signature_def().find("__saved_model_init_op");
+  if (signature == meta_graph.signature_def().end()) return;
+  const auto output = signature->second.outputs().find("__saved_model_init_op");
+  if (output == signature->second.outputs().end()) return;
+  const std::string op = node_name_of(output->second.name());
+  if (const absl::Status ran = session.Run(assets.feeds, {}, {op}, nullptr); !ran.ok()) {
+    throw InvalidModelError("SavedModel '" + where + "': its init op '" + op + "' failed: " + std::string(ran.message()));
+  }
+}
+
+}  // namespace
 
 std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, const LoadOptions& options) {
   const std::string where = path.string();
@@ -34,8 +54,12 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
     }
     throw invalid(read);
   }
-  detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr,
-                    detail::op_policy_of(options), where);
+  // Table initialisers may read the model's own assets and nothing else (asset_policy.h).
+  detail::OpPolicy policy = detail::op_policy_of(options);
+  const detail::AssetBinding assets = detail::bind_assets(meta_graph, path, policy);
+  policy.vouched_nodes = assets.vouched_nodes;
+  detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr, policy,
+                    where);
   detail::check_checkpoint_present(meta_graph, path);
   // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
   // creating the session and restoring the variables.
@@ -52,6 +76,7 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   SessionPtr owned(session.release());
   if (!restored.ok()) throw invalid(restored);
   bound.apply(*owned);
+  run_init_op(*owned, meta_graph, assets, where);
 
   info.path = where;
   info.backend = kBackendName;
@@ -67,6 +92,11 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                        ? std::to_string(bound.variables()) + " captured variables bound through the object graph (" +
                              std::to_string(bound.bytes()) + " bytes)"
                        : (meta_graph.has_saver_def() ? "restored by the checkpoint's saver" : "none"));
+  if (!assets.feeds.empty()) {
+    info.load_details.emplace_back("assets", std::to_string(assets.feeds.size()) + " (" +
+                                                 std::to_string(assets.vouched_nodes.size()) +
+                                                 " table initialisers reading them)");
+  }
   auto names = node_names(meta_graph.graph_def());
   return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names));
 }

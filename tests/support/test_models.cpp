@@ -13,6 +13,7 @@ struct Manifest {
   std::vector<TestModel> models;
   std::map<std::string, std::string> broken;
   std::map<std::string, UnsafeModel> unsafe;
+  std::map<std::string, FileTableModel> file_tables;
   std::map<std::string, IntermediateTensor> intermediates;
   GeneratorOneDnn onednn;
 };
@@ -54,6 +55,9 @@ Manifest load_manifest() {
     manifest.unsafe[kind] = {absolute(entry.at("path")), entry.at("op"), entry.at("target"), entry.at("input"),
                              entry.at("output")};
   }
+  for (const auto& [kind, entry] : json.at("file_tables").items()) {
+    manifest.file_tables[kind] = {absolute(entry.at("path")), entry.at("file")};
+  }
   for (const auto& [model, entry] : json.at("intermediates").items()) {
     std::vector<std::int64_t> dims;
     for (const auto& dim : entry.at("shape")) dims.push_back(dim.is_null() ? Shape::kUnknownDim : dim.get<std::int64_t>());
@@ -88,6 +92,8 @@ const TestModel& test_model(const std::string& name) {
 std::string broken_model(const std::string& kind) { return manifest().broken.at(kind); }
 
 const std::map<std::string, UnsafeModel>& unsafe_models() { return manifest().unsafe; }
+
+const std::map<std::string, FileTableModel>& file_table_models() { return manifest().file_tables; }
 
 const IntermediateTensor& intermediate_tensor(const std::string& model) { return manifest().intermediates.at(model); }
 

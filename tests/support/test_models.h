@@ -54,6 +54,15 @@ struct UnsafeModel {
 };
 const std::map<std::string, UnsafeModel>& unsafe_models();
 
+// SavedModels whose lookup table is filled from a file that is not one of their assets
+// ("absolute_path", "asset_escape"): input "ids" int64 [N, 4], output "values" = (1000 + id) / 2
+// for ids below 100 when `file` is read.
+struct FileTableModel {
+  std::string path;  // absolute
+  std::string file;  // the file the table would be read from
+};
+const std::map<std::string, FileTableModel>& file_table_models();
+
 // A tensor inside a model's frozen graph that no signature lists (the first convolution's output).
 struct IntermediateTensor {
   std::string tensor;  // raw graph name, "...:0"

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "error_message.h"
@@ -63,6 +64,39 @@ TEST(UnsafeOps, ANamedOpCanBeAllowedAlone) {
   EXPECT_THROW(tf::load_model(model.path, options), PermissionDeniedError);
   options.allowed_ops = {"ReadFile"};
   EXPECT_NO_THROW(tf::load_model(model.path, options));
+}
+
+// A lookup table read from the model's own asset loads with the default policy (its agreement
+// with Python is in ModelAgreement); one read from any other file is refused before the file is
+// opened, naming the node and the path, and loads only when the user allows it.
+TEST(FileTables, TheModelsOwnAssetIsReadByDefault) {
+  const auto model = tf::load_model(test::test_model("vocab_table").formats.at("saved_model").path);
+  const auto& details = model->info().load_details;
+  EXPECT_TRUE(std::any_of(details.begin(), details.end(), [](const auto& d) {
+    return d.first == "assets" && d.second.find("1 table initialisers") != std::string::npos;
+  }));
+}
+
+TEST(FileTables, AnyOtherFileIsRefusedNamingThePathUnlessAllowed) {
+  ASSERT_EQ(test::file_table_models().size(), 2u);
+  for (const auto& [kind, entry] : test::file_table_models()) {
+    SCOPED_TRACE(kind);
+    const test::FileTableModel& model = entry;
+    const std::string message = test::error_message_of<PermissionDeniedError>([&] { tf::load_model(model.path); });
+    EXPECT_NE(message.find("InitializeTableFromTextFileV2"), std::string::npos) << message;
+    EXPECT_NE(message.find(kind == "absolute_path" ? model.file : std::string("../../secret.txt")), std::string::npos)
+        << message;
+
+    tf::LoadOptions trusting;
+    trusting.allowed_ops = {"InitializeTableFromTextFileV2"};
+    const auto loaded = tf::load_model(model.path, trusting);
+    Tensor ids(DType::kInt64, {1, 4});
+    const auto id = ids.values<std::int64_t>();
+    for (std::size_t i = 0; i < id.size(); ++i) id[i] = static_cast<std::int64_t>(3 * i + 1);
+    const std::vector<Tensor> values = loaded->run({{"ids", ids}}, {"values"});
+    ASSERT_EQ(values.at(0).shape(), Shape({1, 4}));
+    EXPECT_FLOAT_EQ(values[0].values<float>()[2], (1000.0f + 7.0f) / 2);  // read from the file when allowed
+  }
 }
 
 TEST(UnsafeOps, EveryOrdinaryTestModelPassesTheAllowlist) {

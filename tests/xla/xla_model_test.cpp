@@ -47,9 +47,13 @@ fs::path artifact_of(const std::string& family, const std::string& format = "sav
 
 TEST(XlaArtifacts, EveryTestFamilyCompiles) {
   const nlohmann::json index = xla_index();
-  EXPECT_TRUE(index.at("refused").empty()) << index.at("refused").dump(2);
+  // Lookup tables are state XLA cannot compile; refused at compile time, naming the op.
+  for (const auto& [name, reason] : index.at("refused").items()) {
+    EXPECT_EQ(name, "vocab_table") << reason;
+    EXPECT_NE(reason.get<std::string>().find("Table"), std::string::npos) << reason;
+  }
   for (const test::TestModel& model : test::test_models()) {
-    if (model.formats.contains("saved_model")) {
+    if (model.formats.contains("saved_model") && model.name != "vocab_table") {
       EXPECT_TRUE(index.at("artifacts").contains(model.name)) << model.name;
     }
   }
