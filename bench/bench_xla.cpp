@@ -6,8 +6,6 @@
 // usage: bench_xla SAVED_MODEL XLA_ARTIFACT OUTPUT.json [--seconds S] [--batches 1,64,1024]
 // The artifact must be compiled from SAVED_MODEL (hepinfer compile ... --batch-sizes = the batches).
 
-#include <dirent.h>
-
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -18,21 +16,8 @@
 #include "hepinfer/tensorflow/tf_runtime.h"
 #include "hepinfer/xla/xla_model.h"
 #include "latency_stats.h"
+#include "process_threads.h"
 #include "nlohmann/json.hpp"
-
-namespace {
-
-int process_threads() {
-  int count = 0;
-  if (DIR* tasks = opendir("/proc/self/task")) {
-    while (dirent* entry = readdir(tasks)) count += entry->d_name[0] != '.';
-    closedir(tasks);
-  }
-  return count;
-}
-
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 4) {
@@ -46,9 +31,9 @@ int main(int argc, char** argv) {
   try {
     hepinfer::tf::set_log_level(hepinfer::tf::LogLevel::kError);
     const auto tf_model = hepinfer::tf::load_model(saved_model);
-    const int threads_before = process_threads();
+    const int threads_before = hepinfer::bench::process_threads();
     const auto xla_model = hepinfer::xla::load_model(artifact);
-    const int threads_after_load = process_threads();
+    const int threads_after_load = hepinfer::bench::process_threads();
 
     nlohmann::json results = nlohmann::json::array();
     for (const std::int64_t batch : batches) {
@@ -76,11 +61,11 @@ int main(int argc, char** argv) {
                                    {"tensorflow", hepinfer::tf::runtime_version()},
                                    {"threads", {{"before_xla_load", threads_before},
                                                 {"after_xla_load", threads_after_load},
-                                                {"after_runs", process_threads()}}},
+                                                {"after_runs", hepinfer::bench::process_threads()}}},
                                    {"results", results}};
     std::ofstream(output) << report.dump(2) << "\n";
     std::cout << "threads: " << threads_before << " before the XLA model, " << threads_after_load << " after loading it, "
-              << process_threads() << " after the runs\n";
+              << hepinfer::bench::process_threads() << " after the runs\n";
   } catch (const std::exception& error) {
     std::cerr << "bench_xla: " << error.what() << "\n";
     return 1;

@@ -14,8 +14,6 @@
 //              of each, the driver's free memory while both run, out-of-memory splits
 //   batcher    16 and 64 requesters of one row, with and without the dynamic batcher
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -33,6 +31,7 @@
 #include "hepinfer/scheduler/gpu_discovery.h"
 #include "hepinfer/xla/xla_model.h"
 #include "latency_stats.h"
+#include "process_threads.h"
 #include "nlohmann/json.hpp"
 
 namespace {
@@ -44,15 +43,6 @@ using hepinfer::Tensor;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kMiB = 1024 * 1024;
-
-int process_threads() {
-  int count = 0;
-  if (DIR* tasks = opendir("/proc/self/task")) {
-    while (dirent* entry = readdir(tasks)) count += entry->d_name[0] != '.';
-    closedir(tasks);
-  }
-  return count;
-}
 
 // Where a model is loaded: the CPU plugin, or GPU `gpu` capped at `cap_mib`.
 struct Target {
@@ -315,7 +305,7 @@ int main(int argc, char** argv) {
   if (!hepinfer::bench::parse_batch_options(argc, argv, 3, "bench_xla_gpu", seconds, unused)) return 2;
   try {
     nlohmann::json report;
-    const int threads_at_start = process_threads();
+    const int threads_at_start = hepinfer::bench::process_threads();
     const auto discovery = hepinfer::scheduler::discover_gpus();
     report["gpus"] = nlohmann::json::array();
     for (const auto& gpu : discovery.inventory.gpus) {
@@ -340,7 +330,7 @@ int main(int argc, char** argv) {
     } else {
       report["batcher"] = batcher(kit, targets.front(), seconds);  // the code path, on the CPU plugin
     }
-    report["threads"] = {{"at_start", threads_at_start}, {"at_end", process_threads()}};
+    report["threads"] = {{"at_start", threads_at_start}, {"at_end", hepinfer::bench::process_threads()}};
     std::ofstream(output) << report.dump(2) << "\n";
     std::cout << "wrote " << output << "\n";
   } catch (const std::exception& error) {
