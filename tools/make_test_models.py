@@ -49,6 +49,7 @@ class Writer:
         self.unsafe = {}
         self.intermediates = {}
         self.file_tables = {}
+        self.special = {}
 
     def add(self, name, input_specs, output_names, formats, predict, batch_sizes=BATCH_SIZES, tolerance=1e-5):
         """formats: {format: {"path", "inputs": {logical: feed name}, "outputs": {logical: fetch name}}}"""
@@ -88,7 +89,7 @@ class Writer:
         onednn = {"enabled": bool(_pywrap_util_port.IsMklEnabled()),
                   "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
         manifest = {"tensorflow": tf.__version__, "onednn": onednn, "models": self.models, "broken": self.broken,
-                    "unsafe": self.unsafe, "intermediates": self.intermediates, "file_tables": self.file_tables}
+                    "unsafe": self.unsafe, "intermediates": self.intermediates, "file_tables": self.file_tables, "special": self.special}
         (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -434,6 +435,25 @@ def add_unsafe_models(writer):
     writer.unsafe = written
 
 
+def add_stateful_model(writer):
+    """A SavedModel whose serving function writes a variable (a call counter added to the output):
+    freezing must leave that variable live, so two runs on the same input differ by one."""
+    class Counter(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = tf.Variable(0.0)
+            self.scale = tf.Variable(2.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x):
+            self.calls.assign(self.calls + 1.0)
+            return {"y": x * self.scale + self.calls}
+
+    module = Counter()
+    tf.saved_model.save(module, str(writer.out / "stateful_counter"), signatures={"serving_default": module.serve})
+    writer.special["stateful_counter"] = "stateful_counter"
+
+
 def add_table_models(writer):
     """Lookup tables filled from text files when the model loads. `vocab_table` reads its own asset
     (an id -> value vocabulary) and must load and agree with Python; the `file_tables` models name a
@@ -524,6 +544,7 @@ def main():
     add_dtypes_model(writer)
     add_tf1_model(writer)
     add_table_models(writer)
+    add_stateful_model(writer)
     add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")

@@ -19,7 +19,7 @@ namespace hepinfer::cli {
 std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options);
 std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions& options);
 
-// Adds --allow-op and --allow-unsafe-ops, storing them in `options`.
+// Adds --allow-op, --allow-unsafe-ops and --live-variables, storing them in `options`.
 void add_op_policy_options(CLI::App& command, LoadOptions& options);
 
 // The hooks through which the backend follows a ResourceScheduler (TensorFlow takes its

@@ -16,6 +16,9 @@ void add_threading_option(CLI::App& command, ThreadingMode& mode) {
 }
 
 void add_op_policy_options(CLI::App& command, LoadOptions& options) {
+  command.add_flag_function(
+      "--live-variables", [&options](std::int64_t) { options.freeze_variables = false; },
+      "SavedModels: keep variables live instead of freezing read-only ones into constants at load");
   command.add_option("--allow-op", options.allowed_ops,
                      "Accept this TF op type although it is outside the inference allowlist (repeatable)");
   command.add_flag("--allow-unsafe-ops", options.allow_unsafe_ops,

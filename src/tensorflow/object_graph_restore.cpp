@@ -1,12 +1,14 @@
 #include "object_graph_restore.h"
 
 #include <map>
+#include <unordered_set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "hepinfer/core/error.h"
 #include "model_metadata.h"
+#include "variable_freezing.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -81,7 +83,7 @@ tensorflow::TensorShape declared_shape(const tensorflow::NodeDef& handle) {
 
 ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& meta_graph,
                                                const std::filesystem::path& saved_model_dir,
-                                               tensorflow::GraphDef& graph) {
+                                               tensorflow::GraphDef& graph, bool freeze) {
   ObjectGraphRestore restored;
   const std::string where = saved_model_dir.string();
   restored.where_ = where;
@@ -109,6 +111,7 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
                             "' has a malformed object graph");
   }
 
+  std::map<std::string, tensorflow::Tensor> values;
   for (const auto& [name, variable] : captured) {
     const std::string what = "SavedModel '" + where + "': variable '" + name + "'";
     if (variable.object >= trackables.nodes_size()) {
@@ -138,6 +141,23 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
       throw InvalidModelError(what + " has shape " + shape.DebugString() + ", but '" + key + "' in checkpoint '" +
                               checkpoint + "' has " + value.shape().DebugString());
     }
+    restored.bytes_ += static_cast<std::int64_t>(value.TotalBytes());
+    ++restored.variables_;
+    values.emplace(name, std::move(value));
+  }
+
+  std::unordered_set<std::string> served, initialised;  // what the signatures compute; the init op
+  for (const auto& [key, signature] : meta_graph.signature_def()) {
+    for (const auto& [output, info] : signature.outputs()) {
+      (key == "__saved_model_init_op" ? initialised : served).insert(node_name_of(info.name()));
+    }
+  }
+  const FreezeResult frozen = freeze ? freeze_read_only_variables(graph, values, served, initialised) : FreezeResult{};
+  restored.frozen_reads_ = frozen.constants;
+  for (auto& [name, value] : values) {
+    if (frozen.handles.contains(name)) continue;  // nothing reads it at run time any more
+    ++restored.live_variables_;
+    const CapturedVariable& variable = captured.at(name);
     const std::string index = std::to_string(restored.targets_.size());
     tensorflow::NodeDef* placeholder = graph.add_node();
     placeholder->set_name("hepinfer_object_graph_restore/value_" + index);
@@ -151,8 +171,6 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
     assign->add_input(name);
     assign->add_input(placeholder->name());
     (*assign->mutable_attr())["dtype"].set_type(value.dtype());
-    restored.bytes_ += static_cast<std::int64_t>(value.TotalBytes());
-    ++restored.variables_;
     restored.feeds_.emplace_back(placeholder->name(), std::move(value));
     restored.targets_.push_back(assign->name());
   }

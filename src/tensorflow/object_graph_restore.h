@@ -31,14 +31,19 @@ class ObjectGraphRestore {
   // Nothing to do for TF1 SavedModels. Throws InvalidModelError naming the SavedModel, the
   // variable and the checkpoint when a capture maps to nothing, the checkpoint lacks a value, or a
   // value's dtype or shape differs from the variable's.
+  // With `freeze`, the variables the calls only read become constants of `graph` instead
+  // (variable_freezing.h) and are not assigned.
   static ObjectGraphRestore prepare(const tensorflow::MetaGraphDef& meta_graph,
-                                    const std::filesystem::path& saved_model_dir, tensorflow::GraphDef& graph);
+                                    const std::filesystem::path& saved_model_dir, tensorflow::GraphDef& graph,
+                                    bool freeze);
 
   // Assigns the values in `session` and releases them. Throws InvalidModelError.
   void apply(tensorflow::Session& session);
 
-  int variables() const { return variables_; }    // variable handles given their checkpoint values
+  int variables() const { return variables_; }    // captured variables bound to checkpoint values
   std::int64_t bytes() const { return bytes_; }   // the values' size
+  int frozen_reads() const { return frozen_reads_; }        // variable reads now constants
+  int live_variables() const { return live_variables_; }    // variables still read at run time
 
  private:
   std::string where_;
@@ -46,6 +51,8 @@ class ObjectGraphRestore {
   std::vector<std::string> targets_;
   int variables_ = 0;
   std::int64_t bytes_ = 0;
+  int frozen_reads_ = 0;
+  int live_variables_ = 0;
 };
 
 }  // namespace hepinfer::tf::detail

@@ -69,7 +69,7 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   // Captured variables that only the object graph binds are assigned after TF's loader restored
   // the checkpoint, by nodes added to the session's graph (object_graph_restore.h).
   tensorflow::GraphDef session_graph = meta_graph.graph_def();
-  detail::ObjectGraphRestore bound = detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph);
+  detail::ObjectGraphRestore bound = detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables);
   if (const absl::Status created = placed->Create(session_graph); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
   const absl::Status restored = tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
@@ -90,7 +90,9 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   info.load_details.emplace_back(
       "variables", bound.variables() > 0
                        ? std::to_string(bound.variables()) + " captured variables bound through the object graph (" +
-                             std::to_string(bound.bytes()) + " bytes)"
+                             std::to_string(bound.bytes()) + " bytes); " + std::to_string(bound.frozen_reads()) +
+                             " reads frozen into constants, " + std::to_string(bound.live_variables()) +
+                             " variables live"
                        : (meta_graph.has_saver_def() ? "restored by the checkpoint's saver" : "none"));
   if (!assets.feeds.empty()) {
     info.load_details.emplace_back("assets", std::to_string(assets.feeds.size()) + " (" +

@@ -14,6 +14,7 @@ struct Manifest {
   std::map<std::string, std::string> broken;
   std::map<std::string, UnsafeModel> unsafe;
   std::map<std::string, FileTableModel> file_tables;
+  std::map<std::string, std::string> special;
   std::map<std::string, IntermediateTensor> intermediates;
   GeneratorOneDnn onednn;
 };
@@ -55,6 +56,7 @@ Manifest load_manifest() {
     manifest.unsafe[kind] = {absolute(entry.at("path")), entry.at("op"), entry.at("target"), entry.at("input"),
                              entry.at("output")};
   }
+  manifest.special = string_map(json.at("special"), true);
   for (const auto& [kind, entry] : json.at("file_tables").items()) {
     manifest.file_tables[kind] = {absolute(entry.at("path")), entry.at("file")};
   }
@@ -94,6 +96,8 @@ std::string broken_model(const std::string& kind) { return manifest().broken.at(
 const std::map<std::string, UnsafeModel>& unsafe_models() { return manifest().unsafe; }
 
 const std::map<std::string, FileTableModel>& file_table_models() { return manifest().file_tables; }
+
+std::string special_model(const std::string& kind) { return manifest().special.at(kind); }
 
 const IntermediateTensor& intermediate_tensor(const std::string& model) { return manifest().intermediates.at(model); }
 

@@ -63,6 +63,10 @@ struct FileTableModel {
 };
 const std::map<std::string, FileTableModel>& file_table_models();
 
+// Models for one test each, by kind ("stateful_counter": a SavedModel whose serving function
+// writes a variable, input "x" float32 [N, 4], output "y" = 2x + number of calls); absolute path.
+std::string special_model(const std::string& kind);
+
 // A tensor inside a model's frozen graph that no signature lists (the first convolution's output).
 struct IntermediateTensor {
   std::string tensor;  // raw graph name, "...:0"

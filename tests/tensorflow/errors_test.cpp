@@ -10,6 +10,7 @@
 #include "hepinfer/core/npy.h"
 #include "hepinfer/tensorflow/tf_model.h"
 #include "scratch_directory.h"
+#include "tensor_matchers.h"
 #include "test_models.h"
 
 namespace hepinfer {
@@ -118,6 +119,39 @@ TEST_F(ModelErrors, CapturedVariablesAreBoundThroughTheObjectGraph) {
   const auto variables = std::find_if(details.begin(), details.end(), [](const auto& d) { return d.first == "variables"; });
   ASSERT_NE(variables, details.end());
   EXPECT_MENTIONS(variables->second, "10 captured variables bound through the object graph");
+}
+
+// Freezing at load (LoadOptions::freeze_variables, default on): read-only variables become
+// constants; a variable the serving function writes stays live.
+std::string variables_detail(const Model& model) {
+  for (const auto& [name, value] : model.info().load_details) {
+    if (name == "variables") return value;
+  }
+  return {};
+}
+
+TEST_F(ModelErrors, ReadOnlyVariablesAreFrozenAndTheSwitchKeepsThemLive) {
+  const auto& mlp = test::test_model("mlp");
+  const auto& reference = mlp.cases.back();
+  for (const bool freeze : {true, false}) {
+    SCOPED_TRACE(freeze ? "frozen" : "live");
+    tf::LoadOptions options;
+    options.freeze_variables = freeze;
+    const auto model = tf::load_model(path_of("mlp", "saved_model_tf_save"), options);
+    EXPECT_MENTIONS(variables_detail(*model), freeze ? "10 reads frozen into constants, 0 variables live"
+                                                     : "0 reads frozen into constants, 10 variables live");
+    const std::vector<Tensor> out = model->run({{"x", read_npy(reference.inputs.at("x"))}}, {"out0"});
+    EXPECT_TENSORS_MATCH(out[0], read_npy(reference.outputs.at("prob")), 1e-5);
+  }
+}
+
+TEST_F(ModelErrors, AVariableTheServingFunctionWritesStaysLive) {
+  const auto model = tf::load_model(test::special_model("stateful_counter"));
+  EXPECT_MENTIONS(variables_detail(*model), "1 variables live");
+  Tensor x(DType::kFloat32, {1, 4});
+  const float first = model->run({{"x", x}}, {"y"})[0].values<float>()[0];
+  const float second = model->run({{"x", x}}, {"y"})[0].values<float>()[0];
+  EXPECT_FLOAT_EQ(second, first + 1.0f);
 }
 
 TEST_F(ModelErrors, ACheckpointMissingAVariablesValueIsRefusedAtLoad) {

@@ -56,6 +56,10 @@ struct LoadOptions {
   // allowlist; `allow_unsafe_ops` turns the check off.
   std::vector<std::string> allowed_ops;
   bool allow_unsafe_ops = false;
+  // TF2 SavedModels: variables the serving functions only read become constants of the graph that
+  // runs (a run then costs what the frozen graph's run costs). Variables a function writes stay
+  // live whatever this says. False keeps every variable live.
+  bool freeze_variables = true;
 };
 
 }  // namespace hepinfer
