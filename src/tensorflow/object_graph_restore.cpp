@@ -154,6 +154,7 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
   }
   const FreezeResult frozen = freeze ? freeze_read_only_variables(graph, values, served, initialised) : FreezeResult{};
   restored.frozen_reads_ = frozen.constants;
+  restored.checkpoint_unneeded_ = freeze && frozen.reads_no_variable;
   for (auto& [name, value] : values) {
     if (frozen.handles.contains(name)) continue;  // nothing reads it at run time any more
     ++restored.live_variables_;

@@ -44,6 +44,9 @@ class ObjectGraphRestore {
   std::int64_t bytes() const { return bytes_; }   // the values' size
   int frozen_reads() const { return frozen_reads_; }        // variable reads now constants
   int live_variables() const { return live_variables_; }    // variables still read at run time
+  // Nothing the signatures or the init op run reads a variable any more: restoring the checkpoint
+  // would only fill variables nobody reads (the weights are the graph's constants now).
+  bool checkpoint_unneeded() const { return checkpoint_unneeded_; }
 
  private:
   std::string where_;
@@ -53,6 +56,7 @@ class ObjectGraphRestore {
   std::int64_t bytes_ = 0;
   int frozen_reads_ = 0;
   int live_variables_ = 0;
+  bool checkpoint_unneeded_ = false;
 };
 
 }  // namespace hepinfer::tf::detail

@@ -72,7 +72,10 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   detail::ObjectGraphRestore bound = detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables);
   if (const absl::Status created = placed->Create(session_graph); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
-  const absl::Status restored = tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
+  // A frozen model whose runs read no variable needs no restore: the weights would be held twice.
+  const absl::Status restored = bound.checkpoint_unneeded()
+                                    ? absl::OkStatus()
+                                    : tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
   SessionPtr owned(session.release());
   if (!restored.ok()) throw invalid(restored);
   bound.apply(*owned);
@@ -92,7 +95,7 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                        ? std::to_string(bound.variables()) + " captured variables bound through the object graph (" +
                              std::to_string(bound.bytes()) + " bytes); " + std::to_string(bound.frozen_reads()) +
                              " reads frozen into constants, " + std::to_string(bound.live_variables()) +
-                             " variables live"
+                             " variables live" + (bound.checkpoint_unneeded() ? "; checkpoint not restored" : "")
                        : (meta_graph.has_saver_def() ? "restored by the checkpoint's saver" : "none"));
   if (!assets.feeds.empty()) {
     info.load_details.emplace_back("assets", std::to_string(assets.feeds.size()) + " (" +

@@ -21,6 +21,7 @@ struct FreezeResult {
   int constants = 0;                          // variable reads now constants
   std::int64_t bytes = 0;                     // their values' size
   std::unordered_set<std::string> handles;    // variables no call of `graph` reads any more
+  bool reads_no_variable = false;             // nothing the roots depend on reads any variable
 };
 
 // Rewrites the calls in `graph` that the nodes in `serving_roots` (the signatures' outputs) depend
