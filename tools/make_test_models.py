@@ -24,7 +24,9 @@ from tensorflow.python.util import _pywrap_util_port  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # the TF1 model uses deprecated v1 APIs on purpose
 
-BATCH_SIZES = (0, 1, 5)
+# Empty, one row, a large odd batch, and 5 rows; the 5-row case comes last because tests take the
+# last case as their small multi-row sample.
+BATCH_SIZES = (0, 1, 67, 5)
 
 
 def random_input(rng, spec, batch):
@@ -454,6 +456,37 @@ def add_stateful_model(writer):
     writer.special["stateful_counter"] = "stateful_counter"
 
 
+def add_shared_module(writer):
+    """A tf.Module whose two functions read the same variables, saved with both as signatures:
+    freezing must give both the same weights. The default signature is `scores`; `probabilities`
+    is its softmax."""
+    rng = np.random.default_rng(11)
+
+    class Shared(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(rng.normal(size=(6, 3)).astype(np.float32))
+            self.b = tf.Variable(rng.normal(size=(3,)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+        def scores(self, x):
+            return {"scores": tf.matmul(x, self.w) + self.b}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+        def probabilities(self, x):
+            return {"probabilities": tf.nn.softmax(tf.matmul(x, self.w) + self.b)}
+
+    module = Shared()
+    tf.saved_model.save(module, str(writer.out / "shared_module" / "saved_model"),
+                        signatures={"serving_default": module.scores, "probabilities": module.probabilities})
+
+    def predict(inputs):
+        return {"scores": module.scores(tf.constant(inputs["x"]))["scores"].numpy()}
+
+    formats = {"saved_model": {"path": "shared_module/saved_model", "inputs": {"x": "x"}, "outputs": {"scores": "scores"}}}
+    writer.add("shared_module", [{"name": "x", "dtype": "float32", "shape": [None, 6]}], ["scores"], formats, predict)
+
+
 def add_table_models(writer):
     """Lookup tables filled from text files when the model loads. `vocab_table` reads its own asset
     (an id -> value vocabulary) and must load and agree with Python; the `file_tables` models name a
@@ -537,13 +570,16 @@ def main():
                  ["cls", "reg"])
     export_keras(writer, "embedding", embedding(), [{"name": "ids", "dtype": "int64", "shape": [None, 12], "max": 100}],
                  ["out"])
-    export_keras(writer, "wide", wide(), [{"name": "x", "dtype": f32, "shape": [None, 8]}], ["out"])
+    # 4 MiB of scratch per row: no large batch.
+    export_keras(writer, "wide", wide(), [{"name": "x", "dtype": f32, "shape": [None, 8]}], ["out"],
+                 batch_sizes=(0, 1, 5))
     export_keras(writer, "custom_f64", custom_f64(), [{"name": "x", "dtype": "float64", "shape": [None, 12]}], ["out"])
     export_keras(writer, "conv_gru", conv_gru(), [{"name": "track", "dtype": f32, "shape": [None, 12, 5]}], ["out"])
     add_broken_checkpoints(writer, "mlp")
     add_dtypes_model(writer)
     add_tf1_model(writer)
     add_table_models(writer)
+    add_shared_module(writer)
     add_stateful_model(writer)
     add_unsafe_models(writer)
     writer.finish()

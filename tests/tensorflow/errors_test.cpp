@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <filesystem>
 #include <fstream>
@@ -143,6 +144,27 @@ TEST_F(ModelErrors, ReadOnlyVariablesAreFrozenAndTheSwitchKeepsThemLive) {
     const std::vector<Tensor> out = model->run({{"x", read_npy(reference.inputs.at("x"))}}, {"out0"});
     EXPECT_TENSORS_MATCH(out[0], read_npy(reference.outputs.at("prob")), 1e-5);
   }
+}
+
+// Two signatures of one tf.Module read the same variables: both are frozen with the same values.
+TEST_F(ModelErrors, TwoSignaturesSharingVariablesAgreeAfterFreezing) {
+  const auto& shared = test::test_model("shared_module");
+  const Tensor x = read_npy(shared.cases.back().inputs.at("x"));
+  const auto model = tf::load_model(shared.formats.at("saved_model").path);
+  const Tensor scores = model->run({{"x", x}}, {"scores"})[0];
+  const Tensor probabilities = model->run({{"x", x}}, {"probabilities"}, {.signature = "probabilities"})[0];
+  ASSERT_EQ(scores.shape(), probabilities.shape());
+  const auto s = scores.values<float>();
+  const auto p = probabilities.values<float>();
+  for (std::int64_t row = 0; row < scores.rows(); ++row) {
+    double total = 0;
+    for (int c = 0; c < 3; ++c) total += std::exp(static_cast<double>(s[static_cast<std::size_t>(row * 3 + c)]));
+    for (int c = 0; c < 3; ++c) {
+      const auto i = static_cast<std::size_t>(row * 3 + c);
+      EXPECT_NEAR(p[i], std::exp(static_cast<double>(s[i])) / total, 1e-6);
+    }
+  }
+  EXPECT_MENTIONS(variables_detail(*model), "0 variables live");
 }
 
 TEST_F(ModelErrors, AVariableTheServingFunctionWritesStaysLive) {
