@@ -69,7 +69,8 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   // Captured variables that only the object graph binds are assigned after TF's loader restored
   // the checkpoint, by nodes added to the session's graph (object_graph_restore.h).
   tensorflow::GraphDef session_graph = meta_graph.graph_def();
-  detail::ObjectGraphRestore bound = detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables);
+  detail::ObjectGraphRestore bound =
+      detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables);
   if (const absl::Status created = placed->Create(session_graph); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
   // A frozen model whose runs read no variable needs no restore: the weights would be held twice.
