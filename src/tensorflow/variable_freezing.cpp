@@ -152,16 +152,7 @@ class Freezer {
       for (const auto& [arg, value] : by_arg) {
         for (const int position : positions_of(node, arg)) passed[position] = value;
       }
-      if (passed.empty()) continue;
-      const std::string replacement = rewrite(called, passed);
-      if (node.op() == called) {
-        node.set_op(replacement);
-      } else {
-        (*node.mutable_attr())["f"].mutable_func()->set_name(replacement);
-      }
-      std::vector<int> positions;
-      for (const auto& [position, value] : passed) positions.push_back(position);
-      drop_inputs(node, positions);
+      if (!passed.empty()) redirect_call(node, called, passed);
     }
     auto rename = [&](std::string& reference) {
       for (const auto& [from, to] : renamed) {
@@ -177,6 +168,21 @@ class Freezer {
     *graph_.mutable_library()->add_function() = copy;
     rewritten_[key] = name;
     return name;
+  }
+
+  // Makes call `node` of `called` call the copy without the `frozen` arguments, which it no
+  // longer passes.
+  void redirect_call(tensorflow::NodeDef& node, const std::string& called,
+                     const std::map<int, const tensorflow::Tensor*>& frozen) {
+    const std::string replacement = rewrite(called, frozen);
+    if (node.op() == called) {
+      node.set_op(replacement);
+    } else {
+      (*node.mutable_attr())["f"].mutable_func()->set_name(replacement);
+    }
+    std::vector<int> positions;
+    for (const auto& [index, value] : frozen) positions.push_back(index);
+    drop_inputs(node, positions);
   }
 
   int constants() const { return constants_; }
@@ -259,16 +265,7 @@ FreezeResult freeze_read_only_variables(tensorflow::GraphDef& graph,
       }
       ++position;
     }
-    if (frozen.empty()) continue;
-    const std::string replacement = freezer.rewrite(called, frozen);
-    if (node.op() == called) {
-      node.set_op(replacement);
-    } else {
-      (*node.mutable_attr())["f"].mutable_func()->set_name(replacement);
-    }
-    std::vector<int> positions;
-    for (const auto& [index, value] : frozen) positions.push_back(index);
-    drop_inputs(node, positions);
+    if (!frozen.empty()) freezer.redirect_call(node, called, frozen);
   }
   // A variable is still needed if anything the signatures or the other roots (the init op) run
   // reads it after the rewrite.
