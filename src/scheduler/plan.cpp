@@ -60,6 +60,9 @@ void validate_claim(const Claim& claim) {
   if (wants_gpu && claim.memory_mib == 0 && claim.memory_per_gpu_mib == 0) {
     bad(who + ": a GPU claim needs memory_mib or memory_per_gpu_mib > 0");
   }
+  if (claim.remote != RemotePolicy::kNever && claim.served_model.empty()) {
+    bad(who + ": remote " + std::string(remote_policy_name(claim.remote)) + " needs the name servers serve the model under");
+  }
   std::set<int> preferred;
   for (int id : claim.preferred) {
     if (!preferred.insert(id).second) bad(who + ": preferred GPU " + std::to_string(id) + " listed twice");
@@ -80,6 +83,11 @@ void validate(const std::vector<Claim>& claims, const Inventory& inventory, cons
       bad("inventory GPU " + std::to_string(gpu.id) + " has impossible memory (total " +
           std::to_string(gpu.total_mib) + " MiB, free " + std::to_string(gpu.free_mib) + " MiB)");
     }
+  }
+  std::set<std::string> server_names;
+  for (const ServerOffer& server : inventory.servers) {
+    if (server.name.empty()) bad("a server (" + server.url + ") has no name");
+    if (!server_names.insert(server.name).second) bad("server '" + server.name + "' is listed twice");
   }
   std::set<std::string> names;
   for (const Claim& claim : claims) {
@@ -120,7 +128,55 @@ std::vector<GpuState*> choose(const Claim& claim, std::int64_t per_gpu, std::vec
   return chosen;
 }
 
+struct ServerState {
+  const ServerOffer* offer = nullptr;
+  ServerUsage usage;
+};
+
+// The servers that have the claim's model ready, least loaded (expected calls, then modules)
+// first; ties keep inventory order.
+std::vector<ServerState*> servers_for(const Claim& claim, std::vector<ServerState>& servers) {
+  std::vector<ServerState*> ready;
+  for (ServerState& server : servers) {
+    const auto& models = server.offer->ready_models;
+    if (server.offer->live && std::find(models.begin(), models.end(), claim.served_model) != models.end()) {
+      ready.push_back(&server);
+    }
+  }
+  std::stable_sort(ready.begin(), ready.end(), [](const ServerState* a, const ServerState* b) {
+    if (a->usage.expected_calls != b->usage.expected_calls) return a->usage.expected_calls < b->usage.expected_calls;
+    return a->usage.modules < b->usage.modules;
+  });
+  return ready;
+}
+
+std::string why_no_server(const Claim& claim, const std::vector<ServerState>& servers) {
+  if (servers.empty()) return "no servers are listed";
+  std::string text = "no server has '" + claim.served_model + "' ready (";
+  for (const ServerState& server : servers) {
+    text += (&server == &servers.front() ? "" : "; ") + server.offer->name + ": " +
+            (server.offer->live ? "live, model not ready" : "not answering: " + server.offer->note);
+  }
+  return text + ")";
+}
+
 }  // namespace
+
+std::string_view remote_policy_name(RemotePolicy policy) {
+  switch (policy) {
+    case RemotePolicy::kNever: return "never";
+    case RemotePolicy::kPrefer: return "prefer";
+    case RemotePolicy::kOnly: return "only";
+  }
+  return "?";
+}
+
+std::optional<RemotePolicy> parse_remote_policy(std::string_view name) {
+  for (const RemotePolicy policy : {RemotePolicy::kNever, RemotePolicy::kPrefer, RemotePolicy::kOnly}) {
+    if (name == remote_policy_name(policy)) return policy;
+  }
+  return std::nullopt;
+}
 
 std::string_view policy_name(Policy policy) { return policy == Policy::kPack ? "pack" : "spread"; }
 
@@ -139,6 +195,10 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
     state.usage = {device.id, std::max<std::int64_t>(0, device.free_mib - options.headroom_mib), options.headroom_mib, 0};
     gpus.push_back(state);
   }
+  std::vector<ServerState> servers;
+  for (const ServerOffer& offer : inventory.servers) {
+    servers.push_back({&offer, {offer.name, offer.url, offer.live, offer.note, 0, 0}});
+  }
 
   // Higher priority first; equal priorities in the order the claims were made.
   std::vector<std::size_t> order(claims.size());
@@ -151,8 +211,34 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
     const Claim& claim = claims[index];
     Assignment& assignment = assignments[index];
     assignment.module = claim.module;
+    std::string remote_note;
+    if (claim.remote != RemotePolicy::kNever) {
+      const std::vector<ServerState*> ready = servers_for(claim, servers);
+      if (!ready.empty()) {
+        ServerState& first = *ready.front();
+        ++first.usage.modules;
+        first.usage.expected_calls += claim.expected_calls_per_second;
+        std::string failover;
+        for (const ServerState* server : ready) {
+          assignment.servers.push_back({server->offer->name, server->offer->url});
+          if (server != &first) failover += (failover.empty() ? "" : ", ") + server->offer->name;
+        }
+        assignment.served_model = claim.served_model;
+        assignment.local_fallback = claim.remote == RemotePolicy::kPrefer;
+        assignment.reason = "remote " + std::string(remote_policy_name(claim.remote)) + ": '" + claim.served_model +
+                            "' ready on " + std::to_string(ready.size()) + " server(s), " + first.offer->name +
+                            " least loaded; failover: " + (failover.empty() ? "none" : failover) +
+                            "; local fallback: " + (assignment.local_fallback ? "CPU" : "none (remote only)");
+        continue;
+      }
+      if (claim.remote == RemotePolicy::kOnly) {
+        throw ResourceExhaustedError("module '" + claim.module + "' may only run on a server, and " +
+                                     why_no_server(claim, servers));
+      }
+      remote_note = why_no_server(claim, servers) + "; runs locally: ";
+    }
     if (claim.gpus == 0 && claim.preferred.empty()) {
-      assignment.reason = "CPU-only claim";
+      assignment.reason = remote_note + "CPU-only claim";
       continue;
     }
     const int count = claim.preferred.empty() ? claim.gpus : static_cast<int>(claim.preferred.size());
@@ -173,7 +259,7 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
         throw ResourceExhaustedError("module '" + claim.module + "' asked for " + asked + " and may not fall back to CPU; free after headroom " +
                                      std::to_string(options.headroom_mib) + " MiB and higher-priority claims: " + free_before);
       }
-      assignment.reason = "asked for " + asked + "; free: " + free_before + "; fell back to CPU";
+      assignment.reason = remote_note + "asked for " + asked + "; free: " + free_before + "; fell back to CPU";
       continue;
     }
     for (GpuState* gpu : chosen) {
@@ -182,7 +268,7 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
       assignment.devices.push_back(gpu->usage.id);
       assignment.memory_mib.push_back(per_gpu);
     }
-    assignment.reason = std::string(policy_name(options.policy)) + ": asked for " + asked + "; free before: " + free_before;
+    assignment.reason = remote_note + std::string(policy_name(options.policy)) + ": asked for " + asked + "; free before: " + free_before;
     const double typical_batch_mib = static_cast<double>(claim.typical_batch_size) * claim.memory_per_sample_mib;
     if (typical_batch_mib > static_cast<double>(per_gpu)) {
       std::ostringstream warning;
@@ -196,6 +282,7 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
   Plan plan;
   plan.assignments = std::move(assignments);
   for (const GpuState& gpu : gpus) plan.gpus.push_back(gpu.usage);
+  for (const ServerState& server : servers) plan.servers.push_back(server.usage);
   return plan;
 }
 
@@ -210,7 +297,9 @@ std::string Plan::explain() const {
   std::ostringstream text;
   for (const Assignment& assignment : assignments) {
     text << assignment.module << " -> ";
-    if (assignment.on_cpu()) {
+    if (assignment.on_server()) {
+      text << "server " << assignment.servers.front().name << " ('" << assignment.served_model << "')";
+    } else if (assignment.on_cpu()) {
       text << "CPU";
     } else {
       for (std::size_t i = 0; i < assignment.devices.size(); ++i) {
@@ -222,6 +311,11 @@ std::string Plan::explain() const {
   for (const GpuUsage& gpu : gpus) {
     text << "GPU " << gpu.id << ": capacity " << gpu.capacity_mib << " MiB after headroom " << gpu.headroom_mib
          << ", assigned " << gpu.assigned_mib << ", free " << gpu.capacity_mib - gpu.assigned_mib << "\n";
+  }
+  for (const ServerUsage& server : servers) {
+    text << "server " << server.name << " (" << server.url << "): "
+         << (server.live ? "live" : "not answering: " + server.note) << ", first server of " << server.modules
+         << " module(s), " << server.expected_calls << " calls/s expected\n";
   }
   return text.str();
 }

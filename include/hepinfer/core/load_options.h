@@ -15,14 +15,25 @@
 
 namespace hepinfer {
 
+// An inference server a module's model is sent to (the remote backend speaks to it).
+struct ServerPlacement {
+  std::string name;
+  std::string url;  // "http://HOST:PORT"
+};
+
 // Where a module's model runs, as the device plan decided (scheduler::Assignment is a Placement
-// plus the reason). No GPU ids: the CPU.
+// plus the reason). No GPU ids: the CPU. With servers, the model runs on the first of them, the
+// others (then, if `local_fallback`, the local devices) taking over when it fails.
 struct Placement {
   std::string module;                    // named in messages
   std::vector<int> devices;              // GPU ids (CUDA ordinals); empty: CPU
   std::vector<std::int64_t> memory_mib;  // per entry of `devices`
+  std::vector<ServerPlacement> servers;  // in failover order; empty: runs locally
+  std::string served_model;              // the name the servers serve the model under
+  bool local_fallback = true;            // with servers: may run locally when every server fails
 
   bool on_cpu() const { return devices.empty(); }
+  bool on_server() const { return !servers.empty(); }
   // The memory of the `gpu_index`-th GPU in bytes (a batch-splitting budget); 0 on CPU.
   std::int64_t memory_bytes(std::size_t gpu_index = 0) const {
     return gpu_index < memory_mib.size() ? memory_mib[gpu_index] * 1024 * 1024 : 0;

@@ -21,9 +21,28 @@ struct GpuDevice {
   std::string compute_capability;  // e.g. "9.0"; empty for simulated GPUs
 };
 
+// An inference server as the job found it before planning (remote::probe_servers asks them).
+struct ServerOffer {
+  std::string name;
+  std::string url;
+  bool live = false;                      // answered its readiness check
+  std::vector<std::string> ready_models;  // of the models the claims name
+  std::string note;                       // why it is not live
+};
+
 struct Inventory {
   std::vector<GpuDevice> gpus;
+  std::vector<ServerOffer> servers;
 };
+
+// Whether a module's model may run on an inference server instead of locally.
+enum class RemotePolicy {
+  kNever,   // locally only (the default)
+  kPrefer,  // on a server that has the model ready; else on the local claim (GPU, then CPU)
+  kOnly,    // on a server or not at all: planning fails if none has the model ready
+};
+std::string_view remote_policy_name(RemotePolicy policy);               // "never", "prefer", "only"
+std::optional<RemotePolicy> parse_remote_policy(std::string_view name);  // the inverse
 
 // What one module asks for, stated in its constructor.
 struct Claim {
@@ -39,6 +58,8 @@ struct Claim {
   // memory per GPU (such batches will be split).
   std::int64_t typical_batch_size = 0;
   double memory_per_sample_mib = 0;
+  RemotePolicy remote = RemotePolicy::kNever;
+  std::string served_model;  // the name servers serve the model under (needed unless `never`)
 };
 
 enum class Policy {
@@ -65,9 +86,19 @@ struct GpuUsage {
   std::int64_t assigned_mib = 0;
 };
 
+struct ServerUsage {
+  std::string name;
+  std::string url;
+  bool live = false;
+  std::string note;
+  int modules = 0;              // whose first server this is
+  double expected_calls = 0;    // their expected calls per second
+};
+
 struct Plan {
   std::vector<Assignment> assignments;  // in the order the claims were given
   std::vector<GpuUsage> gpus;           // in inventory order
+  std::vector<ServerUsage> servers;     // in inventory order
 
   // Throws NotFoundError for a module that made no claim.
   const Assignment& for_module(const std::string& module) const;

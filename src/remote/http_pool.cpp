@@ -1,0 +1,311 @@
+#include "http_pool.h"
+
+#include <charconv>
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer::remote::detail {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
+constexpr int kHttp11 = 11;
+
+HttpFailure classify(const beast::error_code& error) {
+  if (error == beast::error::timeout) return HttpFailure::kTimeout;
+  if (error == http::error::body_limit) return HttpFailure::kTooLarge;
+  if (error == http::error::header_limit) return HttpFailure::kTooLarge;
+  const beast::error_code end_of_stream = http::error::end_of_stream;
+  if (error.category() == end_of_stream.category() && error != http::error::end_of_stream &&
+      error != http::error::partial_message) {
+    return HttpFailure::kProtocol;
+  }
+  return HttpFailure::kIo;
+}
+
+// The error a connection dropped by the server while idle shows on its next use.
+bool stale_connection_error(const beast::error_code& error) {
+  return error == http::error::end_of_stream || error == asio::error::connection_reset ||
+         error == asio::error::broken_pipe || error == asio::error::eof;
+}
+
+std::optional<std::size_t> parse_size(beast::string_view text) {
+  std::size_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+http::request<http::string_body> beast_request(const HttpRequest& request, const HttpTarget& target) {
+  http::request<http::string_body> message{request.method == "POST" ? http::verb::post : http::verb::get,
+                                           request.path, kHttp11};
+  message.set(http::field::host, target.host + ":" + target.port);
+  message.keep_alive(true);
+  if (!request.content_type.empty()) message.set(http::field::content_type, request.content_type);
+  if (request.inference_header) message.set("Inference-Header-Content-Length", std::to_string(*request.inference_header));
+  message.body() = request.body;
+  message.prepare_payload();
+  return message;
+}
+
+// Fills `reply` from a complete response; false (and kProtocol) for a malformed binary header.
+void fill_reply(http::response<http::string_body>&& response, HttpReply& reply) {
+  reply.status = static_cast<int>(response.result_int());
+  if (auto header = response.find("Inference-Header-Content-Length"); header != response.end()) {
+    reply.inference_header = parse_size(header->value());
+    if (!reply.inference_header) {
+      reply.failure = HttpFailure::kProtocol;
+      reply.error = "Inference-Header-Content-Length '" + std::string(header->value().substr(0, 40)) + "' is not a size";
+      return;
+    }
+  }
+  reply.body = std::move(response.body());
+}
+
+}  // namespace
+
+HttpTarget parse_base_url(const std::string& url) {
+  constexpr std::string_view kScheme = "http://";
+  std::string_view rest(url);
+  if (rest.substr(0, kScheme.size()) != kScheme) {
+    throw InvalidArgumentError("server URL '" + url + "' is not http://HOST:PORT (only plain HTTP is supported)");
+  }
+  rest.remove_prefix(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  const auto colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos) {
+    throw InvalidArgumentError("server URL '" + url + "' is not http://HOST:PORT");
+  }
+  HttpTarget target{std::string(rest.substr(0, colon)), std::string(rest.substr(colon + 1))};
+  int port = 0;
+  auto [end, error] = std::from_chars(target.port.data(), target.port.data() + target.port.size(), port);
+  if (error != std::errc() || end != target.port.data() + target.port.size() || port < 1 || port > 65535) {
+    throw InvalidArgumentError("server URL '" + url + "': port '" + target.port + "' is not 1-65535");
+  }
+  return target;
+}
+
+class HttpPool::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  explicit Connection(asio::io_context& io) : stream(io) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  bool connected = false;
+  bool used = false;  // served a request before: a failure may just mean the server closed it
+  http::request<http::string_body> request;
+  std::optional<http::response_parser<http::string_body>> parser;
+};
+
+HttpPool::HttpPool(asio::io_context& io, HttpTarget target, std::size_t max_connections, std::size_t max_reply_bytes)
+    : io_(io), target_(std::move(target)), max_connections_(std::max<std::size_t>(1, max_connections)),
+      max_reply_bytes_(max_reply_bytes) {}
+
+HttpPool::~HttpPool() {
+  for (auto& connection : idle_) {
+    beast::error_code ignored;
+    connection->stream.socket().close(ignored);
+  }
+}
+
+void HttpPool::close_idle() {
+  for (auto& connection : idle_) {
+    beast::error_code ignored;
+    connection->stream.socket().close(ignored);
+    --open_connections_;
+  }
+  idle_.clear();
+}
+
+void HttpPool::send(std::shared_ptr<const HttpRequest> request, Clock::duration timeout,
+                    std::function<void(HttpReply)> done) {
+  Waiting waiting{std::move(request), Clock::now() + timeout, std::move(done)};
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    start(std::move(waiting), std::move(connection));
+  } else if (open_connections_ < max_connections_) {
+    ++open_connections_;
+    start(std::move(waiting), std::make_shared<Connection>(io_));
+  } else {
+    waiting_.push_back(std::move(waiting));
+  }
+}
+
+void HttpPool::finished(const std::shared_ptr<Connection>& connection, bool reusable) {
+  if (reusable) {
+    connection->used = true;
+    connection->parser.reset();
+    idle_.push_back(connection);
+  } else {
+    beast::error_code ignored;
+    connection->stream.socket().close(ignored);
+    --open_connections_;
+  }
+  if (!waiting_.empty() && (!idle_.empty() || open_connections_ < max_connections_)) {
+    Waiting next = std::move(waiting_.front());
+    waiting_.pop_front();
+    std::shared_ptr<Connection> free_connection;
+    if (!idle_.empty()) {
+      free_connection = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      ++open_connections_;
+      free_connection = std::make_shared<Connection>(io_);
+    }
+    start(std::move(next), std::move(free_connection));
+  }
+}
+
+// One request's way through connect, write and read; every handler holds it alive.
+class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(HttpPool& pool, Waiting waiting, std::shared_ptr<Connection> connection)
+      : pool_(pool), waiting_(std::move(waiting)), connection_(std::move(connection)) {}
+
+  void begin() {
+    if (connection_->connected) {
+      write();
+    } else {
+      connect();
+    }
+  }
+
+ private:
+  Clock::duration remaining() const {
+    return std::max<Clock::duration>(waiting_.deadline - Clock::now(), std::chrono::milliseconds(1));
+  }
+
+  void connect() {
+    new_connection_ = true;
+    ++pool_.statistics_.connections_opened;
+    if (pool_.resolved_) {
+      connect_resolved();
+      return;
+    }
+    auto resolver = std::make_shared<tcp::resolver>(pool_.io_);
+    resolver->async_resolve(pool_.target_.host, pool_.target_.port,
+                            [self = shared_from_this(), resolver](beast::error_code error,
+                                                                  const tcp::resolver::results_type& results) {
+                              if (error || results.empty()) {
+                                self->fail(HttpFailure::kConnect,
+                                           "resolving '" + self->pool_.target_.host + "': " + error.message());
+                                return;
+                              }
+                              self->pool_.resolved_.emplace(results.begin(), results.end());
+                              self->connect_resolved();
+                            });
+  }
+
+  void connect_resolved() {
+    connection_->stream.expires_after(remaining());
+    connection_->stream.async_connect(*pool_.resolved_, [self = shared_from_this()](beast::error_code error,
+                                                                                    const tcp::endpoint&) {
+      if (error) {
+        self->fail(error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect,
+                   "connect: " + error.message());
+        return;
+      }
+      self->connection_->connected = true;
+      beast::error_code ignored;
+      self->connection_->stream.socket().set_option(tcp::no_delay(true), ignored);
+      self->write();
+    });
+  }
+
+  void write() {
+    connection_->request = beast_request(*waiting_.request, pool_.target_);
+    connection_->stream.expires_after(remaining());
+    http::async_write(connection_->stream, connection_->request, [self = shared_from_this()](beast::error_code error,
+                                                                                            std::size_t) {
+      if (error && self->retry_on_fresh_connection(error)) return;
+      if (error) {
+        self->fail(classify(error), error.message());
+        return;
+      }
+      self->read();
+    });
+  }
+
+  void read() {
+    connection_->parser.emplace();
+    connection_->parser->body_limit(pool_.max_reply_bytes_);
+    connection_->parser->header_limit(kMaxHeaderBytes);
+    connection_->stream.expires_after(remaining());
+    http::async_read(connection_->stream, connection_->buffer, *connection_->parser,
+                     [self = shared_from_this()](beast::error_code error, std::size_t) {
+                       if (error && self->connection_->parser->got_some() == false &&
+                           self->retry_on_fresh_connection(error)) {
+                         return;
+                       }
+                       if (error) {
+                         self->fail(classify(error), error.message());
+                         return;
+                       }
+                       self->succeed();
+                     });
+  }
+
+  // A kept-alive connection the server closed while it was idle fails at once; that says nothing
+  // about the server, so the request goes once more on a new connection.
+  bool retry_on_fresh_connection(const beast::error_code& error) {
+    if (!connection_->used || replaced_stale_ || !stale_connection_error(error)) return false;
+    replaced_stale_ = true;
+    beast::error_code ignored;
+    connection_->stream.socket().close(ignored);
+    connection_ = std::make_shared<Connection>(pool_.io_);
+    connect();
+    return true;
+  }
+
+  void succeed() {
+    HttpReply reply;
+    reply.new_connection = new_connection_;
+    const bool keep_alive = connection_->parser->keep_alive();
+    fill_reply(connection_->parser->release(), reply);
+    pool_.finished(connection_, keep_alive && reply.failure == HttpFailure::kNone);
+    waiting_.done(std::move(reply));
+  }
+
+  void fail(HttpFailure failure, std::string error) {
+    HttpReply reply;
+    reply.failure = failure;
+    reply.error = std::move(error);
+    reply.new_connection = new_connection_;
+    pool_.finished(connection_, false);
+    waiting_.done(std::move(reply));
+  }
+
+  HttpPool& pool_;
+  Waiting waiting_;
+  std::shared_ptr<Connection> connection_;
+  bool new_connection_ = false;
+  bool replaced_stale_ = false;
+};
+
+void HttpPool::start(Waiting waiting, std::shared_ptr<Connection> connection) {
+  std::make_shared<Exchange>(*this, std::move(waiting), std::move(connection))->begin();
+}
+
+HttpReply http_get(const HttpTarget& target, const std::string& path, std::chrono::milliseconds timeout,
+                   std::size_t max_reply_bytes) {
+  asio::io_context io;
+  HttpPool pool(io, target, 1, max_reply_bytes);
+  HttpReply result;
+  auto request = std::make_shared<HttpRequest>();
+  request->method = "GET";
+  request->path = path;
+  pool.send(request, timeout, [&result](HttpReply reply) { result = std::move(reply); });
+  io.run();
+  return result;
+}
+
+}  // namespace hepinfer::remote::detail

@@ -1,0 +1,101 @@
+#pragma once
+// HTTP/1.1 to one server over kept-alive, pooled connections, driven by an io_context that the
+// owner runs on one thread (every member is called on that thread). Boost.Beast, header-only:
+// nothing is linked that could clash with the libraries TensorFlow's wheel exports.
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace hepinfer::remote::detail {
+
+struct HttpTarget {
+  std::string host;
+  std::string port;
+};
+// "http://HOST:PORT" (a trailing "/" allowed); InvalidArgumentError otherwise.
+HttpTarget parse_base_url(const std::string& url);
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST"
+  std::string path;    // "/v2/models/mlp/infer"
+  std::string body;
+  std::string content_type;                     // empty: none
+  std::optional<std::size_t> inference_header;  // Inference-Header-Content-Length
+};
+
+enum class HttpFailure {
+  kNone,
+  kConnect,   // could not connect (refused, unreachable, not resolved)
+  kTimeout,   // no complete reply within the time allowed
+  kIo,        // the connection broke (reset, closed mid-reply)
+  kTooLarge,  // the reply is above the size limit
+  kProtocol,  // not HTTP
+};
+
+struct HttpReply {
+  HttpFailure failure = HttpFailure::kNone;
+  std::string error;  // what failed, for messages
+  int status = 0;
+  std::string body;
+  std::optional<std::size_t> inference_header;  // a malformed header value is a kProtocol failure
+  bool new_connection = false;                  // this attempt opened its connection
+};
+
+struct HttpPoolStatistics {
+  std::int64_t connections_opened = 0;
+};
+
+class HttpPool {
+ public:
+  HttpPool(boost::asio::io_context& io, HttpTarget target, std::size_t max_connections, std::size_t max_reply_bytes);
+  ~HttpPool();
+  HttpPool(const HttpPool&) = delete;
+  HttpPool& operator=(const HttpPool&) = delete;
+
+  // Sends `request` on an idle connection, a new one (up to the limit), or when one frees up;
+  // `done` runs once, on the io_context's thread, within `timeout` of this call plus queueing.
+  // A kept-alive connection the server closed meanwhile is replaced once, transparently.
+  void send(std::shared_ptr<const HttpRequest> request, std::chrono::steady_clock::duration timeout,
+            std::function<void(HttpReply)> done);
+
+  // Closes idle connections (e.g. after the server failed).
+  void close_idle();
+  HttpPoolStatistics statistics() const { return statistics_; }
+
+  class Connection;
+  class Exchange;
+
+ private:
+  struct Waiting {
+    std::shared_ptr<const HttpRequest> request;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(HttpReply)> done;
+  };
+  void start(Waiting waiting, std::shared_ptr<Connection> connection);
+  void finished(const std::shared_ptr<Connection>& connection, bool reusable);
+
+  boost::asio::io_context& io_;
+  HttpTarget target_;
+  std::size_t max_connections_;
+  std::size_t max_reply_bytes_;
+  std::size_t open_connections_ = 0;
+  std::vector<std::shared_ptr<Connection>> idle_;
+  std::deque<Waiting> waiting_;
+  std::optional<std::vector<boost::asio::ip::tcp::endpoint>> resolved_;
+  HttpPoolStatistics statistics_;
+};
+
+// One synchronous request on a fresh connection, for probes outside any pool.
+HttpReply http_get(const HttpTarget& target, const std::string& path, std::chrono::milliseconds timeout,
+                   std::size_t max_reply_bytes = std::size_t{16} << 20);
+
+}  // namespace hepinfer::remote::detail

@@ -1,0 +1,32 @@
+#include "hepinfer/remote/server_probe.h"
+
+#include "http_pool.h"
+#include "oip_codec.h"
+
+namespace hepinfer::remote {
+
+std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& servers,
+                                                  const std::vector<std::string>& models,
+                                                  std::chrono::milliseconds timeout) {
+  std::vector<scheduler::ServerOffer> offers;
+  for (const Endpoint& server : servers) {
+    const detail::HttpTarget target = detail::parse_base_url(server.url);
+    scheduler::ServerOffer offer{.name = server.name, .url = server.url};
+    detail::HttpReply health = detail::http_get(target, "/v2/health/ready", timeout);
+    if (health.failure != detail::HttpFailure::kNone) {
+      offer.note = health.error;
+    } else if (health.status != 200) {
+      offer.note = "not ready (HTTP " + std::to_string(health.status) + ")";
+    } else {
+      offer.live = true;
+      for (const std::string& model : models) {
+        detail::HttpReply ready = detail::http_get(target, "/v2/models/" + model + "/ready", timeout);
+        if (ready.failure == detail::HttpFailure::kNone && ready.status == 200) offer.ready_models.push_back(model);
+      }
+    }
+    offers.push_back(std::move(offer));
+  }
+  return offers;
+}
+
+}  // namespace hepinfer::remote

@@ -1,0 +1,345 @@
+// The remote backend against tests/remote/stub_oip_server.py: well-behaved models for the client's
+// own logic (encodings, pooling, concurrency, failover, fallback) and hostile ones (malformed,
+// truncated, oversized, slow, not HTTP). Every server listens on 127.0.0.1 only.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "hepinfer/batching/dynamic_batcher.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/remote/remote_model.h"
+#include "hepinfer/remote/server_probe.h"
+#include "server_process.h"
+
+namespace hepinfer::remote {
+namespace {
+
+using hepinfer::testing::ServerProcess;
+using namespace std::chrono_literals;
+
+std::unique_ptr<ServerProcess> start_stub() {
+  return std::make_unique<ServerProcess>(
+      std::vector<std::string>{HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER}, "port ", std::chrono::seconds(30));
+}
+
+std::string url_of(const ServerProcess& server) { return "http://127.0.0.1:" + server.announced(); }
+
+Tensor rows_of(std::int64_t rows, float start = 0.5f) {
+  std::vector<float> values(static_cast<std::size_t>(rows * 4));
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = start + static_cast<float>(i);
+  return Tensor::from_values<float>(Shape{rows, 4}, values);
+}
+
+void expect_doubled(const Tensor& input, const Tensor& output) {
+  ASSERT_EQ(output.shape(), input.shape());
+  auto in = input.values<float>();
+  auto out = output.values<float>();
+  for (std::size_t i = 0; i < in.size(); ++i) ASSERT_FLOAT_EQ(out[i], 2 * in[i]) << "element " << i;
+}
+
+// A local model computing what the stub's "double" computes: the fallback.
+class LocalDouble final : public Model {
+ public:
+  LocalDouble() {
+    info_.path = "local double";
+    info_.backend = "test";
+    info_.default_signature = "serving_default";
+    info_.signatures.push_back({"serving_default",
+                                {{"x", "x", DType::kFloat32, Shape{-1, 4}}},
+                                {{"y", "y", DType::kFloat32, Shape{-1, 4}}}});
+  }
+  const ModelInfo& info() const override { return info_; }
+  std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>&,
+                          const RunOptions& = {}) const override {
+    Tensor out = inputs.at(0).tensor.clone();
+    for (float& value : out.values<float>()) value *= 2;
+    runs.fetch_add(1);
+    return {out};
+  }
+  mutable std::atomic<int> runs{0};
+
+ private:
+  ModelInfo info_;
+};
+
+class RemoteStubTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = start_stub().release(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static std::unique_ptr<RemoteModel> model(const std::string& name, RemoteOptions options = {}) {
+    return connect({{"stub", url_of(*server_)}}, name, {}, std::move(options));
+  }
+  static ServerProcess* server_;
+};
+ServerProcess* RemoteStubTest::server_ = nullptr;
+
+TEST_F(RemoteStubTest, ReadsMetadataAndRunsInBothEncodings) {
+  for (Encoding encoding : {Encoding::kBinary, Encoding::kJson}) {
+    auto remote = model("double", {.encoding = encoding});
+    const ModelInfo& info = remote->info();
+    EXPECT_EQ(info.backend, "remote");
+    EXPECT_EQ(info.path, url_of(*server_) + "/v2/models/double");
+    ASSERT_EQ(info.signatures.size(), 1u);
+    EXPECT_EQ(info.signatures[0].inputs.at(0).shape, (Shape{-1, 4}));
+    for (std::int64_t rows : {1, 3, 1000}) {
+      Tensor input = rows_of(rows);
+      auto outputs = remote->run({{"x", input}}, {});
+      ASSERT_EQ(outputs.size(), 1u);
+      expect_doubled(input, outputs[0]);
+    }
+    EXPECT_EQ(remote->statistics().servers.at(0).encoding, encoding);
+  }
+}
+
+TEST_F(RemoteStubTest, EmptyBatchIsAnsweredFromMetadata) {
+  auto remote = model("double");
+  auto outputs = remote->run({{"x", Tensor(DType::kFloat32, Shape{0, 4})}}, {});
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].shape(), (Shape{0, 4}));
+  EXPECT_EQ(remote->statistics().servers.at(0).requests, 0);
+}
+
+TEST_F(RemoteStubTest, InvalidInputsFailBeforeTheNetwork) {
+  auto remote = model("double");
+  EXPECT_THROW(remote->run({{"x", Tensor(DType::kFloat64, Shape{2, 4})}}, {}), DTypeMismatchError);
+  EXPECT_THROW(remote->run({{"x", Tensor(DType::kFloat32, Shape{2, 5})}}, {}), ShapeMismatchError);
+  EXPECT_THROW(remote->run({{"nope", rows_of(1)}}, {}), NotFoundError);
+  EXPECT_THROW(remote->run({}, {}), InvalidArgumentError);
+  EXPECT_THROW(remote->run({{"x", rows_of(1)}}, {"z"}), NotFoundError);
+  EXPECT_EQ(remote->statistics().servers.at(0).requests, 0);
+}
+
+TEST_F(RemoteStubTest, ServerRefusingBinaryIsSpokenToInJson) {
+  auto remote = model("json_only");
+  Tensor input = rows_of(5);
+  expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  const RemoteStatistics statistics = remote->statistics();
+  EXPECT_EQ(statistics.servers.at(0).encoding, Encoding::kJson);
+  EXPECT_EQ(statistics.servers.at(0).requests, 3);  // one binary refused, then JSON
+  EXPECT_EQ(statistics.failed_requests, 0);
+}
+
+TEST_F(RemoteStubTest, ConcurrentRequestersShareThePool) {
+  auto remote = model("double", {.max_connections_per_server = 4});
+  constexpr int kThreads = 16, kRequests = 40;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRequests; ++r) {
+        Tensor input = rows_of(1 + (t + r) % 7, static_cast<float>(t * 1000 + r));
+        auto out = remote->run({{"x", input}}, {}).at(0);
+        auto in = input.values<float>();
+        auto got = out.values<float>();
+        for (std::size_t i = 0; i < in.size(); ++i) {
+          if (got[i] != 2 * in[i]) ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const RemoteStatistics statistics = remote->statistics();
+  EXPECT_EQ(statistics.requests, kThreads * kRequests);
+  EXPECT_LE(statistics.servers.at(0).connections_opened, 4);
+}
+
+TEST_F(RemoteStubTest, AsynchronousSubmitsCompleteOnceEach) {
+  auto remote = model("double");
+  constexpr int kRequests = 200;
+  std::atomic<int> answered{0}, failed{0};
+  std::promise<void> all_done;
+  for (int i = 0; i < kRequests; ++i) {
+    remote->submit({{"x", rows_of(2, static_cast<float>(i))}}, {}, [&](batching::BatchResult result) {
+      if (result.error) ++failed;
+      if (++answered == kRequests) all_done.set_value();
+    });
+  }
+  ASSERT_EQ(all_done.get_future().wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(failed.load(), 0);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(answered.load(), kRequests);
+}
+
+TEST_F(RemoteStubTest, DynamicBatcherCoalescesIntoOneRequest) {
+  auto remote = std::shared_ptr<const Model>(model("double"));
+  batching::DynamicBatcher batcher(remote, {.max_batch_rows = 64, .max_delay = 20ms});
+  std::vector<std::future<std::vector<Tensor>>> futures;
+  std::vector<Tensor> inputs;
+  for (int i = 0; i < 32; ++i) {
+    inputs.push_back(rows_of(1, static_cast<float>(i)));
+    futures.push_back(batcher.submit({{"x", inputs.back()}}, {}));
+  }
+  for (int i = 0; i < 32; ++i) expect_doubled(inputs[static_cast<std::size_t>(i)], futures[static_cast<std::size_t>(i)].get().at(0));
+  EXPECT_LT(batcher.statistics().executions, 32);
+  EXPECT_EQ(statistics_of(*remote)->servers.at(0).requests, batcher.statistics().executions);
+}
+
+TEST_F(RemoteStubTest, ServerErrorsAreTypedAndNameServerAndModel) {
+  const Tensor input = rows_of(2);
+  struct Case {
+    std::string model;
+    ErrorCode code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"bad_request", ErrorCode::kInvalidArgument, "input 'x' is bad"},
+      {"garbage_json", ErrorCode::kBackend, "not valid JSON"},
+      {"deep_json", ErrorCode::kBackend, "nested deeper"},
+      {"huge_shape", ErrorCode::kBackend, "needs more bytes"},
+      {"short_binary", ErrorCode::kBackend, "binary bytes"},
+      {"bad_header", ErrorCode::kBackend, "is not a size"},
+      {"header_beyond", ErrorCode::kBackend, "beyond the body"},
+      {"wrong_dtype", ErrorCode::kDTypeMismatch, "came back as int32"},
+      {"wrong_count", ErrorCode::kBackend, "needs 8"},
+      {"bad_bool", ErrorCode::kBackend, "neither 0 nor 1"},
+      {"oversized", ErrorCode::kResourceExhausted, "larger than"},
+  };
+  for (const Case& entry : cases) {
+    SCOPED_TRACE(entry.model);
+    auto remote = model(entry.model, {.max_reply_bytes = std::size_t{8} << 20});
+    try {
+      remote->run({{"x", input}}, {});
+      ADD_FAILURE() << "no error";
+    } catch (const Error& error) {
+      EXPECT_EQ(error.code(), entry.code) << error.what();
+      EXPECT_NE(std::string(error.what()).find(entry.says), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("model '" + entry.model + "'"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("server 'stub'"), std::string::npos) << error.what();
+    }
+  }
+}
+
+TEST_F(RemoteStubTest, BrokenConnectionsFailAsUnavailableAfterRetries) {
+  for (const std::string name : {"truncated", "not_http", "close", "unavailable"}) {
+    SCOPED_TRACE(name);
+    auto remote = model(name, {.max_attempts = 2, .backoff = 1ms});
+    try {
+      remote->run({{"x", rows_of(2)}}, {});
+      ADD_FAILURE() << "no error";
+    } catch (const UnavailableError& error) {
+      EXPECT_NE(std::string(error.what()).find("no server answered after 2 attempts"), std::string::npos) << error.what();
+    } catch (const BackendError& error) {
+      EXPECT_EQ(name, "not_http") << error.what();  // garbage that parses as no HTTP at all is not retried
+    }
+  }
+}
+
+TEST_F(RemoteStubTest, SlowServerBeyondTheTimeoutIsADeadlineError) {
+  auto remote = model("slow", {.timeout = 300ms, .max_attempts = 1});
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(remote->run({{"x", rows_of(1)}}, {}), DeadlineExceededError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(RemoteConnect, UnreachableServersAreNamed) {
+  // A port nothing listens on: bind one, learn its number, close it.
+  ServerProcess stub({HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER}, "port ", std::chrono::seconds(30));
+  const std::string dead = url_of(stub);
+  stub.kill();
+  try {
+    connect({{"gone", dead}}, "double", {}, {.timeout = 500ms});
+    FAIL() << "connected to a dead server";
+  } catch (const UnavailableError& error) {
+    EXPECT_NE(std::string(error.what()).find("server 'gone' (" + dead + ")"), std::string::npos) << error.what();
+  }
+  EXPECT_THROW(connect({{"bad", "https://127.0.0.1:1"}}, "double"), InvalidArgumentError);
+  EXPECT_THROW(connect({{"bad", "http://127.0.0.1"}}, "double"), InvalidArgumentError);
+  EXPECT_THROW(connect({}, "double"), InvalidArgumentError);
+  EXPECT_THROW(connect({{"a", dead}}, "a/b"), InvalidArgumentError);
+}
+
+TEST(ModelReferences, ParseUrlsAndRefuseMalformedOnes) {
+  auto reference = parse_model_reference("http://127.0.0.1:8080/v2/models/jet_tagger");
+  ASSERT_TRUE(reference);
+  EXPECT_EQ(reference->server_url, "http://127.0.0.1:8080");
+  EXPECT_EQ(reference->model, "jet_tagger");
+  EXPECT_FALSE(parse_model_reference("models/mlp/saved_model"));
+  EXPECT_TRUE(is_model_reference("http://x:1/v2/models/m"));
+  EXPECT_FALSE(is_model_reference("/tmp/http://"));
+  for (const char* bad : {"http://127.0.0.1:8080/v2/models/", "http://127.0.0.1/v2/models/m",
+                          "http://127.0.0.1:8080/v2/models/m/versions/1", "https://h:1/v2/models/m",
+                          "http://127.0.0.1:8080/models/m", "http://127.0.0.1:99999/v2/models/m"}) {
+    EXPECT_THROW(parse_model_reference(bad), InvalidArgumentError) << bad;
+  }
+}
+
+TEST(RemoteFailover, KilledServerMidRunLosesNothingAndMovesToTheOther) {
+  auto first = start_stub();
+  auto second = start_stub();
+  auto remote = connect({{"first", url_of(*first)}, {"second", url_of(*second)}}, "double", {},
+                        {.timeout = 2s, .backoff = 1ms});
+  constexpr int kThreads = 8, kRequests = 100;
+  std::atomic<int> wrong{0}, errors{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRequests; ++r) {
+        Tensor input = rows_of(3, static_cast<float>(t * 1000 + r));
+        try {
+          Tensor out = remote->run({{"x", input}}, {}).at(0);
+          auto in = input.values<float>();
+          auto got = out.values<float>();
+          for (std::size_t i = 0; i < in.size(); ++i) {
+            if (got[i] != 2 * in[i]) ++wrong;
+          }
+        } catch (const Error&) {
+          ++errors;
+        }
+        ++done;
+      }
+    });
+  }
+  while (done.load() < kThreads * kRequests / 4) std::this_thread::sleep_for(1ms);
+  first->kill();
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+  const RemoteStatistics statistics = remote->statistics();
+  EXPECT_EQ(statistics.requests, kThreads * kRequests);
+  ASSERT_FALSE(statistics.failovers.empty());
+  EXPECT_EQ(statistics.failovers.front().from, "first");
+  EXPECT_EQ(statistics.failovers.front().to, "second");
+  EXPECT_GT(statistics.servers.at(1).requests, 0);
+}
+
+TEST(RemoteFailover, LocalFallbackTakesOverWhenEveryServerIsGone) {
+  auto server = start_stub();
+  auto local = std::make_shared<LocalDouble>();
+  auto remote = connect({{"only", url_of(*server)}}, "double", {},
+                        {.timeout = 1s, .max_attempts = 2, .backoff = 1ms,
+                         .local_fallback = [local] { return local; }, .local_fallback_name = "CPU"});
+  Tensor input = rows_of(2);
+  expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  EXPECT_EQ(local->runs.load(), 0);
+  server->kill();
+  for (int i = 0; i < 20; ++i) expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  EXPECT_EQ(local->runs.load(), 20);
+  const RemoteStatistics statistics = remote->statistics();
+  EXPECT_EQ(statistics.local_runs, 20);
+  EXPECT_EQ(statistics.failed_requests, 0);
+  ASSERT_FALSE(statistics.failovers.empty());
+  EXPECT_EQ(statistics.failovers.back().to, "CPU");
+}
+
+TEST(ServerProbe, ReportsLiveServersAndTheirReadyModels) {
+  auto server = start_stub();
+  const auto offers = probe_servers({{"stub", url_of(*server)}, {"dead", "http://127.0.0.1:1"}},
+                                    {"double", "missing"}, 1s);
+  ASSERT_EQ(offers.size(), 2u);
+  EXPECT_TRUE(offers[0].live);
+  EXPECT_EQ(offers[0].ready_models, std::vector<std::string>{"double"});
+  EXPECT_FALSE(offers[1].live);
+  EXPECT_FALSE(offers[1].note.empty());
+}
+
+}  // namespace
+}  // namespace hepinfer::remote
