@@ -14,6 +14,7 @@ debian_packages=(
   cmake g++ make python3-venv clang valgrind
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtbb-dev libyaml-cpp-dev
+  libboost1.81-dev
 )
 
 missing=()

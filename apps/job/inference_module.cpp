@@ -1,5 +1,11 @@
 #include "job/inference_module.h"
 
+#include <iomanip>
+#include <sstream>
+#ifdef HEPINFER_HAS_REMOTE
+#include "hepinfer/remote/remote_model.h"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -217,17 +223,33 @@ ModuleReport InferenceModule::report(double event_loop_seconds) const {
   ModuleReport report{.name = setup_.name, .kind = setup_.kind, .mode = setup_.mode, .batching = setup_.batching};
   if (ticket_.ready()) {
     const scheduler::Assignment& assignment = ticket_.assignment();
-    report.assigned_device = assignment.on_cpu() ? "CPU" : "GPU " + std::to_string(assignment.devices.front());
+    report.assigned_device = assignment.on_server() ? "server " + assignment.servers.front().name
+                             : assignment.on_cpu()  ? "CPU"
+                                                    : "GPU " + std::to_string(assignment.devices.front());
     report.device = report.assigned_device;  // until a model says otherwise
   }
   report.memory_budget_bytes = memory_budget_bytes_;
   if (model_) {
     const ModelInfo& info = model_->info();
-    report.device = info.gpu ? "GPU " + std::to_string(*info.gpu) : "CPU";
+    report.device = !info.server.empty() ? "server " + info.server
+                    : info.gpu           ? "GPU " + std::to_string(*info.gpu)
+                                         : "CPU";
     report.placement_note = info.placement_note;
     report.backend_device = info.device;
     report.load_ms = model_->info().timing.load_ms;
     report.warmup_ms = model_->info().timing.warmup_ms;
+#ifdef HEPINFER_HAS_REMOTE
+    if (const std::optional<remote::RemoteStatistics> remote = remote::statistics_of(*model_)) {
+      report.local_runs = remote->local_runs;
+      report.remote_retries = remote->retries;
+      for (const remote::Failover& failover : remote->failovers) {
+        std::ostringstream line;
+        line << std::fixed << std::setprecision(2) << failover.seconds << " s: " << failover.from << " -> "
+             << failover.to << " (" << failover.reason << ")";
+        report.failovers.push_back(line.str());
+      }
+    }
+#endif
   }
   if (splitter_) {
     const batching::SplitStatistics split = splitter_->statistics();

@@ -41,6 +41,11 @@ struct ModuleReport {
   std::string device;           // where the model ran: "CPU" or "GPU 0" (ModelInfo::gpu)
   std::string assigned_device;  // what the plan gave the module: "CPU" or "GPU 0"
   std::string placement_note;   // why `device` differs from `assigned_device` (ModelInfo::placement_note)
+  // A module on inference servers: each move to another server or to the local fallback, when
+  // and why; requests its local fallback answered; attempts sent again.
+  std::vector<std::string> failovers;
+  std::int64_t local_runs = 0;
+  std::int64_t remote_retries = 0;
   std::string backend_device;   // where the backend placed it, in its words (ModelInfo::device)
   std::int64_t memory_budget_bytes = 0;               // 0: none
   std::optional<std::int64_t> estimated_peak_bytes;   // memory model at the largest backend run

@@ -42,7 +42,9 @@ ModuleSetup module_setup(const ModuleConfig& module, const std::string& source, 
   static_cast<ModuleSettings&>(setup) = module.settings;
   setup.name = module.name;
   const std::filesystem::path model(module.model);
-  setup.model = model.is_absolute() ? model : models_directory / model;
+  // A served model ("http://HOST:PORT/v2/models/NAME") is not a path.
+  const bool url = module.model.rfind("http://", 0) == 0 || module.model.rfind("https://", 0) == 0;
+  setup.model = model.is_absolute() || url ? model : models_directory / model;
   setup.claim = module.claim;
   setup.kind = *module.kind;
   return setup;
@@ -51,7 +53,7 @@ ModuleSetup module_setup(const ModuleConfig& module, const std::string& source, 
 }  // namespace
 
 JobWorkflow job_workflow_from(const WorkflowConfig& config, const std::filesystem::path& models_directory) {
-  JobWorkflow workflow{.source = config.source, .plan = config.plan, .job = config.job};
+  JobWorkflow workflow{.source = config.source, .plan = config.plan, .servers = config.servers, .job = config.job};
   if (config.modules.empty()) {
     throw InvalidArgumentError("'" + config.source + "': modules: a job needs at least one module");
   }

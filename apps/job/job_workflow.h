@@ -36,6 +36,7 @@ struct ModuleSetup : ModuleSettings {
 struct JobWorkflow {
   std::string source;
   scheduler::PlanOptions plan;
+  std::vector<ServerPlacement> servers;
   JobSettings job;
   std::vector<ModuleSetup> modules;
 };

@@ -93,7 +93,8 @@ class Reader {
 
 Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string& field, const std::string& module) {
   reader.only_keys(node, field, {"gpus", "prefer", "memory_mib", "memory_per_gpu_mib", "cpu_fallback", "priority",
-                                 "calls_per_second", "typical_batch_size", "memory_per_sample_mib"});
+                                 "calls_per_second", "typical_batch_size", "memory_per_sample_mib", "remote",
+                                 "served_as"});
   Claim claim;
   claim.module = module;
   claim.gpus = node["gpus"] ? reader.scalar<int>(node["gpus"], field + ".gpus", "an integer") : 1;
@@ -120,6 +121,16 @@ Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string
   if (node["memory_per_sample_mib"]) {
     claim.memory_per_sample_mib =
         reader.scalar<double>(node["memory_per_sample_mib"], field + ".memory_per_sample_mib", "a number (MiB)");
+  }
+  if (const auto remote = node["remote"]) {
+    const auto name = reader.scalar<std::string>(remote, field + ".remote", "prefer, only or never");
+    const std::optional<scheduler::RemotePolicy> parsed = scheduler::parse_remote_policy(name);
+    if (!parsed) reader.fail(remote, field + ".remote", "expected prefer, only or never, got '" + name + "'");
+    claim.remote = *parsed;
+    claim.served_model = module;  // unless served_as says otherwise
+  }
+  if (node["served_as"]) {
+    claim.served_model = reader.scalar<std::string>(node["served_as"], field + ".served_as", "a served model name");
   }
   return claim;
 }
@@ -202,7 +213,7 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
   const Reader reader(source);
   const YAML::Node root = reader.load(text);
   if (!root.IsMap()) throw InvalidArgumentError("'" + source + "': a workflow file is a mapping with 'modules'");
-  reader.only_keys(root, "workflow", {"policy", "headroom_mib", "modules", "job"});
+  reader.only_keys(root, "workflow", {"policy", "headroom_mib", "servers", "modules", "job"});
   WorkflowConfig config;
   config.source = source;
   if (root["job"]) config.job = read_job_settings(reader, root["job"]);
@@ -213,6 +224,22 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
     config.plan.policy = *parsed;
   }
   if (root["headroom_mib"]) config.plan.headroom_mib = reader.scalar<std::int64_t>(root["headroom_mib"], "headroom_mib", "an integer (MiB)");
+  if (const YAML::Node servers = root["servers"]) {
+    if (!servers.IsSequence()) reader.fail(servers, "servers", "expected a list of {name, url}");
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      const std::string field = "servers[" + std::to_string(i) + "]";
+      reader.only_keys(servers[i], field, {"name", "url"});
+      if (!servers[i]["name"]) reader.fail(servers[i], field + ".name", "missing");
+      if (!servers[i]["url"]) reader.fail(servers[i], field + ".url", "missing");
+      ServerPlacement server{reader.scalar<std::string>(servers[i]["name"], field + ".name", "a server name"),
+                             reader.scalar<std::string>(servers[i]["url"], field + ".url", "http://HOST:PORT")};
+      if (server.url.rfind("http://", 0) != 0) reader.fail(servers[i]["url"], field + ".url", "expected http://HOST:PORT");
+      for (const ServerPlacement& earlier : config.servers) {
+        if (earlier.name == server.name) reader.fail(servers[i]["name"], field + ".name", "'" + server.name + "' is listed twice");
+      }
+      config.servers.push_back(std::move(server));
+    }
+  }
   const YAML::Node modules = root["modules"];
   if (!modules || !modules.IsSequence()) {
     if (modules) reader.fail(modules, "modules", "expected a list of modules");

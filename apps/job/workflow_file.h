@@ -6,10 +6,12 @@
 //
 //   policy: spread                      # pack (default) or spread
 //   headroom_mib: 512
+//   servers: [{name: kserve-a, url: "http://127.0.0.1:8601"}]   # Open Inference Protocol servers
 //   modules:
 //     - name: jet_tagger
 //       model: models/tagger/saved_model
-//       claim: {gpus: 1, memory_mib: 2048, cpu_fallback: true, priority: 1}
+//       claim: {gpus: 1, memory_mib: 2048, cpu_fallback: true, priority: 1,
+//               remote: prefer, served_as: tagger}   # remote: never (default) | prefer | only
 //       settings: {kind: jet_tagger, mode: async, batching: true}   # how the demo job runs it
 //   job: {events: 1000, streams: 4}
 //
@@ -72,6 +74,7 @@ struct ModuleConfig {
 struct WorkflowConfig {
   std::string source;  // the file (or text) it was read from
   scheduler::PlanOptions plan;
+  std::vector<ServerPlacement> servers;  // inference servers the modules may use (claim.remote)
   std::vector<ModuleConfig> modules;
   JobSettings job;
   std::vector<scheduler::Claim> claims() const;

@@ -4,10 +4,18 @@
 #ifdef HEPINFER_HAS_XLA
 #include "hepinfer/xla/xla_model.h"
 #endif
+#ifdef HEPINFER_HAS_REMOTE
+#include "hepinfer/remote/remote_model.h"
+#endif
 
 namespace hepinfer::cli {
+namespace {
 
-std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options) {
+bool names_served_model(const std::string& path) {
+  return path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0;
+}
+
+std::unique_ptr<Model> open_local_model(const std::string& path, const LoadOptions& options) {
 #ifdef HEPINFER_HAS_XLA
   if (xla::is_xla_artifact(path)) return xla::load_model(path, options);
 #else
@@ -18,6 +26,31 @@ std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& op
   }
 #endif
   return open_tensorflow_model(path, options);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options) {
+  const bool on_server = options.placement && options.placement->on_server();
+  if (!names_served_model(path) && !on_server) return open_local_model(path, options);
+#ifdef HEPINFER_HAS_REMOTE
+  if (names_served_model(path)) return remote::connect(*remote::parse_model_reference(path), options);
+  // The plan put the module on servers; its own model file is the local fallback, loaded on the
+  // CPU the first time every server has failed.
+  std::vector<remote::Endpoint> servers;
+  for (const ServerPlacement& server : options.placement->servers) servers.push_back({server.name, server.url});
+  remote::RemoteOptions remote_options;
+  if (options.placement->local_fallback) {
+    LoadOptions local = options;
+    local.placement->servers.clear();
+    local.warmup_runs = 0;
+    remote_options.local_fallback = [path, local] { return std::shared_ptr<const Model>(open_local_model(path, local)); };
+    remote_options.local_fallback_name = "CPU";
+  }
+  return remote::connect(std::move(servers), options.placement->served_model, options, std::move(remote_options));
+#else
+  throw UnsupportedError("'" + path + "' is on an inference server; this hepinfer was built without the remote backend");
+#endif
 }
 
 }  // namespace hepinfer::cli

@@ -28,7 +28,8 @@ void add_plan_command(CLI::App& app) {
     if (!options->policy.empty()) {
       workflow.plan.policy = *scheduler::parse_policy(options->policy);  // checked by the option
     }
-    const ChosenInventory inventory = choose_inventory(options->inventory);
+    ChosenInventory inventory = choose_inventory(options->inventory);
+    add_server_offers(workflow.servers, workflow.claims(), inventory);
     const scheduler::Plan plan = scheduler::make_plan(workflow.claims(), inventory.inventory, workflow.plan);
     if (options->json) {
       std::cout << plan_json(plan).dump(2) << "\n";

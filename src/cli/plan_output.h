@@ -19,5 +19,9 @@ struct ChosenInventory {
 };
 // The simulated inventory in `inventory_file`, or the GPUs discovered on this machine if empty.
 ChosenInventory choose_inventory(const std::string& inventory_file);
+// Asks `servers` (a workflow's) which of the models the claims want served they have ready, and
+// adds their answers to the inventory the plan is made from.
+void add_server_offers(const std::vector<ServerPlacement>& servers, const std::vector<scheduler::Claim>& claims,
+                       ChosenInventory& chosen);
 
 }  // namespace hepinfer::cli

@@ -112,6 +112,9 @@ nlohmann::json report_json(const framework::JobReport& report, const std::string
         {"device", m.device},
         {"assigned_device", m.assigned_device},
         {"placement_note", m.placement_note},
+        {"failovers", m.failovers},
+        {"local_runs", m.local_runs},
+        {"remote_retries", m.remote_retries},
         {"backend_device", m.backend_device},
         {"memory_budget_mib", m.memory_budget_bytes > 0 ? nlohmann::json(mib(m.memory_budget_bytes)) : nlohmann::json()},
         {"estimated_peak_mib", m.estimated_peak_bytes ? nlohmann::json(mib(*m.estimated_peak_bytes)) : nlohmann::json()},
@@ -169,7 +172,7 @@ std::string fixed(double value, int precision) {
 }
 
 void print_summary(const framework::JobReport& report) {
-  std::cout << "\n" << std::left << std::setw(18) << "module" << std::setw(8) << "device" << std::setw(14) << "mode"
+  std::cout << "\n" << std::left << std::setw(18) << "module" << std::setw(16) << "device" << std::setw(14) << "mode"
             << std::right << std::setw(7) << "calls" << std::setw(10) << "rows" << std::setw(8) << "batch"
             << std::setw(9) << "p50 ms" << std::setw(9) << "p99 ms" << std::setw(11) << "rows/s" << std::setw(12)
             << "budget MiB" << std::setw(10) << "peak MiB" << "  checks\n";
@@ -177,7 +180,7 @@ void print_summary(const framework::JobReport& report) {
     const std::string mode = std::string(framework::execution_mode_name(m.mode)) + (m.batching ? "+batch" : "");
     std::string checks = m.failed_checks == 0 ? "ok" : std::to_string(m.failed_checks) + " FAILED";
     if (m.reference_events_checked > 0) checks += ", " + std::to_string(m.reference_events_checked) + " vs Python TF";
-    std::cout << std::left << std::setw(18) << m.name << std::setw(8) << m.device << std::setw(14) << mode
+    std::cout << std::left << std::setw(18) << m.name << std::setw(16) << m.device << std::setw(14) << mode
               << std::right << std::setw(7) << m.calls << std::setw(10) << m.rows << std::setw(8)
               << fixed(m.mean_batch_rows, 1) << std::setw(9) << fixed(m.latency_p50_us / 1000, 2) << std::setw(9)
               << fixed(m.latency_p99_us / 1000, 2) << std::setw(11) << fixed(m.rows_per_second, 0) << std::setw(10)
@@ -190,6 +193,10 @@ void print_summary(const framework::JobReport& report) {
     if (m.device != m.assigned_device && !m.assigned_device.empty()) {
       std::cout << m.name << ": the plan assigned " << m.assigned_device << ", it ran on " << m.device
                 << (m.placement_note.empty() ? "" : ": " + m.placement_note) << "\n";
+    }
+    for (const std::string& failover : m.failovers) std::cout << m.name << ": moved at " << failover << "\n";
+    if (m.local_runs > 0) {
+      std::cout << m.name << ": " << m.local_runs << " of " << m.calls << " calls ran on the local fallback\n";
     }
   }
   std::cout << "\n";
@@ -313,7 +320,10 @@ void add_run_command(CLI::App& app) {
   command->callback([options] {
     std::string source;
     framework::JobWorkflow workflow = job_workflow(*options, source);
-    const ChosenInventory inventory = choose_inventory(options->inventory);
+    ChosenInventory inventory = choose_inventory(options->inventory);
+    std::vector<scheduler::Claim> claims;
+    for (const auto& module : workflow.modules) claims.push_back(module.claim);
+    add_server_offers(workflow.servers, claims, inventory);
     ProgressPrinter progress;
     const framework::JobOptions job = job_options(*options, inventory, progress);
     if (!options->json) print_header(workflow, source, inventory, options->open.threading);

@@ -259,6 +259,7 @@ class RemoteModel::Impl {
     info_.signatures.push_back(std::move(signature));
     info_.threading = ThreadingMode::kInline;
     info_.device = "server " + server.name + " (" + server.url + ")";
+    info_.server = server.name;
     std::string order;
     for (const auto& entry : servers_) order += (order.empty() ? "" : ", ") + entry->endpoint.name;
     info_.load_details.push_back({"servers", order});
@@ -648,7 +649,8 @@ std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, std::string 
 
 std::unique_ptr<RemoteModel> connect(const ModelReference& reference, const LoadOptions& options,
                                      RemoteOptions remote_options) {
-  return connect({{reference.server_url, reference.server_url}}, reference.model, options, std::move(remote_options));
+  const std::string name = reference.server_url.substr(std::string_view("http://").size());  // HOST:PORT
+  return connect({{name, reference.server_url}}, reference.model, options, std::move(remote_options));
 }
 
 std::optional<RemoteStatistics> statistics_of(const Model& model) {

@@ -74,6 +74,9 @@ struct ModelInfo {
   // The GPU (CUDA ordinal) the model runs on; none: the CPU. Reports show this, not the plan's
   // assignment, which a backend may not have been able to follow.
   std::optional<int> gpu;
+  // The inference server the model's runs are sent to (its name, see the remote backend); empty:
+  // the model runs in this process.
+  std::string server;
   // Why the model does not run where its placement said (e.g. "this TensorFlow has no GPU
   // support"); empty when it does.
   std::string placement_note;
