@@ -2,6 +2,10 @@
 # Regenerates scripts/requirements.lock, the fully pinned Python environment (every transitive
 # package, with the sha256 of each of its files on PyPI), from the top-level pins in
 # scripts/requirements.in. scripts/setup.sh installs the lock with --require-hashes.
+# Likewise scripts/requirements-kserve.lock from scripts/requirements-kserve.in: the separate
+# environment .venv-kserve of the Open Inference Protocol test server (scripts/setup_kserve.sh).
+# pip-compile keeps the pins already in a lock that still satisfy its .in file; delete a lock
+# to resolve it from scratch.
 #
 # To move to a newer TensorFlow: change its pin (and numpy's, if TF asks for it) in
 # requirements.in, run this script, then build and run scripts/test.sh on an AVX2 and an
@@ -15,6 +19,8 @@ trap 'rm -rf "$tools"' EXIT
 "$python" -m venv "$tools/venv"
 "$tools/venv/bin/python" -m pip install -q --disable-pip-version-check pip-tools==7.6.2
 cd "$repo/scripts"
-"$tools/venv/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-  --no-emit-find-links --output-file requirements.lock requirements.in
-echo "lock_requirements: $(grep -c '==' requirements.lock) packages pinned in scripts/requirements.lock"
+for name in requirements requirements-kserve; do
+  "$tools/venv/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+    --no-emit-find-links --output-file "$name.lock" "$name.in"
+  echo "lock_requirements: $(grep -c '==' "$name.lock") packages pinned in scripts/$name.lock"
+done

@@ -43,3 +43,6 @@ for name in ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2"):
         raise SystemExit(f"setup: {name} is missing from {lib}; the TensorFlow wheel has no C++ runtime")
 print(f"setup: TensorFlow {tf.__version__} C++ runtime at {lib}")
 PY
+
+# The Open Inference Protocol test server's own environment (KServe needs protobuf < 7).
+bash "$repo/scripts/setup_kserve.sh"

@@ -292,6 +292,8 @@ class RemoteModel::Impl {
     return names;
   }
 
+  // Inputs the model lists but the caller leaves out are the server's to refuse: a frozen graph can
+  // list placeholders its outputs do not need (as the TensorFlow backend allows).
   void check_inputs(const std::vector<NamedTensor>& inputs) const {
     const SignatureInfo& signature = info_.signatures.front();
     for (const NamedTensor& input : inputs) {
@@ -302,10 +304,6 @@ class RemoteModel::Impl {
         throw NotFoundError(info_.path + ": no input '" + input.name + "' (inputs: " + known + ")");
       }
       check_input_matches(*expected, input.tensor, info_.path);
-    }
-    for (const TensorInfo& expected : signature.inputs) {
-      bool given = std::any_of(inputs.begin(), inputs.end(), [&](const NamedTensor& t) { return t.name == expected.key; });
-      if (!given) throw InvalidArgumentError(info_.path + ": input '" + expected.key + "' is not fed");
     }
   }
 
