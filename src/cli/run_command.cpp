@@ -196,7 +196,7 @@ void print_summary(const framework::JobReport& report) {
     }
     for (const std::string& failover : m.failovers) std::cout << m.name << ": moved at " << failover << "\n";
     if (m.local_runs > 0) {
-      std::cout << m.name << ": " << m.local_runs << " of " << m.calls << " calls ran on the local fallback\n";
+      std::cout << m.name << ": " << m.local_runs << " requests ran on the local fallback\n";
     }
   }
   std::cout << "\n";

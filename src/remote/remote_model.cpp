@@ -127,6 +127,7 @@ class RemoteModel::Impl {
         throw_error(error.code(), describe(server.endpoint) + ", model '" + model_name_ + "': " + error.what());
       }
       primary_ = index;
+      current_ = index;
       fill_info(std::move(signature));
       break;
     }
@@ -190,8 +191,10 @@ class RemoteModel::Impl {
       std::lock_guard lock(flight_mutex_);
       ++in_flight_;
     }
-    call->next_server = primary_;
-    asio::post(io_, [this, call] { attempt(call); });
+    asio::post(io_, [this, call] {
+      call->next_server = current_;
+      attempt(call);
+    });
   }
 
   RemoteStatistics statistics() const {
@@ -393,6 +396,7 @@ class RemoteModel::Impl {
         return;
       }
       server.skip_until = {};
+      current_ = index;  // requests stay on the server that answers until it fails
       if (server.encoding == encoding) server.encoding_proven = true;
       update_skip_window();
       {
@@ -499,8 +503,10 @@ class RemoteModel::Impl {
     ++server.failures;
   }
 
+  // Requests in flight when a server fails all move at once: one record for them.
   void record_failover(const std::string& from, const std::string& to, const std::string& reason) {
     std::lock_guard lock(statistics_mutex_);
+    if (!failovers_.empty() && failovers_.back().from == from && failovers_.back().to == to) return;
     failovers_.push_back({std::chrono::duration<double>(Clock::now() - connected_at_).count(), from, to, reason});
     if (failovers_.size() > kFailoverRecords) failovers_.pop_front();
   }
@@ -576,6 +582,7 @@ class RemoteModel::Impl {
   RemoteOptions options_;
   ModelInfo info_;
   std::size_t primary_ = 0;
+  std::size_t current_ = 0;  // I/O thread: where requests go first
   Clock::time_point connected_at_ = Clock::now();
 
   asio::io_context io_;

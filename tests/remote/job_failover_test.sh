@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The demo job with its modules on two KServe servers (scripts/serve_oip.sh), both killed during
+# the job: every event must still be processed and pass its checks (agreement with Python TF
+# included), the modules must move to the other server and then to their local fallback, and the
+# job's report must say so.
+#   job_failover_test.sh HEPINFER DEMO_MODELS_DIR
+set -euo pipefail
+hepinfer=$1
+models=$2
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+serve() {
+  "$repo/scripts/serve_oip.sh" "$models/jet_tagger/saved_model" --name jet_tagger \
+    --model "$models/event_classifier/frozen.pb" --name event_classifier \
+    --model "$models/particle_flow/saved_model" --name particle_flow --port "$1" --log "$work/server_$1.log"
+}
+port_a=$(free_port)
+port_b=$(free_port)
+pid_a=$(serve "$port_a")
+pids+=("$pid_a")
+pid_b=$(serve "$port_b")
+pids+=("$pid_b")
+
+cat > "$work/remote.yaml" <<YAML
+policy: spread
+servers:
+  - {name: kserve-a, url: "http://127.0.0.1:$port_a"}
+  - {name: kserve-b, url: "http://127.0.0.1:$port_b"}
+job: {events: 1500, seed: 12345}
+modules:
+  - name: jet_tagger
+    model: jet_tagger/saved_model
+    claim: {gpus: 0, remote: prefer, calls_per_second: 400}
+    settings: {kind: jet_tagger, mode: async, batching: true, batch_rows: 256, batch_delay_us: 200}
+  - name: event_classifier
+    model: event_classifier/frozen.pb
+    claim: {gpus: 0, remote: prefer, calls_per_second: 400}
+    settings: {kind: event_classifier, mode: sync}
+  - name: particle_flow
+    model: particle_flow/saved_model
+    claim: {gpus: 0, remote: only, calls_per_second: 10}
+    settings: {kind: particle_flow, mode: sync, split_rows: 1024}
+YAML
+
+# The plan: every module on a server, spread over both.
+"$hepinfer" plan "$work/remote.yaml" --json > "$work/plan.json"
+python3 - "$work/plan.json" <<'PY'
+import json, sys
+plan = json.load(open(sys.argv[1]))
+first = {m["name"]: m["servers"][0] for m in plan["modules"]}
+assert len(set(first.values())) == 2, f"modules not spread over both servers: {first}"
+assert all(s["live"] for s in plan["servers"]), plan["servers"]
+PY
+
+# First job: server a is killed mid-run; its modules (particle_flow among them, which may only run
+# on a server) move to b.
+"$hepinfer" run "$work/remote.yaml" --models "$models" --json --quiet > "$work/run1.json" &
+job=$!
+sleep 3
+kill -9 "$pid_a"
+wait "$job"
+python3 - "$work/run1.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+job = report["job"]
+assert job["succeeded"] and job["events_processed"] == 1500 and job["failed_checks"] == 0, job
+moved = {m["name"]: m["failovers"] for m in report["modules"]}
+assert any("kserve-a -> kserve-b" in line for lines in moved.values() for line in lines), moved
+print("job 1: server a killed mid-run; all 1500 events checked; moves:", moved)
+PY
+
+# Second job, every module "prefer": b, the last server, is killed mid-run; every module finishes
+# on its local fallback (the CPU).
+sed -i 's/remote: only/remote: prefer/' "$work/remote.yaml"
+"$hepinfer" run "$work/remote.yaml" --models "$models" --json --quiet > "$work/run2.json" &
+job=$!
+sleep 3
+kill -9 "$pid_b"
+wait "$job"
+python3 - "$work/run2.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+job = report["job"]
+assert job["succeeded"] and job["events_processed"] == 1500 and job["failed_checks"] == 0, job
+local = {m["name"]: m["local_runs"] for m in report["modules"]}
+assert all(n > 0 for n in local.values()), local
+assert all(any("-> CPU" in line for line in m["failovers"]) for m in report["modules"]), report["modules"]
+print("job 2: last server killed mid-run; all 1500 events checked; requests on the local fallback:", local)
+PY
+echo "job_failover_test: passed"
