@@ -14,7 +14,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:d
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$repo/scripts/ubsan_suppressions.txt"
 case $mode in
   replay)
-    for target in npy workflow model xla_manifest; do
+    for target in npy workflow model xla_manifest oip_response; do
       fuzzer="$build/fuzz/fuzz_$target"
       [[ -x $fuzzer ]] || { echo "no $fuzzer (TensorFlow off?)"; continue; }
       "$fuzzer" -runs=0 "fuzz/corpus/$target" 2>&1 | tail -1

@@ -1,0 +1,223 @@
+// The remote backend against a running Open Inference Protocol server (bench/report_remote.py starts
+// KServe and runs this): client CPU per request in both encodings, request rate with many
+// requesters, dynamic batching in front of the remote model against unbatched requests, and a
+// server killed mid-run (every request must end exactly once). Writes JSON; bench/report_remote.py
+// adds the Python client's rate measured in the same run and prints the table.
+//
+// usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N]
+//                     [--batch-delay-us D] [--second URL --kill-pid PID]
+
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "hepinfer/batching/dynamic_batcher.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/example_inputs.h"
+#include "hepinfer/core/latency.h"
+#include "hepinfer/remote/remote_model.h"
+
+namespace {
+
+using namespace hepinfer;
+using Clock = std::chrono::steady_clock;
+
+struct CpuSeconds {
+  double user = 0, system = 0;
+};
+CpuSeconds process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
+}
+
+struct Phase {
+  std::int64_t requests = 0;
+  std::int64_t errors = 0;
+  double seconds = 0;
+  double cpu_seconds = 0;
+  double user_cpu_seconds = 0;  // the kernel's part includes loopback delivery to the server
+  LatencySummary latency;
+
+  nlohmann::json json() const {
+    return {{"requests", requests},
+            {"errors", errors},
+            {"seconds", seconds},
+            {"requests_per_second", seconds > 0 ? static_cast<double>(requests) / seconds : 0},
+            {"client_cpu_us_per_request", requests > 0 ? 1e6 * cpu_seconds / static_cast<double>(requests) : 0},
+            {"client_user_cpu_us_per_request", requests > 0 ? 1e6 * user_cpu_seconds / static_cast<double>(requests) : 0},
+            {"p50_us", latency.p50_us},
+            {"p90_us", latency.p90_us},
+            {"p99_us", latency.p99_us},
+            {"mean_us", latency.mean_us}};
+  }
+};
+
+// `requesters` threads calling `model` synchronously with `rows` rows until `seconds` have passed.
+Phase measure(const Model& model, int requesters, std::int64_t rows, double seconds) {
+  const std::vector<NamedTensor> inputs = example_inputs(model.info(), rows, "bench", 7u);
+  model.run(inputs, {});  // connections and caches warm
+  std::mutex mutex;
+  std::vector<double> latencies;
+  std::atomic<std::int64_t> requests{0}, errors{0};
+  const CpuSeconds cpu_before = process_cpu_seconds();
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < requesters; ++t) {
+    threads.emplace_back([&] {
+      std::vector<double> mine;
+      while (Clock::now() < end) {
+        const Clock::time_point sent = Clock::now();
+        try {
+          model.run(inputs, {});
+          mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+          ++requests;
+        } catch (const Error&) {
+          ++errors;
+        }
+      }
+      std::lock_guard lock(mutex);
+      latencies.insert(latencies.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  Phase phase;
+  phase.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const CpuSeconds cpu_after = process_cpu_seconds();
+  phase.cpu_seconds = cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system;
+  phase.user_cpu_seconds = cpu_after.user - cpu_before.user;
+  phase.requests = requests;
+  phase.errors = errors;
+  phase.latency = summarise_latencies(std::move(latencies));
+  return phase;
+}
+
+// 16 requesters on two servers; the first server's process is killed a third of the way in.
+// Every request is counted when it ends: it must end exactly once, with outputs.
+nlohmann::json failover(const std::string& first, const std::string& second, const std::string& model_name,
+                        pid_t kill_pid, int requesters, std::int64_t rows, double seconds) {
+  auto model = remote::connect({{"first", first}, {"second", second}}, model_name, {},
+                               {.timeout = std::chrono::seconds(5), .backoff = std::chrono::milliseconds(1)});
+  const std::vector<NamedTensor> inputs = example_inputs(model->info(), rows, "bench", 7u);
+  const std::vector<Tensor> expected = model->run(inputs, {});
+  constexpr std::size_t kMaxRequests = 2'000'000;
+  std::vector<std::atomic<int>> endings(kMaxRequests);
+  std::atomic<std::int64_t> issued{0}, failed{0}, wrong{0};
+  const Clock::time_point start = Clock::now();
+  const auto span = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < requesters; ++t) {
+    threads.emplace_back([&] {
+      while (Clock::now() < start + span) {
+        const std::int64_t id = issued++;
+        if (id >= static_cast<std::int64_t>(kMaxRequests)) break;
+        try {
+          const std::vector<Tensor> got = model->run(inputs, {});
+          const auto a = got.at(0).values<float>();
+          const auto b = expected.at(0).values<float>();
+          if (!std::equal(a.begin(), a.end(), b.begin())) ++wrong;
+        } catch (const Error& error) {
+          ++failed;
+        }
+        ++endings[static_cast<std::size_t>(id)];
+      }
+    });
+  }
+  std::this_thread::sleep_for(span / 3);
+  kill(kill_pid, SIGKILL);
+  const double killed_at = std::chrono::duration<double>(Clock::now() - start).count();
+  for (auto& thread : threads) thread.join();
+  const std::int64_t total = std::min<std::int64_t>(issued, kMaxRequests);
+  std::int64_t lost = 0, twice = 0;
+  for (std::int64_t id = 0; id < total; ++id) {
+    const int count = endings[static_cast<std::size_t>(id)];
+    lost += count == 0 ? 1 : 0;
+    twice += count > 1 ? 1 : 0;
+  }
+  const remote::RemoteStatistics statistics = model->statistics();
+  nlohmann::json moves = nlohmann::json::array();
+  for (const auto& move : statistics.failovers) moves.push_back(move.from + " -> " + move.to + ": " + move.reason);
+  return {{"requests", total},       {"lost", lost},     {"answered_twice", twice},
+          {"failed", failed.load()}, {"wrong", wrong.load()}, {"killed_at_s", killed_at},
+          {"retries", statistics.retries}, {"failovers", moves}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N] "
+                 "[--batch-delay-us D] [--second URL --kill-pid PID]\n";
+    return 2;
+  }
+  const std::string url = argv[1], model_name = argv[2], out = argv[3];
+  double seconds = 3;
+  std::int64_t rows = 16;
+  int requesters = 16;
+  long delay_us = 500;
+  std::string second;
+  pid_t kill_pid = 0;
+  for (int i = 4; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--seconds") seconds = std::stod(value);
+    else if (flag == "--rows") rows = std::stoll(value);
+    else if (flag == "--requesters") requesters = std::stoi(value);
+    else if (flag == "--batch-delay-us") delay_us = std::stol(value);
+    else if (flag == "--second") second = value;
+    else if (flag == "--kill-pid") kill_pid = static_cast<pid_t>(std::stol(value));
+    else {
+      std::cerr << "unknown option " << flag << "\n";
+      return 2;
+    }
+  }
+  try {
+    nlohmann::json report = {{"benchmark", "remote"}, {"server", url}, {"model", model_name}, {"rows", rows},
+                             {"requesters", requesters}, {"seconds", seconds}};
+    for (remote::Encoding encoding : {remote::Encoding::kBinary, remote::Encoding::kJson}) {
+      auto model = remote::connect({{"server", url}}, model_name, {}, {.encoding = encoding});
+      const std::string name(remote::encoding_name(encoding));
+      report["single_" + name] = measure(*model, 1, rows, seconds).json();
+      report["concurrent_" + name] = measure(*model, requesters, rows, seconds).json();
+      std::cerr << "bench_remote: " << name << " done\n";
+    }
+    // Batching: many requesters of one row each, with and without the dynamic batcher.
+    auto shared = std::shared_ptr<const Model>(remote::connect({{"server", url}}, model_name));
+    const Phase single_row = measure(*shared, 1, 1, seconds);
+    const Phase unbatched = measure(*shared, requesters, 1, seconds);
+    const auto delay = std::chrono::microseconds(delay_us);
+    batching::DynamicBatcher batcher(shared, {.max_batch_rows = 256, .max_delay = delay});
+    const Phase batched = measure(batcher, requesters, 1, seconds);
+    const batching::BatcherStatistics batch_statistics = batcher.statistics();
+    report["batching"] = {{"delay_us", delay_us},
+                          {"single_request_1_row", single_row.json()},
+                          {"unbatched", unbatched.json()},
+                          {"batched", batched.json()},
+                          {"mean_batch_rows", batch_statistics.mean_batch_rows},
+                          {"rate_ratio", batched.requests * unbatched.seconds /
+                                             std::max(1.0, static_cast<double>(unbatched.requests) * batched.seconds)},
+                          {"p99_bound_us", static_cast<double>(delay_us) + 3 * single_row.latency.p50_us}};
+    std::cerr << "bench_remote: batching done\n";
+    if (!second.empty() && kill_pid > 0) {
+      report["failover"] = failover(url, second, model_name, kill_pid, requesters, rows, seconds);
+      std::cerr << "bench_remote: failover done\n";
+    }
+    std::ofstream(out) << report.dump(2) << "\n";
+  } catch (const std::exception& error) {
+    std::cerr << "bench_remote: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""One benchmark run of the remote backend: makes a dense model (64 features in, 16 rows per request
+by default), serves it from two KServe servers (scripts/serve_oip.sh, loopback), runs Triton's Python
+HTTP client against the first (peer_tritonclient.py), then bench_remote (C++) against it, whose last
+phase kills the first server mid-run. Prints the Markdown table the README and docs/remote.md show,
+writes everything as JSON, and the single-server figures docs/scale-out.md's simulation reads.
+
+usage: report_remote.py BUILD_DIR OUTPUT_DIR [--seconds S] [--rows N]
+Run with the project's .venv Python (it makes the model with TensorFlow); the servers and the peer
+run in .venv-kserve.
+"""
+import argparse
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import machine  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = "dense64"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_model(path):
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(3)
+    model = tf.keras.Sequential([tf.keras.Input((64,), name="x"), tf.keras.layers.Dense(64, activation="relu"),
+                                 tf.keras.layers.Dense(8)])
+    model.export(str(path), verbose=False)
+
+
+def serve(saved_model, port, log):
+    pid = subprocess.run([str(REPO / "scripts/serve_oip.sh"), str(saved_model), "--name", MODEL, "--port", str(port),
+                          "--log", str(log)], check=True, capture_output=True, text=True).stdout.strip()
+    return int(pid)
+
+
+def stop(pid):
+    subprocess.run([str(REPO / "scripts/serve_oip.sh"), "--stop", str(pid)], capture_output=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("build")
+    parser.add_argument("output")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rows", type=int, default=16)
+    args = parser.parse_args()
+    build, out = Path(args.build).resolve(), Path(args.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    saved_model = out / MODEL / "saved_model"
+    if not saved_model.exists():
+        make_model(saved_model)
+
+    port_a, port_b = free_port(), free_port()
+    pid_a = serve(saved_model, port_a, out / "server_a.log")
+    pid_b = serve(saved_model, port_b, out / "server_b.log")
+    try:
+        kserve_python = REPO / ".venv-kserve/bin/python"
+        subprocess.run([str(kserve_python), str(REPO / "bench/peer_tritonclient.py"), f"127.0.0.1:{port_a}", MODEL,
+                        str(out / "peer_tritonclient.json"), "--seconds", str(args.seconds), "--rows", str(args.rows),
+                        "--concurrency", "16"], check=True)
+        subprocess.run([str(build / "bench/bench_remote"), f"http://127.0.0.1:{port_a}", MODEL,
+                        str(out / "bench_remote.json"), "--seconds", str(args.seconds), "--rows", str(args.rows),
+                        "--second", f"http://127.0.0.1:{port_b}", "--kill-pid", str(pid_a)], check=True)
+    finally:
+        stop(pid_a)
+        stop(pid_b)
+
+    cpp = json.loads((out / "bench_remote.json").read_text())
+    peer = json.loads((out / "peer_tritonclient.json").read_text())
+    batching = cpp["batching"]
+    unbatched_1row_us = 1e6 / batching["unbatched"]["requests_per_second"]
+    execution_rate = batching["batched"]["requests_per_second"] / max(1.0, batching["mean_batch_rows"])
+    per_row = max(0.0, (1e6 / execution_rate - unbatched_1row_us) / max(1.0, batching["mean_batch_rows"] - 1))
+    measured = {
+        "machine": machine(),
+        "server": "KServe 0.21.0 (tools/oip_server.py, TF 2.21 CPU), one process, sharing the client's cores",
+        "model": f"{MODEL}: Dense 64->64->8, float32",
+        "service_us_per_request": unbatched_1row_us,
+        "service_us_per_row": per_row,
+        "client_cpu_us_per_request": cpp["single_binary"]["client_cpu_us_per_request"],
+        "single_request_latency_us": cpp["single_binary"]["p50_us"],
+    }
+    report = {"benchmark": "remote", "machine": machine(), "bench_remote": cpp, "tritonclient": peer,
+              "scale_out_inputs": measured}
+    (out / "report_remote.json").write_text(json.dumps(report, indent=2))
+    (out / "scale_out_measured.json").write_text(json.dumps(measured, indent=2))
+
+    rows = args.rows
+    ratio = cpp["concurrent_binary"]["requests_per_second"] / peer["requests_per_second"]
+    failover = cpp.get("failover", {})
+    print(f"\nMachine: {machine()}; KServe 0.21.0 on the same 2 cores; {rows}x64 float32 per request.\n")
+    print("| measurement | hepinfer remote backend | baseline (same run) | ratio |")
+    print("|---|---:|---:|---:|")
+    for encoding in ("binary", "json"):
+        single = cpp[f"single_{encoding}"]
+        print(f"| client CPU per request, {encoding} | {single['client_cpu_us_per_request']:.1f} µs | - | - |")
+    for encoding in ("binary", "json"):
+        single = cpp[f"single_{encoding}"]
+        print(f"| one requester, {encoding}: p50 / p99 latency | {single['p50_us']:.0f} / {single['p99_us']:.0f} µs "
+              f"| - | - |")
+    print(f"| 16 requesters, binary: requests/s | {cpp['concurrent_binary']['requests_per_second']:.0f} | "
+          f"tritonclient.http, 16 in flight: {peer['requests_per_second']:.0f} | {ratio:.2f}x |")
+    print(f"| 16 requesters, JSON: requests/s | {cpp['concurrent_json']['requests_per_second']:.0f} | - | - |")
+    print(f"| 16 requesters of 1 row, dynamic batching (delay {batching['delay_us']} µs): requests/s | "
+          f"{batching['batched']['requests_per_second']:.0f} (mean batch {batching['mean_batch_rows']:.1f}) | "
+          f"unbatched: {batching['unbatched']['requests_per_second']:.0f} | {batching['rate_ratio']:.2f}x |")
+    print(f"| batched p99 vs delay + 3x single-request p50 | {batching['batched']['p99_us']:.0f} µs | "
+          f"bound {batching['p99_bound_us']:.0f} µs | - |")
+    if failover:
+        print(f"| server killed at {failover['killed_at_s']:.1f} s of {args.seconds:.0f} s: requests / lost / answered "
+              f"twice / failed | {failover['requests']} / {failover['lost']} / {failover['answered_twice']} / "
+              f"{failover['failed']} | - | - |")
+
+
+if __name__ == "__main__":
+    main()
