@@ -5,6 +5,8 @@
 #      scripts/requirements.lock (every transitive package pinned, hashes checked): the TensorFlow
 #      wheel, whose libtensorflow_cc / libtensorflow_framework and headers the C++ build links,
 #      and what the model generators and benchmark plots use.
+#   3. the separate environment of the Open Inference Protocol test server (.venv-kserve, pinned by
+#      scripts/requirements-kserve.lock; scripts/setup_kserve.sh).
 # Idempotent: a second run only checks.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

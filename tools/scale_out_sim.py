@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sizes a farm of GPU inference servers for N CPU-only hepinfer jobs (docs/scale-out.md).
+"""Sizes a farm of inference servers for N CPU-only hepinfer jobs (docs/scale-out.md).
 
 A seeded, bounded discrete-event simulation of jobs that send their modules' tensors to remote
 inference servers (Open Inference Protocol / KServe v2 REST, Triton), plus the analytic queueing
@@ -18,10 +18,12 @@ The model (details in docs/scale-out.md):
 Sizing uses a decomposition: one job is simulated in detail against server waiting times
 sampled from a simulated single server (c slots, Poisson arrivals: many independent jobs split
 at random over the servers), at a grid of utilisations; the smallest S that keeps utilisation
-<= max and p99 added latency per event <= target follows for every N. A full simulation of all
-jobs and servers (no decomposition) checks the result at small N.
+<= max and p99 added latency per event <= target follows for every N. Utilisation 0 (no queueing)
+is the latency floor: a target below it is reported as infeasible ("-" and the reason), not sized.
+A full simulation of all jobs and servers (no decomposition) checks the result at small N.
+--gpu-scenario SPEEDUP:all|rows:TARGET_MS also sizes (sizing only) for an assumed faster server.
 
-usage: scale_out_sim.py [--measured FILE] [--out FILE] [--plots DIR] [options]
+usage: scale_out_sim.py [--measured FILE] [--out FILE] [--plots DIR] [--gpu-scenario S:SCOPE:MS ...] [options]
        scale_out_sim.py --self-test
 Needs numpy (and matplotlib for --plots).
 """
@@ -32,12 +34,12 @@ import math
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-# Placeholders until bench/bench_remote's numbers are pasted (docs/scale-out.md).
+# Placeholders for runs without --measured (docs/scale-out-measured.json holds bench/report_remote.py's).
 DEFAULT_MEASURED = {
     "machine": "placeholder: 2 shared vCPUs (this project's build machine), not yet measured with bench/bench_remote",
     "server": "KServe (placeholder figures)",
@@ -412,7 +414,8 @@ def server_waits(p, rho, c, batch_rows, rng, n=None):
 # ---------------------------------------------------------------------------------------------
 # Sizing.
 
-RHO_GRID = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+# Utilisation 0 is the zero-load point: no server queueing, the latency floor of the configuration.
+RHO_GRID = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 def curve(p, c, batching, mode, rho_grid, rows_dist):
@@ -420,7 +423,10 @@ def curve(p, c, batching, mode, rho_grid, rows_dist):
     points = []
     for rho in rho_grid:
         # Common random numbers: the same seeds at every utilisation, so the curves are smooth.
-        w, util, es, es2 = server_waits(p, rho, c, rows_dist, rng_for(p.seed, "B", c))
+        if rho > 0:
+            w = server_waits(p, rho, c, rows_dist, rng_for(p.seed, "B", c))[0]
+        else:
+            w = np.zeros(1)
         r = simulate(p, 1, mode, batching, rng_for(p.seed, "A", mode), waits=w)
         points.append({
             "utilisation": rho,
@@ -442,22 +448,35 @@ def interp(points, key, rho):
 
 
 def rho_for_latency(points, target):
-    """Largest utilisation whose p99 added latency (made monotone) stays within the target."""
+    """Largest utilisation whose p99 added latency (made monotone) stays within the target; None when
+    even the first point (utilisation 0: no queueing) is above it."""
     xs = [q["utilisation"] for q in points]
     ys = np.maximum.accumulate([q["event_latency_p99_ms"] for q in points])
     if ys[0] > target:
-        return 0.0
+        return None
     for i in range(1, len(xs)):
         if ys[i] > target:
             return xs[i - 1] + (xs[i] - xs[i - 1]) * (target - ys[i - 1]) / (ys[i] - ys[i - 1])
     return xs[-1]
 
 
+def infeasible_reason(p, points):
+    """Why no number of servers meets the latency target (None if some does)."""
+    floor = points[0]["event_latency_p99_ms"]
+    if floor <= p.latency_target_ms:
+        return None
+    return (f"p99 added latency per event at zero load (utilisation {points[0]['utilisation']:g}) is "
+            f"{floor:.1f} ms, above the {p.latency_target_ms:g} ms target: more servers cannot help")
+
+
 def size(p, points, c, n_jobs):
     rho_lat = rho_for_latency(points, p.latency_target_ms)
+    if rho_lat is None or rho_lat <= 0:
+        return {"jobs": n_jobs, "servers": None, "limited_by": "latency floor",
+                "reason": infeasible_reason(p, points) or "latency target met only at zero load",
+                "zero_load_event_latency_p99_ms": round(points[0]["event_latency_p99_ms"], 2),
+                "max_utilisation_for_latency": None}
     rho_cap = min(p.max_utilisation, rho_lat)
-    if rho_cap <= 0:
-        return {"jobs": n_jobs, "servers": None, "limited_by": "latency floor above target"}
     work = interp(points, "server_s_per_s_per_job", rho_cap)
     servers = max(1, math.ceil(n_jobs * work / (c * rho_cap) - 1e-9))
     rho = n_jobs * work / (c * servers)
@@ -470,6 +489,59 @@ def size(p, points, c, n_jobs):
         "limited_by": "utilisation" if p.max_utilisation <= rho_lat else "latency",
         "max_utilisation_for_latency": round(rho_lat, 3),
     }
+
+
+def size_farms(p):
+    """Sizing of async jobs for every (slots, batching): the zero-load job simulation (batch
+    statistics), the latency and rate curve against utilisation, and S for every N."""
+    sizing, zero_load = [], {}
+    for c in p.slots:
+        for batching in (False, True):
+            a0 = simulate(p, 1, "async", batching, rng_for(p.seed, "A0", c, batching))
+            zero_load[batching] = a0
+            points = curve(p, c, batching, "async", RHO_GRID, a0["batch_rows"])
+            farm = [size(p, points, c, n) for n in p.jobs]
+            sizing.append({"slots": c, "batching": batching, "mode": "async",
+                           "requests_per_batch": round(a0["requests_per_batch"], 3),
+                           "server_s_per_s_per_job": round(a0["server_s_per_s_per_job"], 4),
+                           "zero_load_event_latency_p99_ms": round(points[0]["event_latency_p99_ms"], 2),
+                           "feasible": infeasible_reason(p, points) is None,
+                           "infeasible_reason": infeasible_reason(p, points),
+                           "farm": farm, "curve": points, "_rows": a0["batch_rows"]})
+    return sizing, zero_load
+
+
+def parse_scenario(text):
+    """--gpu-scenario SPEEDUP:SCOPE:TARGET_MS, e.g. 10:all:10."""
+    try:
+        speedup, scope, target = text.split(":")
+        if scope not in ("all", "rows"):
+            raise ValueError(scope)
+        return {"gpu_speedup": float(speedup), "speedup_scope": scope, "latency_target_ms": float(target)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SPEEDUP:all|rows:TARGET_MS, got {text!r}") from None
+
+
+def print_sizing(p, sizing, title):
+    print(f"\n{title}; utilisation <= {p.max_utilisation:.0%}, p99 added latency per event "
+          f"<= {p.latency_target_ms:g} ms)")
+    print("  " + "jobs".rjust(6) + "".join(f"  c={cfg['slots']} batch {'on ' if cfg['batching'] else 'off'}"
+                                          for cfg in sizing))
+    for i, n in enumerate(p.jobs):
+        cells = []
+        for cfg in sizing:
+            r = cfg["farm"][i]
+            cells.append(f"{r['servers']:>5} ({r['limited_by'][:4]})" if r["servers"] else "-")
+        print("  " + f"{n:6d}" + "".join(f"  {c:>16s}" for c in cells))
+    for cfg in sizing:
+        head = (f"  c={cfg['slots']} batching {'on ' if cfg['batching'] else 'off'}: {cfg['requests_per_batch']:.2f} "
+                f"requests per server request, zero-load p99 {cfg['zero_load_event_latency_p99_ms']:.2f} ms, ")
+        rho_lat = cfg["farm"][0]["max_utilisation_for_latency"]
+        if rho_lat is None:
+            print(head + "infeasible: " + cfg["farm"][0]["reason"])
+        else:
+            print(head + f"max utilisation for the latency target {'>= ' if rho_lat >= RHO_GRID[-1] else ''}"
+                  f"{rho_lat:.2f}")
 
 
 def sync_on_farm(p, sync_points, c, n_jobs, servers):
@@ -516,6 +588,18 @@ def self_test(seed=1):
             and np.allclose(fcfs_waits(a, s, 1), fcfs_waits(a, s, 1, vectorised=False), atol=1e-9))
     failures += not same
     print(f"  c=1: vectorised Lindley = slot loop = event loop, request by request: {'ok' if same else 'FAIL'}")
+    # Sizing on a synthetic curve: p99 12 ms at zero load, +10 ms per 0.1 of utilisation; 0.1 s of
+    # server time per second per job. 20 ms: rho 0.08 (latency binds); 100 ms: rho 0.7; 10 ms: none.
+    pts = [{"utilisation": r, "event_latency_p99_ms": 12 + 100 * r, "server_s_per_s_per_job": 0.1}
+           for r in RHO_GRID]
+    q = Params(1.0, 0.0, 0.0, 0.0, max_utilisation=0.7)
+    got = [size(replace(q, latency_target_ms=t), pts, 1, 100) for t in (20.0, 100.0, 10.0)]
+    sized = (got[0]["servers"] == math.ceil(100 * 0.1 / 0.08) and got[0]["limited_by"] == "latency"
+             and got[1]["servers"] == math.ceil(100 * 0.1 / 0.7 - 1e-9) and got[1]["limited_by"] == "utilisation"
+             and got[2]["servers"] is None and "12.0 ms" in got[2]["reason"])
+    failures += not sized
+    print(f"  sizing on a synthetic curve (latency-bound, utilisation-bound, infeasible target reported): "
+          f"{'ok' if sized else 'FAIL'}")
     print("self-test:", "passed" if failures == 0 else f"{failures} check(s) failed")
     return failures == 0
 
@@ -540,27 +624,43 @@ def plot(result, plots_dir):
 
     plots_dir.mkdir(parents=True, exist_ok=True)
     note = ("placeholder inputs" if result["inputs"]["source"].startswith("defaults")
-            else f"measured: {result['inputs']['figures'].get('server')}")
+            else f"measured: {result['inputs']['figures'].get('server').split(' (')[0]} on CPU")
+    if result["inputs"]["parameters"]["gpu_speedup"] != 1:
+        note += f", service ÷{result['inputs']['parameters']['gpu_speedup']:g} assumed"
     params = result["inputs"]["parameters"]
     colors = {c: f"C{i}" for i, c in enumerate(params["slots"])}
     styles = {(c, b): (colors[c], "--" if b else "-") for c in params["slots"] for b in (False, True)}
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for cfg in result["sizing"]:
+    fig, ax = plt.subplots(figsize=(7.2, 6.0))
+    plotted = 0
+    sets = [(cfg, "o", 1.0, f"measured, p99 ≤ {params['latency_target_ms']:g} ms") for cfg in result["sizing"]]
+    for i, sc in enumerate(result.get("gpu_scenarios", [])):
+        tag = f"assumed ÷{sc['gpu_speedup']:g} {sc['speedup_scope']}, p99 ≤ {sc['latency_target_ms']:g} ms"
+        sets += [(cfg, "sv^D"[i % 4], 0.6, tag) for cfg in sc["sizing"]]
+    for cfg, marker, alpha, tag in sets:
         rows = [r for r in cfg["farm"] if r["servers"]]
         color, ls = styles[(cfg["slots"], cfg["batching"])]
-        ax.plot([r["jobs"] for r in rows], [r["servers"] for r in rows], color=color, ls=ls, marker="o",
-                label=f"c={cfg['slots']} slots, batching {'on' if cfg['batching'] else 'off'}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        label = f"c={cfg['slots']}, batching {'on' if cfg['batching'] else 'off'}; {tag}"
+        if not rows:
+            label += f": none meets it (floor {cfg['zero_load_event_latency_p99_ms']:.1f} ms)"
+        ax.plot([r["jobs"] for r in rows], [r["servers"] for r in rows], color=color, ls=ls, marker=marker,
+                alpha=alpha, label=label)
+        plotted += len(rows)
+    if plotted:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no server count meets the latency target", transform=ax.transAxes, ha="center")
+        ax.set_xticks([])
+        ax.set_yticks([])
     ax.set_xlabel(f"jobs ({params['threads']} threads each, async)")
     ax.set_ylabel("servers needed")
-    ax.set_title(f"Servers for util ≤ {result['inputs']['parameters']['max_utilisation']:.0%} and "
-                 f"p99 ≤ {result['inputs']['parameters']['latency_target_ms']:g} ms ({note})", fontsize=9)
+    ax.set_title(f"Servers for utilisation ≤ {params['max_utilisation']:.0%} and a p99 target: {note}"
+                 + (" and assumed faster servers" if result.get("gpu_scenarios") else ""), fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=6.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
-    fig.savefig(plots_dir / "scale_out_servers.png", dpi=100)
+    fig.savefig(plots_dir / "scale_out_servers.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -575,13 +675,16 @@ def plot(result, plots_dir):
     ax.axhline(params["latency_target_ms"], color="grey", lw=1)
     ax.axvline(params["max_utilisation"], color="grey", lw=1)
     ax.set_yscale("log")
-    ax.set_yticks([2, 3, 5, 10, 20, 50, 100])
+    top = max(q["event_latency_p99_ms"] for cfg in result["sizing"] for q in cfg["curve"])
+    bottom = min(q["event_latency_mean_ms"] for cfg in result["sizing"] for q in cfg["curve"])
+    ax.set_yticks(sorted({t for t in (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000)
+                          if bottom / 1.5 <= t <= top * 1.5} | {params["latency_target_ms"]}))
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("mean server utilisation")
     ax.set_ylabel("added latency per event (ms)")
-    ax.set_title(f"Remote inference latency per event ({params['requests_per_event']} sequential requests; {note})",
-                 fontsize=9)
+    ax.set_title(f"Added latency per event ({params['requests_per_event']} sequential requests; {note})",
+                 fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -633,6 +736,9 @@ def main():
                     "time by this")
     ap.add_argument("--speedup-scope", choices=["all", "rows"], default="all",
                     help="what --gpu-speedup divides: the whole service time, or only the per-row part")
+    ap.add_argument("--gpu-scenario", type=parse_scenario, action="append", default=[], metavar="SPEEDUP:SCOPE:MS",
+                    help="also size for an assumed faster (GPU) server: service time divided by SPEEDUP "
+                         "(SCOPE all|rows as --speedup-scope), p99 target MS; sizing only (repeatable)")
     ap.add_argument("--service-cv", type=float, default=0.2, help="coefficient of variation of service time")
     ap.add_argument("--batch-rows", type=int, default=64, help="client batcher: most rows per request (B)")
     ap.add_argument("--batch-delay-us", type=float, default=500.0, help="client batcher: max delay (D)")
@@ -682,32 +788,22 @@ def main():
           f"{cpu_limit * p.requests_per_event:.0f} requests/s of {p.rows} rows")
 
     # Sizing: async jobs, per (slots, batching).
-    sizing, zero_load = [], {}
-    for c in p.slots:
-        for batching in (False, True):
-            a0 = simulate(p, 1, "async", batching, rng_for(p.seed, "A0", c, batching))
-            zero_load[batching] = a0
-            points = curve(p, c, batching, "async", RHO_GRID, a0["batch_rows"])
-            farm = [size(p, points, c, n) for n in p.jobs]
-            sizing.append({"slots": c, "batching": batching, "mode": "async",
-                           "requests_per_batch": round(a0["requests_per_batch"], 3),
-                           "server_s_per_s_per_job": round(a0["server_s_per_s_per_job"], 4),
-                           "farm": farm, "curve": points, "_rows": a0["batch_rows"]})
-    print(f"\nservers needed (async jobs; utilisation <= {p.max_utilisation:.0%}, p99 added latency per event "
-          f"<= {p.latency_target_ms:g} ms)")
-    print("  " + "jobs".rjust(6) + "".join(f"  c={cfg['slots']} batch {'on ' if cfg['batching'] else 'off'}"
-                                          for cfg in sizing))
-    for i, n in enumerate(p.jobs):
-        cells = []
-        for cfg in sizing:
-            r = cfg["farm"][i]
-            cells.append(f"{r['servers'] or '-':>5} ({r['limited_by'][:4]})" if r["servers"] else "     -     ")
-        print("  " + f"{n:6d}" + "".join(f"  {c:>16s}" for c in cells))
-    for cfg in sizing:
-        rho_lat = cfg["farm"][0]["max_utilisation_for_latency"]
-        print(f"  c={cfg['slots']} batching {'on ' if cfg['batching'] else 'off'}: {cfg['requests_per_batch']:.2f} "
-              f"requests per server request, max utilisation for the latency target "
-              f"{'>= ' if rho_lat >= RHO_GRID[-1] else ''}{rho_lat:.2f}")
+    sizing, zero_load = size_farms(p)
+    print_sizing(p, sizing, "servers needed (async jobs")
+
+    # Assumed faster servers: sizing only, each with its own latency target.
+    scenarios = []
+    for sc in args.gpu_scenario:
+        q = replace(p, **sc)
+        label = (f"assumed: service time / {q.gpu_speedup:g} ({'whole request' if q.speedup_scope == 'all' else 'per-row part'})"
+                 f", p99 <= {q.latency_target_ms:g} ms")
+        sc_sizing, _ = size_farms(q)
+        print_sizing(q, sc_sizing, f"{label}: {q.service_s(q.rows) * 1e6:.0f} us per {q.rows}-row request\n"
+                     f"servers needed (async jobs")
+        for cfg in sc_sizing:
+            del cfg["_rows"]
+        scenarios.append({**sc, "label": label, "status": "assumption, not a measurement",
+                          "service_us_at_rows": round(q.service_s(q.rows) * 1e6, 1), "sizing": sc_sizing})
 
     # Analytic cross-check at one configuration: c=1 and the largest c, batching off, utilisation 0.7.
     analytic = []
@@ -809,6 +905,7 @@ def main():
             },
         },
         "sizing": sizing,
+        "gpu_scenarios": scenarios,
         "analytic_check": analytic,
         "sync_vs_async": {"cpu_limit_events_per_s": cpu_limit, "on_sized_farms": loss, "curves": curves},
         "batching_sweep": sweep,

@@ -45,14 +45,15 @@ std::optional<std::size_t> parse_size(beast::string_view text) {
   return value;
 }
 
-http::request<http::string_body> beast_request(const HttpRequest& request, const HttpTarget& target) {
-  http::request<http::string_body> message{request.method == "POST" ? http::verb::post : http::verb::get,
+// The body is not copied: it stays in `request`, which the exchange keeps alive until the reply.
+http::request<http::span_body<const char>> beast_request(const HttpRequest& request, const HttpTarget& target) {
+  http::request<http::span_body<const char>> message{request.method == "POST" ? http::verb::post : http::verb::get,
                                            request.path, kHttp11};
   message.set(http::field::host, target.host + ":" + target.port);
   message.keep_alive(true);
   if (!request.content_type.empty()) message.set(http::field::content_type, request.content_type);
   if (request.inference_header) message.set("Inference-Header-Content-Length", std::to_string(*request.inference_header));
-  message.body() = request.body;
+  message.body() = {request.body.data(), request.body.size()};
   message.prepare_payload();
   return message;
 }
@@ -101,7 +102,7 @@ class HttpPool::Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer;
   bool connected = false;
   bool used = false;  // served a request before: a failure may just mean the server closed it
-  http::request<http::string_body> request;
+  http::request<http::span_body<const char>> request;
   std::optional<http::response_parser<http::string_body>> parser;
 };
 
@@ -239,7 +240,7 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
     connection_->parser.emplace();
     connection_->parser->body_limit(pool_.max_reply_bytes_);
     connection_->parser->header_limit(kMaxHeaderBytes);
-    connection_->stream.expires_after(remaining());
+    // The deadline set before the write still holds: one timer update per request, not two.
     http::async_read(connection_->stream, connection_->buffer, *connection_->parser,
                      [self = shared_from_this()](beast::error_code error, std::size_t) {
                        if (error && self->connection_->parser->got_some() == false &&

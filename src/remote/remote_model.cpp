@@ -149,17 +149,30 @@ class RemoteModel::Impl {
 
   const ModelInfo& info() const { return info_; }
 
+  // Waits on a slot the I/O thread fills under its mutex: the I/O thread keeps no reference to the
+  // result (or its exception) once the caller can see it.
   std::vector<Tensor> run_sync(std::vector<NamedTensor> inputs, std::vector<std::string> outputs) {
-    std::promise<std::vector<Tensor>> promise;
-    auto future = promise.get_future();
-    submit(std::move(inputs), std::move(outputs), [&promise](batching::BatchResult result) {
-      if (result.error) {
-        promise.set_exception(result.error);
-      } else {
-        promise.set_value(std::move(result.outputs));
-      }
+    struct Slot {
+      std::mutex mutex;
+      std::condition_variable ready_signal;
+      bool ready = false;
+      batching::BatchResult result;
+    };
+    auto slot = std::make_shared<Slot>();
+    submit(std::move(inputs), std::move(outputs), [slot](batching::BatchResult result) {
+      std::lock_guard lock(slot->mutex);
+      slot->result = std::move(result);
+      slot->ready = true;
+      slot->ready_signal.notify_one();
     });
-    return future.get();
+    batching::BatchResult result;
+    {
+      std::unique_lock lock(slot->mutex);
+      slot->ready_signal.wait(lock, [&slot] { return slot->ready; });
+      result = std::move(slot->result);
+    }
+    if (result.error) std::rethrow_exception(result.error);
+    return std::move(result.outputs);
   }
 
   void submit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names,
@@ -630,7 +643,7 @@ std::future<std::vector<Tensor>> RemoteModel::submit(std::vector<NamedTensor> in
   auto future = promise->get_future();
   impl_->submit(std::move(inputs), std::move(output_names), [promise](batching::BatchResult result) {
     if (result.error) {
-      promise->set_exception(result.error);
+      promise->set_exception(std::move(result.error));
     } else {
       promise->set_value(std::move(result.outputs));
     }

@@ -53,6 +53,36 @@ modules:
   EXPECT_EQ(config.claims().size(), 3u);
 }
 
+TEST(WorkflowFile, ReadsServersAndRemoteClaims) {
+  const WorkflowConfig config = parse_workflow(R"(
+servers:
+  - {name: kserve-a, url: "http://127.0.0.1:8601"}
+  - {name: triton-b, url: "http://triton-b:8000"}
+modules:
+  - name: tagger
+    model: tagger/saved_model
+    claim: {gpus: 1, memory_mib: 1024, remote: prefer}
+  - name: flow
+    model: http://127.0.0.1:8601/v2/models/flow
+    claim: {gpus: 0, remote: only, served_as: particle_flow}
+)", "wf.yaml");
+  ASSERT_EQ(config.servers.size(), 2u);
+  EXPECT_EQ(config.servers[1].name, "triton-b");
+  EXPECT_EQ(config.servers[1].url, "http://triton-b:8000");
+  EXPECT_EQ(config.modules[0].claim.remote, scheduler::RemotePolicy::kPrefer);
+  EXPECT_EQ(config.modules[0].claim.served_model, "tagger") << "served under the module's name by default";
+  EXPECT_EQ(config.modules[1].claim.remote, scheduler::RemotePolicy::kOnly);
+  EXPECT_EQ(config.modules[1].claim.served_model, "particle_flow");
+
+  for (const char* bad : {"servers: {name: a}\nmodules: [{name: m}]\n",
+                          "servers: [{name: a, url: \"https://a:1\"}]\nmodules: [{name: m}]\n",
+                          "servers: [{name: a, url: \"http://a:1\"}, {name: a, url: \"http://b:1\"}]\nmodules: [{name: m}]\n",
+                          "servers: [{url: \"http://a:1\"}]\nmodules: [{name: m}]\n",
+                          "modules: [{name: m, claim: {remote: sometimes}}]\n"}) {
+    EXPECT_THROW(parse_workflow(bad, "bad.yaml"), InvalidArgumentError) << bad;
+  }
+}
+
 TEST(WorkflowFile, ReadsInventories) {
   const Inventory inventory = parse_inventory("gpus:\n  - {id: 0, memory_mib: 16384, name: A100}\n  - {id: 1, memory_mib: 8192}\n", "inv.yaml");
   ASSERT_EQ(inventory.gpus.size(), 2u);

@@ -29,6 +29,17 @@ pids+=("$pid_a")
 pid_b=$(serve "$port_b")
 pids+=("$pid_b")
 
+# Served models wherever a model path is accepted.
+"$hepinfer" inspect "http://127.0.0.1:$port_a/v2/models/jet_tagger" | grep -q "Open Inference Protocol"
+"$hepinfer" bench "http://127.0.0.1:$port_a/v2/models/event_classifier" --seconds 0.5 --requesters 4 --batching \
+  --json > "$work/bench.json"
+python3 - "$work/bench.json" <<'PY'
+import json, sys
+bench = json.load(open(sys.argv[1]))
+assert bench["requests"] > 0 and bench["batcher"]["failed_requests"] == 0, bench
+assert bench["device"].startswith("server "), bench
+PY
+
 cat > "$work/remote.yaml" <<YAML
 policy: spread
 servers:

@@ -209,5 +209,80 @@ TEST(Plan, InvariantsHoldForRandomClaimsAndInventories) {
   }
 }
 
+
+// Servers: offers as the job's probe found them; planning itself never touches the network.
+ServerOffer offer(std::string name, bool live, std::vector<std::string> ready) {
+  return {.name = name, .url = "http://" + name + ":8000", .live = live, .ready_models = std::move(ready),
+          .note = live ? "" : "connect: Connection refused"};
+}
+
+Claim remote_claim(std::string module, RemotePolicy policy, std::string served, double calls = 0) {
+  Claim claim = gpu_claim(std::move(module), 1, 1024);
+  claim.remote = policy;
+  claim.served_model = std::move(served);
+  claim.expected_calls_per_second = calls;
+  return claim;
+}
+
+TEST(PlanServers, PreferPutsModulesOnServersSpreadByExpectedCalls) {
+  Inventory inventory = gpus_of({4096});
+  inventory.servers = {offer("a", true, {"tagger", "flow"}), offer("b", true, {"tagger"}), offer("c", false, {})};
+  const Plan plan = make_plan({remote_claim("t1", RemotePolicy::kPrefer, "tagger", 300),
+                               remote_claim("t2", RemotePolicy::kPrefer, "tagger", 100),
+                               remote_claim("f", RemotePolicy::kPrefer, "flow", 50)},
+                              inventory);
+  const Assignment& t1 = plan.for_module("t1");
+  ASSERT_TRUE(t1.on_server());
+  EXPECT_EQ(t1.servers.front().name, "a");
+  EXPECT_EQ(t1.servers.back().name, "b") << "the other server that has it ready is the failover";
+  EXPECT_EQ(t1.served_model, "tagger");
+  EXPECT_TRUE(t1.local_fallback);
+  EXPECT_TRUE(t1.devices.empty()) << "a module on a server holds no GPU";
+  EXPECT_EQ(plan.for_module("t2").servers.front().name, "b") << "b had fewer expected calls";
+  EXPECT_EQ(plan.for_module("f").servers.size(), 1u);
+  EXPECT_EQ(plan.gpus.at(0).assigned_mib, 0);
+  ASSERT_EQ(plan.servers.size(), 3u);
+  EXPECT_EQ(plan.servers[0].modules, 2);
+  EXPECT_DOUBLE_EQ(plan.servers[0].expected_calls, 350);
+  EXPECT_FALSE(plan.servers[2].live);
+  EXPECT_NE(plan.explain().find("t1 -> server a ('tagger')"), std::string::npos) << plan.explain();
+  EXPECT_NE(t1.reason.find("failover: b"), std::string::npos) << t1.reason;
+}
+
+TEST(PlanServers, PreferFallsBackToTheLocalClaimAndSaysWhy) {
+  Inventory inventory = gpus_of({4096});
+  inventory.servers = {offer("a", true, {"other"}), offer("dead", false, {})};
+  const Plan plan = make_plan({remote_claim("t", RemotePolicy::kPrefer, "tagger")}, inventory);
+  const Assignment& t = plan.for_module("t");
+  EXPECT_FALSE(t.on_server());
+  EXPECT_EQ(t.devices, std::vector<int>{0});
+  EXPECT_NE(t.reason.find("no server has 'tagger' ready (a: live, model not ready; dead: not answering"),
+            std::string::npos)
+      << t.reason;
+}
+
+TEST(PlanServers, OnlyFailsWithoutAServerAndHasNoLocalFallback) {
+  Inventory inventory = gpus_of({4096});
+  inventory.servers = {offer("a", true, {"flow"})};
+  const std::string message =
+      test::error_message_of<ResourceExhaustedError>([&] { make_plan({remote_claim("t", RemotePolicy::kOnly, "tagger")}, inventory); });
+  EXPECT_NE(message.find("module 't' may only run on a server"), std::string::npos) << message;
+  const Plan plan = make_plan({remote_claim("f", RemotePolicy::kOnly, "flow")}, inventory);
+  EXPECT_FALSE(plan.for_module("f").local_fallback);
+}
+
+TEST(PlanServers, NeverIgnoresServersAndClaimsAreChecked) {
+  Inventory inventory = gpus_of({4096});
+  inventory.servers = {offer("a", true, {"tagger"})};
+  Claim local = gpu_claim("t", 1, 1024);
+  local.served_model = "tagger";
+  EXPECT_FALSE(make_plan({local}, inventory).for_module("t").on_server());
+  EXPECT_THROW(make_plan({remote_claim("t", RemotePolicy::kPrefer, "")}, inventory), InvalidArgumentError);
+  inventory.servers.push_back(offer("a", true, {}));
+  EXPECT_THROW(make_plan({local}, inventory), InvalidArgumentError) << "server listed twice";
+  EXPECT_EQ(parse_remote_policy("only"), RemotePolicy::kOnly);
+  EXPECT_FALSE(parse_remote_policy("sometimes"));
+}
+
 }  // namespace
 }  // namespace hepinfer::scheduler
