@@ -71,13 +71,22 @@ assert len(set(first.values())) == 2, f"modules not spread over both servers: {f
 assert all(s["live"] for s in plan["servers"]), plan["servers"]
 PY
 
+# Runs the job (JSON report to $1) and kills the server $2 once a tenth of the events are done.
+run_job_killing() {
+  "$hepinfer" run "$work/remote.yaml" --models "$models" --json > "$1" 2> "$work/progress.txt" &
+  local job=$! waited=0
+  until [ "$(grep -c '^progress:' "$work/progress.txt" || true)" -ge 2 ]; do
+    kill -0 "$job" 2>/dev/null || { echo "the job ended before the server was killed" >&2; cat "$work/progress.txt" >&2; exit 1; }
+    ((waited++ < 1200)) || { echo "the job made no progress in 120 s" >&2; exit 1; }
+    sleep 0.1
+  done
+  kill -9 "$2"
+  wait "$job"
+}
+
 # First job: server a is killed mid-run; its modules (particle_flow among them, which may only run
 # on a server) move to b.
-"$hepinfer" run "$work/remote.yaml" --models "$models" --json --quiet > "$work/run1.json" &
-job=$!
-sleep 3
-kill -9 "$pid_a"
-wait "$job"
+run_job_killing "$work/run1.json" "$pid_a"
 python3 - "$work/run1.json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
@@ -91,11 +100,7 @@ PY
 # Second job, every module "prefer": b, the last server, is killed mid-run; every module finishes
 # on its local fallback (the CPU).
 sed -i 's/remote: only/remote: prefer/' "$work/remote.yaml"
-"$hepinfer" run "$work/remote.yaml" --models "$models" --json --quiet > "$work/run2.json" &
-job=$!
-sleep 3
-kill -9 "$pid_b"
-wait "$job"
+run_job_killing "$work/run2.json" "$pid_b"
 python3 - "$work/run2.json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
