@@ -4,6 +4,7 @@
 # scripts/requirements.in. scripts/setup.sh installs the lock with --require-hashes.
 # Likewise scripts/requirements-kserve.lock from scripts/requirements-kserve.in: the separate
 # environment .venv-kserve of the Open Inference Protocol test server (scripts/setup_kserve.sh).
+# And scripts/requirements-mlserver.lock: .venv-mlserver, MLServer, the JSON-only second test server.
 # pip-compile keeps the pins already in a lock that still satisfy its .in file; delete a lock
 # to resolve it from scratch.
 #
@@ -19,7 +20,7 @@ trap 'rm -rf "$tools"' EXIT
 "$python" -m venv "$tools/venv"
 "$tools/venv/bin/python" -m pip install -q --disable-pip-version-check pip-tools==7.6.2
 cd "$repo/scripts"
-for name in requirements requirements-kserve; do
+for name in requirements requirements-kserve requirements-mlserver; do
   "$tools/venv/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
     --no-emit-find-links --output-file "$name.lock" "$name.in"
   echo "lock_requirements: $(grep -c '==' "$name.lock") packages pinned in scripts/$name.lock"

@@ -6,7 +6,8 @@
 #      wheel, whose libtensorflow_cc / libtensorflow_framework and headers the C++ build links,
 #      and what the model generators and benchmark plots use.
 #   3. the separate environment of the Open Inference Protocol test server (.venv-kserve, pinned by
-#      scripts/requirements-kserve.lock; scripts/setup_kserve.sh).
+#      scripts/requirements-kserve.lock; scripts/setup_kserve.sh), and of MLServer (.venv-mlserver,
+#      scripts/setup_mlserver.sh).
 # Idempotent: a second run only checks.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,5 +47,7 @@ for name in ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2"):
 print(f"setup: TensorFlow {tf.__version__} C++ runtime at {lib}")
 PY
 
-# The Open Inference Protocol test server's own environment (KServe needs protobuf < 7).
+# The Open Inference Protocol test servers' own environments: KServe (needs protobuf < 7) and
+# MLServer (a second, JSON-only implementation; its starlette pin excludes KServe's).
 bash "$repo/scripts/setup_kserve.sh"
+bash "$repo/scripts/setup_mlserver.sh"
