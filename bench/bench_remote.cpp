@@ -195,9 +195,15 @@ int main(int argc, char** argv) {
     }
     // Batching: many requesters of one row each, with and without the dynamic batcher.
     auto shared = std::shared_ptr<const Model>(remote::connect({{"server", url}}, model_name));
+    const auto delay = std::chrono::microseconds(delay_us);
+    {
+      // The same requests as concurrent_binary, coalesced: client CPU per caller's request.
+      batching::DynamicBatcher batcher(shared, {.max_batch_rows = 16 * rows, .max_delay = delay});
+      report["concurrent_binary_batched"] = measure(batcher, requesters, rows, seconds).json();
+      report["concurrent_binary_batched"]["mean_batch_rows"] = batcher.statistics().mean_batch_rows;
+    }
     const Phase single_row = measure(*shared, 1, 1, seconds);
     const Phase unbatched = measure(*shared, requesters, 1, seconds);
-    const auto delay = std::chrono::microseconds(delay_us);
     batching::DynamicBatcher batcher(shared, {.max_batch_rows = 256, .max_delay = delay});
     const Phase batched = measure(batcher, requesters, 1, seconds);
     const batching::BatcherStatistics batch_statistics = batcher.statistics();

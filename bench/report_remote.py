@@ -103,7 +103,8 @@ def main():
     print("|---|---:|---:|---:|")
     for encoding in ("binary", "json"):
         single = cpp[f"single_{encoding}"]
-        print(f"| client CPU per request, {encoding} | {single['client_cpu_us_per_request']:.1f} µs | - | - |")
+        print(f"| one requester, {encoding}: client CPU per request (user part) | "
+              f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | - | - |")
     for encoding in ("binary", "json"):
         single = cpp[f"single_{encoding}"]
         print(f"| one requester, {encoding}: p50 / p99 latency | {single['p50_us']:.0f} / {single['p99_us']:.0f} µs "
@@ -111,6 +112,11 @@ def main():
     print(f"| 16 requesters, binary: requests/s | {cpp['concurrent_binary']['requests_per_second']:.0f} | "
           f"tritonclient.http, 16 in flight: {peer['requests_per_second']:.0f} | {ratio:.2f}x |")
     print(f"| 16 requesters, JSON: requests/s | {cpp['concurrent_json']['requests_per_second']:.0f} | - | - |")
+    for name, label in (("concurrent_binary", "16 requesters, binary"),
+                        ("concurrent_binary_batched", "16 requesters, binary, through the dynamic batcher")):
+        phase = cpp[name]
+        print(f"| {label}: client CPU per request (user part) | {phase['client_cpu_us_per_request']:.1f} µs "
+              f"({phase['client_user_cpu_us_per_request']:.1f} µs) | - | - |")
     print(f"| 16 requesters of 1 row, dynamic batching (delay {batching['delay_us']} µs): requests/s | "
           f"{batching['batched']['requests_per_second']:.0f} (mean batch {batching['mean_batch_rows']:.1f}) | "
           f"unbatched: {batching['unbatched']['requests_per_second']:.0f} | {batching['rate_ratio']:.2f}x |")

@@ -58,7 +58,7 @@ http::request<http::span_body<const char>> beast_request(const HttpRequest& requ
   return message;
 }
 
-// Fills `reply` from a complete response; false (and kProtocol) for a malformed binary header.
+// Fills `reply` from a complete response; a malformed binary header length is a kProtocol failure.
 void fill_reply(http::response<http::string_body>&& response, HttpReply& reply) {
   reply.status = static_cast<int>(response.result_int());
   if (auto header = response.find("Inference-Header-Content-Length"); header != response.end()) {
@@ -95,7 +95,7 @@ HttpTarget parse_base_url(const std::string& url) {
   return target;
 }
 
-class HttpPool::Connection : public std::enable_shared_from_this<Connection> {
+class HttpPool::Connection {
  public:
   explicit Connection(asio::io_context& io) : stream(io) {}
   beast::tcp_stream stream;
