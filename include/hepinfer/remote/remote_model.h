@@ -9,8 +9,8 @@
 //
 // Threading: each RemoteModel owns one I/O thread that drives every request in flight (no thread
 // per request, none blocked while a request waits for its server); asynchronous callbacks run on
-// it and must be short (a framework's external work: schedule the module's produce step).
-// Connections are kept alive and pooled per server (up to `max_connections_per_server`).
+// it and must be short (a framework's external work: schedule the module's produce step) and must
+// not destroy the model (its destructor joins that thread). Connections are kept alive and pooled per server (up to `max_connections_per_server`).
 //
 // Requests use Triton's binary tensor extension unless told otherwise; a server that refuses it
 // (MLServer) is spoken to in JSON from then on. A request that fails on a server because the server
@@ -138,8 +138,8 @@ std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, std::string 
 std::unique_ptr<RemoteModel> connect(const ModelReference& reference, const LoadOptions& options = {},
                                      RemoteOptions remote_options = {});
 
-// The statistics of `model` if it is a RemoteModel (possibly behind a batcher's or splitter's
-// model pointer), nullopt otherwise.
+// The statistics of `model` if it is a RemoteModel, nullopt otherwise (reports that hold models
+// only as hepinfer::Model use it).
 std::optional<RemoteStatistics> statistics_of(const Model& model);
 
 }  // namespace hepinfer::remote
