@@ -4,9 +4,6 @@
 // of a served model. One server for the suite, on a free loopback port.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <future>
@@ -22,20 +19,9 @@
 namespace hepinfer::remote {
 namespace {
 
+using hepinfer::testing::free_loopback_port;
 using hepinfer::testing::ServerProcess;
 using namespace std::chrono_literals;
-
-int free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 // A served model's tensors are named by signature keys (SavedModel) or node names (frozen graph:
 // the manifest's "x:0" without ":0").

@@ -4,9 +4,6 @@
 // JSON from then on. One server for the program, on a free loopback port.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -20,19 +17,8 @@
 namespace hepinfer::remote {
 namespace {
 
+using hepinfer::testing::free_loopback_port;
 using hepinfer::testing::ServerProcess;
-
-int free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 class MlServer : public ::testing::Test {
  protected:

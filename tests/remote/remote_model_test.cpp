@@ -240,7 +240,7 @@ TEST_F(RemoteStubTest, SlowServerBeyondTheTimeoutIsADeadlineError) {
 }
 
 TEST(RemoteConnect, UnreachableServersAreNamed) {
-  // A port nothing listens on: bind one, learn its number, close it.
+  // A port nothing listens on any more: a stub server's, after the stub is killed.
   ServerProcess stub({HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER}, "port ", std::chrono::seconds(30));
   const std::string dead = url_of(stub);
   stub.kill();
