@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The libFuzzer targets in fuzz/ (built by scripts/sanitize.sh into build-sanitize).
 #   scripts/fuzz.sh replay BUILD_DIR            run every corpus input once through its fuzzer (CI)
-#   scripts/fuzz.sh run BUILD_DIR TARGET SECS   fuzz TARGET (npy, workflow, model, xla_manifest) for SECS seconds;
+#   scripts/fuzz.sh run BUILD_DIR TARGET SECS   fuzz TARGET (npy, workflow, model, xla_manifest, aot_manifest, oip_response) for SECS seconds;
 #                                               new inputs go to build-dir/fuzz-corpus/TARGET, findings
 #                                               to build-dir/fuzz-findings/TARGET
 set -euo pipefail
@@ -14,7 +14,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:d
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$repo/scripts/ubsan_suppressions.txt"
 case $mode in
   replay)
-    for target in npy workflow model xla_manifest oip_response; do
+    for target in npy workflow model xla_manifest aot_manifest oip_response; do
       fuzzer="$build/fuzz/fuzz_$target"
       [[ -x $fuzzer ]] || { echo "no $fuzzer (TensorFlow off?)"; continue; }
       "$fuzzer" -runs=0 "fuzz/corpus/$target" 2>&1 | tail -1

@@ -17,6 +17,8 @@
 //   static void globalBeginJob(Cache*);    static void globalEndJob(Cache*);
 //   Module(const ParameterSet&, const Cache*);  // one instance per stream
 //   void acquire(const Event&, WaitingTaskWithArenaHolder);   void produce(Event&);
+// A module without acquire() is a plain stream producer: produce() runs at once, on the stream's
+// thread.
 #include <exception>
 #include <functional>
 #include <map>
@@ -79,16 +81,23 @@ std::vector<Event> run_process(const ParameterSet& parameters, hepinfer::schedul
   loop.run([&](std::int64_t number, int stream) {
     auto event = std::make_shared<Event>(make_event(number));
     Module* module = instances[static_cast<std::size_t>(stream)].get();
-    const WaitingTaskWithArenaHolder holder(loop.start_external_work(stream), [&done, module, event] {
+    if constexpr (!requires { &Module::acquire; }) {
+      // A plain stream producer: produce() runs now, on this thread.
       module->produce(*event);
       done[static_cast<std::size_t>(event->number)] = std::move(*event);
-    });
-    try {
-      module->acquire(*event, holder);
-    } catch (...) {
-      holder.done_waiting(std::current_exception());
+      return true;
+    } else {
+      const WaitingTaskWithArenaHolder holder(loop.start_external_work(stream), [&done, module, event] {
+        module->produce(*event);
+        done[static_cast<std::size_t>(event->number)] = std::move(*event);
+      });
+      try {
+        module->acquire(*event, holder);
+      } catch (...) {
+        holder.done_waiting(std::current_exception());
+      }
+      return false;  // acquire handed the event to external work
     }
-    return false;  // acquire handed the event to external work
   });
   Module::globalEndJob(cache.get());
   if (const std::exception_ptr error = loop.first_error()) std::rethrow_exception(error);

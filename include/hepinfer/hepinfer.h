@@ -1,7 +1,7 @@
 #pragma once
 // Everything an application needs: tensors, errors, the model interface, .npy files, the GPU
 // resource scheduler, batch splitting, dynamic batching and, when built with them, the TensorFlow,
-// XLA and remote backends. No TensorFlow, PJRT or network library header is included from here.
+// XLA, AOT and remote backends. No TensorFlow, PJRT or network library header is included from here.
 
 #include "hepinfer/batching/dynamic_batcher.h"
 #include "hepinfer/batching/splitting_model.h"
@@ -17,6 +17,9 @@
 #if __has_include("hepinfer/xla/xla_model.h")
 #include "hepinfer/xla/pjrt_plugin.h"
 #include "hepinfer/xla/xla_model.h"
+#endif
+#if __has_include("hepinfer/aot/aot_model.h")
+#include "hepinfer/aot/aot_model.h"
 #endif
 #if __has_include("hepinfer/remote/remote_model.h")
 #include "hepinfer/remote/remote_model.h"

@@ -1,6 +1,7 @@
-// `hepinfer compile MODEL -o OUT.xla [--batch-sizes 1,8,64] [--signature KEY]`: a SavedModel or a
-// frozen GraphDef into an XLA artifact for the XLA backend, by the project's Python TensorFlow
-// (compile_xla.py).
+// `hepinfer compile MODEL -o OUT [--target pjrt|cpu-aot] [--batch-sizes 1,8,64] [--signature KEY]`:
+// a SavedModel or a frozen GraphDef into an XLA artifact for the XLA backend (compile_xla.py) or
+// an ahead-of-time compiled package for the AOT backend (compile_aot.py), by the project's Python
+// TensorFlow.
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -42,7 +43,7 @@ ChildResult run_collecting_stderr(const std::vector<std::string>& arguments) {
     for (const std::string& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
-    const std::string why = "compile_xla: cannot run " + arguments.front() + "\n";
+    const std::string why = "cannot run " + arguments.front() + "\n";
     (void)!write(STDERR_FILENO, why.data(), why.size());
     _exit(127);
   }
@@ -61,9 +62,8 @@ ChildResult run_collecting_stderr(const std::vector<std::string>& arguments) {
   return result;
 }
 
-// The compiler's own one-line reason, without TensorFlow's log lines around it.
-std::string reason_in(const std::string& errors) {
-  const std::string marker = "compile_xla: ";
+// The compiler's own one-line reason (after `marker`), without TensorFlow's log lines around it.
+std::string reason_in(const std::string& errors, const std::string& marker) {
   const std::size_t at = errors.rfind(marker);
   if (at == std::string::npos) {
     const std::size_t end = errors.find_last_not_of('\n');
@@ -78,28 +78,43 @@ std::string reason_in(const std::string& errors) {
 
 void add_compile_command(CLI::App& app) {
   struct Options {
-    std::string model, output, batch_sizes = "1,8,64", signature = "serving_default";
+    std::string model, output, target = "pjrt", batch_sizes = "1,8,64", signature = "serving_default",
+                               target_cpu = "x86-64-v3";
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
-      "compile", "Compile a SavedModel or frozen graph into an XLA artifact (one program per batch size) for the XLA backend");
+      "compile",
+      "Compile a SavedModel or frozen graph for the XLA backend (--target pjrt: one XLA program per batch size) or "
+      "the AOT backend (--target cpu-aot: one shared library of ahead-of-time compiled functions)");
   command->add_option("model", options->model, "SavedModel directory or frozen GraphDef (.pb)")->required();
-  command->add_option("-o,--output", options->output, "The artifact directory to write (e.g. model.xla)")->required();
+  command->add_option("-o,--output", options->output, "The directory to write (e.g. model.xla or model.aot)")->required();
+  command->add_option("--target", options->target, "pjrt (default: XLA artifact for CPU and GPU plugins) or cpu-aot")
+      ->check(CLI::IsMember({"pjrt", "cpu-aot"}));
   command->add_option("--batch-sizes", options->batch_sizes, "Batch sizes to compile, e.g. 1,8,64 (default)");
   command->add_option("--signature", options->signature, "Signature to compile (SavedModels; default serving_default)");
-  command->callback([options] {
+  CLI::Option* target_cpu = command->add_option("--target-cpu", options->target_cpu,
+                      "cpu-aot: the CPUs the package runs on: x86-64-v2, x86-64-v3 (default), x86-64-v4 or native");
+  command->callback([options, target_cpu] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {
       throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
                               "' (run scripts/setup.sh or set HEPINFER_PYTHON)");
     }
-    const std::filesystem::path script = data_path("compile_xla.py");
-    check_regular_file(script, "the XLA compiler script");
-    const ChildResult result =
-        run_collecting_stderr({python, script.string(), options->model, options->output, "--batch-sizes",
-                               options->batch_sizes, "--signature", options->signature});
+    const bool aot = options->target == "cpu-aot";
+    const std::filesystem::path script = data_path(aot ? "compile_aot.py" : "compile_xla.py");
+    check_regular_file(script, aot ? "the AOT compiler script" : "the XLA compiler script");
+    std::vector<std::string> arguments{python,          script.string(),         options->model,
+                                       options->output, "--batch-sizes",         options->batch_sizes,
+                                       "--signature",   options->signature};
+    if (aot) {
+      arguments.insert(arguments.end(), {"--target-cpu", options->target_cpu});
+    } else if (target_cpu->count() > 0) {
+      throw InvalidArgumentError("--target-cpu applies to --target cpu-aot; PJRT compiles for the CPU it runs on");
+    }
+    const ChildResult result = run_collecting_stderr(arguments);
     if (result.exit_code != 0) {
-      throw InvalidModelError("cannot compile '" + options->model + "': " + reason_in(result.errors));
+      throw InvalidModelError("cannot compile '" + options->model + "': " +
+                              reason_in(result.errors, aot ? "compile_aot: " : "compile_xla: "));
     }
   });
 }

@@ -4,6 +4,9 @@
 #ifdef HEPINFER_HAS_XLA
 #include "hepinfer/xla/xla_model.h"
 #endif
+#ifdef HEPINFER_HAS_AOT
+#include "hepinfer/aot/aot_model.h"
+#endif
 #ifdef HEPINFER_HAS_REMOTE
 #include "hepinfer/remote/remote_model.h"
 #endif
@@ -16,6 +19,9 @@ bool names_served_model(const std::string& path) {
 }
 
 std::unique_ptr<Model> open_local_model(const std::string& path, const LoadOptions& options) {
+#ifdef HEPINFER_HAS_AOT
+  if (aot::is_aot_package(path)) return aot::load_model(path, options);
+#endif
 #ifdef HEPINFER_HAS_XLA
   if (xla::is_xla_artifact(path)) return xla::load_model(path, options);
 #else

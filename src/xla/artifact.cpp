@@ -1,83 +1,14 @@
 #include "artifact.h"
 
 #include <algorithm>
-#include <set>
 
+#include "../core/manifest_reader.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/file_read.h"
-#include "nlohmann/json.hpp"
 
 namespace hepinfer::xla::detail {
-namespace {
 
 namespace fs = std::filesystem;
-
-class ManifestReader {
- public:
-  explicit ManifestReader(fs::path manifest) : manifest_(std::move(manifest)) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw InvalidModelError("XLA artifact manifest '" + manifest_.string() + "': " + field + ": " + what);
-  }
-
-  const nlohmann::json& at(const nlohmann::json& object, const std::string& key, const std::string& field) const {
-    if (!object.is_object() || !object.contains(key)) fail(field, "missing");
-    return object.at(key);
-  }
-
-  std::string text(const nlohmann::json& object, const std::string& key, const std::string& field) const {
-    const nlohmann::json& value = at(object, key, field);
-    if (!value.is_string()) fail(field, "expected a string");
-    return value.get<std::string>();
-  }
-
-  std::int64_t integer(const nlohmann::json& object, const std::string& key, const std::string& field) const {
-    const nlohmann::json& value = at(object, key, field);
-    if (!value.is_number_integer()) fail(field, "expected an integer");
-    return value.get<std::int64_t>();
-  }
-
-  TensorInfo tensor(const nlohmann::json& entry, const std::string& field) const {
-    TensorInfo info;
-    info.key = text(entry, "name", field + ".name");
-    // The graph tensor's name ("x:0") for artifacts of frozen graphs, whose runs may name it.
-    info.tensor_name = entry.contains("tensor") ? text(entry, "tensor", field + ".tensor") : info.key;
-    const std::string dtype = text(entry, "dtype", field + ".dtype");
-    const auto parsed = parse_dtype(dtype);
-    if (!parsed) fail(field + ".dtype", "'" + dtype + "' is not float32, float64, int32, int64 or bool");
-    info.dtype = *parsed;
-    const nlohmann::json& shape = at(entry, "shape", field + ".shape");
-    if (!shape.is_array() || shape.empty()) fail(field + ".shape", "expected a list of dimensions, the first -1");
-    std::vector<std::int64_t> dims;
-    for (std::size_t i = 0; i < shape.size(); ++i) {
-      if (!shape[i].is_number_integer()) fail(field + ".shape", "expected integer dimensions");
-      const std::int64_t dim = shape[i].get<std::int64_t>();
-      if ((i == 0 && dim != -1) || (i > 0 && dim < 0)) {
-        fail(field + ".shape", "expected -1 (the batch) and then known dimensions");
-      }
-      dims.push_back(dim);
-    }
-    info.shape = Shape(std::move(dims));
-    return info;
-  }
-
-  std::vector<TensorInfo> tensors(const nlohmann::json& manifest, const std::string& key) const {
-    const nlohmann::json& list = at(manifest, key, key);
-    if (!list.is_array() || list.empty()) fail(key, "expected a non-empty list");
-    std::vector<TensorInfo> infos;
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      infos.push_back(tensor(list[i], key + "[" + std::to_string(i) + "]"));
-      if (!names.insert(infos.back().key).second) fail(key, "'" + infos.back().key + "' appears twice");
-    }
-    return infos;
-  }
-
- private:
-  fs::path manifest_;
-};
-
-}  // namespace
 
 bool is_artifact(const fs::path& path) {
   std::error_code ec;
@@ -89,13 +20,8 @@ Artifact read_artifact(const fs::path& directory) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec)) throw FileNotFoundError("XLA artifact '" + directory.string() + "' does not exist");
   const fs::path manifest_path = directory / "manifest.json";
-  const ManifestReader reader(manifest_path);
-  nlohmann::json manifest;
-  try {
-    manifest = nlohmann::json::parse(read_regular_file(manifest_path, "XLA artifact manifest"));
-  } catch (const nlohmann::json::exception& error) {
-    reader.fail("(file)", std::string("not valid JSON: ") + error.what());
-  }
+  const hepinfer::detail::ManifestReader reader(manifest_path, "XLA artifact manifest");
+  const nlohmann::json manifest = reader.parse();
   if (reader.text(manifest, "format", "format") != kArtifactFormat) {
     reader.fail("format", std::string("expected '") + kArtifactFormat + "'");
   }
@@ -121,11 +47,7 @@ Artifact read_artifact(const fs::path& directory) {
     ArtifactProgram program;
     program.batch = reader.integer(programs[i], "batch", field + ".batch");
     if (program.batch < 1) reader.fail(field + ".batch", "expected at least 1");
-    const std::string file = reader.text(programs[i], "file", field + ".file");
-    if (file.empty() || fs::path(file).is_absolute() || file.find("..") != std::string::npos) {
-      reader.fail(field + ".file", "expected a file name inside the artifact, got '" + file + "'");
-    }
-    program.file = directory / file;
+    program.file = reader.file_inside(directory, programs[i], "file", field + ".file");
     check_regular_file(program.file, "XLA program");
     program.format = reader.text(programs[i], "format", field + ".format");
     if (program.format != "mlir" && program.format != "hlo") reader.fail(field + ".format", "expected mlir or hlo");

@@ -13,6 +13,8 @@
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/core/file_read.h"
+#include "hepinfer/core/fixed_batches.h"
+#include "hepinfer/core/signature_binding.h"
 #include "hepinfer/xla/pjrt_plugin.h"
 #include "pjrt_program.h"
 
@@ -26,25 +28,12 @@ struct CompiledBatch {
   std::unique_ptr<detail::PjrtProgram> program;
 };
 
-// `tensor` with `rows` rows: its own rows first, zeros after.
-// A run names a tensor by its signature key or, as for the TF backend, by its graph tensor name
-// ("x:0"; "x" means "x:0").
-bool is_named(const TensorInfo& info, const std::string& name) {
-  return name == info.key || name == info.tensor_name || name + ":0" == info.tensor_name;
-}
-
-Tensor padded(const Tensor& tensor, std::int64_t rows) {
-  std::vector<std::int64_t> dims = tensor.shape().dims();
-  dims[0] = rows;
-  Tensor result(tensor.dtype(), Shape(std::move(dims)));
-  if (tensor.byte_size() > 0) std::memcpy(result.raw_data(), tensor.raw_data(), tensor.byte_size());
-  return result;
-}
-
 class XlaModel final : public Model {
  public:
   XlaModel(ModelInfo info, std::shared_ptr<const PjrtClient> client, std::vector<CompiledBatch> batches)
-      : info_(std::move(info)), client_(std::move(client)), batches_(std::move(batches)) {}
+      : info_(std::move(info)), client_(std::move(client)), batches_(std::move(batches)) {
+    for (const CompiledBatch& batch : batches_) batch_sizes_.push_back(batch.rows);
+  }
 
   const ModelInfo& info() const override { return info_; }
   void set_timing(const LoadTiming& timing) { info_.timing = timing; }
@@ -55,98 +44,28 @@ class XlaModel final : public Model {
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
-    const std::vector<Tensor> ordered = ordered_inputs(signature, inputs);
-    const std::vector<std::size_t> selected = selected_outputs(signature, output_names);
+    const std::vector<Tensor> ordered = bind_inputs(signature, inputs, info_.path);
+    const std::vector<std::size_t> selected = select_outputs(signature, output_names, info_.path);
     std::vector<const TensorInfo*> selected_infos;
     for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);
 
     const std::int64_t rows = ordered.front().rows();
     if (rows == 0) return *empty_outputs_from_metadata(selected_infos);  // every output is [-1, known...]
-    const std::vector<Tensor> all = run_rows(ordered, rows);
+    const std::vector<Tensor> all = run_over_batch_sizes(
+        batch_sizes_, ordered,
+        [&](std::size_t size_index, const std::vector<Tensor>& part) { return run_padded(batches_[size_index], part); },
+        info_.path);
     std::vector<Tensor> outputs;
     for (const std::size_t index : selected) outputs.push_back(all[index]);
     return outputs;
   }
 
  private:
-  // The inputs in the programs' parameter order, checked against the signature.
-  std::vector<Tensor> ordered_inputs(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs) const {
-    std::vector<Tensor> ordered;
-    for (const TensorInfo& expected : signature.inputs) {
-      const auto given = std::find_if(inputs.begin(), inputs.end(),
-                                      [&](const NamedTensor& input) { return is_named(expected, input.name); });
-      if (given == inputs.end()) {
-        throw InvalidArgumentError("model '" + info_.path + "': input '" + expected.key + "' (" +
-                                   std::string(dtype_name(expected.dtype)) + expected.shape.to_string() +
-                                   ") was not given");
-      }
-      check_input_matches(expected, given->tensor, info_.path);
-      if (!ordered.empty() && given->tensor.rows() != ordered.front().rows()) {
-        throw ShapeMismatchError("model '" + info_.path + "': input '" + expected.key + "' has " +
-                                 std::to_string(given->tensor.rows()) + " rows, input '" + signature.inputs[0].key +
-                                 "' " + std::to_string(ordered.front().rows()) + "; every input needs the same rows");
-      }
-      ordered.push_back(given->tensor);
-    }
-    for (const NamedTensor& input : inputs) {
-      if (std::none_of(signature.inputs.begin(), signature.inputs.end(),
-                       [&](const TensorInfo& info) { return is_named(info, input.name); })) {
-        std::string keys;
-        for (const TensorInfo& info : signature.inputs) keys += (keys.empty() ? "'" : ", '") + info.key + "'";
-        throw NotFoundError("model '" + info_.path + "': '" + input.name + "' is not an input of signature '" +
-                            signature.key + "' (" + keys + ")");
-      }
-    }
-    if (ordered.size() != inputs.size()) {
-      throw InvalidArgumentError("model '" + info_.path + "': an input is fed twice");
-    }
-    return ordered;
-  }
-
-  std::vector<std::size_t> selected_outputs(const SignatureInfo& signature, const std::vector<std::string>& names) const {
-    std::vector<std::size_t> selected;
-    if (names.empty()) {
-      for (std::size_t i = 0; i < signature.outputs.size(); ++i) selected.push_back(i);
-      return selected;
-    }
-    for (const std::string& name : names) {
-      const auto found = std::find_if(signature.outputs.begin(), signature.outputs.end(),
-                                      [&](const TensorInfo& output) { return is_named(output, name); });
-      if (found == signature.outputs.end()) {
-        std::string keys;
-        for (const TensorInfo& info : signature.outputs) keys += (keys.empty() ? "'" : ", '") + info.key + "'";
-        throw NotFoundError("model '" + info_.path + "': '" + name + "' is not an output of signature '" +
-                            signature.key + "' (" + keys + ")");
-      }
-      selected.push_back(static_cast<std::size_t>(found - signature.outputs.begin()));
-    }
-    return selected;
-  }
-
-  // All outputs for `rows` (> 0) rows: on the smallest compiled batch that holds them, or split
-  // over the largest.
-  std::vector<Tensor> run_rows(const std::vector<Tensor>& inputs, std::int64_t rows) const {
-    const CompiledBatch& largest = batches_.back();
-    if (rows > largest.rows) {
-      std::vector<std::vector<Tensor>> parts;
-      for (std::int64_t begin = 0; begin < rows; begin += largest.rows) {
-        const std::int64_t end = std::min(rows, begin + largest.rows);
-        std::vector<Tensor> chunk;
-        for (const Tensor& input : inputs) chunk.push_back(input.slice_rows(begin, end));
-        parts.push_back(run_rows(chunk, end - begin));
-      }
-      std::vector<Tensor> outputs;
-      for (std::size_t o = 0; o < parts.front().size(); ++o) {
-        std::vector<Tensor> pieces;
-        for (const auto& part : parts) pieces.push_back(part[o]);
-        outputs.push_back(concat_rows(pieces, "output " + std::to_string(o) + " of '" + info_.path + "'"));
-      }
-      return outputs;
-    }
-    const CompiledBatch& batch =
-        *std::find_if(batches_.begin(), batches_.end(), [&](const CompiledBatch& b) { return b.rows >= rows; });
+  // `inputs` (rows <= batch.rows) on `batch`'s program, padded with zeros; outputs cut back.
+  std::vector<Tensor> run_padded(const CompiledBatch& batch, const std::vector<Tensor>& inputs) const {
+    const std::int64_t rows = inputs.front().rows();
     std::vector<Tensor> fed;
-    for (const Tensor& input : inputs) fed.push_back(rows == batch.rows ? input : padded(input, batch.rows));
+    for (const Tensor& input : inputs) fed.push_back(rows == batch.rows ? input : padded_to_rows(input, batch.rows));
     std::vector<Tensor> outputs = batch.program->run(fed);
     for (Tensor& output : outputs) {
       if (output.shape().rank() == 0 || output.rows() != batch.rows) {
@@ -161,6 +80,7 @@ class XlaModel final : public Model {
   ModelInfo info_;
   std::shared_ptr<const PjrtClient> client_;
   std::vector<CompiledBatch> batches_;  // by increasing rows
+  std::vector<std::int64_t> batch_sizes_;
   XlaLoadReport load_report_;
 };
 

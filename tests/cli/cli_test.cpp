@@ -456,5 +456,52 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
 }
 #endif
 
+#ifdef HEPINFER_TEST_AOT
+TEST_F(Cli, AotPackagesRunOnTheAotBackendAndAgreeWithPython) {
+  const auto& mlp = test::test_model("mlp");
+  const fs::path package = scratch_ / "mlp.aot";
+  const CommandResult compiled = hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", package.string(),
+                                           "--target", "cpu-aot", "--batch-sizes", "1,4"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_EQ(compiled.err, "");
+  const CommandResult inspected = hepinfer({"inspect", package.string(), "--json"});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_EQ(nlohmann::json::parse(inspected.out).at("backend"), "aot");
+  const auto& reference = mlp.cases.back();  // 5 rows: split over the compiled 4 and 1
+  const CommandResult inferred = hepinfer({"infer", package.string(), "-i", "x=" + reference.inputs.at("x"),
+                                           "--output", "output_0=" + (scratch_ / "prob.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_EQ(inferred.err, "");
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+  const CommandResult benched = hepinfer({"bench", package.string(), "--requesters", "4", "--rows", "3", "--seconds", "0.2"});
+  EXPECT_EQ(benched.exit_code, 0) << benched.err;
+}
+
+TEST_F(Cli, RunsTheDemoJobOnAotPackages) {
+  const CommandResult result =
+      hepinfer({"run", std::string(HEPINFER_SOURCE_DIR) + "/examples/workflows/aot_job.yaml", "--models",
+                HEPINFER_DEMO_PACKAGES_DIR, "--events", "120", "--threads", "2", "--json", "--quiet"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_TRUE(report["job"]["succeeded"].get<bool>());
+  ASSERT_EQ(report["modules"].size(), 3u);
+  for (const auto& module : report["modules"]) {
+    EXPECT_EQ(module["calls"], 120) << module["name"];
+    EXPECT_EQ(module["failed_checks"], 0) << module["first_failure"];
+    EXPECT_EQ(module["reference_events_checked"], 24) << module["name"];
+    EXPECT_LT(module["reference_max_difference"].get<double>(), 1e-4) << module["name"];
+  }
+}
+
+TEST_F(Cli, CompilingForAnUnknownCpuFailsWithOneLine) {
+  const std::string mlp = test::test_model("mlp").formats.at("saved_model").path;
+  expect_one_line_error(hepinfer({"compile", mlp, "-o", (scratch_ / "x.aot").string(), "--target", "cpu-aot",
+                                  "--target-cpu", "pentium"}),
+                        "--target-cpu 'pentium'");
+  expect_one_line_error(hepinfer({"compile", mlp, "-o", (scratch_ / "x.xla").string(), "--target-cpu", "native"}),
+                        "--target-cpu applies to --target cpu-aot");
+}
+#endif
+
 }  // namespace
 }  // namespace hepinfer

@@ -1,0 +1,27 @@
+#pragma once
+// Running any number of rows on functions compiled for a few fixed batch sizes (XLA programs, AOT
+// functions): the rows go to the smallest size that holds them, or are split over the largest.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "hepinfer/core/tensor.h"
+
+namespace hepinfer {
+
+// Runs `inputs` (rows > 0, equal in every input) in parts of at most batch_sizes.back() rows
+// (batch_sizes increasing and positive). `run_one(size_index, part)` runs a part whose rows fit in
+// batch_sizes[size_index] (padding it itself if fewer) and returns outputs with the part's rows;
+// split parts are concatenated. `model` names the model in errors.
+using RunOnBatchSize = std::function<std::vector<Tensor>(std::size_t size_index, const std::vector<Tensor>& part)>;
+std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_sizes, const std::vector<Tensor>& inputs,
+                                         const RunOnBatchSize& run_one, std::string_view model);
+
+// `tensor` with `rows` (>= its rows) rows: its own first, zeros after.
+Tensor padded_to_rows(const Tensor& tensor, std::int64_t rows);
+
+}  // namespace hepinfer

@@ -1,0 +1,81 @@
+#include "package_manifest.h"
+
+#include <algorithm>
+
+#include "../core/manifest_reader.h"
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
+
+namespace hepinfer::aot::detail {
+
+namespace fs = std::filesystem;
+
+bool is_package(const fs::path& directory) {
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec) || !fs::is_regular_file(directory / "manifest.json", ec)) return false;
+  try {
+    const nlohmann::json manifest = nlohmann::json::parse(read_regular_file(directory / "manifest.json", "manifest"));
+    return manifest.is_object() && manifest.value("format", std::string()) == kPackageFormat;
+  } catch (const std::exception&) {
+    return false;  // not a package's manifest; whoever loads it says what is wrong
+  }
+}
+
+PackageManifest read_package_manifest(const fs::path& directory) {
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) {
+    throw FileNotFoundError("AOT package '" + directory.string() + "' does not exist");
+  }
+  PackageManifest package;
+  package.directory = directory;
+  package.manifest = directory / "manifest.json";
+  const hepinfer::detail::ManifestReader reader(package.manifest, "AOT package manifest");
+  const nlohmann::json manifest = reader.parse();
+  if (reader.text(manifest, "format", "format") != kPackageFormat) {
+    reader.fail("format", std::string("expected '") + kPackageFormat + "'");
+  }
+  if (const std::int64_t version = reader.integer(manifest, "format_version", "format_version");
+      version != kPackageFormatVersion) {
+    reader.fail("format_version", "this hepinfer reads version " + std::to_string(kPackageFormatVersion) + ", got " +
+                                      std::to_string(version) + "; compile the model again");
+  }
+  package.signature.key = reader.text(manifest, "signature", "signature");
+  package.signature.inputs = reader.tensors(manifest, "inputs");
+  package.signature.outputs = reader.tensors(manifest, "outputs");
+
+  const nlohmann::json& batch_sizes = reader.at(manifest, "batch_sizes", "batch_sizes");
+  if (!batch_sizes.is_array() || batch_sizes.empty()) reader.fail("batch_sizes", "expected a non-empty list");
+  for (const nlohmann::json& size : batch_sizes) {
+    if (!size.is_number_integer() || size.get<std::int64_t>() < 1) {
+      reader.fail("batch_sizes", "expected positive integers");
+    }
+    if (!package.batch_sizes.empty() && size.get<std::int64_t>() <= package.batch_sizes.back()) {
+      reader.fail("batch_sizes", "expected increasing sizes, each once");
+    }
+    package.batch_sizes.push_back(size.get<std::int64_t>());
+  }
+
+  const nlohmann::json& library = reader.at(manifest, "library", "library");
+  package.library = reader.file_inside(directory, library, "file", "library.file");
+  package.library_bytes = reader.integer(library, "bytes", "library.bytes");
+  package.abi_version = reader.integer(library, "abi_version", "library.abi_version");
+  package.package_id = reader.text(manifest, "package_id", "package_id");
+  if (package.package_id.empty()) reader.fail("package_id", "expected a non-empty id");
+
+  const nlohmann::json& target = reader.at(manifest, "target", "target");
+  package.cpu_level = reader.text(target, "cpu", "target.cpu");
+  const nlohmann::json& features = reader.at(target, "cpu_features", "target.cpu_features");
+  if (!features.is_array()) reader.fail("target.cpu_features", "expected a list of CPU feature names");
+  for (const nlohmann::json& feature : features) {
+    if (!feature.is_string() || feature.get<std::string>().empty()) {
+      reader.fail("target.cpu_features", "expected CPU feature names such as \"avx2\"");
+    }
+    package.cpu_features.push_back(feature.get<std::string>());
+  }
+  package.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
+  package.tensorflow_version = reader.text(manifest, "tensorflow", "tensorflow");
+  check_regular_file(package.library, "AOT package library");
+  return package;
+}
+
+}  // namespace hepinfer::aot::detail

@@ -1,0 +1,110 @@
+#pragma once
+// Reading the JSON manifests of compiled models (XLA artifacts, AOT packages) with one typed error
+// per malformed field. Private to the library (not installed): nlohmann-json is needed to build
+// the backends, not by their users.
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/core/file_read.h"
+#include "hepinfer/core/model.h"
+#include "nlohmann/json.hpp"
+
+namespace hepinfer::detail {
+
+class ManifestReader {
+ public:
+  // `what` names the kind of manifest in messages, e.g. "XLA artifact manifest".
+  ManifestReader(std::filesystem::path manifest, std::string what)
+      : manifest_(std::move(manifest)), what_(std::move(what)) {}
+
+  const std::filesystem::path& path() const { return manifest_; }
+
+  // The manifest's JSON; InvalidModelError if it is not JSON, FileNotFoundError if unreadable.
+  nlohmann::json parse() const {
+    try {
+      return nlohmann::json::parse(read_regular_file(manifest_, what_));
+    } catch (const nlohmann::json::exception& error) {
+      fail("(file)", std::string("not valid JSON: ") + error.what());
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+    throw InvalidModelError(what_ + " '" + manifest_.string() + "': " + field + ": " + what);
+  }
+
+  const nlohmann::json& at(const nlohmann::json& object, const std::string& key, const std::string& field) const {
+    if (!object.is_object() || !object.contains(key)) fail(field, "missing");
+    return object.at(key);
+  }
+
+  std::string text(const nlohmann::json& object, const std::string& key, const std::string& field) const {
+    const nlohmann::json& value = at(object, key, field);
+    if (!value.is_string()) fail(field, "expected a string");
+    return value.get<std::string>();
+  }
+
+  std::int64_t integer(const nlohmann::json& object, const std::string& key, const std::string& field) const {
+    const nlohmann::json& value = at(object, key, field);
+    if (!value.is_number_integer()) fail(field, "expected an integer");
+    return value.get<std::int64_t>();
+  }
+
+  // A tensor entry {"name", "dtype", "shape": [-1, known...], optional "tensor": "x:0"}.
+  TensorInfo tensor(const nlohmann::json& entry, const std::string& field) const {
+    TensorInfo info;
+    info.key = text(entry, "name", field + ".name");
+    // The graph tensor's name ("x:0") for models compiled from frozen graphs, whose runs may name it.
+    info.tensor_name = entry.contains("tensor") ? text(entry, "tensor", field + ".tensor") : info.key;
+    const std::string dtype = text(entry, "dtype", field + ".dtype");
+    const auto parsed = parse_dtype(dtype);
+    if (!parsed) fail(field + ".dtype", "'" + dtype + "' is not float32, float64, int32, int64 or bool");
+    info.dtype = *parsed;
+    const nlohmann::json& shape = at(entry, "shape", field + ".shape");
+    if (!shape.is_array() || shape.empty()) fail(field + ".shape", "expected a list of dimensions, the first -1");
+    std::vector<std::int64_t> dims;
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      if (!shape[i].is_number_integer()) fail(field + ".shape", "expected integer dimensions");
+      const std::int64_t dim = shape[i].get<std::int64_t>();
+      if ((i == 0 && dim != -1) || (i > 0 && dim < 0)) {
+        fail(field + ".shape", "expected -1 (the batch) and then known dimensions");
+      }
+      dims.push_back(dim);
+    }
+    info.shape = Shape(std::move(dims));
+    return info;
+  }
+
+  // A non-empty list of tensor entries with distinct names.
+  std::vector<TensorInfo> tensors(const nlohmann::json& manifest, const std::string& key) const {
+    const nlohmann::json& list = at(manifest, key, key);
+    if (!list.is_array() || list.empty()) fail(key, "expected a non-empty list");
+    std::vector<TensorInfo> infos;
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      infos.push_back(tensor(list[i], key + "[" + std::to_string(i) + "]"));
+      if (!names.insert(infos.back().key).second) fail(key, "'" + infos.back().key + "' appears twice");
+    }
+    return infos;
+  }
+
+  // A file name inside `directory` (no absolute path, no "..").
+  std::filesystem::path file_inside(const std::filesystem::path& directory, const nlohmann::json& object,
+                                    const std::string& key, const std::string& field) const {
+    const std::string file = text(object, key, field);
+    if (file.empty() || std::filesystem::path(file).is_absolute() || file.find("..") != std::string::npos) {
+      fail(field, "expected a file name inside '" + directory.string() + "', got '" + file + "'");
+    }
+    return directory / file;
+  }
+
+ private:
+  std::filesystem::path manifest_;
+  std::string what_;
+};
+
+}  // namespace hepinfer::detail

@@ -1,0 +1,74 @@
+#include "hepinfer/core/signature_binding.h"
+
+#include <algorithm>
+
+#include "hepinfer/core/error.h"
+
+namespace hepinfer {
+namespace {
+
+std::string keys_of(const std::vector<TensorInfo>& tensors) {
+  std::string keys;
+  for (const TensorInfo& info : tensors) keys += (keys.empty() ? "'" : ", '") + info.key + "'";
+  return keys;
+}
+
+}  // namespace
+
+bool names_tensor(const TensorInfo& info, std::string_view name) {
+  return name == info.key || name == info.tensor_name ||
+         (!info.tensor_name.empty() && info.tensor_name.size() == name.size() + 2 &&
+          info.tensor_name.starts_with(name) && info.tensor_name.ends_with(":0"));
+}
+
+std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
+                                std::string_view model) {
+  const std::string where = "model '" + std::string(model) + "': ";
+  std::vector<Tensor> ordered;
+  ordered.reserve(signature.inputs.size());
+  for (const TensorInfo& expected : signature.inputs) {
+    const auto given = std::find_if(inputs.begin(), inputs.end(),
+                                    [&](const NamedTensor& input) { return names_tensor(expected, input.name); });
+    if (given == inputs.end()) {
+      throw InvalidArgumentError(where + "input '" + expected.key + "' (" + std::string(dtype_name(expected.dtype)) +
+                                 expected.shape.to_string() + ") was not given");
+    }
+    check_input_matches(expected, given->tensor, model);
+    if (!ordered.empty() && given->tensor.rows() != ordered.front().rows()) {
+      throw ShapeMismatchError(where + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
+                               " rows, input '" + signature.inputs[0].key + "' " +
+                               std::to_string(ordered.front().rows()) + "; every input needs the same rows");
+    }
+    ordered.push_back(given->tensor);
+  }
+  for (const NamedTensor& input : inputs) {
+    if (std::none_of(signature.inputs.begin(), signature.inputs.end(),
+                     [&](const TensorInfo& info) { return names_tensor(info, input.name); })) {
+      throw NotFoundError(where + "'" + input.name + "' is not an input of signature '" + signature.key + "' (" +
+                          keys_of(signature.inputs) + ")");
+    }
+  }
+  if (ordered.size() != inputs.size()) throw InvalidArgumentError(where + "an input is fed twice");
+  return ordered;
+}
+
+std::vector<std::size_t> select_outputs(const SignatureInfo& signature, const std::vector<std::string>& names,
+                                        std::string_view model) {
+  std::vector<std::size_t> selected;
+  if (names.empty()) {
+    for (std::size_t i = 0; i < signature.outputs.size(); ++i) selected.push_back(i);
+    return selected;
+  }
+  for (const std::string& name : names) {
+    const auto found = std::find_if(signature.outputs.begin(), signature.outputs.end(),
+                                    [&](const TensorInfo& output) { return names_tensor(output, name); });
+    if (found == signature.outputs.end()) {
+      throw NotFoundError("model '" + std::string(model) + "': '" + name + "' is not an output of signature '" +
+                          signature.key + "' (" + keys_of(signature.outputs) + ")");
+    }
+    selected.push_back(static_cast<std::size_t>(found - signature.outputs.begin()));
+  }
+  return selected;
+}
+
+}  // namespace hepinfer

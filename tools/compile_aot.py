@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Compiles a TensorFlow model ahead of time (XLA AOT, tfcompile, as CMSSW's TFAOT) into a package
+for hepinfer's AOT backend (src/aot): plain functions that run on the caller's thread.
+
+The model is read as tools/model_source.py says (a SavedModel signature or a frozen GraphDef). For
+every batch size N the signature is traced at N rows, its variables frozen into constants, and
+compiled by XLA for the target CPU into an object file and a C++ class (tfcompile needs static
+shapes: one function per batch size). A generated wrapper puts the classes behind the C table of
+src/aot/package_abi.h, and the system compiler links wrapper, objects and XLA's AOT runtime
+(tools/aot_runtime.py, built once per machine) into one shared library.
+
+The package is a directory:
+  manifest.json   format, source model and its hash, TensorFlow's version, signature, inputs and
+                  outputs (dtype, shape with -1 for the batch), batch sizes, the library (file,
+                  bytes), the target (CPU level and the CPU features it needs), the package id
+  model.so        the library; it embeds the same interface and package id, which the backend
+                  checks against the manifest
+
+Weights are baked into each batch size's function as constants (one copy per batch size).
+
+Usage: compile_aot.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
+                      [--target-cpu x86-64-v3|x86-64-v2|x86-64-v4|native] [--cxx g++]
+Exit status 2 with one line on stderr ("compile_aot: ...") for a model it cannot compile.
+"""
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+from model_source import CompileError, ModelSource, fail, first_informative_line  # noqa: E402,F401
+import aot_runtime  # noqa: E402
+
+FORMAT = "hepinfer-aot"
+FORMAT_VERSION = 1
+LIBRARY = "model.so"
+# The x86-64 micro-architecture levels (psABI), as the CPU feature names Linux's /proc/cpuinfo uses;
+# a package needs every feature of its level and refuses to load without them.
+CPU_LEVELS = {"x86-64-v2": ["cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"]}
+CPU_LEVELS["x86-64-v3"] = CPU_LEVELS["x86-64-v2"] + ["abm", "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe",
+                                                     "xsave"]
+CPU_LEVELS["x86-64-v4"] = CPU_LEVELS["x86-64-v3"] + ["avx512bw", "avx512cd", "avx512dq", "avx512f", "avx512vl"]
+DEFAULT_CPU_LEVEL = "x86-64-v3"
+ABI_HEADER = "package_abi.h"
+C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t", "bool": "bool"}
+
+
+def host_cpu_features():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_cpu_level(target_cpu):
+    """(level, features): `native` is the highest level this machine has."""
+    if platform.machine() != "x86_64":
+        fail(f"AOT packages are built for x86-64 hosts; this one is {platform.machine()}")
+    if target_cpu == "native":
+        host = host_cpu_features()
+        for level in ("x86-64-v4", "x86-64-v3", "x86-64-v2"):
+            if set(CPU_LEVELS[level]) <= host:
+                return level, CPU_LEVELS[level]
+        fail("this CPU lacks x86-64-v2 features; AOT packages need at least x86-64-v2")
+    if target_cpu not in CPU_LEVELS:
+        fail(f"--target-cpu '{target_cpu}': expected one of {sorted(CPU_LEVELS)} or native")
+    return target_cpu, CPU_LEVELS[target_cpu]
+
+
+def tfcompile(source, batch, frozen, work, level, cxx_class):
+    """XLA-compiles `frozen` (the model at `batch` rows) to work/b<batch>{.o,.h,_constants.o}."""
+    from tensorflow.compiler.tf2xla import tf2xla_pb2
+    from tensorflow.python import _pywrap_tfcompile
+
+    config = tf2xla_pb2.Config()
+    for position, tensor in enumerate(frozen.inputs):
+        config.feed.append(tf2xla_pb2.Feed(id=tf2xla_pb2.TensorId(node_name=tensor.op.name,
+                                                                  output_index=tensor.value_index),
+                                           name=f"input{position}", type=tensor.dtype.as_datatype_enum,
+                                           shape=tensor.shape.as_proto()))
+    for position, tensor in enumerate(frozen.outputs):
+        config.fetch.append(tf2xla_pb2.Fetch(id=tf2xla_pb2.TensorId(node_name=tensor.op.name,
+                                                                    output_index=tensor.value_index),
+                                             name=f"output{position}", type=tensor.dtype.as_datatype_enum,
+                                             shape=tensor.shape.as_proto()))
+    if len(config.feed) != len(source.input_names) or len(config.fetch) != len(source.output_names):
+        fail(f"'{source.path}' at batch {batch}: the frozen function has {len(config.feed)} inputs and "
+             f"{len(config.fetch)} outputs, the signature {len(source.input_names)} and {len(source.output_names)}")
+    prefix = work / f"b{batch}"
+    (work / f"b{batch}.graph.pb").write_bytes(frozen.graph.as_graph_def().SerializeToString())
+    (work / f"b{batch}.config.pbtxt").write_text(str(config))
+    try:
+        _pywrap_tfcompile.Compile(
+            graph=str(work / f"b{batch}.graph.pb"), config=str(work / f"b{batch}.config.pbtxt"),
+            target_triple="x86_64-pc-linux", target_cpu=level, target_features="",
+            entry_point=f"hepinfer_aot_entry_b{batch}", cpp_class=cxx_class,
+            out_function_object=f"{prefix}.o", out_header=f"{prefix}.h", out_metadata_object=f"{prefix}_metadata.o",
+            out_constant_buffers_object=f"{prefix}_constants.o", gen_name_to_index=False, gen_program_shape=False)
+    except Exception as error:  # tfcompile names the op XLA cannot compile
+        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
+
+
+def wrapper_source(batch_sizes, num_inputs, num_outputs, description):
+    """The C++ behind package_abi.h's table, over the tfcompile classes hepinfer_aot::b<N>."""
+    includes = "\n".join(f'#include "b{batch}.h"' for batch in batch_sizes)
+    creators = "\n".join(
+        f"    case {index}: return new hepinfer_aot::b{batch}(Function::AllocMode::RESULTS_PROFILES_AND_TEMPS_ONLY);"
+        for index, batch in enumerate(batch_sizes))
+    sizes = ", ".join(f"{batch}" for batch in batch_sizes)
+    return f"""// Generated by hepinfer's tools/compile_aot.py: the package's side of src/aot/package_abi.h.
+#include <new>
+#include <string>
+
+{includes}
+#include "{ABI_HEADER}"
+
+namespace {{
+
+using Function = tensorflow::XlaCompiledCpuFunction;
+
+struct Instance {{
+  Function* function = nullptr;
+  std::string error;
+}};
+
+constexpr int64_t kBatchSizes[] = {{{sizes}}};
+constexpr char kDescription[] = R"hepinfer_json({description})hepinfer_json";
+
+Function* create_function(int32_t batch_index) {{
+  switch (batch_index) {{
+{creators}
+    default: return nullptr;
+  }}
+}}
+
+int64_t input_bytes(const void* opaque, int32_t i) {{
+  const Function* function = static_cast<const Instance*>(opaque)->function;
+  return i >= 0 && i < function->num_args() ? function->arg_size(i) : -1;
+}}
+
+int64_t output_bytes(const void* opaque, int32_t i) {{
+  const Function* function = static_cast<const Instance*>(opaque)->function;
+  return i >= 0 && i < function->num_results() ? function->result_size(i) : -1;
+}}
+
+void* create(int32_t batch_index) {{
+  try {{
+    auto* instance = new Instance;
+    instance->function = create_function(batch_index);
+    if (instance->function == nullptr) {{
+      delete instance;
+      return nullptr;
+    }}
+    return instance;
+  }} catch (...) {{
+    return nullptr;
+  }}
+}}
+
+void destroy(void* opaque) {{
+  auto* instance = static_cast<Instance*>(opaque);
+  if (instance == nullptr) return;
+  delete instance->function;
+  delete instance;
+}}
+
+void set_input(void* opaque, int32_t i, const void* data) {{ static_cast<Instance*>(opaque)->function->set_arg_data(i, data); }}
+
+int32_t run(void* opaque) {{
+  auto* instance = static_cast<Instance*>(opaque);
+  try {{
+    if (instance->function->Run()) return 1;
+    instance->error = instance->function->error_msg();
+  }} catch (const std::exception& error) {{
+    instance->error = error.what();
+  }} catch (...) {{
+    instance->error = "unknown exception";
+  }}
+  if (instance->error.empty()) instance->error = "the compiled function failed without a message";
+  return 0;
+}}
+
+const char* error(void* opaque) {{ return static_cast<Instance*>(opaque)->error.c_str(); }}
+
+const void* output(void* opaque, int32_t i) {{ return static_cast<Instance*>(opaque)->function->result_data(i); }}
+
+constexpr HepinferAotPackage kPackage = {{
+    HEPINFER_AOT_ABI_VERSION, kDescription, {len(batch_sizes)}, kBatchSizes, {num_inputs}, {num_outputs},
+    create, destroy, input_bytes, output_bytes, set_input, run, error, output}};
+
+}}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const HepinferAotPackage* hepinfer_aot_package_v1(void) {{
+  return &kPackage;
+}}
+"""
+
+
+def find_abi_header():
+    """package_abi.h: next to this script when installed or copied to a build tree, else in src/aot."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / ABI_HEADER, here.parent / "src" / "aot" / ABI_HEADER):
+        if candidate.is_file():
+            return candidate
+    fail(f"cannot find {ABI_HEADER} next to {__file__} or in the source tree")
+
+
+def link_library(work, output, batch_sizes, level, cxx, runtime, log):
+    tf_directory = aot_runtime.tensorflow_directory()
+    objects = [str(work / f"b{batch}{suffix}") for batch in batch_sizes for suffix in (".o", "_constants.o")]
+    command = [cxx, "-std=c++17", "-O2", f"-march={level}", "-fPIC", "-shared", "-fvisibility=hidden",
+               "-D_GLIBCXX_USE_CXX11_ABI=1", "-w", "-I", str(work), "-I", str(tf_directory / "include"),
+               str(work / "wrapper.cc"), *objects, str(runtime),
+               # XLA's runtime stays private to the package (the TF in a TF process has its own copy);
+               # abseil comes from TensorFlow's framework library, whose lts_20250814 the headers name.
+               "-Wl,--exclude-libs,ALL", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-Wl,-z,now",
+               f"-L{tf_directory}", "-l:libtensorflow_framework.so.2", f"-Wl,-rpath,{tf_directory}",
+               "-o", str(output / LIBRARY)]
+    log(f"linking {output / LIBRARY}")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in (result.stderr or result.stdout).splitlines() if "error" in line.lower()]
+        fail(f"linking the package library failed: {(lines or ['no message'])[0].strip()}")
+
+
+def compile_model(model, output, batch_sizes, signature="serving_default", target_cpu=DEFAULT_CPU_LEVEL, cxx=None,
+                  log=lambda message: None):
+    """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`."""
+    started = time.monotonic()
+    output = Path(output)
+    batch_sizes = sorted(set(batch_sizes))
+    if not batch_sizes or batch_sizes[0] < 1:
+        fail(f"batch sizes {batch_sizes}: expected positive integers")
+    cxx = cxx or os.environ.get("CXX") or "g++"
+    level, features = resolve_cpu_level(target_cpu)
+    os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+        os.environ.get("XLA_FLAGS", ""),
+        # One thread: the caller's. YNNPACK fusions would need a runtime the wheel does not ship.
+        "--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type="]))
+    source = ModelSource(model, signature)
+    tf = source.tf
+    inputs = source.inputs_manifest("AOT")
+    runtime = aot_runtime.ensure_runtime(level, cxx, log)
+    output.mkdir(parents=True, exist_ok=True)
+    shapes_by_batch = {}
+    with tempfile.TemporaryDirectory(prefix="hepinfer-aot-") as work_directory:
+        work = Path(work_directory)
+        for batch in batch_sizes:
+            log(f"compiling batch {batch}")
+            frozen = source.frozen_function(batch)
+            tfcompile(source, batch, frozen, work, level, f"hepinfer_aot::b{batch}")
+            results = frozen(*[tf.zeros(spec.shape, spec.dtype) for spec in source.batch_specs(batch)])
+            shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
+        outputs = source.outputs_manifest(shapes_by_batch, "AOT")
+        package_id = secrets.token_hex(16)
+        interface = {"package_id": package_id, "batch_sizes": batch_sizes, "cpu_features": features,
+                     "inputs": [{k: v for k, v in tensor.items() if k != "tensor"} for tensor in inputs],
+                     "outputs": [{k: v for k, v in tensor.items() if k != "tensor"} for tensor in outputs]}
+        shutil.copy(find_abi_header(), work / ABI_HEADER)
+        (work / "wrapper.cc").write_text(
+            wrapper_source(batch_sizes, len(inputs), len(outputs), json.dumps(interface, separators=(",", ":"))))
+        link_library(work, output, batch_sizes, level, cxx, runtime, log)
+
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source": source.source_manifest(),
+        "tensorflow": tf.__version__,
+        "signature": source.signature,
+        "inputs": inputs,
+        "outputs": outputs,
+        "batch_sizes": batch_sizes,
+        "library": {"file": LIBRARY, "bytes": (output / LIBRARY).stat().st_size, "abi_version": 1},
+        "package_id": package_id,
+        "target": {"cpu": level, "cpu_features": features},
+        "compiler": aot_runtime.compiler_identity(cxx),
+        "weights": "baked into each batch size's function",
+        "compile_seconds": round(time.monotonic() - started, 2),
+    }
+    (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model")
+    parser.add_argument("output")
+    parser.add_argument("--batch-sizes", default="1,8,64")
+    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--target-cpu", default=DEFAULT_CPU_LEVEL)
+    parser.add_argument("--cxx", default=None)
+    args = parser.parse_args()
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        print(f"compile_aot: --batch-sizes '{args.batch_sizes}': expected positive integers separated by commas",
+              file=sys.stderr)
+        sys.exit(2)
+    try:
+        manifest = compile_model(args.model, args.output, batch_sizes, args.signature, args.target_cpu, args.cxx,
+                                 log=lambda message: print(f"compile_aot: {message}", flush=True))
+    except CompileError as error:
+        print(f"compile_aot: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"compile_aot: {args.model} -> {args.output} (batch sizes {manifest['batch_sizes']}, "
+          f"{manifest['target']['cpu']}, {manifest['library']['bytes'] / 1e6:.1f} MB, {manifest['compile_seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

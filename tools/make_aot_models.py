@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Compiles the test models (tools/make_test_models.py's manifest) into AOT packages for the AOT
+backend's tests, at batch sizes 1 and 4 (so that a batch of 5 is split and one of 2 is padded):
+every SavedModel (OUTPUT_DIR/<model>.aot) and, for the frozen-graph path and its tensor names, the
+frozen graphs of FROZEN_FAMILIES (OUTPUT_DIR/<model>.frozen.aot). OUTPUT_DIR/index.json lists the
+packages and, for a model XLA cannot compile, why.
+
+Usage: make_aot_models.py MODELS_DIR OUTPUT_DIR
+"""
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+import compile_aot  # noqa: E402
+
+BATCH_SIZES = (1, 4)
+FROZEN_FAMILIES = ("mlp", "multi_io")
+
+
+def main():
+    models, output = Path(sys.argv[1]), Path(sys.argv[2])
+    output.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((models / "manifest.json").read_text())
+    index = {"batch_sizes": list(BATCH_SIZES), "packages": {}, "refused": {}, "frozen_packages": {}}
+    started = time.monotonic()
+    for model in manifest["models"]:
+        name = model["name"]
+        sources = [("saved_model", ".aot", "packages")]
+        if name in FROZEN_FAMILIES:
+            sources.append(("frozen_graph", ".frozen.aot", "frozen_packages"))
+        for format_name, suffix, compiled in sources:
+            if format_name not in model["formats"]:
+                continue
+            try:
+                compile_aot.compile_model(models / model["formats"][format_name]["path"], output / f"{name}{suffix}",
+                                          BATCH_SIZES, log=lambda message: print(f"make_aot_models: {message}"))
+                index[compiled][name] = f"{name}{suffix}"
+            except compile_aot.CompileError as error:
+                if format_name != "saved_model":
+                    raise
+                index["refused"][name] = str(error)
+    (output / "index.json").write_text(json.dumps(index, indent=2))
+    print(f"make_aot_models: {len(index['packages'])} packages, {len(index['frozen_packages'])} from frozen graphs, "
+          f"{len(index['refused'])} refused: {sorted(index['refused'])} ({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""A TensorFlow model (SavedModel signature or frozen GraphDef) as the compilers see it: its inputs
+and outputs named as hepinfer's TensorFlow backend names them, checked for what XLA can compile,
+and frozen at one static batch size. Shared by compile_xla.py (PJRT artifacts) and compile_aot.py
+(ahead-of-time packages).
+
+The model is a SavedModel directory (one signature) or a frozen GraphDef file (its placeholders
+are the inputs, its unconsumed nodes the outputs). Frozen graphs with TF1 loops (Enter/Exit, e.g.
+a frozen LSTM) cannot go through XLA: compile the SavedModel they came from.
+"""
+import hashlib
+from pathlib import Path
+
+DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+# TF1 loop ops: XLA compiles functional While, not these.
+TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
+# Stateful ops XLA has no kernels for, found before freezing (which cannot take them either).
+NOT_COMPILABLE = {"HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensorsV2", "LookupTableFindV2",
+                  "LookupTableImportV2", "LookupTableInsertV2", "LookupTableSizeV2", "InitializeTableV2",
+                  "InitializeTableFromTextFileV2"}
+# Unconsumed nodes that are not results (as the TF backend's frozen-graph signature counts them).
+NOT_RESULTS = {"Placeholder", "PlaceholderWithDefault", "Const", "NoOp", "Assert", "VarHandleOp", "VariableV2",
+               "Variable", "SaveV2", "RestoreV2", "Print", "PrintV2"}
+
+
+class CompileError(Exception):
+    """A model a compiler cannot take; the message says why."""
+
+
+def fail(message):
+    raise CompileError(message)
+
+
+def model_hash(path):
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def first_informative_line(error):
+    """TF's messages for XLA failures may start with "in user code:" and a traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line != "in user code:" and not line.startswith("File "):
+            return line
+    return lines[0] if lines else type(error).__name__
+
+
+def _node_name(tensor_name):
+    return tensor_name.lstrip("^").split(":")[0]
+
+
+def _all_nodes(graph_def):
+    """Every node of `graph_def` and of its function library."""
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return nodes
+
+
+class ModelSource:
+    """One signature of a model: `input_names`/`output_names` in sorted order (the compiled
+    programs' parameter and result order), `call(named_tensors) -> {output: tensor}`."""
+
+    def __init__(self, model, signature="serving_default"):
+        import tensorflow as tf
+        self.tf = tf
+        self.path = Path(model)
+        if not self.path.exists():
+            fail(f"'{self.path}' does not exist")
+        self.saved_model = (self.path / "saved_model.pb").is_file()
+        if self.path.is_dir() and not self.saved_model:
+            fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
+        if self.saved_model:
+            self.signature = signature
+            self._open_saved_model()
+            graph_def = self._traced_graph_def()
+        else:
+            self.signature = "serving_default"  # a frozen graph's one signature
+            self._open_frozen_graph()
+            graph_def = self._keep_alive.graph.as_graph_def()
+        uncompilable = sorted({node.op for node in _all_nodes(graph_def) if node.op in NOT_COMPILABLE})
+        if uncompilable:
+            fail(f"'{self.path}' uses {', '.join(uncompilable)} (lookup tables), which XLA cannot compile; "
+                 "run it on the TensorFlow backend")
+        self.input_names = sorted(self.input_specs)
+
+    def _open_saved_model(self):
+        loaded = self.tf.saved_model.load(str(self.path))
+        if self.signature not in loaded.signatures:
+            fail(f"'{self.path}' has no signature '{self.signature}' (it has {sorted(loaded.signatures)})")
+        function = loaded.signatures[self.signature]
+        self.input_specs = dict(function.structured_input_signature[1])
+        self.output_names = sorted(function.structured_outputs)
+
+        def call(named):
+            result = function(**named)
+            return {key: result[key] for key in self.output_names}
+
+        self.call = call
+        self._keep_alive = loaded  # the variables live as long as the function
+
+    def _open_frozen_graph(self):
+        tf = self.tf
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            graph_def.ParseFromString(self.path.read_bytes())
+        except Exception as error:
+            fail(f"'{self.path}' is neither a SavedModel directory nor a GraphDef file: {error}")
+        loops = sorted({node.op for node in graph_def.node if node.op in TF1_LOOP_OPS})
+        if loops:
+            fail(f"'{self.path}' is a frozen graph with TF1 loop ops ({', '.join(loops)}), which XLA cannot "
+                 "compile; compile the SavedModel it was frozen from instead")
+        nodes = {node.name: node for node in graph_def.node}
+        consumed = {_node_name(name) for node in graph_def.node for name in node.input}
+        output_names = sorted(node.name for node in graph_def.node
+                              if node.name not in consumed and node.op not in NOT_RESULTS)
+        if not output_names:
+            fail(f"frozen graph '{self.path}' has no output node")
+        needed, pending = set(output_names), list(output_names)
+        while pending:
+            node = nodes.get(pending.pop())
+            for name in node.input if node is not None else []:
+                if _node_name(name) not in needed:
+                    needed.add(_node_name(name))
+                    pending.append(_node_name(name))
+        input_names = sorted(node.name for node in graph_def.node if node.op == "Placeholder" and node.name in needed)
+
+        wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+        graph = wrapped.graph
+        try:
+            pruned = wrapped.prune([graph.get_tensor_by_name(f"{name}:0") for name in input_names],
+                                   [graph.get_tensor_by_name(f"{name}:0") for name in output_names])
+        except Exception as error:
+            fail(f"frozen graph '{self.path}' cannot be cut to its inputs and outputs: {str(error).splitlines()[0]}")
+        self.input_specs = {name: tf.TensorSpec(graph.get_tensor_by_name(f"{name}:0").shape,
+                                                graph.get_tensor_by_name(f"{name}:0").dtype, name=name)
+                            for name in input_names}
+        self.output_names = output_names
+
+        def call(named):
+            results = pruned(*[named[name] for name in input_names])
+            return dict(zip(output_names, results))
+
+        self.call = call
+        self._keep_alive = wrapped
+
+    def _traced_graph_def(self):
+        """The graph (with its function library) of a SavedModel signature, traced once."""
+        tf = self.tf
+        specs = {name: tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in self.input_specs.items()}
+        return tf.function(lambda **named: self.call(named)).get_concrete_function(**specs).graph.as_graph_def()
+
+    def inputs_manifest(self, backend):
+        """The inputs as manifests list them (dtype, shape with -1 for the batch), checked."""
+        inputs = []
+        for name in self.input_names:
+            spec = self.input_specs[name]
+            if spec.dtype.name not in DTYPES:
+                fail(f"input '{name}' has dtype {spec.dtype.name}; the {backend} backend takes {sorted(DTYPES)}")
+            if spec.shape.rank is None or spec.shape.rank < 1 or None in spec.shape.as_list()[1:]:
+                fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be known")
+            inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
+            if not self.saved_model:
+                inputs[-1]["tensor"] = f"{name}:0"  # runs may name a frozen graph's tensors as the TF backend's do
+        return inputs
+
+    def batch_specs(self, batch):
+        """The inputs' TensorSpecs at `batch` rows, in input_names order."""
+        return [self.tf.TensorSpec([batch] + self.input_specs[name].shape.as_list()[1:], self.input_specs[name].dtype,
+                                   name=name) for name in self.input_names]
+
+    def frozen_function(self, batch):
+        """A concrete function of positional inputs (input_names order) returning the outputs
+        (output_names order) at `batch` rows, its variables baked in as constants."""
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        def positional(*tensors):
+            result = self.call(dict(zip(self.input_names, tensors)))
+            return [result[key] for key in self.output_names]
+
+        # Functional control flow (While, If) is kept: XLA compiles it, not the TF1 Enter/Exit ops it lowers to.
+        return convert_variables_to_constants_v2(
+            self.tf.function(positional, input_signature=self.batch_specs(batch)).get_concrete_function(),
+            lower_control_flow=False)
+
+    def outputs_manifest(self, shapes_by_batch, backend):
+        """The outputs as manifests list them, from {batch: [(shape, dtype) per output]} found by
+        running the compiled functions (a graph with loops may not know them statically)."""
+        outputs = []
+        for index, key in enumerate(self.output_names):
+            shapes = [(batch, results[index][0], results[index][1]) for batch, results in shapes_by_batch.items()]
+            dtype = shapes[0][2]
+            if dtype not in DTYPES:
+                fail(f"output '{key}' has dtype {dtype}; the {backend} backend returns {sorted(DTYPES)}")
+            if any(len(shape) < 1 or shape[0] != batch for batch, shape, _ in shapes):
+                fail(f"output '{key}' does not have one row per input row; the {backend} backend pads and splits "
+                     "batches")
+            outputs.append({"name": key, "dtype": dtype, "shape": [-1] + shapes[0][1][1:]})
+            if not self.saved_model:
+                outputs[-1]["tensor"] = f"{key}:0"
+        return outputs
+
+    def source_manifest(self):
+        return {"path": str(self.path.resolve()), "sha256": model_hash(self.path)}
