@@ -10,7 +10,7 @@ Models: the MLP test model and a DeepJet-like tagger (bench/make_deepjet_like.py
 Conv1D stacks, three LSTMs).
 
 usage: report_aot.py BUILD_DIR OUTPUT_DIR [--seconds S] [--batches 1,64] [--events N]
-(BUILD_DIR: a build with TensorFlow and AOT, whose models/ and demo_packages/ exist)
+(BUILD_DIR: a build with TensorFlow and AOT, whose models/ and demo_models/*/model.aot exist)
 """
 import argparse
 import json
@@ -76,7 +76,7 @@ def main():
         "tensorflow_batching_off": run_job(hepinfer, ["--models", str(build / "demo_models"), "--batching", "off"],
                                            args.events, threads),
         "aot": run_job(hepinfer, [str(here.parent / "examples" / "workflows" / "aot_job.yaml"), "--models",
-                                  str(build / "demo_packages")], args.events, threads),
+                                  str(build / "demo_models")], args.events, threads),
     }
     merged["demo_job"] = {key: {"events_per_second": job["job"]["events_per_second"],
                                 "cpu_efficiency": job["job"]["cpu_efficiency"],

@@ -480,7 +480,7 @@ TEST_F(Cli, AotPackagesRunOnTheAotBackendAndAgreeWithPython) {
 TEST_F(Cli, RunsTheDemoJobOnAotPackages) {
   const CommandResult result =
       hepinfer({"run", std::string(HEPINFER_SOURCE_DIR) + "/examples/workflows/aot_job.yaml", "--models",
-                HEPINFER_DEMO_PACKAGES_DIR, "--events", "120", "--threads", "2", "--json", "--quiet"});
+                HEPINFER_DEMO_MODELS_DIR, "--events", "120", "--threads", "2", "--json", "--quiet"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const nlohmann::json report = nlohmann::json::parse(result.out);
   EXPECT_TRUE(report["job"]["succeeded"].get<bool>());
