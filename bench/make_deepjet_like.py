@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def deepjet_like(keras):
-    global_features = keras.Input((15,), name="global")
+    global_features = keras.Input((15,), name="jet")
     charged = keras.Input((25, 16), name="charged")
     neutral = keras.Input((25, 6), name="neutral")
     vertices = keras.Input((4, 12), name="vertices")

@@ -7,6 +7,8 @@
 #   batching.json   1-64 requesters with and without dynamic batching; a 100 000-row split request
 #   job.json        hepinfer run (the demo job) at 1..N threads, dynamic batching on and off
 #   xla/report_xla.json  the XLA backend (CPU plugin) vs the TF backend, ONNX Runtime, TF Python
+#   aot/report_aot.json  the AOT backend vs the TF backend, ONNX Runtime, TF Python (MLP, DeepJet-like),
+#                  and the demo job on AOT packages
 #   remote/report_remote.json  the remote backend against KServe vs tritonclient's Python client;
 #                  batching; a server killed mid-run (also remote/scale_out_measured.json)
 # Plots in build/bench/plots/ (copy to docs/images/ to update the README's).
@@ -27,8 +29,8 @@ case $preset in
   *) echo "unknown preset '$preset' (short or full)" >&2; exit 2 ;;
 esac
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DHEPINFER_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build -j "$(nproc)" --target bench_inference bench_threading bench_batching bench_xla bench_remote hepinfer \
-  hepinfer_models hepinfer_demo_models >/dev/null
+cmake --build build -j "$(nproc)" --target bench_inference bench_threading bench_batching bench_xla bench_aot bench_remote hepinfer \
+  hepinfer_models hepinfer_demo_models hepinfer_demo_packages >/dev/null
 out=build/bench
 mkdir -p "$out"
 build/bench/bench_inference build/models "$out/inference_cpp.json" --seconds "$seconds" --batches "$batches"
@@ -75,6 +77,9 @@ PY
 echo
 HEPINFER_XLA_CACHE=off TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_xla.py build "$out/xla" \
   --seconds "$seconds" --batches 1,64,1024 | sed -n '/^Machine:/,$p'
+echo
+TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_aot.py build "$out/aot" --seconds "$seconds" --batches 1,64 \
+  --events "$events" | sed -n '/^Machine:/,$p'
 echo
 TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_remote.py build "$out/remote" --seconds "$seconds" | sed -n '/^Machine:/,$p'
 echo

@@ -219,24 +219,35 @@ def find_abi_header():
 def link_library(work, output, batch_sizes, level, cxx, runtime, log):
     tf_directory = aot_runtime.tensorflow_directory()
     objects = [str(work / f"b{batch}{suffix}") for batch in batch_sizes for suffix in (".o", "_constants.o")]
-    command = [cxx, "-std=c++17", "-O2", f"-march={level}", "-fPIC", "-shared", "-fvisibility=hidden",
-               "-D_GLIBCXX_USE_CXX11_ABI=1", "-w", "-I", str(work), "-I", str(tf_directory / "include"),
-               str(work / "wrapper.cc"), *objects, str(runtime),
-               # XLA's runtime stays private to the package (the TF in a TF process has its own copy);
-               # abseil comes from TensorFlow's framework library, whose lts_20250814 the headers name.
-               "-Wl,--exclude-libs,ALL", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-Wl,-z,now",
-               f"-L{tf_directory}", "-l:libtensorflow_framework.so.2", f"-Wl,-rpath,{tf_directory}",
-               "-o", str(output / LIBRARY)]
+    common = ["-I", str(runtime.common_header.parent), "-include", runtime.common_header.name] \
+        if runtime.common_header else []
+
+    def link(libraries):
+        command = [cxx, *aot_runtime.wrapper_flags(level), *common, "-shared", "-I", str(work),
+                   str(work / "wrapper.cc"), *objects, *map(str, libraries),
+                   # XLA's runtime stays private to the package (the TF in a TF process has its own copy);
+                   # abseil comes from TensorFlow's framework library, whose lts_20250814 the headers name.
+                   "-Wl,--exclude-libs,ALL", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-Wl,-z,now",
+                   f"-L{tf_directory}", "-l:libtensorflow_framework.so.2", f"-Wl,-rpath,{tf_directory}",
+                   "-o", str(output / LIBRARY)]
+        return subprocess.run(command, capture_output=True, text=True)
+
     log(f"linking {output / LIBRARY}")
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = link([runtime.library])
+    if result.returncode != 0 and "undefined reference" in result.stderr:
+        # A function of the runtime's rest (e.g. a half-precision matrix product): build it, link again.
+        result = link([runtime.library, runtime.extra_library()])
     if result.returncode != 0:
         lines = [line for line in (result.stderr or result.stdout).splitlines() if "error" in line.lower()]
         fail(f"linking the package library failed: {(lines or ['no message'])[0].strip()}")
 
 
 def compile_model(model, output, batch_sizes, signature="serving_default", target_cpu=DEFAULT_CPU_LEVEL, cxx=None,
-                  log=lambda message: None):
-    """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`."""
+                  log=lambda message: None, linker=None):
+    """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
+    and returns its manifest. With `linker` (a concurrent.futures executor) the C++ compile and link
+    run there and a future of the manifest is returned, so that the next model's XLA compilation
+    overlaps them."""
     started = time.monotonic()
     output = Path(output)
     batch_sizes = sorted(set(batch_sizes))
@@ -253,9 +264,9 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
     inputs = source.inputs_manifest("AOT")
     runtime = aot_runtime.ensure_runtime(level, cxx, log)
     output.mkdir(parents=True, exist_ok=True)
-    shapes_by_batch = {}
-    with tempfile.TemporaryDirectory(prefix="hepinfer-aot-") as work_directory:
-        work = Path(work_directory)
+    work = Path(tempfile.mkdtemp(prefix="hepinfer-aot-"))
+    try:
+        shapes_by_batch = {}
         for batch in batch_sizes:
             log(f"compiling batch {batch}")
             frozen = source.frozen_function(batch)
@@ -270,26 +281,36 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
         shutil.copy(find_abi_header(), work / ABI_HEADER)
         (work / "wrapper.cc").write_text(
             wrapper_source(batch_sizes, len(inputs), len(outputs), json.dumps(interface, separators=(",", ":"))))
-        link_library(work, output, batch_sizes, level, cxx, runtime, log)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "source": source.source_manifest(),
+            "tensorflow": tf.__version__,
+            "signature": source.signature,
+            "inputs": inputs,
+            "outputs": outputs,
+            "batch_sizes": batch_sizes,
+            "library": {"file": LIBRARY, "bytes": 0, "abi_version": 1},
+            "package_id": package_id,
+            "target": {"cpu": level, "cpu_features": features},
+            "compiler": aot_runtime.compiler_identity(cxx),
+            "weights": "baked into each batch size's function",
+        }
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
 
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "source": source.source_manifest(),
-        "tensorflow": tf.__version__,
-        "signature": source.signature,
-        "inputs": inputs,
-        "outputs": outputs,
-        "batch_sizes": batch_sizes,
-        "library": {"file": LIBRARY, "bytes": (output / LIBRARY).stat().st_size, "abi_version": 1},
-        "package_id": package_id,
-        "target": {"cpu": level, "cpu_features": features},
-        "compiler": aot_runtime.compiler_identity(cxx),
-        "weights": "baked into each batch size's function",
-        "compile_seconds": round(time.monotonic() - started, 2),
-    }
-    (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return manifest
+    def link_and_write():
+        try:
+            link_library(work, output, batch_sizes, level, cxx, runtime, log)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        manifest["library"]["bytes"] = (output / LIBRARY).stat().st_size
+        manifest["compile_seconds"] = round(time.monotonic() - started, 2)
+        (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        return manifest
+
+    return linker.submit(link_and_write) if linker is not None else link_and_write()
 
 
 def main():

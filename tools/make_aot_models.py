@@ -7,6 +7,7 @@ packages and, for a model XLA cannot compile, why.
 
 Usage: make_aot_models.py MODELS_DIR OUTPUT_DIR
 """
+import concurrent.futures
 import json
 import os
 import sys
@@ -27,22 +28,29 @@ def main():
     manifest = json.loads((models / "manifest.json").read_text())
     index = {"batch_sizes": list(BATCH_SIZES), "packages": {}, "refused": {}, "frozen_packages": {}}
     started = time.monotonic()
-    for model in manifest["models"]:
-        name = model["name"]
-        sources = [("saved_model", ".aot", "packages")]
-        if name in FROZEN_FAMILIES:
-            sources.append(("frozen_graph", ".frozen.aot", "frozen_packages"))
-        for format_name, suffix, compiled in sources:
-            if format_name not in model["formats"]:
-                continue
-            try:
-                compile_aot.compile_model(models / model["formats"][format_name]["path"], output / f"{name}{suffix}",
-                                          BATCH_SIZES, log=lambda message: print(f"make_aot_models: {message}"))
-                index[compiled][name] = f"{name}{suffix}"
-            except compile_aot.CompileError as error:
-                if format_name != "saved_model":
-                    raise
-                index["refused"][name] = str(error)
+    log = lambda message: print(f"make_aot_models: {message}", flush=True)  # noqa: E731
+    pending = []
+    # The C++ compile and link of one model overlaps the XLA compilation of the next.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as linker:
+        for model in manifest["models"]:
+            name = model["name"]
+            sources = [("saved_model", ".aot", "packages")]
+            if name in FROZEN_FAMILIES:
+                sources.append(("frozen_graph", ".frozen.aot", "frozen_packages"))
+            for format_name, suffix, compiled in sources:
+                if format_name not in model["formats"]:
+                    continue
+                try:
+                    future = compile_aot.compile_model(models / model["formats"][format_name]["path"],
+                                                       output / f"{name}{suffix}", BATCH_SIZES, log=log, linker=linker)
+                    pending.append((future, compiled, name, f"{name}{suffix}"))
+                except compile_aot.CompileError as error:
+                    if format_name != "saved_model":
+                        raise
+                    index["refused"][name] = str(error)
+        for future, compiled, name, package in pending:
+            future.result()  # a failed link is an error of the build, not a refusal
+            index[compiled][name] = package
     (output / "index.json").write_text(json.dumps(index, indent=2))
     print(f"make_aot_models: {len(index['packages'])} packages, {len(index['frozen_packages'])} from frozen graphs, "
           f"{len(index['refused'])} refused: {sorted(index['refused'])} ({time.monotonic() - started:.0f} s)")

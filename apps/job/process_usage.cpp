@@ -14,24 +14,34 @@ double process_cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-std::int64_t peak_rss_bytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
-}
+namespace {
 
-int process_thread_count() {
+// A number field of /proc/self/status ("Threads:", "VmHWM:"); 0 if absent.
+std::int64_t status_field(const std::string& wanted) {
   std::ifstream status("/proc/self/status");
   std::string key;
   while (status >> key) {
-    if (key == "Threads:") {
-      int threads = 0;
-      status >> threads;
-      return threads;
+    if (key == wanted) {
+      std::int64_t value = 0;
+      status >> value;
+      return value;
     }
     status.ignore(1 << 16, '\n');
   }
   return 0;
 }
+
+}  // namespace
+
+std::int64_t peak_rss_bytes() {
+  // VmHWM is this process image's own; getrusage's ru_maxrss keeps the parent's high-water mark
+  // across fork and exec (a job started from a large Python process reported the Python's).
+  if (const std::int64_t kib = status_field("VmHWM:"); kib > 0) return kib * 1024;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+int process_thread_count() { return static_cast<int>(status_field("Threads:")); }
 
 }  // namespace hepinfer::framework::detail
