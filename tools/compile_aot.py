@@ -36,7 +36,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
-from model_source import CompileError, ModelSource, fail, first_informative_line  # noqa: E402,F401
+from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
 import aot_runtime  # noqa: E402
 
 FORMAT = "hepinfer-aot"
@@ -255,10 +255,10 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
         fail(f"batch sizes {batch_sizes}: expected positive integers")
     cxx = cxx or os.environ.get("CXX") or "g++"
     level, features = resolve_cpu_level(target_cpu)
-    os.environ["XLA_FLAGS"] = " ".join(filter(None, [
-        os.environ.get("XLA_FLAGS", ""),
-        # One thread: the caller's. YNNPACK fusions would need a runtime the wheel does not ship.
-        "--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type="]))
+    # One thread: the caller's. YNNPACK fusions would need a runtime the wheel does not ship.
+    for flag in ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type="):
+        if flag not in os.environ.get("XLA_FLAGS", ""):
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
     source = ModelSource(model, signature)
     tf = source.tf
     inputs = source.inputs_manifest("AOT")
@@ -323,12 +323,7 @@ def main():
     parser.add_argument("--cxx", default=None)
     args = parser.parse_args()
     try:
-        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    except ValueError:
-        print(f"compile_aot: --batch-sizes '{args.batch_sizes}': expected positive integers separated by commas",
-              file=sys.stderr)
-        sys.exit(2)
-    try:
+        batch_sizes = parse_batch_sizes(args.batch_sizes)
         manifest = compile_model(args.model, args.output, batch_sizes, args.signature, args.target_cpu, args.cxx,
                                  log=lambda message: print(f"compile_aot: {message}", flush=True))
     except CompileError as error:

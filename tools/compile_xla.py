@@ -24,7 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
-from model_source import CompileError, ModelSource, fail, first_informative_line  # noqa: E402,F401
+from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
 
 FORMAT = "hepinfer-xla"
 FORMAT_VERSION = 1
@@ -83,12 +83,7 @@ def main():
     parser.add_argument("--signature", default="serving_default")
     args = parser.parse_args()
     try:
-        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    except ValueError:
-        print(f"compile_xla: --batch-sizes '{args.batch_sizes}': expected positive integers separated by commas",
-              file=sys.stderr)
-        sys.exit(2)
-    try:
+        batch_sizes = parse_batch_sizes(args.batch_sizes)
         compile_model(args.model, args.output, batch_sizes, args.signature)
     except CompileError as error:
         print(f"compile_xla: {error}", file=sys.stderr)

@@ -30,6 +30,17 @@ def fail(message):
     raise CompileError(message)
 
 
+def parse_batch_sizes(text):
+    """"1,8,64" as [1, 8, 64]; CompileError for anything else."""
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        fail(f"--batch-sizes '{text}': expected positive integers separated by commas")
+    return sizes
+
+
 def model_hash(path):
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())

@@ -1,5 +1,6 @@
 #include "hepinfer/core/example_inputs.h"
 
+#include <chrono>
 #include <random>
 #include <string>
 
@@ -34,6 +35,20 @@ std::vector<NamedTensor> example_inputs(const ModelInfo& info, std::int64_t rows
     inputs.push_back({input.key, std::move(tensor)});
   }
   return inputs;
+}
+
+void warm_up(const Model& model, const LoadOptions& options, LoadTiming& timing) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.warmup_runs > 0) {
+    for (const std::int64_t batch : options.warmup_batch_sizes) {
+      const std::vector<NamedTensor> inputs = example_inputs(model.info(), batch, "warm up");
+      for (int run = 0; run < options.warmup_runs; ++run) {
+        model.run(inputs, {});
+        ++timing.warmup_runs;
+      }
+    }
+  }
+  timing.warmup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace hepinfer

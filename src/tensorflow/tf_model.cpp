@@ -13,17 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void warm_up(const Model& model, const LoadOptions& options, LoadTiming& timing) {
-  if (options.warmup_runs <= 0) return;
-  for (const std::int64_t batch : options.warmup_batch_sizes) {
-    const std::vector<NamedTensor> inputs = example_inputs(model.info(), batch, "warm up");
-    for (int run = 0; run < options.warmup_runs; ++run) {
-      model.run(inputs, {});
-      ++timing.warmup_runs;
-    }
-  }
-}
-
 // Fits fixed + per-row bytes through the traced need at two batch sizes.
 MemoryModel measure_memory(const TfModel& model, const LoadOptions& options) {
   const auto [small, large] = options.memory_probe_rows;
@@ -55,9 +44,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
 
   LoadTiming timing;
   timing.load_ms = milliseconds_since(start);
-  const auto warmup_start = std::chrono::steady_clock::now();
   warm_up(*model, options, timing);
-  timing.warmup_ms = milliseconds_since(warmup_start);
   if (options.measure_memory) model->set_memory(measure_memory(*model, options));
   model->set_timing(timing);
   return model;

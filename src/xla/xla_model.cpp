@@ -196,14 +196,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
 
   LoadTiming timing;
   timing.load_ms = milliseconds_since(start);
-  const auto warmup_start = std::chrono::steady_clock::now();
-  for (int run = 0; run < options.warmup_runs; ++run) {
-    for (const std::int64_t rows : options.warmup_batch_sizes) {
-      model->run(example_inputs(model->info(), rows, "warm up"), {}, RunOptions{});
-      ++timing.warmup_runs;
-    }
-  }
-  timing.warmup_ms = milliseconds_since(warmup_start);
+  warm_up(*model, options, timing);
   model->set_timing(timing);
   return model;
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hepinfer/core/load_options.h"
 #include "hepinfer/core/model.h"
 
 namespace hepinfer {
@@ -18,5 +19,9 @@ namespace hepinfer {
 // unknown rank.
 std::vector<NamedTensor> example_inputs(const ModelInfo& info, std::int64_t rows, std::string_view purpose,
                                         std::optional<std::uint32_t> seed = std::nullopt);
+
+// The warm-up `options` ask for (warmup_runs runs at each of warmup_batch_sizes, on zeros),
+// counted and timed into `timing`. Backends call it at the end of loading.
+void warm_up(const Model& model, const LoadOptions& options, LoadTiming& timing);
 
 }  // namespace hepinfer
