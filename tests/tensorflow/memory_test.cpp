@@ -12,6 +12,7 @@
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
 #include "hepinfer/tensorflow/tf_model.h"
+#include "hepinfer/tensorflow/tf_runtime.h"
 #include "tensor_matchers.h"
 #include "test_models.h"
 
@@ -57,6 +58,9 @@ TEST(MemoryModel, ProbeRowsAreChecked) {
   EXPECT_THROW(tf::load_model(path, {.measure_memory = true, .memory_probe_rows = {8, 8}}), InvalidArgumentError);
 }
 
+// Bit for bit with TF's Eigen kernels. oneDNN's matrix products (TF's default on AVX-512 hosts,
+// forced on elsewhere by test.sh's second pass) choose their blocking by the batch's rows, so on
+// some CPUs (seen on an AVX2 AMD EPYC) a 64-row chunk and the 1000-row run differ in the last bit.
 TEST(SplittingTensorFlowModels, SplitRunsEqualTheUnsplitRunBitForBit) {
   for (const std::string format : {"saved_model", "frozen_graph"}) {
     SCOPED_TRACE(format);
@@ -68,7 +72,11 @@ TEST(SplittingTensorFlowModels, SplitRunsEqualTheUnsplitRunBitForBit) {
     SplittingModel split(mlp, {.max_batch_rows = 64});
     const auto outputs = split.run({{input, x}}, {});
     ASSERT_EQ(outputs.size(), unsplit.size());
-    expect_bit_identical(outputs[0], unsplit[0]);
+    if (tf::onednn_enabled()) {
+      EXPECT_TENSORS_MATCH(outputs[0], unsplit[0], 1e-6);
+    } else {
+      expect_bit_identical(outputs[0], unsplit[0]);
+    }
     EXPECT_EQ(split.statistics().backend_runs, 16);
   }
 }
