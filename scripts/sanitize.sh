@@ -23,7 +23,10 @@ export LSAN_OPTIONS="suppressions=$repo/scripts/lsan_suppressions.txt:print_supp
 asan_options=detect_leaks=1:allocator_may_return_null=1:detect_container_overflow=0
 
 if [[ $what == all || $what == asan ]]; then
-  cmake --preset asan-ubsan >/dev/null
+  # The main build's AOT packages, when it has them: the same models, and no build instruments them.
+  aot_packages=()
+  [[ -f build/aot_models/index.json ]] && aot_packages=(-DHEPINFER_AOT_PACKAGES_FROM="$repo/build")
+  cmake --preset asan-ubsan "${aot_packages[@]}" >/dev/null
   cmake --build --preset asan-ubsan -j "$jobs"
   # ASan reserves terabytes of shadow address space, so the test that caps RLIMIT_AS skips itself.
   ASAN_OPTIONS=$asan_options ctest --test-dir build-sanitize -j "$jobs" --output-on-failure
