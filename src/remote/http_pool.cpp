@@ -296,6 +296,15 @@ void HttpPool::start(Waiting waiting, std::shared_ptr<Connection> connection) {
   std::make_shared<Exchange>(*this, std::move(waiting), std::move(connection))->begin();
 }
 
+std::vector<tcp::endpoint> resolve_here(const HttpTarget& target) {
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  beast::error_code error;
+  const tcp::resolver::results_type results = resolver.resolve(target.host, target.port, error);
+  if (error) return {};
+  return {results.begin(), results.end()};
+}
+
 HttpReply http_get(const HttpTarget& target, const std::string& path, std::chrono::milliseconds timeout,
                    std::size_t max_reply_bytes) {
   asio::io_context io;

@@ -67,6 +67,10 @@ class HttpPool {
   void send(std::shared_ptr<const HttpRequest> request, std::chrono::steady_clock::duration timeout,
             std::function<void(HttpReply)> done);
 
+  // Connects to these addresses instead of resolving the host: asio resolves asynchronously on a
+  // thread of its own, which a pool driven by a caller's thread must not start.
+  void use_endpoints(std::vector<boost::asio::ip::tcp::endpoint> endpoints) { resolved_ = std::move(endpoints); }
+
   // Closes idle connections (e.g. after the server failed).
   void close_idle();
   HttpPoolStatistics statistics() const { return statistics_; }
@@ -93,6 +97,10 @@ class HttpPool {
   std::optional<std::vector<boost::asio::ip::tcp::endpoint>> resolved_;
   HttpPoolStatistics statistics_;
 };
+
+// The addresses of `target`, resolved on the calling thread (no thread started); empty when the
+// host does not resolve.
+std::vector<boost::asio::ip::tcp::endpoint> resolve_here(const HttpTarget& target);
 
 // One synchronous request on a fresh connection, for probes outside any pool.
 HttpReply http_get(const HttpTarget& target, const std::string& path, std::chrono::milliseconds timeout,

@@ -68,6 +68,11 @@ ErrorCode code_for_status(int status) {
 std::string_view encoding_name(Encoding encoding) { return encoding == Encoding::kBinary ? "binary" : "json"; }
 
 class RemoteModel::Impl {
+ private:
+  struct Server;
+  struct Call;
+  struct CallerChannel;
+
  public:
   Impl(std::vector<Endpoint> servers, std::string model, RemoteOptions options)
       : model_name_(std::move(model)), options_(std::move(options)), work_(asio::make_work_guard(io_)) {
@@ -149,8 +154,12 @@ class RemoteModel::Impl {
 
   const ModelInfo& info() const { return info_; }
 
-  // Waits on a slot the I/O thread fills under its mutex: the I/O thread keeps no reference to the
-  // result (or its exception) once the caller can see it.
+  // A synchronous request goes out and comes back on its caller's thread while the server it would
+  // go to is steady (it answered last, in an encoding it accepted, and nothing failed since): no
+  // hand-off to the I/O thread and back. Anything else (the first request, a failure, a switch to
+  // JSON, a failover) is decided on the I/O thread, as for asynchronous requests. The caller waits
+  // on a slot filled under its mutex: the I/O thread keeps no reference to the result (or its
+  // exception) once the caller can see it.
   std::vector<Tensor> run_sync(std::vector<NamedTensor> inputs, std::vector<std::string> outputs) {
     struct Slot {
       std::mutex mutex;
@@ -159,12 +168,16 @@ class RemoteModel::Impl {
       batching::BatchResult result;
     };
     auto slot = std::make_shared<Slot>();
-    submit(std::move(inputs), std::move(outputs), [slot](batching::BatchResult result) {
+    std::shared_ptr<Call> call = admit(std::move(inputs), std::move(outputs), [slot](batching::BatchResult result) {
       std::lock_guard lock(slot->mutex);
       slot->result = std::move(result);
       slot->ready = true;
       slot->ready_signal.notify_one();
     });
+    if (call) {
+      const int steady = steady_server_.load(std::memory_order_acquire);
+      if (steady < 0 || !send_from_caller(call, static_cast<std::size_t>(steady))) dispatch(call);
+    }
     batching::BatchResult result;
     {
       std::unique_lock lock(slot->mutex);
@@ -177,6 +190,13 @@ class RemoteModel::Impl {
 
   void submit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names,
               std::function<void(batching::BatchResult)> done) {
+    if (std::shared_ptr<Call> call = admit(std::move(inputs), std::move(output_names), std::move(done))) dispatch(call);
+  }
+
+  // A call for the network, or nullptr when it was answered here: invalid inputs, an empty batch,
+  // the local fallback while every server is skipped.
+  std::shared_ptr<Call> admit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names,
+                              std::function<void(batching::BatchResult)> done) {
     auto call = std::make_shared<Call>();
     call->done = std::move(done);
     call->started = Clock::now();
@@ -188,18 +208,23 @@ class RemoteModel::Impl {
         for (const std::string& name : call->outputs) metadata.push_back(find_output(name));
         if (auto empty = empty_outputs_from_metadata(metadata)) {
           complete_here(*call, {std::move(*empty), nullptr});
-          return;
+          return nullptr;
         }
       }
     } catch (...) {
       complete_here(*call, {{}, std::current_exception()});
-      return;
+      return nullptr;
     }
     call->inputs = std::move(inputs);
     if (options_.local_fallback && every_server_skipped()) {
       run_locally(*call, "");
-      return;
+      return nullptr;
     }
+    return call;
+  }
+
+  // Hands `call` to the I/O thread.
+  void dispatch(const std::shared_ptr<Call>& call) {
     {
       std::lock_guard lock(flight_mutex_);
       ++in_flight_;
@@ -208,6 +233,91 @@ class RemoteModel::Impl {
       call->next_server = current_;
       attempt(call);
     });
+  }
+
+  // Sends `call` to server `index` and reads the reply on this thread, over a connection this
+  // caller has to itself. A success completes the call here; any other reply goes to the I/O
+  // thread, which handles it as if it had sent the request. False: no connection to spare.
+  bool send_from_caller(const std::shared_ptr<Call>& call, std::size_t index) {
+    Server& server = *servers_[index];
+    std::unique_ptr<CallerChannel> channel = checkout_channel(server);
+    if (!channel) return false;
+    // Fixed while the server is steady: it changes only before a request in it has succeeded.
+    const Encoding encoding = server.encoding;
+    call->last_server = index;
+    ++call->attempts;
+    std::shared_ptr<HttpRequest> request = request_for(*call, encoding);
+    {
+      std::lock_guard lock(statistics_mutex_);
+      ++server.requests;
+    }
+    const Clock::time_point sent = Clock::now();
+    HttpReply reply;
+    channel->pool.send(request, options_.timeout, [&reply](HttpReply answer) { reply = std::move(answer); });
+    channel->io.restart();
+    channel->io.run();
+    return_channel(server, std::move(channel));
+    if (reply.new_connection) {
+      std::lock_guard lock(statistics_mutex_);
+      ++server.caller_connections_opened;
+    }
+    if (reply.failure == HttpFailure::kNone && reply.status == 200) {
+      batching::BatchResult result;
+      bool decoded = true;
+      try {
+        result.outputs = read_outputs(*call, reply);
+      } catch (const Error&) {
+        decoded = false;  // the I/O thread decodes it again and reports what is wrong with it
+      }
+      if (decoded) {
+        {
+          std::lock_guard lock(statistics_mutex_);
+          server.latencies_us.push_back(microseconds_since(sent));
+          if (server.latencies_us.size() > kLatencySamples) server.latencies_us.pop_front();
+          ++totals_.caller_thread_requests;
+        }
+        complete_here(*call, std::move(result));
+        return true;
+      }
+    }
+    {
+      std::lock_guard lock(flight_mutex_);
+      ++in_flight_;
+    }
+    asio::post(io_, [this, call, index, sent, encoding, reply = std::move(reply)]() mutable {
+      handle(call, index, sent, encoding, std::move(reply));
+      publish_steady();
+    });
+    return true;
+  }
+
+  // An idle channel to `server`; a new one while it has fewer than the connection limit; nullptr
+  // otherwise, or when its host does not resolve.
+  std::unique_ptr<CallerChannel> checkout_channel(Server& server) {
+    std::lock_guard lock(server.channels_mutex);
+    if (!server.idle_channels.empty()) {
+      std::unique_ptr<CallerChannel> channel = std::move(server.idle_channels.back());
+      server.idle_channels.pop_back();
+      return channel;
+    }
+    if (server.channels_open >= options_.max_connections_per_server) return nullptr;
+    if (server.endpoints.empty()) server.endpoints = detail::resolve_here(server.target);
+    if (server.endpoints.empty()) return nullptr;
+    ++server.channels_open;
+    return std::make_unique<CallerChannel>(server.target, server.endpoints, options_.max_reply_bytes);
+  }
+
+  static void return_channel(Server& server, std::unique_ptr<CallerChannel> channel) {
+    std::lock_guard lock(server.channels_mutex);
+    server.idle_channels.push_back(std::move(channel));
+  }
+
+  // I/O thread, after each reply it handled: the server synchronous requests may go to from their
+  // caller's thread, if any.
+  void publish_steady() {
+    const Server& server = *servers_[current_];
+    const bool steady = server.skip_until == Clock::time_point{} && server.encoding_proven && !local_since_;
+    steady_server_.store(steady ? static_cast<int>(current_) : -1, std::memory_order_release);
   }
 
   RemoteStatistics statistics() const {
@@ -220,7 +330,7 @@ class RemoteModel::Impl {
       entry.encoding = server->encoding_seen;
       entry.requests = server->requests;
       entry.failures = server->failures;
-      entry.connections_opened = server->connections_opened;
+      entry.connections_opened = server->connections_opened + server->caller_connections_opened;
       entry.latency = summarise_latencies(std::vector<double>(server->latencies_us.begin(), server->latencies_us.end()));
       result.servers.push_back(std::move(entry));
     }
@@ -237,17 +347,33 @@ class RemoteModel::Impl {
   }
 
  private:
+  // A connection of one synchronous caller at a time, driven by that caller's thread.
+  struct CallerChannel {
+    CallerChannel(const detail::HttpTarget& target, std::vector<asio::ip::tcp::endpoint> endpoints,
+                  std::size_t max_reply_bytes)
+        : pool(io, target, 1, max_reply_bytes) {
+      pool.use_endpoints(std::move(endpoints));
+    }
+    asio::io_context io;
+    detail::HttpPool pool;
+  };
+
   struct Server {
     Endpoint endpoint;
     detail::HttpTarget target;
     std::unique_ptr<detail::HttpPool> pool;
+    // Under channels_mutex:
+    std::mutex channels_mutex;
+    std::vector<std::unique_ptr<CallerChannel>> idle_channels;
+    std::size_t channels_open = 0;
+    std::vector<asio::ip::tcp::endpoint> endpoints;
     // I/O thread only:
     Encoding encoding = Encoding::kBinary;
     bool encoding_proven = false;  // a request in `encoding` succeeded
     Clock::time_point skip_until{};
     // Under statistics_mutex_:
     Encoding encoding_seen = Encoding::kBinary;
-    std::int64_t requests = 0, failures = 0, connections_opened = 0;
+    std::int64_t requests = 0, failures = 0, connections_opened = 0, caller_connections_opened = 0;
     std::deque<double> latencies_us;
   };
 
@@ -363,6 +489,7 @@ class RemoteModel::Impl {
     const Encoding encoding = server.encoding;
     server.pool->send(request, options_.timeout, [this, call, index, sent, encoding](HttpReply reply) {
       handle(call, index, sent, encoding, std::move(reply));
+      publish_steady();
     });
   }
 
@@ -603,6 +730,7 @@ class RemoteModel::Impl {
   std::vector<std::unique_ptr<Server>> servers_;  // after io_: their pools use it
   std::atomic<Clock::rep> all_skipped_until_{0};  // 0: some server may be tried
   bool local_since_ = false;                      // I/O thread: the last request ran locally
+  std::atomic<int> steady_server_{-1};            // see publish_steady(); -1: none
 
   std::mutex fallback_mutex_;
   std::shared_ptr<const Model> fallback_;

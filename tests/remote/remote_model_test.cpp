@@ -148,7 +148,23 @@ TEST_F(RemoteStubTest, ConcurrentRequestersShareThePool) {
   EXPECT_EQ(wrong.load(), 0);
   const RemoteStatistics statistics = remote->statistics();
   EXPECT_EQ(statistics.requests, kThreads * kRequests);
-  EXPECT_LE(statistics.servers.at(0).connections_opened, 4);
+  // Up to 4 driven by the I/O thread and up to 4 more of synchronous callers' own.
+  EXPECT_LE(statistics.servers.at(0).connections_opened, 8);
+  EXPECT_GT(statistics.caller_thread_requests, 0);
+}
+
+TEST_F(RemoteStubTest, SynchronousRunsAfterTheFirstStayOnTheCallersThread) {
+  auto remote = model("double");
+  Tensor input = rows_of(2);
+  for (int i = 0; i < 50; ++i) expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  const RemoteStatistics statistics = remote->statistics();
+  EXPECT_EQ(statistics.requests, 50);
+  // The first goes through the I/O thread: nothing is known of the server before it answers.
+  EXPECT_EQ(statistics.caller_thread_requests, 49);
+  EXPECT_EQ(statistics.servers.at(0).requests, 50);
+  EXPECT_EQ(statistics.servers.at(0).latency.count, 50u);
+  // One connection for the I/O thread's first request, one for this caller's.
+  EXPECT_EQ(statistics.servers.at(0).connections_opened, 2);
 }
 
 TEST_F(RemoteStubTest, AsynchronousSubmitsCompleteOnceEach) {

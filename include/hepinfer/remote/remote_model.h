@@ -10,7 +10,9 @@
 // Threading: each RemoteModel owns one I/O thread that drives every request in flight (no thread
 // per request, none blocked while a request waits for its server); asynchronous callbacks run on
 // it and must be short (a framework's external work: schedule the module's produce step) and must
-// not destroy the model (its destructor joins that thread). Connections are kept alive and pooled per server (up to `max_connections_per_server`).
+// not destroy the model (its destructor joins that thread). A synchronous run() to a server that answered the
+// previous request goes out and comes back on the caller's own thread, over a connection it has
+// to itself; failures, retries and failovers are handled on the I/O thread. Connections are kept alive and pooled per server (up to `max_connections_per_server`).
 //
 // Requests use Triton's binary tensor extension unless told otherwise; a server that refuses it
 // (MLServer) is spoken to in JSON from then on. A request that fails on a server because the server
@@ -95,6 +97,7 @@ struct RemoteStatistics {
   std::int64_t failed_requests = 0;  // completed with an error
   std::int64_t retries = 0;          // attempts after a request's first
   std::int64_t local_runs = 0;       // requests the local fallback answered
+  std::int64_t caller_thread_requests = 0;  // synchronous requests sent and answered on their caller's thread
   std::vector<ServerStatistics> servers;
   std::vector<Failover> failovers;  // the most recent 1000
 };
