@@ -10,6 +10,7 @@ Models: the MLP test model and a DeepJet-like tagger (bench/make_deepjet_like.py
 Conv1D stacks, three LSTMs).
 
 usage: report_aot.py BUILD_DIR OUTPUT_DIR [--seconds S] [--batches 1,64] [--events N]
+                     [--target-cpus x86-64-v3,native]
 (BUILD_DIR: a build with TensorFlow and AOT, whose models/ and demo_models/*/model.aot exist)
 """
 import argparse
@@ -40,6 +41,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--target-cpus", default="x86-64-v3,native",
+                        help="CPU levels to compile and measure the AOT packages for (compile_aot.py's)")
     args = parser.parse_args()
     build, output = Path(args.build).resolve(), Path(args.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -50,22 +53,36 @@ def main():
         subprocess.run([sys.executable, str(here / "make_deepjet_like.py"), str(output / "deepjet_like")], check=True)
     batches = [int(b) for b in args.batches.split(",")]
     merged = {"benchmark": "aot_cpu_vs_peers", "machine": machine(), "models": {}, "compile": {}}
+    # The portable default and the host's own level: the gap between them is what portability costs
+    # on this CPU (ONNX Runtime picks its kernels for the host at run time).
+    levels = list(dict.fromkeys(compile_aot.resolve_cpu_level(level)[0] for level in args.target_cpus.split(",")))
+    merged["target_cpus"] = levels
     for name, saved_model in sources.items():
-        package = output / f"{name}.aot"
-        started = time.monotonic()
-        manifest = compile_aot.compile_model(saved_model, package, batches)
-        merged["compile"][name] = {"seconds": round(time.monotonic() - started, 1), "batch_sizes": batches,
-                                   "library_bytes": manifest["library"]["bytes"], "target": manifest["target"]["cpu"]}
-        cpp_json, peer_json = output / f"{name}_bench_aot.json", output / f"{name}_peers.json"
-        subprocess.run([str(build / "bench" / "bench_aot"), str(saved_model), str(package), str(cpp_json),
-                        "--seconds", str(args.seconds), "--batches", args.batches], check=True)
+        per_level = {}
+        for level in levels:
+            package = output / f"{name}.{level}.aot"
+            started = time.monotonic()
+            manifest = compile_aot.compile_model(saved_model, package, batches, target_cpu=level)
+            merged["compile"].setdefault(name, {})[level] = {
+                "seconds": round(time.monotonic() - started, 1), "batch_sizes": batches,
+                "library_bytes": manifest["library"]["bytes"], "target": manifest["target"]["cpu"]}
+            cpp_json = output / f"{name}.{level}_bench_aot.json"
+            subprocess.run([str(build / "bench" / "bench_aot"), str(saved_model), str(package), str(cpp_json),
+                            "--seconds", str(args.seconds), "--batches", args.batches], check=True)
+            per_level[level] = json.loads(cpp_json.read_text())
+        peer_json = output / f"{name}_peers.json"
         subprocess.run([sys.executable, str(here / "peer_onnxruntime.py"), str(saved_model), str(peer_json),
                         "--seconds", str(args.seconds / 2), "--batches", args.batches], check=True)
-        cpp, peers = json.loads(cpp_json.read_text()), json.loads(peer_json.read_text())
-        by_batch = {r["batch"]: dict(r) for r in cpp["results"]}
+        peers = json.loads(peer_json.read_text())
+        # The TF backend's figures come from the run next to the host's level (the last one).
+        host = per_level[levels[-1]]
+        by_batch = {r["batch"]: dict(r) for r in host["results"]}
+        for level, cpp in per_level.items():
+            for r in cpp["results"]:
+                by_batch[r["batch"]].setdefault("aot_by_target", {})[level] = r["aot_backend"]
         for r in peers["results"]:
             by_batch[r["batch"]].update({"onnxruntime": r["onnxruntime"], "tensorflow_python": r["tensorflow_python"]})
-        merged["models"][name] = {"threads": cpp["threads"], "onnxruntime": peers["onnxruntime"],
+        merged["models"][name] = {"threads": host["threads"], "onnxruntime": peers["onnxruntime"],
                                   "results": [by_batch[b] for b in sorted(by_batch)]}
 
     # The demo job, same events and threads: TF backend (batching on, the default, and off) vs AOT.
@@ -83,30 +100,37 @@ def main():
                                 "peak_rss_mib": job["job"]["peak_rss_mib"], "peak_threads": job["job"]["peak_threads"],
                                 "failed_checks": sum(m["failed_checks"] for m in job["modules"])}
                           for key, job in jobs.items()}
+    demo_manifest = build / "demo_models" / "jet_tagger" / "model.aot" / "manifest.json"
+    merged["demo_job_target_cpu"] = json.loads(demo_manifest.read_text())["target"]["cpu"]
     (output / "report_aot.json").write_text(json.dumps(merged, indent=2))
 
     print(f"\nMachine: {merged['machine']}; one calling thread; ONNX Runtime "
           f"{next(iter(merged['models'].values()))['onnxruntime']} with one intra-op thread (Python, ~3-4 µs of "
           "each call is Python).\n")
-    print("| model | batch | AOT backend (µs) | TF backend (µs) | ONNX Runtime (µs) | TF Python (µs) "
-          "| TF backend ÷ AOT | ORT ÷ AOT | TF Python ÷ AOT |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    aot_columns = " | ".join(f"AOT {level} (µs)" for level in levels)
+    print(f"| model | batch | {aot_columns} | TF backend (µs) | ONNX Runtime (µs) | TF Python (µs) "
+          f"| TF backend ÷ AOT | ORT ÷ AOT | TF Python ÷ AOT |")
+    print("|---|---:|" + "---:|" * len(levels) + "---:|---:|---:|---:|---:|---:|")
     for name, model in merged["models"].items():
         for r in model["results"]:
-            aot = r["aot_backend"]["median_us"]
+            aots = [r["aot_by_target"][level]["median_us"] for level in levels]
+            aot = aots[-1]  # the host's level
             tf_backend = r["tensorflow_backend_inline"]["median_us"]
             ort = r["onnxruntime"]["median_us"]
             python = r["tensorflow_python"]["median_us"]
-            print(f"| {MODELS[name]} | {r['batch']} | {aot:.1f} | {tf_backend:.1f} | {ort:.1f} | {python:.1f} "
+            print(f"| {MODELS[name]} | {r['batch']} | " + " | ".join(f"{a:.1f}" for a in aots) +
+                  f" | {tf_backend:.1f} | {ort:.1f} | {python:.1f} "
                   f"| {tf_backend / aot:.2f} | {ort / aot:.2f} | {python / aot:.1f} |")
-    print("\n| package | batch sizes | compile (s) | library (MB) | threads before → after load → after runs |")
-    print("|---|---|---:|---:|---|")
-    for name, compiled in merged["compile"].items():
+    print(f"\n(ratios against AOT {levels[-1]})")
+    print("\n| package | CPU level | batch sizes | compile (s) | library (MB) | threads before → after load → after runs |")
+    print("|---|---|---|---:|---:|---|")
+    for name, by_level in merged["compile"].items():
         t = merged["models"][name]["threads"]
-        print(f"| {MODELS[name]} | {','.join(map(str, compiled['batch_sizes']))} | {compiled['seconds']:.1f} "
-              f"| {compiled['library_bytes'] / 1e6:.1f} | {t['before_aot_load']} → {t['after_aot_load']} → "
-              f"{t['after_runs']} |")
-    print(f"\n| demo job ({args.events} events, {threads} threads) | events/s | CPU efficiency | peak RSS MiB | threads |")
+        for level, compiled in by_level.items():
+            print(f"| {MODELS[name]} | {level} | {','.join(map(str, compiled['batch_sizes']))} | {compiled['seconds']:.1f} "
+                  f"| {compiled['library_bytes'] / 1e6:.1f} | {t['before_aot_load']} → {t['after_aot_load']} → "
+                  f"{t['after_runs']} |")
+    print(f"\n| demo job ({args.events} events, {threads} threads; packages for {merged['demo_job_target_cpu']}) | events/s | CPU efficiency | peak RSS MiB | threads |")
     print("|---|---:|---:|---:|---:|")
     for key, job in merged["demo_job"].items():
         print(f"| {key.replace('_', ' ')} | {job['events_per_second']:.0f} | {100 * job['cpu_efficiency']:.0f}% "

@@ -37,6 +37,14 @@ add_library(part STATIC ${sources})
 target_include_directories(part PRIVATE "${RUNTIME_SOURCES}/../include")
 target_compile_options(part PRIVATE -ftemplate-backtrace-limit=0 -Wno-ignored-attributes -Wno-deprecated-copy
                        -Wno-cast-qual -Wno-sign-compare)
+# With AVX-512 on, Eigen's AVX-512 packing and TensorFlow's spatial-convolution packing both
+# specialise gemm_pack_rhs for image patches and the convolutions do not compile (ambiguous
+# instantiation); they are built with AVX2 (x86-64-v3), the matrix products keep AVX-512.
+if(CMAKE_CXX_FLAGS MATCHES "x86-64-v4|avx512")
+  set(convolutions ${sources})
+  list(FILTER convolutions INCLUDE REGEX "convolution_lib_[^/]*[.]cc$")
+  set_source_files_properties(${convolutions} PROPERTIES COMPILE_OPTIONS "-mno-avx512f")
+endif()
 """
 # What every header tfcompile generates includes; precompiled once per runtime.
 COMMON_HEADER = "aot_common.h"
@@ -76,7 +84,7 @@ def compiler_identity(cxx):
 
 def runtime_key(sources, cpu_level, cxx):
     """What the built library depends on: the sources, the target CPU level and the compiler."""
-    digest = hashlib.sha256(b"hepinfer aot runtime in two parts, 1")
+    digest = hashlib.sha256(PART_CMAKELISTS.encode())
     for file in sorted(p for p in sources.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(sources)).encode())
         digest.update(file.read_bytes())
@@ -127,19 +135,25 @@ def ensure_runtime(cpu_level, cxx, log):
     return Runtime(library, header if precompiled.is_file() else None, sources, cpu_level, cxx, log)
 
 
+def configure_command(sources, build, part, cpu_level, cxx, *extra):
+    """Writes the CMake project of one part under `build` and returns the command configuring it
+    into `build`/out."""
+    project = build / "project"
+    project.mkdir(exist_ok=True)
+    (project / "CMakeLists.txt").write_text(PART_CMAKELISTS)
+    flags = f"-march={cpu_level} -D_GLIBCXX_USE_CXX11_ABI=1 -w"
+    return ["cmake", "-S", str(project), "-B", str(build / "out"), "-DCMAKE_BUILD_TYPE=Release",
+            "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", "-DCMAKE_CXX_STANDARD=17",
+            f"-DCMAKE_CXX_COMPILER={shutil.which(cxx) or cxx}", f"-DCMAKE_CXX_FLAGS={flags}",
+            f"-DRUNTIME_SOURCES={sources}", f"-DPART={part}", f"-DEXTRA_SOURCES={EXTRA_SOURCES}", *extra]
+
+
 def build_part(sources, directory, part, name, cpu_level, cxx, log):
     """Builds the sources matching EXTRA_SOURCES (part INCLUDE) or the others (EXCLUDE) into `name`."""
     log(f"building {'the rest of ' if part == 'INCLUDE' else ''}XLA's AOT runtime for {cpu_level} once into "
         f"{directory} (minutes)")
     with tempfile.TemporaryDirectory(dir=directory) as build:
-        project = Path(build) / "project"
-        project.mkdir()
-        (project / "CMakeLists.txt").write_text(PART_CMAKELISTS)
-        flags = f"-march={cpu_level} -D_GLIBCXX_USE_CXX11_ABI=1 -w"
-        configure = ["cmake", "-S", str(project), "-B", str(Path(build) / "out"), "-DCMAKE_BUILD_TYPE=Release",
-                     "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", "-DCMAKE_CXX_STANDARD=17",
-                     f"-DCMAKE_CXX_COMPILER={shutil.which(cxx) or cxx}", f"-DCMAKE_CXX_FLAGS={flags}",
-                     f"-DRUNTIME_SOURCES={sources}", f"-DPART={part}", f"-DEXTRA_SOURCES={EXTRA_SOURCES}"]
+        configure = configure_command(sources, Path(build), part, cpu_level, cxx)
         build_command = ["cmake", "--build", str(Path(build) / "out"), "-j", str(os.cpu_count() or 1)]
         for command in (configure, build_command):
             result = subprocess.run(command, capture_output=True, text=True)

@@ -5,8 +5,9 @@ every SavedModel (OUTPUT_DIR/<model>.aot) and, for the frozen-graph path and its
 frozen graphs of FROZEN_FAMILIES (OUTPUT_DIR/<model>.frozen.aot). OUTPUT_DIR/index.json lists the
 packages and, for a model XLA cannot compile, why.
 
-Usage: make_aot_models.py MODELS_DIR OUTPUT_DIR
+Usage: make_aot_models.py MODELS_DIR OUTPUT_DIR [--target-cpu LEVEL] (compile_aot.py's levels; default x86-64-v3)
 """
+import argparse
 import concurrent.futures
 import json
 import os
@@ -23,10 +24,15 @@ FROZEN_FAMILIES = ("mlp", "multi_io")
 
 
 def main():
-    models, output = Path(sys.argv[1]), Path(sys.argv[2])
+    parser = argparse.ArgumentParser(description="Compiles every test model family into an AOT package.")
+    parser.add_argument("models", type=Path, help="build/models (tools/make_test_models.py)")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--target-cpu", default=compile_aot.DEFAULT_CPU_LEVEL)
+    args = parser.parse_args()
+    models, output = args.models, args.output
     output.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((models / "manifest.json").read_text())
-    index = {"batch_sizes": list(BATCH_SIZES), "packages": {}, "refused": {}, "frozen_packages": {}}
+    index = {"batch_sizes": list(BATCH_SIZES), "target_cpu": compile_aot.resolve_cpu_level(args.target_cpu)[0], "packages": {}, "refused": {}, "frozen_packages": {}}
     started = time.monotonic()
     log = lambda message: print(f"make_aot_models: {message}", flush=True)  # noqa: E731
     pending = []
@@ -42,7 +48,8 @@ def main():
                     continue
                 try:
                     future = compile_aot.compile_model(models / model["formats"][format_name]["path"],
-                                                       output / f"{name}{suffix}", BATCH_SIZES, log=log, linker=linker)
+                                                       output / f"{name}{suffix}", BATCH_SIZES,
+                                                       target_cpu=args.target_cpu, log=log, linker=linker)
                     pending.append((future, compiled, name, f"{name}{suffix}"))
                 except compile_aot.CompileError as error:
                     if format_name != "saved_model":
