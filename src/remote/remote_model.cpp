@@ -367,7 +367,7 @@ class RemoteModel::Impl {
     std::vector<std::unique_ptr<CallerChannel>> idle_channels;
     std::size_t channels_open = 0;
     std::vector<asio::ip::tcp::endpoint> endpoints;
-    // I/O thread only:
+    // I/O thread only (callers read `encoding` while the server is steady, when it no longer changes):
     Encoding encoding = Encoding::kBinary;
     bool encoding_proven = false;  // a request in `encoding` succeeded
     Clock::time_point skip_until{};
