@@ -692,8 +692,10 @@ class RemoteModel::Impl {
     finish(call, std::move(result));
   }
 
-  // Completes a call that was in flight on the I/O thread.
+  // Completes a call that was in flight on the I/O thread, after publishing what it taught about
+  // the servers: a caller woken by it sends its next request by what this one found.
   void finish(const std::shared_ptr<Call>& call, batching::BatchResult result) {
+    publish_steady();
     complete_here(*call, std::move(result));
     finish_in_flight();
   }
