@@ -272,8 +272,7 @@ class RemoteModel::Impl {
       if (decoded) {
         {
           std::lock_guard lock(statistics_mutex_);
-          server.latencies_us.push_back(microseconds_since(sent));
-          if (server.latencies_us.size() > kLatencySamples) server.latencies_us.pop_front();
+          record_latency(server, sent);
           ++totals_.caller_thread_requests;
         }
         complete_here(*call, std::move(result));
@@ -541,8 +540,7 @@ class RemoteModel::Impl {
       update_skip_window();
       {
         std::lock_guard lock(statistics_mutex_);
-        server.latencies_us.push_back(microseconds_since(sent));
-        if (server.latencies_us.size() > kLatencySamples) server.latencies_us.pop_front();
+        record_latency(server, sent);
       }
       if (local_since_) {
         record_failover(options_.local_fallback_name, server.endpoint.name, "the server answers again");
@@ -636,6 +634,12 @@ class RemoteModel::Impl {
       outputs.push_back(std::move(found->tensor));
     }
     return outputs;
+  }
+
+  // Under statistics_mutex_.
+  static void record_latency(Server& server, Clock::time_point sent) {
+    server.latencies_us.push_back(microseconds_since(sent));
+    if (server.latencies_us.size() > kLatencySamples) server.latencies_us.pop_front();
   }
 
   void note_failure(Server& server) {

@@ -10,9 +10,11 @@
 // Threading: each RemoteModel owns one I/O thread that drives every request in flight (no thread
 // per request, none blocked while a request waits for its server); asynchronous callbacks run on
 // it and must be short (a framework's external work: schedule the module's produce step) and must
-// not destroy the model (its destructor joins that thread). A synchronous run() to a server that answered the
-// previous request goes out and comes back on the caller's own thread, over a connection it has
-// to itself; failures, retries and failovers are handled on the I/O thread. Connections are kept alive and pooled per server (up to `max_connections_per_server`).
+// not destroy the model (its destructor joins that thread). A synchronous run() to a server that
+// answered the previous request goes out and comes back on the caller's own thread, over a
+// connection it has to itself; failures, retries and failovers are handled on the I/O thread.
+// Connections are kept alive and pooled per server (up to `max_connections_per_server` for the I/O
+// thread, and one per concurrent synchronous caller).
 //
 // Requests use Triton's binary tensor extension unless told otherwise; a server that refuses it
 // (MLServer) is spoken to in JSON from then on. A request that fails on a server because the server
