@@ -204,17 +204,22 @@ int main(int argc, char** argv) {
     }
     const Phase single_row = measure(*shared, 1, 1, seconds);
     const Phase unbatched = measure(*shared, requesters, 1, seconds);
-    batching::DynamicBatcher batcher(shared, {.max_batch_rows = 256, .max_delay = delay});
-    const Phase batched = measure(batcher, requesters, 1, seconds);
-    const batching::BatcherStatistics batch_statistics = batcher.statistics();
     report["batching"] = {{"delay_us", delay_us},
                           {"single_request_1_row", single_row.json()},
                           {"unbatched", unbatched.json()},
-                          {"batched", batched.json()},
-                          {"mean_batch_rows", batch_statistics.mean_batch_rows},
-                          {"rate_ratio", batched.requests * unbatched.seconds /
-                                             std::max(1.0, static_cast<double>(unbatched.requests) * batched.seconds)},
                           {"p99_bound_us", static_cast<double>(delay_us) + 3 * single_row.latency.p50_us}};
+    // One batch in flight (the default), then two: the next batch forms and leaves while the
+    // previous one is still on the server.
+    for (const int in_flight : {1, 2}) {
+      batching::DynamicBatcher batcher(shared,
+                                       {.max_batch_rows = 256, .max_delay = delay, .batches_in_flight = in_flight});
+      const Phase batched = measure(batcher, requesters, 1, seconds);
+      nlohmann::json& entry = report["batching"][in_flight == 1 ? "batched" : "batched_2_in_flight"];
+      entry = batched.json();
+      entry["mean_batch_rows"] = batcher.statistics().mean_batch_rows;
+      entry["rate_ratio"] = static_cast<double>(batched.requests) * unbatched.seconds /
+                            std::max(1.0, static_cast<double>(unbatched.requests) * batched.seconds);
+    }
     std::cerr << "bench_remote: batching done\n";
     if (!second.empty() && kill_pid > 0) {
       report["failover"] = failover(url, second, model_name, kill_pid, requesters, rows, seconds);

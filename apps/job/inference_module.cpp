@@ -139,7 +139,9 @@ void InferenceModule::begin_job(const ModelLoader& load) {
   }
   if (setup_.batching) {
     batcher_ = std::make_unique<batching::DynamicBatcher>(
-        splitter_, batching::BatcherOptions{.max_batch_rows = setup_.batch_rows, .max_delay = setup_.batch_delay});
+        splitter_, batching::BatcherOptions{.max_batch_rows = setup_.batch_rows,
+                                            .max_delay = setup_.batch_delay,
+                                            .batches_in_flight = setup_.batches_in_flight});
   }
   reference_ = Reference::read(setup_.model.parent_path() / "reference.json", seed_);
 }

@@ -11,7 +11,8 @@
 //
 // Module settings: kind (jet_tagger | event_classifier | particle_flow), mode (sync | async;
 // async is the framework's external-work pattern and needs batching), batching (a YAML boolean),
-// batch_rows, batch_delay_us, split_rows (most rows per backend run), cpu_memory_budget_mib
+// batch_rows, batch_delay_us, batches_in_flight (backend runs at once: more than 1 overlaps a
+// remote or GPU model's round trips), split_rows (most rows per backend run), cpu_memory_budget_mib
 // (memory per run when the plan puts the module on the CPU; needs a measured memory model).
 #include <chrono>
 #include <cstdint>

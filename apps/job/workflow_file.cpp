@@ -147,7 +147,8 @@ std::vector<std::string_view> names_of(const std::vector<T>& values, std::string
 
 void read_module_settings(const Reader& reader, const YAML::Node& node, const std::string& field, ModuleConfig& module) {
   reader.only_keys(node, field,
-                   {"kind", "mode", "batching", "batch_rows", "batch_delay_us", "split_rows", "cpu_memory_budget_mib"});
+                   {"kind", "mode", "batching", "batch_rows", "batch_delay_us", "batches_in_flight", "split_rows",
+                    "cpu_memory_budget_mib"});
   ModuleSettings& settings = module.settings;
   if (const auto kind = node["kind"]) {
     module.kind = reader.one_of(kind, field + ".kind", names_of(kKinds, &module_kind_name), kKinds);
@@ -162,6 +163,9 @@ void read_module_settings(const Reader& reader, const YAML::Node& node, const st
   if (node["batch_delay_us"]) {
     settings.batch_delay = std::chrono::microseconds(
         reader.at_least<std::int64_t>(node["batch_delay_us"], field + ".batch_delay_us", 0));
+  }
+  if (node["batches_in_flight"]) {
+    settings.batches_in_flight = reader.at_least<int>(node["batches_in_flight"], field + ".batches_in_flight", 1);
   }
   if (node["split_rows"]) {
     settings.split_rows = reader.at_least<std::int64_t>(node["split_rows"], field + ".split_rows", 0);

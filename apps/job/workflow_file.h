@@ -50,6 +50,7 @@ struct ModuleSettings {
   bool batching = false;
   std::int64_t batch_rows = 64;
   std::chrono::microseconds batch_delay{200};
+  int batches_in_flight = 1;               // batcher: backend runs at once (remote or GPU modules)
   std::int64_t split_rows = 0;             // most rows per backend run; 0: no fixed limit
   std::int64_t cpu_memory_budget_mib = 0;  // memory per run when placed on the CPU; 0: none
 };

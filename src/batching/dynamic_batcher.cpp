@@ -68,25 +68,40 @@ struct DynamicBatcher::Recorder {
 DynamicBatcher::DynamicBatcher(std::shared_ptr<const Model> model, BatcherOptions options)
     : model_(std::move(model)),
       splitter_(model_, [&] {
-        if (options.max_batch_rows < 1 || options.max_delay.count() < 0) {
+        if (options.max_batch_rows < 1 || options.max_delay.count() < 0 || options.batches_in_flight < 1) {
           throw InvalidArgumentError("dynamic batcher for model '" + (model_ ? model_->info().path : "") +
-                                     "': max_batch_rows must be >= 1 and max_delay >= 0");
+                                     "': max_batch_rows and batches_in_flight must be >= 1 and max_delay >= 0");
         }
         SplitOptions split = options.split;
         split.max_batch_rows = options.max_batch_rows;
         return split;
       }()),
       options_(std::move(options)),
-      recorder_(std::make_unique<Recorder>()),
-      dispatcher_([this] { dispatch(); }) {}
+      recorder_(std::make_unique<Recorder>()) {
+  try {
+    dispatchers_.reserve(static_cast<std::size_t>(options_.batches_in_flight));
+    for (int i = 0; i < options_.batches_in_flight; ++i) dispatchers_.emplace_back([this] { dispatch(); });
+  } catch (...) {
+    stop_dispatchers();  // the ones already started, so that none outlives a failed construction
+    throw;
+  }
+}
 
-DynamicBatcher::~DynamicBatcher() {
+DynamicBatcher::~DynamicBatcher() { stop_dispatchers(); }
+
+void DynamicBatcher::stop_dispatchers() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   arrived_.notify_all();
-  dispatcher_.join();
+  for (std::thread& dispatcher : dispatchers_) dispatcher.join();
+}
+
+bool DynamicBatcher::on_a_dispatcher() const {
+  const std::thread::id self = std::this_thread::get_id();
+  return std::any_of(dispatchers_.begin(), dispatchers_.end(),
+                     [self](const std::thread& dispatcher) { return dispatcher.get_id() == self; });
 }
 
 void DynamicBatcher::complete(Request& request, BatchResult result) {
@@ -111,7 +126,9 @@ void DynamicBatcher::enqueue(Request request) const {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       queue_.push_back(std::move(request));
-      arrived_.notify_one();
+      // All: the dispatcher forming a batch must hear of it, and with several dispatchers the
+      // one woken by notify_one could be an idle one that is waiting for its turn.
+      arrived_.notify_all();
       return;
     }
   }
@@ -148,7 +165,7 @@ std::future<std::vector<Tensor>> DynamicBatcher::submit(std::vector<NamedTensor>
 std::vector<Tensor> DynamicBatcher::run(const std::vector<NamedTensor>& inputs,
                                         const std::vector<std::string>& output_names,
                                         const RunOptions& options) const {
-  if (std::this_thread::get_id() == dispatcher_.get_id()) {
+  if (on_a_dispatcher()) {
     throw FailedPreconditionError("model '" + model_->info().path +
                                   "': a dynamic batcher's callback may not wait for the same batcher");
   }
@@ -167,9 +184,12 @@ std::vector<Tensor> DynamicBatcher::run(const std::vector<NamedTensor>& inputs,
 void DynamicBatcher::dispatch() {
   std::unique_lock lock(mutex_);
   while (true) {
-    arrived_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    arrived_.wait(lock, [this] { return (!forming_ && !queue_.empty()) || (stopping_ && queue_.empty()); });
     if (queue_.empty()) return;  // stopping, and everything pending is done
+    forming_ = true;
     std::vector<Request> batch = take_batch(lock);
+    forming_ = false;
+    arrived_.notify_all();  // another dispatcher may form the next batch from what is left
     lock.unlock();
     execute(batch);
     lock.lock();

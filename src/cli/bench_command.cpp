@@ -37,6 +37,7 @@ void add_bench_command(CLI::App& app) {
     bool batching = false;
     std::int64_t max_batch = 64;
     std::int64_t max_delay_us = 100;
+    int in_flight = 1;
     bool json = false;
   };
   auto options = std::make_shared<Options>();
@@ -51,6 +52,9 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   command->add_option("--max-delay-us", options->max_delay_us, "Batcher: longest wait for more requests (default 100)")
       ->check(CLI::NonNegativeNumber);
+  command->add_option("--batches-in-flight", options->in_flight,
+                      "Batcher: backend runs at once, to overlap a remote or GPU model's round trips (default 1)")
+      ->check(CLI::Range(1, 64));
   add_threading_option(*command, options->open.threading);
   add_gpu_options(*command, options->gpu);
   add_op_policy_options(*command, options->open);
@@ -64,7 +68,8 @@ void add_bench_command(CLI::App& app) {
     if (options->batching) {
       batcher = std::make_shared<batching::DynamicBatcher>(
           model, batching::BatcherOptions{.max_batch_rows = options->max_batch,
-                                          .max_delay = std::chrono::microseconds(options->max_delay_us)});
+                                          .max_delay = std::chrono::microseconds(options->max_delay_us),
+                                          .batches_in_flight = options->in_flight});
     }
     const Model& target = batcher ? static_cast<const Model&>(*batcher) : *model;
     const std::vector<NamedTensor> request = example_inputs(model->info(), options->rows, "bench", /*seed=*/12345);
@@ -111,6 +116,7 @@ void add_bench_command(CLI::App& app) {
       const batching::BatcherStatistics statistics = batcher->statistics();
       report["batcher"] = {{"max_batch_rows", options->max_batch},
                            {"max_delay_us", options->max_delay_us},
+                           {"batches_in_flight", options->in_flight},
                            {"requests", statistics.requests},
                            {"rows", statistics.rows},
                            {"executions", statistics.executions},
@@ -132,8 +138,8 @@ void add_bench_command(CLI::App& app) {
               << latency.p50_us << " us, p99 " << latency.p99_us << " us\n";
     if (batcher) {
       const auto& b = report["batcher"];
-      std::cout << "  batcher (limit " << options->max_batch << " rows, delay " << options->max_delay_us
-                << " us): " << b["requests"].get<std::int64_t>() << " requests, " << b["rows"].get<std::int64_t>()
+      std::cout << "  batcher (limit " << options->max_batch << " rows, delay " << options->max_delay_us << " us, "
+                << options->in_flight << " in flight): " << b["requests"].get<std::int64_t>() << " requests, " << b["rows"].get<std::int64_t>()
                 << " rows, " << b["executions"].get<std::int64_t>() << " runs, mean batch " << std::setprecision(1)
                 << b["mean_batch_rows"].get<double>() << std::setprecision(0) << " rows\n"
                 << "  queue delay p50/p99 " << b["queue_delay"]["p50_us"].get<double>() << " / "

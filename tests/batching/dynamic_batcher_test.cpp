@@ -143,10 +143,101 @@ TEST(DynamicBatcher, CallbacksMayNotWaitForTheirOwnBatcher) {
   EXPECT_THAT(message.get_future().get(), HasSubstr("may not wait"));
 }
 
+// Holds each run for a while and records how many runs were inside it at once.
+class SlowRowModel final : public Model {
+ public:
+  explicit SlowRowModel(std::chrono::milliseconds hold) : hold_(hold) {}
+  const ModelInfo& info() const override { return rows_.info(); }
+  std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
+                          const RunOptions& options = {}) const override {
+    const int now = inside_.fetch_add(1) + 1;
+    int seen = most_inside.load();
+    while (now > seen && !most_inside.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(hold_);
+    inside_.fetch_sub(1);
+    return rows_.run(inputs, output_names, options);
+  }
+  mutable std::atomic<int> most_inside{0};
+
+ private:
+  test::RowModel rows_;
+  std::chrono::milliseconds hold_;
+  mutable std::atomic<int> inside_{0};
+};
+
+TEST(DynamicBatcher, RunsOneBatchAtATimeByDefault) {
+  auto backend = std::make_shared<SlowRowModel>(20ms);
+  {
+    DynamicBatcher batcher(backend, {.max_batch_rows = 1, .max_delay = 0us});
+    std::vector<std::future<std::vector<Tensor>>> pending;
+    for (int i = 0; i < 4; ++i) pending.push_back(batcher.submit({{"x", request_rows(1, 0, i)}}, {}));
+    for (auto& result : pending) EXPECT_EQ(result.get()[0].rows(), 1);
+  }
+  EXPECT_EQ(backend->most_inside.load(), 1);
+}
+
+TEST(DynamicBatcher, OverlapsUpToBatchesInFlightRunsAndAnswersEveryRequestOnce) {
+  auto backend = std::make_shared<SlowRowModel>(20ms);
+  constexpr int kRequests = 12;
+  std::atomic<int> answered{0}, wrong{0};
+  {
+    DynamicBatcher batcher(backend, {.max_batch_rows = 1, .max_delay = 0us, .batches_in_flight = 3});
+    for (int i = 0; i < kRequests; ++i) {
+      const Tensor x = request_rows(1, 7, i);
+      batcher.submit({{"x", x}}, {}, [&, x](BatchResult result) {
+        if (result.error || !same_values(result.outputs[1], test::RowModel().run({{"x", x}}, {})[1])) ++wrong;
+        ++answered;
+      });
+    }
+  }  // destruction completes the pending requests
+  EXPECT_EQ(answered.load(), kRequests);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(backend->most_inside.load(), 3) << "three dispatchers, never more runs at once";
+}
+
+TEST(DynamicBatcher, SeveralBatchesInFlightStillCoalesceAndRouteRows) {
+  auto backend = std::make_shared<test::RowModel>();
+  DynamicBatcher batcher(backend, {.max_batch_rows = 16, .max_delay = 200us, .batches_in_flight = 4});
+  constexpr int kThreads = 32, kRequests = 40;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> requesters;
+  for (int t = 0; t < kThreads; ++t) {
+    requesters.emplace_back([&, t] {
+      for (int i = 0; i < kRequests; ++i) {
+        const Tensor x = request_rows(1 + (t + i) % 5, t, i);
+        const auto outputs = batcher.run({{"x", x}}, {});
+        if (!same_values(outputs[1], test::RowModel().run({{"x", x}}, {})[1])) ++wrong;
+      }
+    });
+  }
+  for (auto& requester : requesters) requester.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const BatcherStatistics statistics = batcher.statistics();
+  EXPECT_EQ(statistics.requests, kThreads * kRequests);
+  EXPECT_LT(statistics.executions, statistics.requests) << "requests were coalesced";
+}
+
+TEST(DynamicBatcher, CallbacksOnAnyDispatcherMayNotWaitForTheirOwnBatcher) {
+  auto backend = std::make_shared<test::RowModel>();
+  DynamicBatcher batcher(backend, {.max_batch_rows = 1, .max_delay = 0us, .batches_in_flight = 2});
+  std::vector<std::future<std::string>> messages;
+  std::vector<std::promise<std::string>> promises(4);
+  for (int i = 0; i < 4; ++i) {
+    messages.push_back(promises[i].get_future());
+    batcher.submit({{"x", request_rows(1, 0, i)}}, {}, [&, i](BatchResult) {
+      promises[i].set_value(test::error_message_of<FailedPreconditionError>(
+          [&] { batcher.run({{"x", request_rows(1, 0, 9)}}, {}); }));
+    });
+  }
+  for (auto& message : messages) EXPECT_THAT(message.get(), HasSubstr("may not wait"));
+}
+
 TEST(DynamicBatcher, OptionsAreChecked) {
   auto backend = std::make_shared<test::RowModel>();
   EXPECT_THROW(DynamicBatcher(backend, {.max_batch_rows = 0}), InvalidArgumentError);
   EXPECT_THROW(DynamicBatcher(backend, {.max_delay = -1us}), InvalidArgumentError);
+  EXPECT_THROW(DynamicBatcher(backend, {.batches_in_flight = 0}), InvalidArgumentError);
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ modules:
   - name: tagger
     model: /abs/tagger.pb
     settings: {kind: jet_tagger, mode: async, batching: true, batch_rows: 32, batch_delay_us: 50,
-               split_rows: 16, cpu_memory_budget_mib: 64}
+               batches_in_flight: 2, split_rows: 16, cpu_memory_budget_mib: 64}
 )");
   EXPECT_EQ(workflow.job.events, 7);
   EXPECT_EQ(workflow.job.streams, 3);
@@ -49,6 +49,7 @@ modules:
   EXPECT_EQ(tagger.model, std::filesystem::path("/abs/tagger.pb"));
   EXPECT_EQ(tagger.batch_rows, 32);
   EXPECT_EQ(tagger.batch_delay, std::chrono::microseconds(50));
+  EXPECT_EQ(tagger.batches_in_flight, 2);
   EXPECT_EQ(tagger.split_rows, 16);
   EXPECT_EQ(tagger.cpu_memory_budget_mib, 64);
 }
@@ -78,6 +79,8 @@ TEST(JobWorkflow, ErrorsNameTheFileLineAndField) {
   EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, colour: red}\n").find("modules[0].settings.colour: unknown field"),
             std::string::npos);
   EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, batch_rows: 0}\n").find("expected at least 1, got 0"),
+            std::string::npos);
+  EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, batches_in_flight: 0}\n").find("expected at least 1, got 0"),
             std::string::npos);
   EXPECT_NE(error_for(head + "    settings: {kind: jet_tagger, split_rows: many}\n").find("expected an integer, got 'many'"),
             std::string::npos);

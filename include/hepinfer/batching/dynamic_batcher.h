@@ -4,13 +4,16 @@
 // exactly its own rows of the outputs back. A request larger than the limit runs alone and is
 // split (SplittingModel), never rejected.
 //
-// Threading: each batcher owns one dispatcher thread that forms batches and runs them; it is
-// created with the batcher and joined by its destructor, and it is the only thread the batcher
-// adds. Synchronous callers sleep while their batch runs (no spinning); asynchronous callers
-// return at once and their callback runs on the dispatcher thread, which suits a framework's
-// external-work pattern (acquire: submit; callback: resume the waiting task; produce: read).
-// The backend run itself uses the model's threading mode, so with `inline` all of TF's work for
-// a batch happens on the dispatcher thread.
+// Threading: each batcher owns `batches_in_flight` dispatcher threads (one by default) that form
+// batches and run them; they are created with the batcher and joined by its destructor, and they
+// are the only threads the batcher adds. One dispatcher forms a batch at a time; with more than
+// one, the next batch forms and starts while earlier ones are still running, which pays for a
+// backend whose runs wait rather than compute (a remote server, a GPU): a request that just
+// missed a batch no longer waits for that batch's round trip. Synchronous callers sleep while
+// their batch runs (no spinning); asynchronous callers return at once and their callback runs on
+// a dispatcher thread, which suits a framework's external-work pattern (acquire: submit;
+// callback: resume the waiting task; produce: read). The backend run itself uses the model's
+// threading mode, so with `inline` all of TF's work for a batch happens on its dispatcher thread.
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "hepinfer/batching/splitting_model.h"
 #include "hepinfer/core/latency.h"
@@ -33,6 +37,7 @@ namespace hepinfer::batching {
 struct BatcherOptions {
   std::int64_t max_batch_rows = 64;           // most rows one backend run gets
   std::chrono::microseconds max_delay{100};   // how long a batch's first request waits for more
+  int batches_in_flight = 1;                   // backend runs at once (one dispatcher thread each)
   SplitOptions split;  // how requests above the limit are split (max_batch_rows is taken from above)
 };
 
@@ -57,10 +62,10 @@ struct BatchResult {
 
 class DynamicBatcher final : public Model {
  public:
-  // Starts the dispatcher thread. Throws InvalidArgumentError for a limit below 1 or a negative
-  // delay.
+  // Starts the dispatcher threads. Throws InvalidArgumentError for a row limit or batches in
+  // flight below 1, or a negative delay.
   DynamicBatcher(std::shared_ptr<const Model> model, BatcherOptions options = {});
-  // Stops taking requests, completes every pending one, joins the dispatcher.
+  // Stops taking requests, completes every pending one, joins the dispatchers.
   ~DynamicBatcher() override;
 
   const ModelInfo& info() const override { return model_->info(); }
@@ -69,7 +74,7 @@ class DynamicBatcher final : public Model {
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options = {}) const override;
 
-  // Asynchronous: returns at once; `done` runs on the dispatcher thread (keep it short; an
+  // Asynchronous: returns at once; `done` runs on a dispatcher thread (keep it short; an
   // exception it throws is dropped). After shutdown began, `done` gets a FailedPreconditionError.
   void submit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names,
               std::function<void(BatchResult)> done, RunOptions options = {}) const;
@@ -99,6 +104,8 @@ class DynamicBatcher final : public Model {
   void enqueue(Request request) const;
   static void complete(Request& request, BatchResult result);
   void dispatch();
+  void stop_dispatchers();
+  bool on_a_dispatcher() const;
   std::vector<Request> take_batch(std::unique_lock<std::mutex>& lock);
   void execute(std::vector<Request>& batch);
   void run_alone(Request& request);
@@ -117,8 +124,9 @@ class DynamicBatcher final : public Model {
   mutable std::condition_variable arrived_;
   mutable std::deque<Request> queue_;
   bool stopping_ = false;
+  bool forming_ = false;  // a dispatcher is forming a batch: the others wait their turn
   std::unique_ptr<Recorder> recorder_;
-  std::thread dispatcher_;  // last: starts after everything above exists
+  std::vector<std::thread> dispatchers_;  // last: start after everything above exists
 };
 
 }  // namespace hepinfer::batching
