@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 
 #include "hepinfer/core/error.h"
+#include "http_message.h"
 
 namespace hepinfer::remote::detail {
 namespace {
@@ -16,61 +17,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
-constexpr int kHttp11 = 11;
-
-HttpFailure classify(const beast::error_code& error) {
-  if (error == beast::error::timeout) return HttpFailure::kTimeout;
-  if (error == http::error::body_limit) return HttpFailure::kTooLarge;
-  if (error == http::error::header_limit) return HttpFailure::kTooLarge;
-  const beast::error_code end_of_stream = http::error::end_of_stream;
-  if (error.category() == end_of_stream.category() && error != http::error::end_of_stream &&
-      error != http::error::partial_message) {
-    return HttpFailure::kProtocol;
-  }
-  return HttpFailure::kIo;
-}
-
-// The error a connection dropped by the server while idle shows on its next use.
-bool stale_connection_error(const beast::error_code& error) {
-  return error == http::error::end_of_stream || error == asio::error::connection_reset ||
-         error == asio::error::broken_pipe || error == asio::error::eof;
-}
-
-std::optional<std::size_t> parse_size(beast::string_view text) {
-  std::size_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
-// The body is not copied: it stays in `request`, which the exchange keeps alive until the reply.
-http::request<http::span_body<const char>> beast_request(const HttpRequest& request, const HttpTarget& target) {
-  http::request<http::span_body<const char>> message{request.method == "POST" ? http::verb::post : http::verb::get,
-                                           request.path, kHttp11};
-  message.set(http::field::host, target.host + ":" + target.port);
-  message.keep_alive(true);
-  if (!request.content_type.empty()) message.set(http::field::content_type, request.content_type);
-  if (request.inference_header) message.set("Inference-Header-Content-Length", std::to_string(*request.inference_header));
-  message.body() = {request.body.data(), request.body.size()};
-  message.prepare_payload();
-  return message;
-}
-
-// Fills `reply` from a complete response; a malformed binary header length is a kProtocol failure.
-void fill_reply(http::response<http::string_body>&& response, HttpReply& reply) {
-  reply.status = static_cast<int>(response.result_int());
-  if (auto header = response.find("Inference-Header-Content-Length"); header != response.end()) {
-    reply.inference_header = parse_size(header->value());
-    if (!reply.inference_header) {
-      reply.failure = HttpFailure::kProtocol;
-      reply.error = "Inference-Header-Content-Length '" + std::string(header->value().substr(0, 40)) + "' is not a size";
-      return;
-    }
-  }
-  reply.body = std::move(response.body());
-}
 
 }  // namespace
 
@@ -239,7 +185,7 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
   void read() {
     connection_->parser.emplace();
     connection_->parser->body_limit(pool_.max_reply_bytes_);
-    connection_->parser->header_limit(kMaxHeaderBytes);
+    connection_->parser->header_limit(kMaxReplyHeaderBytes);
     // The deadline set before the write still holds: one timer update per request, not two.
     http::async_read(connection_->stream, connection_->buffer, *connection_->parser,
                      [self = shared_from_this()](beast::error_code error, std::size_t) {

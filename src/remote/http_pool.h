@@ -67,10 +67,6 @@ class HttpPool {
   void send(std::shared_ptr<const HttpRequest> request, std::chrono::steady_clock::duration timeout,
             std::function<void(HttpReply)> done);
 
-  // Connects to these addresses instead of resolving the host: asio resolves asynchronously on a
-  // thread of its own, which a pool driven by a caller's thread must not start.
-  void use_endpoints(std::vector<boost::asio::ip::tcp::endpoint> endpoints) { resolved_ = std::move(endpoints); }
-
   // Closes idle connections (e.g. after the server failed).
   void close_idle();
   HttpPoolStatistics statistics() const { return statistics_; }

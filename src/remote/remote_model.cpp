@@ -15,6 +15,7 @@
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
+#include "caller_connection.h"
 #include "http_pool.h"
 #include "oip_codec.h"
 
@@ -71,7 +72,6 @@ class RemoteModel::Impl {
  private:
   struct Server;
   struct Call;
-  struct CallerChannel;
 
  public:
   Impl(std::vector<Endpoint> servers, std::string model, RemoteOptions options)
@@ -240,7 +240,7 @@ class RemoteModel::Impl {
   // thread, which handles it as if it had sent the request. False: no connection to spare.
   bool send_from_caller(const std::shared_ptr<Call>& call, std::size_t index) {
     Server& server = *servers_[index];
-    std::unique_ptr<CallerChannel> channel = checkout_channel(server);
+    std::unique_ptr<detail::CallerConnection> channel = checkout_channel(server);
     if (!channel) return false;
     // Fixed while the server is steady: it changes only before a request in it has succeeded.
     const Encoding encoding = server.encoding;
@@ -252,10 +252,7 @@ class RemoteModel::Impl {
       ++server.requests;
     }
     const Clock::time_point sent = Clock::now();
-    HttpReply reply;
-    channel->pool.send(request, options_.timeout, [&reply](HttpReply answer) { reply = std::move(answer); });
-    channel->io.restart();
-    channel->io.run();
+    HttpReply reply = channel->exchange(*request, options_.timeout);
     return_channel(server, std::move(channel));
     if (reply.new_connection) {
       std::lock_guard lock(statistics_mutex_);
@@ -292,10 +289,10 @@ class RemoteModel::Impl {
 
   // An idle channel to `server`; a new one while it has fewer than the connection limit; nullptr
   // otherwise, or when its host does not resolve.
-  std::unique_ptr<CallerChannel> checkout_channel(Server& server) {
+  std::unique_ptr<detail::CallerConnection> checkout_channel(Server& server) {
     std::lock_guard lock(server.channels_mutex);
     if (!server.idle_channels.empty()) {
-      std::unique_ptr<CallerChannel> channel = std::move(server.idle_channels.back());
+      std::unique_ptr<detail::CallerConnection> channel = std::move(server.idle_channels.back());
       server.idle_channels.pop_back();
       return channel;
     }
@@ -303,10 +300,10 @@ class RemoteModel::Impl {
     if (server.endpoints.empty()) server.endpoints = detail::resolve_here(server.target);
     if (server.endpoints.empty()) return nullptr;
     ++server.channels_open;
-    return std::make_unique<CallerChannel>(server.target, server.endpoints, options_.max_reply_bytes);
+    return std::make_unique<detail::CallerConnection>(server.target, server.endpoints, options_.max_reply_bytes);
   }
 
-  static void return_channel(Server& server, std::unique_ptr<CallerChannel> channel) {
+  static void return_channel(Server& server, std::unique_ptr<detail::CallerConnection> channel) {
     std::lock_guard lock(server.channels_mutex);
     server.idle_channels.push_back(std::move(channel));
   }
@@ -346,24 +343,13 @@ class RemoteModel::Impl {
   }
 
  private:
-  // A connection of one synchronous caller at a time, driven by that caller's thread.
-  struct CallerChannel {
-    CallerChannel(const detail::HttpTarget& target, std::vector<asio::ip::tcp::endpoint> endpoints,
-                  std::size_t max_reply_bytes)
-        : pool(io, target, 1, max_reply_bytes) {
-      pool.use_endpoints(std::move(endpoints));
-    }
-    asio::io_context io;
-    detail::HttpPool pool;
-  };
-
   struct Server {
     Endpoint endpoint;
     detail::HttpTarget target;
     std::unique_ptr<detail::HttpPool> pool;
     // Under channels_mutex:
     std::mutex channels_mutex;
-    std::vector<std::unique_ptr<CallerChannel>> idle_channels;
+    std::vector<std::unique_ptr<detail::CallerConnection>> idle_channels;
     std::size_t channels_open = 0;
     std::vector<asio::ip::tcp::endpoint> endpoints;
     // I/O thread only (callers read `encoding` while the server is steady, when it no longer changes):

@@ -25,6 +25,8 @@ unless its name says otherwise):
     bad_bool       a BOOL output holding the byte 7 (model "bool_model": input FP32, output BOOL)
     not_http       answers with bytes that are not HTTP
     close          closes the connection without answering
+    moody          behaves as the model MOODS[first input value] (0: double, 1: slow, ...), so that
+                   one client can be served well and then badly on the same connections
 """
 import argparse
 import json
@@ -37,7 +39,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SHAPE_IN = [-1, 4]
 MODELS = ["double", "json_only", "slow", "unavailable", "bad_request", "garbage_json", "deep_json", "truncated",
           "oversized", "huge_shape", "short_binary", "bad_header", "header_beyond", "wrong_dtype", "wrong_count",
-          "bad_bool", "not_http", "close"]
+          "bad_bool", "not_http", "close", "moody"]
+MOODS = ["double", "slow", "truncated", "close", "not_http", "garbage_json", "oversized", "unavailable"]
 
 
 def metadata(name):
@@ -102,6 +105,8 @@ class Handler(BaseHTTPRequestHandler):
             values = list(struct.unpack(f"<{len(binary) // 4}f", binary))
         else:
             values = tensor["data"]
+        if name == "moody":
+            name = MOODS[int(values[0]) % len(MOODS)] if values else "double"
         doubled = [2.0 * v for v in values]
         binary_out = any((o.get("parameters") or {}).get("binary_data") for o in request.get("outputs", []))
         reply = {"model_name": name, "id": request.get("id", ""),

@@ -1,0 +1,219 @@
+#include "caller_connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <system_error>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http.hpp>
+
+#include "http_message.h"
+
+namespace hepinfer::remote::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+beast::error_code last_system_error() { return {errno, asio::error::get_system_category()}; }
+
+// Sleeps in poll() until `socket` is ready for `events` or `deadline` passes (beast's timeout
+// error, so that it classifies as HttpPool's timer expiry does).
+bool wait_until_ready(int socket, short events, Clock::time_point deadline, beast::error_code& error) {
+  while (true) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      error = beast::error::timeout;
+      return false;
+    }
+    pollfd ready{socket, events, 0};
+    const int result = ::poll(&ready, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (result > 0) return true;  // ready, or an error or hang-up that the next call reports
+    if (result < 0 && errno != EINTR) {
+      error = last_system_error();
+      return false;
+    }
+  }
+}
+
+}  // namespace
+
+// Beast's synchronous stream concepts over the non-blocking socket, each call bounded by the
+// request's deadline. Reads poll first: after a request is sent, the reply is never there yet.
+class CallerConnection::Stream {
+ public:
+  Stream(int socket, Clock::time_point deadline) : socket_(socket), deadline_(deadline) {}
+
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers, beast::error_code& error) {
+    error = {};
+    asio::mutable_buffer target;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      target = *it;
+      if (target.size() > 0) break;
+    }
+    if (target.size() == 0) return 0;
+    while (wait_until_ready(socket_, POLLIN, deadline_, error)) {
+      const ssize_t received = ::recv(socket_, target.data(), target.size(), 0);
+      if (received > 0) return static_cast<std::size_t>(received);
+      if (received == 0) {
+        error = asio::error::eof;
+        return 0;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        error = last_system_error();
+        return 0;
+      }
+    }
+    return 0;
+  }
+
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers& buffers, beast::error_code& error) {
+    error = {};
+    constexpr std::size_t kMaxPieces = 64;  // Beast's header fields and the body: far fewer
+    iovec pieces[kMaxPieces];
+    std::size_t count = 0;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers) && count < kMaxPieces;
+         ++it) {
+      const asio::const_buffer piece = *it;
+      if (piece.size() == 0) continue;
+      pieces[count++] = {const_cast<void*>(piece.data()), piece.size()};
+    }
+    if (count == 0) return 0;
+    msghdr message{};
+    message.msg_iov = pieces;
+    message.msg_iovlen = count;
+    while (true) {
+      const ssize_t sent = ::sendmsg(socket_, &message, MSG_NOSIGNAL);
+      if (sent >= 0) return static_cast<std::size_t>(sent);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        error = last_system_error();
+        return 0;
+      }
+      if (!wait_until_ready(socket_, POLLOUT, deadline_, error)) return 0;
+    }
+  }
+
+  // The throwing forms the stream concepts also ask for.
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    beast::error_code error;
+    const std::size_t bytes = read_some(buffers, error);
+    if (error) throw beast::system_error(error);
+    return bytes;
+  }
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers& buffers) {
+    beast::error_code error;
+    const std::size_t bytes = write_some(buffers, error);
+    if (error) throw beast::system_error(error);
+    return bytes;
+  }
+
+ private:
+  int socket_;
+  Clock::time_point deadline_;
+};
+
+CallerConnection::CallerConnection(HttpTarget target, std::vector<asio::ip::tcp::endpoint> endpoints,
+                                   std::size_t max_reply_bytes)
+    : target_(std::move(target)), endpoints_(std::move(endpoints)), max_reply_bytes_(max_reply_bytes) {}
+
+CallerConnection::~CallerConnection() { close(); }
+
+void CallerConnection::close() {
+  if (socket_ >= 0) ::close(socket_);
+  socket_ = -1;
+  used_ = false;
+  buffer_.consume(buffer_.size());
+}
+
+bool CallerConnection::connect(Clock::time_point deadline, HttpReply& reply) {
+  std::string last_error = "no address to connect to";
+  for (const asio::ip::tcp::endpoint& endpoint : endpoints_) {
+    const int socket = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (socket < 0) {
+      last_error = last_system_error().message();
+      continue;
+    }
+    int result = ::connect(socket, endpoint.data(), static_cast<socklen_t>(endpoint.size()));
+    if (result != 0 && errno == EINPROGRESS) {
+      beast::error_code error;
+      if (!wait_until_ready(socket, POLLOUT, deadline, error)) {
+        ::close(socket);
+        reply.failure = error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect;
+        reply.error = "connect: " + error.message();
+        return false;
+      }
+      int pending = 0;
+      socklen_t size = sizeof pending;
+      result = ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &pending, &size) == 0 && pending == 0 ? 0 : -1;
+      if (pending != 0) errno = pending;
+    }
+    if (result == 0) {
+      const int on = 1;
+      ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      socket_ = socket;
+      return true;
+    }
+    last_error = last_system_error().message();
+    ::close(socket);
+  }
+  reply.failure = HttpFailure::kConnect;
+  reply.error = "connect: " + last_error;
+  return false;
+}
+
+HttpReply CallerConnection::exchange(const HttpRequest& request, Clock::duration timeout) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  const auto message = beast_request(request, target_);
+  HttpReply reply;
+  for (bool replaced_stale = false;; replaced_stale = true) {
+    const bool was_used = used_;
+    if (socket_ < 0) {
+      if (!connect(deadline, reply)) return reply;
+      reply.new_connection = true;
+    }
+    Stream stream(socket_, deadline);
+    beast::error_code error;
+    http::write(stream, message, error);
+    bool got_some = false;
+    if (!error) {
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(max_reply_bytes_);
+      parser.header_limit(kMaxReplyHeaderBytes);
+      http::read(stream, buffer_, parser, error);
+      if (!error) {
+        const bool keep_alive = parser.keep_alive();
+        fill_reply(parser.release(), reply);
+        used_ = true;
+        if (!keep_alive || reply.failure != HttpFailure::kNone) close();
+        return reply;
+      }
+      got_some = parser.got_some();
+    }
+    close();
+    // A kept-alive connection the server closed while idle fails at once; that says nothing about
+    // the server, so the request goes once more on a new connection.
+    if (was_used && !replaced_stale && !got_some && stale_connection_error(error)) continue;
+    reply.failure = classify(error);
+    reply.error = error.message();
+    return reply;
+  }
+}
+
+}  // namespace hepinfer::remote::detail
