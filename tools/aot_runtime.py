@@ -148,6 +148,14 @@ def configure_command(sources, build, part, cpu_level, cxx, *extra):
             f"-DRUNTIME_SOURCES={sources}", f"-DPART={part}", f"-DEXTRA_SOURCES={EXTRA_SOURCES}", *extra]
 
 
+def first_error(output):
+    """The line of a compiler's or make's output that says what went wrong first: the first
+    'error:' line (make's closing lines only say that a target failed), else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line.lower() or "fatal error" in line.lower()]
+    return (errors or lines[-1:] or ["no output"])[0]
+
+
 def build_part(sources, directory, part, name, cpu_level, cxx, log):
     """Builds the sources matching EXTRA_SOURCES (part INCLUDE) or the others (EXCLUDE) into `name`."""
     log(f"building {'the rest of ' if part == 'INCLUDE' else ''}XLA's AOT runtime for {cpu_level} once into "
@@ -158,8 +166,10 @@ def build_part(sources, directory, part, name, cpu_level, cxx, log):
         for command in (configure, build_command):
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
+                log_file = directory / f"{name}.failed.log"
+                log_file.write_text(result.stdout + result.stderr)
                 fail(f"building XLA's AOT runtime failed ({' '.join(command[:3])}): "
-                     f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+                     f"{first_error(result.stdout + result.stderr)} (whole log: {log_file})")
         target = directory / name
         shutil.move(str(Path(build) / "out" / "libpart.a"), target.with_suffix(".tmp"))
         os.replace(target.with_suffix(".tmp"), target)

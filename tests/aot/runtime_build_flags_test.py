@@ -3,7 +3,8 @@
 its CMake project (seconds; building it takes minutes): for x86-64-v4 the convolution sources are
 compiled without AVX-512 (with it they do not compile: Eigen's and TensorFlow's packing both
 specialise gemm_pack_rhs for image patches) and the matrix products with it; for x86-64-v3 no
-source is treated apart. Every part's sources are covered. Exit status 0 when all holds.
+source is treated apart. Every part's sources are covered. A failed build is reported by its first
+compiler error. Exit status 0 when all holds.
 
 usage: runtime_build_flags_test.py
 """
@@ -46,6 +47,13 @@ def main():
             failures.append("the core part lacks convolution_lib_f32_2d.cc")
         if part == "EXCLUDE" and "dot_lib_f32.cc" not in v4:
             failures.append("the core part lacks dot_lib_f32.cc")
+    # A failed build is reported by its first compiler error, not by make's closing lines.
+    output = ("[ 40%] Building CXX object conv.o\n/src/conv.cc:12:3: error: ambiguous template instantiation\n"
+              "make[2]: *** [conv.o] Error 1\nmake: *** [all] Error 2\n")
+    if aot_runtime.first_error(output) != "/src/conv.cc:12:3: error: ambiguous template instantiation":
+        failures.append(f"a failed build is reported as '{aot_runtime.first_error(output)}'")
+    if aot_runtime.first_error("ld: cannot find -lfoo\n") != "ld: cannot find -lfoo":
+        failures.append("output without an error: line is not reported by its last line")
     for failure in failures:
         print(f"FAIL: {failure}")
     print("runtime build flags:", "wrong" if failures else "as expected for x86-64-v3 and x86-64-v4")
