@@ -113,7 +113,7 @@ TEST(ThreadBudget, InlineRunsCreateNoThreadsAndLeaveTensorFlowsIdle) {
 
   EXPECT_EQ(workload.wrong.load(), 0);
   EXPECT_EQ(while_alive, before + kCallers) << "only the calling threads themselves may exist";
-  EXPECT_EQ(test::thread_count(), before);
+  EXPECT_EQ(test::thread_count_settled(before), before);
   // All of TF's work ran on the callers: TF's own threads did (next to) nothing.
   EXPECT_LT(test::cpu_seconds_of(tensorflow_threads) - tensorflow_cpu_before, 0.05);
 }
@@ -142,7 +142,7 @@ TEST(ThreadBudget, TbbRunsUseNoThreadsBeyondTbbs) {
 
   EXPECT_EQ(workload.wrong.load(), 0);
   EXPECT_EQ(while_alive, before + kCallers);
-  EXPECT_EQ(test::thread_count(), before);
+  EXPECT_EQ(test::thread_count_settled(before), before);
   for (const auto& sample : test::process_threads()) {
     EXPECT_NE(sample.name.rfind("tf_hepinf", 0), 0u) << "tensorflow-mode pools were created";
   }
