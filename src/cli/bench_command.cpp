@@ -139,7 +139,8 @@ void add_bench_command(CLI::App& app) {
     if (batcher) {
       const auto& b = report["batcher"];
       std::cout << "  batcher (limit " << options->max_batch << " rows, delay " << options->max_delay_us << " us, "
-                << options->in_flight << " in flight): " << b["requests"].get<std::int64_t>() << " requests, " << b["rows"].get<std::int64_t>()
+                << options->in_flight << " in flight): " << b["requests"].get<std::int64_t>() << " requests, "
+                << b["rows"].get<std::int64_t>()
                 << " rows, " << b["executions"].get<std::int64_t>() << " runs, mean batch " << std::setprecision(1)
                 << b["mean_batch_rows"].get<double>() << std::setprecision(0) << " rows\n"
                 << "  queue delay p50/p99 " << b["queue_delay"]["p50_us"].get<double>() << " / "
