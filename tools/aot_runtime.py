@@ -5,7 +5,9 @@ in a cache, because building it takes minutes (~10 on 2 cores for all of it). It
 parts: the core every model needs (float matrix products, 2-D float convolutions, sorting, the
 thunk helpers), and the rest (half-precision, complex and integer matrix products, 3-D and
 half-precision convolutions: 8 of the 21 sources, most of the build time), built only when a
-package's link names one of its functions. Next to them, with g++, a precompiled header of what
+package's link names one of its functions. In the core, the float matrix product is hepinfer's
+(src/aot/runtime/matmul_f32.cc: the same Eigen kernel, with the weights packed once instead of at
+every call) in place of the wheel's dot_lib_f32.cc. Next to them, with g++, a precompiled header of what
 every generated function header includes (abseil, XlaCompiledCpuFunction: ~290 000 lines), which
 halves the time to compile a package's wrapper.
 
@@ -28,11 +30,18 @@ EXTRA_LIBRARY = "libtf_xla_runtime_extra.a"
 # The sources of the part built on demand, by file name.
 EXTRA_SOURCES = r"(convolution_lib_f16_2d|convolution_lib_f16_3d|convolution_lib_f32_3d|dot_lib_c64|dot_lib_c128|" \
                 r"dot_lib_f16|dot_lib_s8|dot_lib_s32)\.cc$"
+# hepinfer's float matrix product, which replaces the wheel's (dot_lib_f32.cc) in the core.
+MATMUL_SOURCE = "matmul_f32.cc"
+MATMUL_FILES = (MATMUL_SOURCE, "matmul_f32.h")
 # Builds one part of the runtime like the wheel's CMakeLists does, from a subset of its sources.
 PART_CMAKELISTS = """cmake_minimum_required(VERSION 3.16)
 project(hepinfer_xla_aot_runtime CXX)
 file(GLOB_RECURSE sources "${RUNTIME_SOURCES}/*.cc")
 list(FILTER sources ${PART} REGEX "${EXTRA_SOURCES}")
+if(PART STREQUAL "EXCLUDE")
+  list(FILTER sources EXCLUDE REGEX "/dot_lib_f32[.]cc$")
+  list(APPEND sources "${MATMUL_SOURCE}")
+endif()
 add_library(part STATIC ${sources})
 target_include_directories(part PRIVATE "${RUNTIME_SOURCES}/../include")
 target_compile_options(part PRIVATE -ftemplate-backtrace-limit=0 -Wno-ignored-attributes -Wno-deprecated-copy
@@ -82,12 +91,27 @@ def compiler_identity(cxx):
         fail(f"the C++ compiler '{cxx}' does not run ({error}); set CXX or pass --cxx")
 
 
+def find_matmul_source():
+    """matmul_f32.cc (and its header): next to this script when installed or copied to a build
+    tree, else in src/aot/runtime."""
+    here = Path(__file__).resolve().parent
+    for directory in (here, here.parent / "src" / "aot" / "runtime"):
+        if all((directory / name).is_file() for name in MATMUL_FILES):
+            return directory / MATMUL_SOURCE
+    fail(f"cannot find {' and '.join(MATMUL_FILES)} next to {__file__} or in the source tree")
+
+
 def runtime_key(sources, cpu_level, cxx):
-    """What the built library depends on: the sources, the target CPU level and the compiler."""
+    """What the built library depends on: the sources (the wheel's and hepinfer's matrix product),
+    the target CPU level and the compiler."""
     digest = hashlib.sha256(PART_CMAKELISTS.encode())
     for file in sorted(p for p in sources.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(sources)).encode())
         digest.update(file.read_bytes())
+    matmul = find_matmul_source()
+    for name in MATMUL_FILES:
+        digest.update(name.encode())
+        digest.update((matmul.parent / name).read_bytes())
     digest.update(cpu_level.encode())
     digest.update(compiler_identity(cxx).encode())
     return f"{cpu_level}-{digest.hexdigest()[:16]}"
@@ -145,7 +169,8 @@ def configure_command(sources, build, part, cpu_level, cxx, *extra):
     return ["cmake", "-S", str(project), "-B", str(build / "out"), "-DCMAKE_BUILD_TYPE=Release",
             "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", "-DCMAKE_CXX_STANDARD=17",
             f"-DCMAKE_CXX_COMPILER={shutil.which(cxx) or cxx}", f"-DCMAKE_CXX_FLAGS={flags}",
-            f"-DRUNTIME_SOURCES={sources}", f"-DPART={part}", f"-DEXTRA_SOURCES={EXTRA_SOURCES}", *extra]
+            f"-DRUNTIME_SOURCES={sources}", f"-DPART={part}", f"-DEXTRA_SOURCES={EXTRA_SOURCES}",
+            f"-DMATMUL_SOURCE={find_matmul_source()}", *extra]
 
 
 def first_error(output):

@@ -3,7 +3,7 @@
 its CMake project (seconds; building it takes minutes): for x86-64-v4 the convolution sources are
 compiled without AVX-512 (with it they do not compile: Eigen's and TensorFlow's packing both
 specialise gemm_pack_rhs for image patches) and the matrix products with it; for x86-64-v3 no
-source is treated apart. Every part's sources are covered. A failed build is reported by its first
+source is treated apart; the core compiles hepinfer's float matrix product instead of the wheel's. Every part's sources are covered. A failed build is reported by its first
 compiler error. Exit status 0 when all holds.
 
 usage: runtime_build_flags_test.py
@@ -45,8 +45,11 @@ def main():
                 failures.append(f"{name}: -mno-avx512f for x86-64-v3: {command}")
         if part == "EXCLUDE" and "convolution_lib_f32_2d.cc" not in v4:
             failures.append("the core part lacks convolution_lib_f32_2d.cc")
-        if part == "EXCLUDE" and "dot_lib_f32.cc" not in v4:
-            failures.append("the core part lacks dot_lib_f32.cc")
+        # hepinfer's float matrix product replaces the wheel's, in the core only.
+        if part == "EXCLUDE" and ("matmul_f32.cc" not in v4 or "dot_lib_f32.cc" in v4):
+            failures.append(f"the core part does not compile matmul_f32.cc instead of dot_lib_f32.cc: {sorted(v4)}")
+        if part == "INCLUDE" and ("matmul_f32.cc" in v4 or "dot_lib_f32.cc" in v4):
+            failures.append(f"the rest compiles a float matrix product: {sorted(v4)}")
     # A failed build is reported by its first compiler error, not by make's closing lines.
     output = ("[ 40%] Building CXX object conv.o\n/src/conv.cc:12:3: error: ambiguous template instantiation\n"
               "make[2]: *** [conv.o] Error 1\nmake: *** [all] Error 2\n")
