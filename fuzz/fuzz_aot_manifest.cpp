@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "hepinfer/core/error.h"
 #include "package_manifest.h"
@@ -32,7 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::ofstream(package / "manifest.json", std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   try {
-    hepinfer::aot::detail::read_package_manifest(package);
+    // A CPU with some of x86-64-v4's features, so that variants are both taken and passed over.
+    static const std::vector<std::string> cpu_features{"avx", "avx2", "avx512f", "fma", "sse4_2"};
+    hepinfer::aot::detail::read_package_manifest(package, cpu_features);
   } catch (const hepinfer::Error&) {
   }
   return 0;

@@ -15,11 +15,15 @@ The package is a directory:
                   bytes), the target (CPU level and the CPU features it needs), the package id
   model.so        the library; it embeds the same interface and package id, which the backend
                   checks against the manifest
+  model.<level>.so  with several levels (--target-cpu x86-64-v3,x86-64-v4): the same functions
+                  compiled for each higher level, listed as the manifest's "variants"; the backend
+                  opens the highest one whose CPU features the machine has, else model.so
 
 Weights are baked into each batch size's function as constants (one copy per batch size).
 
 Usage: compile_aot.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
-                      [--target-cpu x86-64-v3|x86-64-v2|x86-64-v4|native] [--cxx g++]
+                      [--target-cpu LEVEL[,LEVEL...]] [--cxx g++]
+  (levels: x86-64-v2, x86-64-v3 (default), x86-64-v4, native)
 Exit status 2 with one line on stderr ("compile_aot: ...") for a model it cannot compile.
 """
 import argparse
@@ -76,6 +80,22 @@ def resolve_cpu_level(target_cpu):
     if target_cpu not in CPU_LEVELS:
         fail(f"--target-cpu '{target_cpu}': expected one of {sorted(CPU_LEVELS)} or native")
     return target_cpu, CPU_LEVELS[target_cpu]
+
+
+def resolve_cpu_levels(target_cpus):
+    """[(level, features)] for a comma-separated list of levels, lowest first: the first is the
+    package's baseline library, each further level a variant the loader picks where the CPU has it."""
+    levels = {}
+    for name in target_cpus.split(","):
+        if not name.strip():
+            fail(f"--target-cpu '{target_cpus}': expected levels separated by commas")
+        level, features = resolve_cpu_level(name.strip())
+        levels[level] = features
+    return sorted(levels.items(), key=lambda item: list(CPU_LEVELS).index(item[0]))
+
+
+def library_name(level, baseline):
+    return LIBRARY if level == baseline else f"model.{level}.so"
 
 
 def tfcompile(source, batch, frozen, work, level, cxx_class):
@@ -216,11 +236,16 @@ def find_abi_header():
     fail(f"cannot find {ABI_HEADER} next to {__file__} or in the source tree")
 
 
-def link_library(work, output, batch_sizes, level, cxx, runtime, log):
+def link_library(work, library, batch_sizes, level, cxx, runtime, log):
     tf_directory = aot_runtime.tensorflow_directory()
     objects = [str(work / f"b{batch}{suffix}") for batch in batch_sizes for suffix in (".o", "_constants.o")]
     common = ["-I", str(runtime.common_header.parent), "-include", runtime.common_header.name] \
         if runtime.common_header else []
+
+    # The entry point is all a package exports: every package's kernels and constants have the same
+    # names (tfcompile names them by class), which must not meet in the dynamic symbol table.
+    exports = work / "exports.map"
+    exports.write_text("{ global: hepinfer_aot_package_v1; local: *; };\n")
 
     def link(libraries):
         command = [cxx, *aot_runtime.wrapper_flags(level), *common, "-shared", "-I", str(work),
@@ -228,11 +253,12 @@ def link_library(work, output, batch_sizes, level, cxx, runtime, log):
                    # XLA's runtime stays private to the package (the TF in a TF process has its own copy);
                    # abseil comes from TensorFlow's framework library, whose lts_20250814 the headers name.
                    "-Wl,--exclude-libs,ALL", "-Wl,-Bsymbolic", "-Wl,--no-undefined", "-Wl,-z,now",
+                   f"-Wl,--version-script,{exports}",
                    f"-L{tf_directory}", "-l:libtensorflow_framework.so.2", f"-Wl,-rpath,{tf_directory}",
-                   "-o", str(output / LIBRARY)]
+                   "-o", str(library)]
         return subprocess.run(command, capture_output=True, text=True)
 
-    log(f"linking {output / LIBRARY}")
+    log(f"linking {library}")
     result = link([runtime.library])
     if result.returncode != 0 and "undefined reference" in result.stderr:
         # A function of the runtime's rest (e.g. a half-precision matrix product): build it, link again.
@@ -245,16 +271,19 @@ def link_library(work, output, batch_sizes, level, cxx, runtime, log):
 def compile_model(model, output, batch_sizes, signature="serving_default", target_cpu=DEFAULT_CPU_LEVEL, cxx=None,
                   log=lambda message: None, linker=None):
     """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
-    and returns its manifest. With `linker` (a concurrent.futures executor) the C++ compile and link
-    run there and a future of the manifest is returned, so that the next model's XLA compilation
-    overlaps them."""
+    and returns its manifest. `target_cpu` is one level or several separated by commas: the lowest
+    is the baseline library (model.so), each higher one a variant (model.<level>.so) that the
+    loader takes on CPUs that have its features. With `linker` (a concurrent.futures executor) the
+    C++ compile and link run there and a future of the manifest is returned, so that the next
+    model's XLA compilation overlaps them."""
     started = time.monotonic()
     output = Path(output)
     batch_sizes = sorted(set(batch_sizes))
     if not batch_sizes or batch_sizes[0] < 1:
         fail(f"batch sizes {batch_sizes}: expected positive integers")
     cxx = cxx or os.environ.get("CXX") or "g++"
-    level, features = resolve_cpu_level(target_cpu)
+    levels = resolve_cpu_levels(target_cpu)
+    baseline = levels[0][0]
     # One thread: the caller's. YNNPACK fusions would need a runtime the wheel does not ship.
     for flag in ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type="):
         if flag not in os.environ.get("XLA_FLAGS", ""):
@@ -262,25 +291,30 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
     source = ModelSource(model, signature)
     tf = source.tf
     inputs = source.inputs_manifest("AOT")
-    runtime = aot_runtime.ensure_runtime(level, cxx, log)
+    runtimes = {level: aot_runtime.ensure_runtime(level, cxx, log) for level, _ in levels}
     output.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="hepinfer-aot-"))
     try:
         shapes_by_batch = {}
         for batch in batch_sizes:
-            log(f"compiling batch {batch}")
             frozen = source.frozen_function(batch)
-            tfcompile(source, batch, frozen, work, level, f"hepinfer_aot::b{batch}")
+            for level, _ in levels:
+                log(f"compiling batch {batch}" + (f" for {level}" if len(levels) > 1 else ""))
+                (work / level).mkdir(exist_ok=True)
+                tfcompile(source, batch, frozen, work / level, level, f"hepinfer_aot::b{batch}")
             results = frozen(*[tf.zeros(spec.shape, spec.dtype) for spec in source.batch_specs(batch)])
             shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
         outputs = source.outputs_manifest(shapes_by_batch, "AOT")
         package_id = secrets.token_hex(16)
-        interface = {"package_id": package_id, "batch_sizes": batch_sizes, "cpu_features": features,
-                     "inputs": [{k: v for k, v in tensor.items() if k != "tensor"} for tensor in inputs],
-                     "outputs": [{k: v for k, v in tensor.items() if k != "tensor"} for tensor in outputs]}
-        shutil.copy(find_abi_header(), work / ABI_HEADER)
-        (work / "wrapper.cc").write_text(
-            wrapper_source(batch_sizes, len(inputs), len(outputs), json.dumps(interface, separators=(",", ":"))))
+        for level, features in levels:
+            # Each library describes itself with its own CPU features; the loader compares them with
+            # the manifest's entry for the library it opens.
+            interface = {"package_id": package_id, "batch_sizes": batch_sizes, "cpu_features": features,
+                         "inputs": [{k: v for k, v in tensor.items() if k != "tensor"} for tensor in inputs],
+                         "outputs": [{k: v for k, v in tensor.items() if k != "tensor"} for tensor in outputs]}
+            shutil.copy(find_abi_header(), work / level / ABI_HEADER)
+            (work / level / "wrapper.cc").write_text(
+                wrapper_source(batch_sizes, len(inputs), len(outputs), json.dumps(interface, separators=(",", ":"))))
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -292,20 +326,29 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
             "batch_sizes": batch_sizes,
             "library": {"file": LIBRARY, "bytes": 0, "abi_version": 1},
             "package_id": package_id,
-            "target": {"cpu": level, "cpu_features": features},
+            "target": {"cpu": baseline, "cpu_features": levels[0][1]},
             "compiler": aot_runtime.compiler_identity(cxx),
             "weights": "baked into each batch size's function",
         }
+        if len(levels) > 1:
+            manifest["variants"] = [
+                {"target": {"cpu": level, "cpu_features": features},
+                 "library": {"file": library_name(level, baseline), "bytes": 0, "abi_version": 1}}
+                for level, features in levels[1:]]
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
 
     def link_and_write():
         try:
-            link_library(work, output, batch_sizes, level, cxx, runtime, log)
+            for level, _ in levels:
+                link_library(work / level, output / library_name(level, baseline), batch_sizes, level, cxx,
+                             runtimes[level], log)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         manifest["library"]["bytes"] = (output / LIBRARY).stat().st_size
+        for variant in manifest.get("variants", []):
+            variant["library"]["bytes"] = (output / variant["library"]["file"]).stat().st_size
         manifest["compile_seconds"] = round(time.monotonic() - started, 2)
         (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
         return manifest
@@ -319,7 +362,9 @@ def main():
     parser.add_argument("output")
     parser.add_argument("--batch-sizes", default="1,8,64")
     parser.add_argument("--signature", default="serving_default")
-    parser.add_argument("--target-cpu", default=DEFAULT_CPU_LEVEL)
+    parser.add_argument("--target-cpu", default=DEFAULT_CPU_LEVEL,
+                        help="a CPU level (x86-64-v2|x86-64-v3|x86-64-v4|native) or several separated by commas: "
+                             "the lowest is the baseline, each higher one a variant taken where the CPU has it")
     parser.add_argument("--cxx", default=None)
     args = parser.parse_args()
     try:
@@ -329,8 +374,10 @@ def main():
     except CompileError as error:
         print(f"compile_aot: {error}", file=sys.stderr)
         sys.exit(2)
+    levels = [manifest["target"]["cpu"]] + [variant["target"]["cpu"] for variant in manifest.get("variants", [])]
+    megabytes = (manifest["library"]["bytes"] + sum(v["library"]["bytes"] for v in manifest.get("variants", []))) / 1e6
     print(f"compile_aot: {args.model} -> {args.output} (batch sizes {manifest['batch_sizes']}, "
-          f"{manifest['target']['cpu']}, {manifest['library']['bytes'] / 1e6:.1f} MB, {manifest['compile_seconds']} s)")
+          f"{', '.join(levels)}, {megabytes:.1f} MB, {manifest['compile_seconds']} s)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 backend's tests, at batch sizes 1 and 4 (so that a batch of 5 is split and one of 2 is padded):
 every SavedModel (OUTPUT_DIR/<model>.aot) and, for the frozen-graph path and its tensor names, the
 frozen graphs of FROZEN_FAMILIES (OUTPUT_DIR/<model>.frozen.aot). OUTPUT_DIR/index.json lists the
-packages and, for a model XLA cannot compile, why.
+packages and, for a model XLA cannot compile, why. The MLP is also compiled for x86-64-v3 and
+x86-64-v4 in one package (OUTPUT_DIR/mlp.levels.aot, index "multi_level").
 
 Usage: make_aot_models.py MODELS_DIR OUTPUT_DIR [--target-cpu LEVEL] (compile_aot.py's levels; default x86-64-v3)
 """
@@ -21,6 +22,9 @@ import compile_aot  # noqa: E402
 
 BATCH_SIZES = (1, 4)
 FROZEN_FAMILIES = ("mlp", "multi_io")
+# One package with a library for each of two levels, whatever --target-cpu says: the loader's
+# choice between them is tested on every host (AVX-512 or not).
+MULTI_LEVEL = ("mlp", "mlp.levels.aot", "x86-64-v3,x86-64-v4")
 
 
 def main():
@@ -55,9 +59,16 @@ def main():
                     if format_name != "saved_model":
                         raise
                     index["refused"][name] = str(error)
+        name, package, levels = MULTI_LEVEL
+        future = compile_aot.compile_model(models / "mlp" / "saved_model", output / package, BATCH_SIZES,
+                                           target_cpu=levels, log=log, linker=linker)
+        pending.append((future, "multi_level", name, package))
         for future, compiled, name, package in pending:
             future.result()  # a failed link is an error of the build, not a refusal
-            index[compiled][name] = package
+            if compiled == "multi_level":
+                index["multi_level"] = {"family": name, "package": package, "levels": levels.split(",")}
+            else:
+                index[compiled][name] = package
     (output / "index.json").write_text(json.dumps(index, indent=2))
     print(f"make_aot_models: {len(index['packages'])} packages, {len(index['frozen_packages'])} from frozen graphs, "
           f"{len(index['refused'])} refused: {sorted(index['refused'])} ({time.monotonic() - started:.0f} s)")

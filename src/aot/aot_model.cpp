@@ -114,6 +114,12 @@ std::string joined_sizes(const std::vector<std::int64_t>& sizes) {
   return text;
 }
 
+std::string joined_levels(const std::vector<std::string>& levels) {
+  std::string text;
+  for (const std::string& level : levels) text += (text.empty() ? "" : ", ") + level;
+  return text;
+}
+
 }  // namespace
 
 bool is_aot_package(const fs::path& path) { return detail::is_package(path); }
@@ -128,6 +134,7 @@ std::optional<PackageInfo> package_info(const Model& model) {
                      .batch_sizes = manifest.batch_sizes,
                      .cpu_level = manifest.cpu_level,
                      .cpu_features = manifest.cpu_features,
+                     .compiled_levels = manifest.compiled_levels,
                      .source = manifest.source,
                      .tensorflow_version = manifest.tensorflow_version,
                      .package_id = manifest.package_id};
@@ -140,7 +147,7 @@ std::optional<std::size_t> pooled_instances(const Model& model) {
 
 std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  detail::PackageManifest manifest = detail::read_package_manifest(path);
+  detail::PackageManifest manifest = detail::read_package_manifest(path, detail::host_features());
   ModelInfo info;
   info.path = path.string();
   info.backend = "aot";
@@ -155,7 +162,9 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   }
   info.load_details = {
       {"batch sizes", joined_sizes(manifest.batch_sizes)},
-      {"target CPU", manifest.cpu_level},
+      {"target CPU", manifest.compiled_levels.size() > 1
+                         ? manifest.cpu_level + " (of " + joined_levels(manifest.compiled_levels) + " in the package)"
+                         : manifest.cpu_level},
       {"library", manifest.library.filename().string() + " (" + std::to_string(manifest.library_bytes / 1024) + " KiB)"},
       {"compiled by", "TensorFlow " + manifest.tensorflow_version},
       {"threads", "none: runs on the caller's thread"}};

@@ -87,7 +87,8 @@ PackageLibrary::~PackageLibrary() { dlclose(handle_); }
 void PackageLibrary::check_against(const PackageManifest& manifest) const {
   const std::string package = "AOT package '" + manifest.directory.string() + "'";
   const auto mismatch = [&](const std::string& what) {
-    throw InvalidModelError(package + ": the library and the manifest '" + manifest.manifest.string() +
+    throw InvalidModelError(package + ": the library '" + manifest.library.filename().string() + "' and the manifest '" +
+                            manifest.manifest.string() +
                             "' disagree on " + what + " (edited, or files from two compilations)");
   };
   if (table_->abi_version != HEPINFER_AOT_ABI_VERSION) mismatch("the ABI version");

@@ -10,6 +10,43 @@ namespace hepinfer::aot::detail {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+struct CompiledLibrary {
+  fs::path file;
+  std::int64_t bytes = 0;
+  std::int64_t abi_version = 0;
+  std::string cpu_level;
+  std::vector<std::string> cpu_features;
+};
+
+// One library's "library" and "target" objects; `field` prefixes the fields' names in errors.
+CompiledLibrary read_library(const hepinfer::detail::ManifestReader& reader, const fs::path& directory,
+                             const nlohmann::json& library, const nlohmann::json& target, const std::string& field) {
+  CompiledLibrary compiled;
+  compiled.file = reader.file_inside(directory, library, "file", field + "library.file");
+  compiled.bytes = reader.integer(library, "bytes", field + "library.bytes");
+  compiled.abi_version = reader.integer(library, "abi_version", field + "library.abi_version");
+  compiled.cpu_level = reader.text(target, "cpu", field + "target.cpu");
+  const nlohmann::json& features = reader.at(target, "cpu_features", field + "target.cpu_features");
+  if (!features.is_array()) reader.fail(field + "target.cpu_features", "expected a list of CPU feature names");
+  for (const nlohmann::json& feature : features) {
+    if (!feature.is_string() || feature.get<std::string>().empty()) {
+      reader.fail(field + "target.cpu_features", "expected CPU feature names such as \"avx2\"");
+    }
+    compiled.cpu_features.push_back(feature.get<std::string>());
+  }
+  return compiled;
+}
+
+bool has_all(const std::vector<std::string>& available, const std::vector<std::string>& required) {
+  return std::all_of(required.begin(), required.end(), [&](const std::string& feature) {
+    return std::find(available.begin(), available.end(), feature) != available.end();
+  });
+}
+
+}  // namespace
+
 bool is_package(const fs::path& directory) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec) || !fs::is_regular_file(directory / "manifest.json", ec)) return false;
@@ -21,7 +58,7 @@ bool is_package(const fs::path& directory) {
   }
 }
 
-PackageManifest read_package_manifest(const fs::path& directory) {
+PackageManifest read_package_manifest(const fs::path& directory, const std::vector<std::string>& cpu_features) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec)) {
     throw FileNotFoundError("AOT package '" + directory.string() + "' does not exist");
@@ -55,23 +92,34 @@ PackageManifest read_package_manifest(const fs::path& directory) {
     package.batch_sizes.push_back(size.get<std::int64_t>());
   }
 
-  const nlohmann::json& library = reader.at(manifest, "library", "library");
-  package.library = reader.file_inside(directory, library, "file", "library.file");
-  package.library_bytes = reader.integer(library, "bytes", "library.bytes");
-  package.abi_version = reader.integer(library, "abi_version", "library.abi_version");
   package.package_id = reader.text(manifest, "package_id", "package_id");
   if (package.package_id.empty()) reader.fail("package_id", "expected a non-empty id");
 
-  const nlohmann::json& target = reader.at(manifest, "target", "target");
-  package.cpu_level = reader.text(target, "cpu", "target.cpu");
-  const nlohmann::json& features = reader.at(target, "cpu_features", "target.cpu_features");
-  if (!features.is_array()) reader.fail("target.cpu_features", "expected a list of CPU feature names");
-  for (const nlohmann::json& feature : features) {
-    if (!feature.is_string() || feature.get<std::string>().empty()) {
-      reader.fail("target.cpu_features", "expected CPU feature names such as \"avx2\"");
+  std::vector<CompiledLibrary> libraries{read_library(reader, directory, reader.at(manifest, "library", "library"),
+                                                      reader.at(manifest, "target", "target"), "")};
+  if (manifest.contains("variants")) {
+    const nlohmann::json& variants = manifest.at("variants");
+    if (!variants.is_array()) reader.fail("variants", "expected a list of {target, library}");
+    for (std::size_t v = 0; v < variants.size(); ++v) {
+      const std::string field = "variants[" + std::to_string(v) + "].";
+      if (!variants[v].is_object()) reader.fail(field.substr(0, field.size() - 1), "expected {target, library}");
+      libraries.push_back(read_library(reader, directory, reader.at(variants[v], "library", field + "library"),
+                                       reader.at(variants[v], "target", field + "target"), field));
     }
-    package.cpu_features.push_back(feature.get<std::string>());
   }
+  const CompiledLibrary* chosen = &libraries.front();
+  for (const CompiledLibrary& library : libraries) {
+    package.compiled_levels.push_back(library.cpu_level);
+    if (&library != &libraries.front() && has_all(cpu_features, library.cpu_features) &&
+        library.cpu_features.size() > chosen->cpu_features.size()) {
+      chosen = &library;
+    }
+  }
+  package.library = chosen->file;
+  package.library_bytes = chosen->bytes;
+  package.abi_version = chosen->abi_version;
+  package.cpu_level = chosen->cpu_level;
+  package.cpu_features = chosen->cpu_features;
   package.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
   package.tensorflow_version = reader.text(manifest, "tensorflow", "tensorflow");
   check_regular_file(package.library, "AOT package library");

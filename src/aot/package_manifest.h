@@ -14,6 +14,9 @@ namespace hepinfer::aot::detail {
 inline constexpr char kPackageFormat[] = "hepinfer-aot";
 inline constexpr int kPackageFormatVersion = 1;
 
+// A package holds one library per CPU level it was compiled for: the baseline ("library",
+// "target") and, optionally, variants for higher levels ("variants": [{"target", "library"}]).
+// The manifest describes the one chosen to be opened; `compiled_levels` lists all of them.
 struct PackageManifest {
   std::filesystem::path directory;
   std::filesystem::path manifest;
@@ -25,6 +28,7 @@ struct PackageManifest {
   std::string package_id;
   std::string cpu_level;
   std::vector<std::string> cpu_features;
+  std::vector<std::string> compiled_levels;  // the baseline's first
   std::string source;
   std::string tensorflow_version;
 };
@@ -32,8 +36,12 @@ struct PackageManifest {
 // True if `directory` holds a manifest.json whose "format" is kPackageFormat.
 bool is_package(const std::filesystem::path& directory);
 
-// Throws FileNotFoundError (no directory, manifest or library), InvalidModelError naming the
-// manifest and the field for anything malformed.
-PackageManifest read_package_manifest(const std::filesystem::path& directory);
+// Reads the manifest and chooses, of the package's libraries, the variant with the most CPU
+// features that are all in `cpu_features` (the features of the CPU that will run it), else the
+// baseline (which the library loader then refuses, naming what this CPU lacks). Throws
+// FileNotFoundError (no directory, manifest or chosen library), InvalidModelError naming the
+// manifest and the field for anything malformed, in any variant.
+PackageManifest read_package_manifest(const std::filesystem::path& directory,
+                                      const std::vector<std::string>& cpu_features);
 
 }  // namespace hepinfer::aot::detail

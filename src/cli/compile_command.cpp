@@ -93,7 +93,8 @@ void add_compile_command(CLI::App& app) {
   command->add_option("--batch-sizes", options->batch_sizes, "Batch sizes to compile, e.g. 1,8,64 (default)");
   command->add_option("--signature", options->signature, "Signature to compile (SavedModels; default serving_default)");
   CLI::Option* target_cpu = command->add_option("--target-cpu", options->target_cpu,
-                      "cpu-aot: the CPUs the package runs on: x86-64-v2, x86-64-v3 (default), x86-64-v4 or native");
+                      "cpu-aot: the CPUs the package runs on: x86-64-v2, x86-64-v3 (default), x86-64-v4 or native; "
+                      "several, e.g. x86-64-v3,x86-64-v4: one library each, the highest the CPU has is loaded");
   command->callback([options, target_cpu] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {

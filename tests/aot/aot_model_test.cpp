@@ -61,9 +61,23 @@ TEST(AotPackages, EveryTestFamilyCompilesRecurrentOnesIncluded) {
   EXPECT_TRUE(index.at("packages").contains("conv_gru"));
 }
 
-void expect_agreement(const std::string& family, const std::string& format) {
+// The package compiled for x86-64-v3 and x86-64-v4 (make_aot_models.py).
+fs::path multi_level_package() {
+  return fs::path(HEPINFER_AOT_MODELS_DIR) / aot_index().at("multi_level").at("package").get<std::string>();
+}
+
+// Whether this CPU has x86-64-v4's features beyond x86-64-v3's.
+bool host_has_avx512() {
+  const std::vector<std::string> host = aot::host_cpu_features();
+  const std::vector<std::string> avx512{"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"};
+  return std::all_of(avx512.begin(), avx512.end(), [&](const std::string& feature) {
+    return std::find(host.begin(), host.end(), feature) != host.end();
+  });
+}
+
+void expect_agreement(const std::string& family, const std::string& format, const fs::path& package) {
   const test::TestModel& model = test::test_model(family);
-  const auto loaded = aot::load_model(package_of(family, format));
+  const auto loaded = aot::load_model(package);
   EXPECT_EQ(loaded->info().backend, "aot");
   const std::vector<std::string> outputs = test::output_names(model, format);
   for (const test::ReferenceCase& reference : model.cases) {
@@ -80,12 +94,16 @@ void expect_agreement(const std::string& family, const std::string& format) {
 }
 
 class AotAgreement : public ::testing::TestWithParam<std::string> {};
-TEST_P(AotAgreement, MatchesPythonAtEveryBatchSize) { expect_agreement(GetParam(), "saved_model"); }
+TEST_P(AotAgreement, MatchesPythonAtEveryBatchSize) {
+  expect_agreement(GetParam(), "saved_model", package_of(GetParam()));
+}
 INSTANTIATE_TEST_SUITE_P(EveryFamily, AotAgreement, ::testing::ValuesIn(compiled_families()),
                          [](const auto& test_info) { return test_info.param; });
 
 class AotFrozenGraphAgreement : public ::testing::TestWithParam<std::string> {};
-TEST_P(AotFrozenGraphAgreement, MatchesPythonAtEveryBatchSize) { expect_agreement(GetParam(), "frozen_graph"); }
+TEST_P(AotFrozenGraphAgreement, MatchesPythonAtEveryBatchSize) {
+  expect_agreement(GetParam(), "frozen_graph", package_of(GetParam(), "frozen_graph"));
+}
 INSTANTIATE_TEST_SUITE_P(FrozenGraphs, AotFrozenGraphAgreement, ::testing::ValuesIn(compiled_families("frozen_graph")),
                          [](const auto& test_info) { return test_info.param; });
 
@@ -194,12 +212,32 @@ TEST(AotModel, DescribesItsPackage) {
   EXPECT_FALSE(placed->info().gpu.has_value());
 }
 
+TEST(AotModel, APackageOfSeveralLevelsLoadsTheHighestThisCpuHas) {
+  const auto model = aot::load_model(multi_level_package());
+  const std::optional<aot::PackageInfo> package = aot::package_info(*model);
+  ASSERT_TRUE(package.has_value());
+  EXPECT_EQ(package->compiled_levels, (std::vector<std::string>{"x86-64-v3", "x86-64-v4"}));
+  const bool avx512 = host_has_avx512();
+  EXPECT_EQ(package->cpu_level, avx512 ? "x86-64-v4" : "x86-64-v3");
+  EXPECT_EQ(package->library.filename(), avx512 ? "model.x86-64-v4.so" : "model.so");
+  EXPECT_EQ(std::find(package->cpu_features.begin(), package->cpu_features.end(), "avx512f") !=
+                package->cpu_features.end(),
+            avx512);
+  bool described = false;
+  for (const auto& [key, value] : model->info().load_details) {
+    if (key == "target CPU") described = value.find("of x86-64-v3, x86-64-v4") != std::string::npos;
+  }
+  EXPECT_TRUE(described) << "the load details name the package's levels";
+  expect_agreement("mlp", "saved_model", multi_level_package());
+}
+
 // A copy of a package to damage.
 class DamagedPackage : public ::testing::Test {
  protected:
-  fs::path copy_of(const std::string& family) {
-    const fs::path copy = scratch_.path() / (family + ".aot");
-    fs::copy(package_of(family), copy, fs::copy_options::recursive);
+  fs::path copy_of(const std::string& family) { return copy_of_package(package_of(family), family + ".aot"); }
+  fs::path copy_of_package(const fs::path& package, const std::string& name) {
+    const fs::path copy = scratch_.path() / name;
+    fs::copy(package, copy, fs::copy_options::recursive);
     return copy;
   }
   static nlohmann::json manifest_of(const fs::path& package) {
@@ -263,6 +301,40 @@ TEST_F(DamagedPackage, MissingCpuFeaturesAreRefusedBeforeAnyOfItsCodeRuns) {
   const std::string message = test::error_message_of<UnsupportedError>([&] { aot::load_model(package); });
   EXPECT_NE(message.find("hepinfer_no_such_feature"), std::string::npos) << message;
   EXPECT_NE(message.find("--target-cpu"), std::string::npos) << message;
+}
+
+TEST_F(DamagedPackage, AVariantThisCpuLacksIsPassedOverAndEditedOrMalformedOnesAreRefused) {
+  const fs::path package = copy_of_package(multi_level_package(), "levels.aot");
+  const nlohmann::json original = manifest_of(package);
+  ASSERT_EQ(original.at("variants").size(), 1u);
+
+  nlohmann::json manifest = original;
+  manifest["variants"][0]["target"]["cpu_features"].push_back("hepinfer_no_such_feature");
+  write_manifest(package, manifest);
+  EXPECT_EQ(aot::package_info(*aot::load_model(package))->cpu_level, "x86-64-v3");
+
+  if (host_has_avx512()) {  // the variant is opened only where its code can run
+    manifest = original;
+    manifest["variants"][0]["target"]["cpu_features"].erase(manifest["variants"][0]["target"]["cpu_features"].end() - 1);
+    write_manifest(package, manifest);
+    const std::string edited = test::error_message_of<InvalidModelError>([&] { aot::load_model(package); });
+    EXPECT_NE(edited.find("CPU features"), std::string::npos) << edited;
+    EXPECT_NE(edited.find("model.x86-64-v4.so"), std::string::npos) << edited;
+  }
+
+  const auto expect_refused = [&](const std::string& field, const nlohmann::json& value, const std::string& named) {
+    SCOPED_TRACE(field);
+    nlohmann::json malformed = original;
+    malformed[nlohmann::json::json_pointer(field)] = value;
+    write_manifest(package, malformed);
+    const std::string message = test::error_message_of<InvalidModelError>([&] { aot::load_model(package); });
+    EXPECT_NE(message.find(named), std::string::npos) << message;
+  };
+  expect_refused("/variants", "x86-64-v4", "variants");
+  expect_refused("/variants/0", 4, "variants[0]");
+  expect_refused("/variants/0/library/file", "../elsewhere.so", "variants[0].library.file");
+  expect_refused("/variants/0/target/cpu_features", nlohmann::json::array({"avx2", 7}), "variants[0].target.cpu_features");
+  expect_refused("/variants/0/library/bytes", "many", "variants[0].library.bytes");
 }
 
 TEST_F(DamagedPackage, ALibraryWithoutTheEntryPointOrFromAnotherPackageIsRefused) {

@@ -5,7 +5,9 @@
 // ever. No TensorFlow or XLA header is included from here; builds without TensorFlow.
 //
 // A package is a directory: manifest.json and one shared library holding one compiled function
-// per batch size. Loading checks, in this order and before any of the package's code runs:
+// per batch size, or one such library per CPU level it was compiled for (--target-cpu
+// x86-64-v3,x86-64-v4): the highest level whose features this CPU has is loaded, else the
+// baseline. Loading checks, in this order and before any of the package's code runs:
 // the manifest (typed errors naming the field), that this CPU has every instruction-set feature
 // the package was compiled for (UnsupportedError naming the missing ones: running it would die of
 // an illegal instruction), and the library's size; then it opens the library (dlopen), binds its
@@ -39,8 +41,9 @@ namespace hepinfer::aot {
 struct PackageInfo {
   std::filesystem::path library;
   std::vector<std::int64_t> batch_sizes;    // increasing
-  std::string cpu_level;                     // e.g. "x86-64-v3"
-  std::vector<std::string> cpu_features;     // /proc/cpuinfo names the package needs, e.g. "avx2"
+  std::string cpu_level;                     // of the library loaded, e.g. "x86-64-v4"
+  std::vector<std::string> cpu_features;     // /proc/cpuinfo names that library needs, e.g. "avx2"
+  std::vector<std::string> compiled_levels;  // every level the package has a library for, baseline first
   std::string source;                        // the model it was compiled from
   std::string tensorflow_version;            // of the compiler
   std::string package_id;
