@@ -25,9 +25,9 @@
 #include <array>
 #include <atomic>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -182,8 +182,10 @@ class PackedMatrices {
  private:
   static constexpr std::size_t kSlots = 1024;
 
+  // Fibonacci hashing of the address: a package's constants are aligned to large powers of two,
+  // so their low bits alone would put every matrix in the same slot.
   static std::size_t slot_of(const float* source) {
-    return std::hash<const void*>{}(source) % kSlots;
+    return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(source) * 0x9E3779B97F4A7C15ull) >> 54) % kSlots;
   }
 
   const PackedMatrix* find(const float* source, Index rows, Index depth, bool transposed) const {
@@ -284,14 +286,18 @@ void TypedMatMul<float, float, float>(const Eigen::ThreadPoolDevice* device, voi
   const auto* right = static_cast<const float*>(rhs);
   if (device == nullptr && n >= runtime::kMinColumnsToPack && m > 0 && k > 0 &&
       runtime::in_own_read_only_segment(left, sizeof(float) * static_cast<std::size_t>(m * k))) {
-    if (const runtime::PackedMatrix* packed = runtime::packed_matrices().find_or_pack(left, m, k, transpose_lhs)) {
-      if (transpose_rhs) {
-        runtime::multiply_packed<Eigen::RowMajor>(*packed, right, n, result);
-      } else {
-        runtime::multiply_packed<Eigen::ColMajor>(*packed, right, n, result);
+    // Out of memory while packing: the contraction below needs less and writes every element.
+    try {
+      if (const runtime::PackedMatrix* packed = runtime::packed_matrices().find_or_pack(left, m, k, transpose_lhs)) {
+        if (transpose_rhs) {
+          runtime::multiply_packed<Eigen::RowMajor>(*packed, right, n, result);
+        } else {
+          runtime::multiply_packed<Eigen::ColMajor>(*packed, right, n, result);
+        }
+        done();
+        return;
       }
-      done();
-      return;
+    } catch (const std::bad_alloc&) {
     }
   }
   const auto aligned = [](const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; };
