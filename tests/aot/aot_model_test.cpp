@@ -247,6 +247,17 @@ class DamagedPackage : public ::testing::Test {
   static void write_manifest(const fs::path& package, const nlohmann::json& manifest) {
     std::ofstream(package / "manifest.json") << manifest.dump(2);
   }
+  // Loading `package` with `original` edited at `field` (a JSON pointer) is InvalidModelError
+  // whose message contains `named`.
+  static void expect_refused_with(const fs::path& package, const nlohmann::json& original, const std::string& field,
+                                  const nlohmann::json& value, const std::string& named) {
+    SCOPED_TRACE(field);
+    nlohmann::json manifest = original;
+    manifest[nlohmann::json::json_pointer(field)] = value;
+    write_manifest(package, manifest);
+    const std::string message = test::error_message_of<InvalidModelError>([&] { aot::load_model(package); });
+    EXPECT_NE(message.find(named), std::string::npos) << message;
+  }
   // Replaces the library by `library` and makes the manifest's size agree.
   static void replace_library(const fs::path& package, const fs::path& library) {
     fs::copy_file(library, package / "model.so", fs::copy_options::overwrite_existing);
@@ -275,12 +286,7 @@ TEST_F(DamagedPackage, AnEditedManifestDisagreesWithTheLibrary) {
   const fs::path package = copy_of("multi_io");
   const nlohmann::json original = manifest_of(package);
   const auto expect_refused = [&](const std::string& field, const nlohmann::json& value, const std::string& named) {
-    SCOPED_TRACE(field);
-    nlohmann::json manifest = original;
-    manifest[nlohmann::json::json_pointer(field)] = value;
-    write_manifest(package, manifest);
-    const std::string message = test::error_message_of<InvalidModelError>([&] { aot::load_model(package); });
-    EXPECT_NE(message.find(named), std::string::npos) << message;
+    expect_refused_with(package, original, field, value, named);
   };
   expect_refused("/inputs/0/shape/1", 11, "the inputs");
   expect_refused("/outputs/0/dtype", "float64", "the outputs");
@@ -323,12 +329,7 @@ TEST_F(DamagedPackage, AVariantThisCpuLacksIsPassedOverAndEditedOrMalformedOnesA
   }
 
   const auto expect_refused = [&](const std::string& field, const nlohmann::json& value, const std::string& named) {
-    SCOPED_TRACE(field);
-    nlohmann::json malformed = original;
-    malformed[nlohmann::json::json_pointer(field)] = value;
-    write_manifest(package, malformed);
-    const std::string message = test::error_message_of<InvalidModelError>([&] { aot::load_model(package); });
-    EXPECT_NE(message.find(named), std::string::npos) << message;
+    expect_refused_with(package, original, field, value, named);
   };
   expect_refused("/variants", "x86-64-v4", "variants");
   expect_refused("/variants/0", 4, "variants[0]");
