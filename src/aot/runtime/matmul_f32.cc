@@ -216,6 +216,22 @@ const OwnReadOnlySegments& own_read_only_segments() {
   return *segments;
 }
 
+// An uninitialised aligned buffer (Eigen's allocator, as its own products use); throws
+// std::bad_alloc.
+class PackedActivations {
+ public:
+  explicit PackedActivations(std::size_t floats)
+      : data_(static_cast<float*>(Eigen::internal::aligned_malloc(sizeof(float) * std::max<std::size_t>(floats, 1)))) {}
+  ~PackedActivations() { Eigen::internal::aligned_free(data_); }
+  PackedActivations(const PackedActivations&) = delete;
+  PackedActivations& operator=(const PackedActivations&) = delete;
+
+  float* data() const { return data_; }
+
+ private:
+  float* data_;
+};
+
 // out (m x n) = packed (m x k) * rhs (k x n), out column-major with leading dimension m.
 template <int RhsStorageOrder>
 void multiply_packed(const PackedMatrix& lhs, const float* rhs_data, Index columns, float* out) {
@@ -227,10 +243,10 @@ void multiply_packed(const PackedMatrix& lhs, const float* rhs_data, Index colum
   Eigen::internal::gebp_kernel<float, float, Index, ResultMapper, Traits::mr, Traits::nr, false, false> kernel;
 
   const Index column_block = std::min(columns, lhs.column_block);
-  // One buffer per thread for the packed activations, grown to the largest block it has held.
-  thread_local AlignedFloats packed_rhs;
-  const std::size_t needed = static_cast<std::size_t>(std::min(lhs.depth_block, lhs.depth) * column_block);
-  if (packed_rhs.size() < needed) packed_rhs.resize(needed);
+  // The packed activations, allocated per call as Eigen's contraction does. Not a thread_local
+  // buffer: dynamic TLS in a dlopen'd library crashes LeakSanitizer (GCC <= 13, LLVM <= 16) in
+  // every sanitized process that runs a package.
+  const PackedActivations packed_rhs(static_cast<std::size_t>(std::min(lhs.depth_block, lhs.depth) * column_block));
 
   for (Index d = 0, depth_index = 0; d < lhs.depth; d += lhs.depth_block, ++depth_index) {
     const Index depth = std::min(lhs.depth_block, lhs.depth - d);
