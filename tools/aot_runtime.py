@@ -7,9 +7,9 @@ thunk helpers), and the rest (half-precision, complex and integer matrix product
 half-precision convolutions: 8 of the 21 sources, most of the build time), built only when a
 package's link names one of its functions. In the core, the float matrix product is hepinfer's
 (src/aot/runtime/matmul_f32.cc: the same Eigen kernel, with the weights packed once instead of at
-every call) in place of the wheel's dot_lib_f32.cc. Next to them, with g++, a precompiled header of what
-every generated function header includes (abseil, XlaCompiledCpuFunction: ~290 000 lines), which
-halves the time to compile a package's wrapper.
+every call) in place of the wheel's dot_lib_f32.cc. Next to them, with g++, a precompiled header
+of what every generated function header includes (abseil, XlaCompiledCpuFunction: ~290 000
+lines), which halves the time to compile a package's wrapper.
 
 The cache is $HEPINFER_AOT_RUNTIME_CACHE, else $XDG_CACHE_HOME/hepinfer/aot-runtime, else
 ~/.cache/hepinfer/aot-runtime; one directory per TensorFlow version, target CPU level and

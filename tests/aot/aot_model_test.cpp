@@ -321,7 +321,8 @@ TEST_F(DamagedPackage, AVariantThisCpuLacksIsPassedOverAndEditedOrMalformedOnesA
 
   if (host_has_avx512()) {  // the variant is opened only where its code can run
     manifest = original;
-    manifest["variants"][0]["target"]["cpu_features"].erase(manifest["variants"][0]["target"]["cpu_features"].end() - 1);
+    nlohmann::json& features = manifest["variants"][0]["target"]["cpu_features"];
+    features.erase(features.end() - 1);
     write_manifest(package, manifest);
     const std::string edited = test::error_message_of<InvalidModelError>([&] { aot::load_model(package); });
     EXPECT_NE(edited.find("CPU features"), std::string::npos) << edited;
@@ -334,7 +335,8 @@ TEST_F(DamagedPackage, AVariantThisCpuLacksIsPassedOverAndEditedOrMalformedOnesA
   expect_refused("/variants", "x86-64-v4", "variants");
   expect_refused("/variants/0", 4, "variants[0]");
   expect_refused("/variants/0/library/file", "../elsewhere.so", "variants[0].library.file");
-  expect_refused("/variants/0/target/cpu_features", nlohmann::json::array({"avx2", 7}), "variants[0].target.cpu_features");
+  expect_refused("/variants/0/target/cpu_features", nlohmann::json::array({"avx2", 7}),
+                 "variants[0].target.cpu_features");
   expect_refused("/variants/0/library/bytes", "many", "variants[0].library.bytes");
 }
 

@@ -70,7 +70,8 @@ void expect_product(const float* lhs, const Shape& shape, bool transpose_lhs, bo
   const std::vector<float> rhs = activations(shape.k * shape.n);
   std::vector<float> out(static_cast<std::size_t>(shape.m * shape.n), -1.0f);
   ASSERT_EQ(multiply(lhs, rhs.data(), out.data(), shape, transpose_lhs, transpose_rhs), 1);
-  const std::vector<double> expected = reference(lhs, rhs.data(), shape.m, shape.n, shape.k, transpose_lhs, transpose_rhs);
+  const std::vector<double> expected =
+      reference(lhs, rhs.data(), shape.m, shape.n, shape.k, transpose_lhs, transpose_rhs);
   for (std::size_t i = 0; i < out.size(); ++i) {
     ASSERT_NEAR(out[i], expected[i], 1e-4 * (1.0 + std::abs(expected[i])))
         << "element " << i << " of " << shape.m << "x" << shape.k << " * " << shape.k << "x" << shape.n

@@ -118,7 +118,8 @@ void pack_blocks(PackedMatrix& matrix) {
     for (Index d = 0; d < matrix.depth; d += matrix.depth_block) {
       matrix.block_offsets.push_back(total);
       // Whole SIMD packets per block, so that each block starts aligned.
-      const std::size_t size = std::min(matrix.row_block, matrix.rows - i) * std::min(matrix.depth_block, matrix.depth - d);
+      const std::size_t size =
+          std::min(matrix.row_block, matrix.rows - i) * std::min(matrix.depth_block, matrix.depth - d);
       total += (size + 15) / 16 * 16;
     }
   }
