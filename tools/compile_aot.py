@@ -340,6 +340,9 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
         raise
 
     def link_and_write():
+        # Libraries of levels an earlier compilation into this directory had, and this one has not.
+        for stale in set(output.glob("model.*.so")) - {output / library_name(level, baseline) for level, _ in levels}:
+            stale.unlink()
         try:
             for level, _ in levels:
                 link_library(work / level, output / library_name(level, baseline), batch_sizes, level, cxx,
