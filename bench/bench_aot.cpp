@@ -1,13 +1,17 @@
 // The AOT backend against hepinfer's TensorFlow backend (inline threading, its fastest CPU mode) on
 // the same model and inputs, one thread, measured in one process, interleaved. Writes JSON with
 // medians, p99, throughput, the TF/AOT ratio per batch size, and the process's threads around the
-// AOT model's load and runs (it must start none).
+// AOT model's load and runs (it must start none). With --weight-bytes (the model's weights, which
+// report_aot.py counts with Python TF), it also times reading that many bytes once from this host's
+// caches, interleaved with the runs: the floor under any batch-1 call of a model that reads each
+// weight once.
 //
-// usage: bench_aot SAVED_MODEL AOT_PACKAGE OUTPUT.json [--seconds S] [--batches 1,64]
+// usage: bench_aot SAVED_MODEL AOT_PACKAGE OUTPUT.json [--seconds S] [--batches 1,64] [--weight-bytes N]
 // The package should be compiled from SAVED_MODEL with the benchmark's batch sizes among its own.
 
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,16 +22,24 @@
 #include "latency_stats.h"
 #include "nlohmann/json.hpp"
 #include "process_threads.h"
+#include "read_floor.h"
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: bench_aot SAVED_MODEL AOT_PACKAGE OUTPUT.json [--seconds S] [--batches 1,64]\n";
+    std::cerr << "usage: bench_aot SAVED_MODEL AOT_PACKAGE OUTPUT.json [--seconds S] [--batches 1,64] "
+                 "[--weight-bytes N]\n";
     return 2;
   }
   const std::string saved_model = argv[1], package = argv[2], output = argv[3];
   double seconds = 2.0;
   std::vector<std::int64_t> batches{1, 64};
-  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_aot", seconds, batches)) return 2;
+  std::size_t weight_bytes = 0;
+  const auto weight_option = [&](const std::string& option, const std::string& value) {
+    if (option != "--weight-bytes") return false;
+    weight_bytes = std::stoull(value);
+    return true;
+  };
+  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_aot", seconds, batches, weight_option)) return 2;
   try {
     hepinfer::tf::set_log_level(hepinfer::tf::LogLevel::kError);
     const auto tf_model = hepinfer::tf::load_model(saved_model, {.threading = hepinfer::ThreadingMode::kInline});
@@ -35,25 +47,41 @@ int main(int argc, char** argv) {
     const auto aot_model = hepinfer::aot::load_model(package);
     const int threads_after_load = hepinfer::bench::process_threads();
 
+    std::unique_ptr<hepinfer::bench::WeightReadFloor> floor;
+    if (weight_bytes > 0) floor = std::make_unique<hepinfer::bench::WeightReadFloor>(weight_bytes);
     nlohmann::json results = nlohmann::json::array();
     for (const std::int64_t batch : batches) {
       const auto inputs = hepinfer::example_inputs(aot_model->info(), batch, "bench", /*seed=*/12345);
       const std::size_t min_calls = batch >= 1024 ? 50 : 200;
-      std::vector<double> tf_samples, aot_samples;
-      for (int half = 0; half < 2; ++half) {  // interleaved, so that drifts in load hit both alike
+      std::vector<double> tf_samples, aot_samples, floor_samples;
+      for (int half = 0; half < 2; ++half) {  // interleaved, so that drifts in load hit all alike
         auto t = hepinfer::bench::time_calls([&] { tf_model->run(inputs, {}); }, seconds / 2, min_calls / 2, 20);
         auto a = hepinfer::bench::time_calls([&] { aot_model->run(inputs, {}); }, seconds / 2, min_calls / 2, 20);
         tf_samples.insert(tf_samples.end(), t.begin(), t.end());
         aot_samples.insert(aot_samples.end(), a.begin(), a.end());
+        if (floor) {
+          auto f = floor->time_reads(seconds / 4, min_calls / 2);
+          floor_samples.insert(floor_samples.end(), f.begin(), f.end());
+        }
       }
       const auto tf_summary = hepinfer::bench::summarise(tf_samples);
       const auto aot_summary = hepinfer::bench::summarise(aot_samples);
-      results.push_back({{"batch", batch},
-                         {"tensorflow_backend_inline", hepinfer::bench::latency_json(tf_summary, batch)},
-                         {"aot_backend", hepinfer::bench::latency_json(aot_summary, batch)},
-                         {"median_ratio_tf_over_aot", tf_summary.p50_us / aot_summary.p50_us}});
+      nlohmann::json result = {{"batch", batch},
+                               {"tensorflow_backend_inline", hepinfer::bench::latency_json(tf_summary, batch)},
+                               {"aot_backend", hepinfer::bench::latency_json(aot_summary, batch)},
+                               {"median_ratio_tf_over_aot", tf_summary.p50_us / aot_summary.p50_us}};
       std::cout << "batch " << batch << ": TF backend median " << tf_summary.p50_us << " us, AOT backend "
-                << aot_summary.p50_us << " us (x" << tf_summary.p50_us / aot_summary.p50_us << ")\n";
+                << aot_summary.p50_us << " us (x" << tf_summary.p50_us / aot_summary.p50_us << ")";
+      if (floor) {
+        const auto floor_summary = hepinfer::bench::summarise(floor_samples);
+        result["weight_read_floor"] = {{"bytes", floor->bytes()},
+                                       {"median_us", floor_summary.p50_us},
+                                       {"gigabytes_per_second", floor->bytes() / floor_summary.p50_us / 1e3}};
+        std::cout << "; reading the " << floor->bytes() << " bytes of weights once: " << floor_summary.p50_us
+                  << " us";
+      }
+      std::cout << "\n";
+      results.push_back(std::move(result));
     }
     const int threads_after_runs = hepinfer::bench::process_threads();
     const nlohmann::json report = {{"benchmark", "aot_vs_tensorflow_backend"},

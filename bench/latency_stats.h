@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -36,11 +37,18 @@ inline nlohmann::json latency_json(const LatencySummary& summary, std::int64_t b
 }
 
 // The options of the per-batch benchmarks after their positional arguments, from argv[first]:
-// --seconds S and --batches 1,64,1024. False (with a message naming `program`) for anything else.
-inline bool parse_batch_options(int argc, char** argv, int first, const char* program, double& seconds,
-                                std::vector<std::int64_t>& batches) {
+// --seconds S and --batches 1,64,1024, and any option `other` takes (it returns whether it did).
+// False (with a message naming `program`) for anything else.
+inline bool parse_batch_options(
+    int argc, char** argv, int first, const char* program, double& seconds, std::vector<std::int64_t>& batches,
+    const std::function<bool(const std::string& option, const std::string& value)>& other = {}) {
+  if ((argc - first) % 2 != 0) {
+    std::cerr << program << ": option " << argv[argc - 1] << " needs a value\n";
+    return false;
+  }
   for (int i = first; i + 1 < argc; i += 2) {
     const std::string option = argv[i];
+    if (other && other(option, argv[i + 1])) continue;
     if (option == "--seconds") {
       seconds = std::stod(argv[i + 1]);
     } else if (option == "--batches") {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """One CPU benchmark run of the AOT backend against its baselines, side by side on one machine:
 per model, hepinfer's TF backend (inline) and the AOT backend (bench_aot, C++, one thread,
-interleaved), then ONNX Runtime (one intra-op thread) and TF Python right after
+interleaved with a plain read of as many bytes as the model's weights: the host's floor under a
+batch-1 call), then ONNX Runtime (one intra-op thread) and TF Python right after
 (peer_onnxruntime.py); then the demo job with its modules on AOT packages against the same job on
 the TF backend. Compiles the packages itself; prints the Markdown tables docs/backends.md and the
 README show; writes all of it as JSON.
@@ -26,6 +27,14 @@ sys.path.insert(0, str(here.parent / "tools"))
 from report import machine  # noqa: E402
 
 MODELS = {"mlp": "MLP 32→4×256→8", "deepjet_like": "DeepJet-like (4 inputs, Conv1D, 3 LSTMs)"}
+
+
+def weight_bytes(saved_model, signature="serving_default"):
+    """The bytes of the variables the signature reads: what a batch-1 call reads at least once."""
+    import tensorflow as tf
+    loaded = tf.saved_model.load(str(saved_model))  # kept: the signature's variables die with it
+    return sum(variable.dtype.size * variable.shape.num_elements()
+               for variable in loaded.signatures[signature].variables)
 
 
 def run_job(hepinfer, arguments, events, threads):
@@ -59,6 +68,7 @@ def main():
     merged["target_cpus"] = levels
     for name, saved_model in sources.items():
         per_level = {}
+        weights = weight_bytes(saved_model)
         for level in levels:
             package = output / f"{name}.{level}.aot"
             started = time.monotonic()
@@ -68,7 +78,8 @@ def main():
                 "library_bytes": manifest["library"]["bytes"], "target": manifest["target"]["cpu"]}
             cpp_json = output / f"{name}.{level}_bench_aot.json"
             subprocess.run([str(build / "bench" / "bench_aot"), str(saved_model), str(package), str(cpp_json),
-                            "--seconds", str(args.seconds), "--batches", args.batches], check=True)
+                            "--seconds", str(args.seconds), "--batches", args.batches, "--weight-bytes", str(weights)],
+                           check=True)
             per_level[level] = json.loads(cpp_json.read_text())
         peer_json = output / f"{name}_peers.json"
         subprocess.run([sys.executable, str(here / "peer_onnxruntime.py"), str(saved_model), str(peer_json),
@@ -83,7 +94,7 @@ def main():
         for r in peers["results"]:
             by_batch[r["batch"]].update({"onnxruntime": r["onnxruntime"], "tensorflow_python": r["tensorflow_python"]})
         merged["models"][name] = {"threads": host["threads"], "onnxruntime": peers["onnxruntime"],
-                                  "results": [by_batch[b] for b in sorted(by_batch)]}
+                                  "weight_bytes": weights, "results": [by_batch[b] for b in sorted(by_batch)]}
 
     # The demo job, same events and threads: TF backend (batching on, the default, and off) vs AOT.
     hepinfer = build / "src" / "cli" / "hepinfer"
@@ -126,6 +137,21 @@ def main():
                   f" | {tf_backend:.1f} | {ort:.1f} | {python:.1f} "
                   f"| {tf_backend / aot:.2f} | {ort / aot:.2f} | {python / aot:.1f} |")
     print(f"\n(ratios against AOT {levels[-1]})")
+    print("\nReading each model's weights once from this host's caches, interleaved with the runs above (a "
+          "floor under a batch-1 call of a model that reads each weight once, as dense layers do; a recurrent "
+          "model reads its weights once per step):\n")
+    print(f"| model | batch | weights (KB) | read once (µs) | read (GB/s) | AOT {levels[-1]} ÷ read | TF backend ÷ read |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, model in merged["models"].items():
+        first = model["results"][0]
+        floor = first.get("weight_read_floor")
+        if floor is None:
+            continue
+        aot = first["aot_by_target"][levels[-1]]["median_us"]
+        tf_backend = first["tensorflow_backend_inline"]["median_us"]
+        print(f"| {MODELS[name]} | {first['batch']} | {model['weight_bytes'] / 1024:.0f} | {floor['median_us']:.1f} "
+              f"| {floor['gigabytes_per_second']:.0f} | {aot / floor['median_us']:.2f} "
+              f"| {tf_backend / floor['median_us']:.2f} |")
     print("\n| package | CPU level | batch sizes | compile (s) | library (MB) | threads before → after load → after runs |")
     print("|---|---|---|---:|---:|---|")
     for name, by_level in merged["compile"].items():
