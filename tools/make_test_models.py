@@ -275,6 +275,50 @@ def conv_gru():
     return keras.Model(inputs, out, name="conv_gru")
 
 
+def attention():
+    """A transformer block over a padded particle list, as in particle transformers: layer norm,
+    multi-head self-attention under a padding mask (a bool input), GELU, masked mean pooling."""
+    particles = keras.Input((10, 8), name="particles")
+    mask = keras.Input((10,), name="mask", dtype="bool")
+    h = keras.layers.LayerNormalization()(particles)
+    ops = keras.ops
+    h = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)(
+        h, h, attention_mask=ops.logical_and(mask[:, None, :], mask[:, :, None]))
+    h = keras.layers.Add()([particles, h])
+    h = keras.layers.Dense(16, activation="gelu")(h)
+    weights = ops.cast(mask, "float32")[:, :, None]
+    pooled = ops.sum(h * weights, axis=1) / (ops.sum(weights, axis=1) + 1.0)
+    out = keras.layers.Dense(3, activation="softmax", name="prob")(pooled)
+    return keras.Model([particles, mask], out)
+
+
+class NearestNeighbourEdges(keras.layers.Layer):
+    """ParticleNet's EdgeConv input: for each point its k nearest neighbours in `points` (top_k of
+    negated squared distances), and per edge the point's features and the neighbour's difference."""
+
+    def __init__(self, k, **kwargs):
+        super().__init__(**kwargs)
+        self.k = k
+
+    def call(self, points, features):
+        distances = tf.reduce_sum(tf.square(points[:, :, None, :] - points[:, None, :, :]), axis=-1)
+        _, neighbours = tf.math.top_k(-distances, k=self.k)
+        gathered = tf.gather(features, neighbours, batch_dims=1)
+        centre = tf.broadcast_to(features[:, :, None, :], tf.shape(gathered))
+        return tf.concat([centre, gathered - centre], axis=-1)
+
+
+def particle_cloud():
+    points = keras.Input((16, 2), name="points")
+    features = keras.Input((16, 5), name="features")
+    edges = NearestNeighbourEdges(4)(points, features)
+    h = keras.layers.Dense(16, activation="relu")(edges)
+    h = keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=2))(h)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    out = keras.layers.Dense(2, activation="softmax", name="prob")(h)
+    return keras.Model([points, features], out)
+
+
 def multi_io():
     jets = keras.Input((10, 4), name="jets")
     event = keras.Input((6,), name="event")
@@ -575,6 +619,12 @@ def main():
                  batch_sizes=(0, 1, 5))
     export_keras(writer, "custom_f64", custom_f64(), [{"name": "x", "dtype": "float64", "shape": [None, 12]}], ["out"])
     export_keras(writer, "conv_gru", conv_gru(), [{"name": "track", "dtype": f32, "shape": [None, 12, 5]}], ["out"])
+    export_keras(writer, "attention", attention(),
+                 [{"name": "particles", "dtype": f32, "shape": [None, 10, 8]}, {"name": "mask", "dtype": "bool", "shape": [None, 10]}],
+                 ["prob"])
+    export_keras(writer, "particle_cloud", particle_cloud(),
+                 [{"name": "points", "dtype": f32, "shape": [None, 16, 2]}, {"name": "features", "dtype": f32, "shape": [None, 16, 5]}],
+                 ["prob"])
     add_broken_checkpoints(writer, "mlp")
     add_dtypes_model(writer)
     add_tf1_model(writer)
