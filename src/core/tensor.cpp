@@ -12,16 +12,15 @@ struct AlignedDeleter {
   void operator()(void* data) const { ::operator delete(data, std::align_val_t{kTensorAlignment}); }
 };
 
-// Throws ResourceExhaustedError when the memory is not there, naming the tensor.
-std::shared_ptr<void> allocate_zeroed(std::size_t bytes, const std::string& what) {
+// Zeroed, aligned memory, or null when it is not there (the caller names the tensor in its error,
+// so that no message is built on the path that succeeds).
+std::shared_ptr<void> allocate_zeroed(std::size_t bytes) {
   // Zero-byte tensors still get a distinct, aligned address so data() is never null.
   const std::size_t allocation = bytes == 0 ? kTensorAlignment : bytes;
   // nothrow, so that sanitizer builds (whose allocators abort on a failing throwing new) report
   // the same typed error.
   void* data = ::operator new(allocation, std::align_val_t{kTensorAlignment}, std::nothrow);
-  if (data == nullptr) {
-    throw ResourceExhaustedError("cannot allocate " + std::to_string(bytes) + " bytes for tensor " + what);
-  }
+  if (data == nullptr) return nullptr;
   std::memset(data, 0, allocation);
   return std::shared_ptr<void>(data, AlignedDeleter{});
 }
@@ -44,7 +43,10 @@ Tensor::Tensor() : Tensor(DType::kFloat32, Shape{0}) {}
 
 Tensor::Tensor(DType dtype, Shape shape)
     : dtype_(dtype), shape_(std::move(shape)), num_elements_(checked_num_elements(shape_, dtype_)) {
-  auto memory = allocate_zeroed(byte_size(), description());
+  auto memory = allocate_zeroed(byte_size());
+  if (memory == nullptr) {
+    throw ResourceExhaustedError("cannot allocate " + std::to_string(byte_size()) + " bytes for tensor " + description());
+  }
   data_ = memory.get();
   owner_ = std::move(memory);
 }
