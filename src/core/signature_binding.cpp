@@ -23,19 +23,20 @@ bool names_tensor(const TensorInfo& info, std::string_view name) {
 
 std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
                                 std::string_view model) {
-  const std::string where = "model '" + std::string(model) + "': ";
+  // Built only for an error: this runs on every call.
+  const auto where = [&] { return "model '" + std::string(model) + "': "; };
   std::vector<Tensor> ordered;
   ordered.reserve(signature.inputs.size());
   for (const TensorInfo& expected : signature.inputs) {
     const auto given = std::find_if(inputs.begin(), inputs.end(),
                                     [&](const NamedTensor& input) { return names_tensor(expected, input.name); });
     if (given == inputs.end()) {
-      throw InvalidArgumentError(where + "input '" + expected.key + "' (" + std::string(dtype_name(expected.dtype)) +
+      throw InvalidArgumentError(where() + "input '" + expected.key + "' (" + std::string(dtype_name(expected.dtype)) +
                                  expected.shape.to_string() + ") was not given");
     }
     check_input_matches(expected, given->tensor, model);
     if (!ordered.empty() && given->tensor.rows() != ordered.front().rows()) {
-      throw ShapeMismatchError(where + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
+      throw ShapeMismatchError(where() + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
                                " rows, input '" + signature.inputs[0].key + "' " +
                                std::to_string(ordered.front().rows()) + "; every input needs the same rows");
     }
@@ -44,11 +45,11 @@ std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vecto
   for (const NamedTensor& input : inputs) {
     if (std::none_of(signature.inputs.begin(), signature.inputs.end(),
                      [&](const TensorInfo& info) { return names_tensor(info, input.name); })) {
-      throw NotFoundError(where + "'" + input.name + "' is not an input of signature '" + signature.key + "' (" +
+      throw NotFoundError(where() + "'" + input.name + "' is not an input of signature '" + signature.key + "' (" +
                           keys_of(signature.inputs) + ")");
     }
   }
-  if (ordered.size() != inputs.size()) throw InvalidArgumentError(where + "an input is fed twice");
+  if (ordered.size() != inputs.size()) throw InvalidArgumentError(where() + "an input is fed twice");
   return ordered;
 }
 
