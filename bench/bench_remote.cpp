@@ -1,8 +1,10 @@
 // The remote backend against a running Open Inference Protocol server (bench/report_remote.py starts
 // KServe and runs this): client CPU per request in both encodings, request rate with many
 // requesters, dynamic batching in front of the remote model against unbatched requests, and a
-// server killed mid-run (every request must end exactly once). Writes JSON; bench/report_remote.py
-// adds the Python client's rate measured in the same run and prints the table.
+// server killed mid-run (every request must end exactly once), and, as the floor for client CPU,
+// the same binary request sent with nothing but system calls (socket_floor.h). Writes JSON;
+// bench/report_remote.py adds the Python client's rate measured in the same run and prints the
+// table.
 //
 // usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N]
 //                     [--batch-delay-us D] [--second URL --kill-pid PID]
@@ -27,6 +29,7 @@
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/core/latency.h"
 #include "hepinfer/remote/remote_model.h"
+#include "socket_floor.h"
 
 namespace {
 
@@ -101,6 +104,36 @@ Phase measure(const Model& model, int requesters, std::int64_t rows, double seco
   phase.user_cpu_seconds = cpu_after.user - cpu_before.user;
   phase.requests = requests;
   phase.errors = errors;
+  phase.latency = summarise_latencies(std::move(latencies));
+  return phase;
+}
+
+// One requester sending pre-encoded binary requests over a plain socket: the client CPU that no
+// client can go below on this host and server (socket_floor.h).
+Phase measure_plain_socket_floor(const std::string& url, const std::string& model_name, const Model& model,
+                                 std::int64_t rows, double seconds) {
+  const std::vector<NamedTensor> inputs = example_inputs(model.info(), rows, "bench", 7u);
+  std::vector<std::string> outputs;
+  for (const TensorInfo& output : model.info().signatures.front().outputs) outputs.push_back(output.key);
+  bench::PlainSocketExchange socket(url, model_name, inputs, outputs);
+  if (const int status = socket.exchange(); status != 200) {
+    throw std::runtime_error("plain socket floor: the server answered HTTP " + std::to_string(status));
+  }
+  std::vector<double> latencies;
+  const CpuSeconds cpu_before = process_cpu_seconds();
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < end) {
+    const Clock::time_point sent = Clock::now();
+    socket.exchange();
+    latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - sent).count());
+  }
+  Phase phase;
+  phase.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const CpuSeconds cpu_after = process_cpu_seconds();
+  phase.cpu_seconds = cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system;
+  phase.user_cpu_seconds = cpu_after.user - cpu_before.user;
+  phase.requests = static_cast<std::int64_t>(latencies.size());
   phase.latency = summarise_latencies(std::move(latencies));
   return phase;
 }
@@ -190,6 +223,9 @@ int main(int argc, char** argv) {
       auto model = remote::connect({{"server", url}}, model_name, {}, {.encoding = encoding});
       const std::string name(remote::encoding_name(encoding));
       report["single_" + name] = measure(*model, 1, rows, seconds).json();
+      if (encoding == remote::Encoding::kBinary) {
+        report["plain_socket_floor"] = measure_plain_socket_floor(url, model_name, *model, rows, seconds).json();
+      }
       report["concurrent_" + name] = measure(*model, requesters, rows, seconds).json();
       std::cerr << "bench_remote: " << name << " done\n";
     }

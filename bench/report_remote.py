@@ -2,7 +2,8 @@
 """One benchmark run of the remote backend: makes a dense model (64 features in, 16 rows per request
 by default), serves it from two KServe servers (scripts/serve_oip.sh, loopback), runs Triton's Python
 HTTP client against the first (peer_tritonclient.py), then bench_remote (C++) against it, whose last
-phase kills the first server mid-run. Prints the Markdown table the README and docs/remote.md show,
+phase kills the first server mid-run. Client CPU per request is shown next to its floor on this host:
+the same binary request sent over a plain socket with nothing but the system calls. Prints the Markdown table the README and docs/remote.md show,
 writes everything as JSON, and the single-server figures docs/scale-out.md's simulation reads.
 
 usage: report_remote.py BUILD_DIR OUTPUT_DIR [--seconds S] [--rows N]
@@ -102,10 +103,16 @@ def main():
     print(f"\nMachine: {machine()}; KServe 0.21.0 on the same 2 cores; {rows}x64 float32 per request.\n")
     print("| measurement | hepinfer remote backend | baseline (same run) | ratio |")
     print("|---|---:|---:|---:|")
+    floor = cpp["plain_socket_floor"]
     for encoding in ("binary", "json"):
         single = cpp[f"single_{encoding}"]
+        baseline = (f"plain socket, request encoded beforehand, reply not parsed: "
+                    f"{floor['client_cpu_us_per_request']:.1f} µs ({floor['client_user_cpu_us_per_request']:.1f} µs) | "
+                    f"{single['client_cpu_us_per_request'] / floor['client_cpu_us_per_request']:.2f}x"
+                    if encoding == "binary" else "- | -")
         print(f"| one requester, {encoding}: client CPU per request (user part) | "
-              f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | - | - |")
+              f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
+              f"{baseline} |")
     for encoding in ("binary", "json"):
         single = cpp[f"single_{encoding}"]
         print(f"| one requester, {encoding}: p50 / p99 latency | {single['p50_us']:.0f} / {single['p99_us']:.0f} µs "
