@@ -1,5 +1,7 @@
 #include "oip_codec.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hepinfer/core/error.h"
+#include "infer_reply_reader.h"
 
 namespace hepinfer::remote::detail {
 namespace {
@@ -76,95 +79,159 @@ std::int64_t checked_elements(const Shape& shape, std::size_t element_bytes, std
   return elements;
 }
 
-// The data of a JSON tensor, flattened row-major; nested arrays must be as deep as the rank.
-void flatten(const json& data, std::size_t depth, std::size_t rank, std::vector<const json*>& values,
-             std::size_t limit, const std::string& context) {
-  if (!data.is_array()) {
-    if (depth != rank && depth != 1) malformed(context + ": \"data\" nests differently from the shape");
-    if (values.size() >= limit) malformed(context + ": \"data\" holds more values than the shape");
-    values.push_back(&data);
-    return;
+// A leaf of "data" as a message shows it.
+std::string describe(const JsonLeaf& leaf) {
+  switch (leaf.kind) {
+    case JsonLeaf::Kind::kBool: return leaf.boolean ? "true" : "false";
+    case JsonLeaf::Kind::kSigned: return std::to_string(leaf.signed_value);
+    case JsonLeaf::Kind::kUnsigned: return std::to_string(leaf.unsigned_value);
+    case JsonLeaf::Kind::kFloat: {
+      char text[32];
+      const auto end = std::to_chars(text, text + sizeof text, leaf.floating).ptr;
+      return std::string(text, end);
+    }
+    case JsonLeaf::Kind::kNull: return "null";
+    case JsonLeaf::Kind::kString: return "a string";
+    case JsonLeaf::Kind::kObject: return "an object";
   }
-  if (depth > rank) malformed(context + ": \"data\" is nested deeper than the shape's rank");
-  for (const json& element : data) flatten(element, depth + 1, rank, values, limit, context);
+  return "?";
 }
 
 template <class T>
-void store_numbers(const std::vector<const json*>& values, Tensor& tensor, const std::string& context) {
+void store_leaves(const std::vector<JsonLeaf>& leaves, Tensor& tensor, const std::string& context) {
+  using Kind = JsonLeaf::Kind;
+  auto refuse = [&context](const JsonLeaf& leaf, const char* expected) {
+    malformed(context + ": a value of \"data\" is " + describe(leaf) + ", not " + expected);
+  };
   auto out = tensor.values<T>();
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    const json& value = *values[i];
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    const JsonLeaf& leaf = leaves[i];
     if constexpr (std::is_same_v<T, bool>) {
-      if (value.is_boolean()) {
-        out[i] = value.get<bool>();
-      } else if (value.is_number_integer() && (value.get<std::int64_t>() == 0 || value.get<std::int64_t>() == 1)) {
-        out[i] = value.get<std::int64_t>() == 1;
+      const bool zero_or_one = (leaf.kind == Kind::kUnsigned && leaf.unsigned_value <= 1) ||
+                               (leaf.kind == Kind::kSigned && leaf.signed_value == 0);
+      if (leaf.kind == Kind::kBool) {
+        out[i] = leaf.boolean;
+      } else if (zero_or_one) {
+        out[i] = leaf.kind == Kind::kUnsigned && leaf.unsigned_value == 1;
       } else {
-        malformed(context + ": value " + value.dump() + " is not a BOOL");
+        refuse(leaf, "a BOOL");
       }
     } else if constexpr (std::is_floating_point_v<T>) {
-      if (!value.is_number()) malformed(context + ": value " + value.dump() + " is not a number");
-      out[i] = static_cast<T>(value.get<double>());
+      switch (leaf.kind) {
+        case Kind::kFloat: out[i] = static_cast<T>(leaf.floating); break;
+        case Kind::kSigned: out[i] = static_cast<T>(static_cast<double>(leaf.signed_value)); break;
+        case Kind::kUnsigned: out[i] = static_cast<T>(static_cast<double>(leaf.unsigned_value)); break;
+        default: refuse(leaf, "a number");
+      }
     } else {
-      if (!value.is_number_integer()) malformed(context + ": value " + value.dump() + " is not an integer");
-      if (value.is_number_unsigned() && value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
-        malformed(context + ": value " + value.dump() + " is out of range");
+      if (leaf.kind == Kind::kUnsigned) {
+        if (leaf.unsigned_value > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) refuse(leaf, "in range");
+        out[i] = static_cast<T>(leaf.unsigned_value);
+      } else if (leaf.kind == Kind::kSigned) {
+        if (leaf.signed_value < std::numeric_limits<T>::min()) refuse(leaf, "in range");
+        out[i] = static_cast<T>(leaf.signed_value);
+      } else {
+        refuse(leaf, "an integer");
       }
-      const std::int64_t number = value.get<std::int64_t>();
-      if (number < std::numeric_limits<T>::min() || number > std::numeric_limits<T>::max()) {
-        malformed(context + ": value " + value.dump() + " is out of range");
-      }
-      out[i] = static_cast<T>(number);
     }
   }
 }
 
-Tensor tensor_from_json(const json& data, DType dtype, const Shape& shape, std::size_t body_bytes,
+Tensor tensor_from_json(const RawOutput& output, DType dtype, const Shape& shape, std::size_t body_bytes,
                         const std::string& context) {
   // A JSON number takes at least two bytes ("0,"), which bounds what a body can describe.
   const std::int64_t elements = checked_elements(shape, 2, body_bytes + 2, context);
-  std::vector<const json*> values;
-  values.reserve(static_cast<std::size_t>(elements));
-  flatten(data, 0, shape.rank(), values, static_cast<std::size_t>(elements), context);
-  if (static_cast<std::int64_t>(values.size()) != elements) {
-    malformed(context + ": \"data\" holds " + std::to_string(values.size()) + " values, shape " + shape.to_string() +
-              " needs " + std::to_string(elements));
+  const std::size_t rank = shape.rank();
+  if (output.deepest_array > rank) malformed(context + ": \"data\" is nested deeper than the shape's rank");
+  for (std::size_t depth = 0; depth < 64; ++depth) {
+    if ((output.leaf_depths >> depth & 1) != 0 && depth != rank && depth != 1) {
+      malformed(context + ": \"data\" nests differently from the shape");
+    }
+  }
+  if (static_cast<std::int64_t>(output.leaves.size()) != elements) {
+    malformed(context + ": \"data\" holds " + std::to_string(output.leaves.size()) + " values, shape " +
+              shape.to_string() + " needs " + std::to_string(elements));
   }
   Tensor tensor(dtype, shape);
   switch (dtype) {
-    case DType::kFloat32: store_numbers<float>(values, tensor, context); break;
-    case DType::kFloat64: store_numbers<double>(values, tensor, context); break;
-    case DType::kInt32: store_numbers<std::int32_t>(values, tensor, context); break;
-    case DType::kInt64: store_numbers<std::int64_t>(values, tensor, context); break;
-    case DType::kBool: store_numbers<bool>(values, tensor, context); break;
+    case DType::kFloat32: store_leaves<float>(output.leaves, tensor, context); break;
+    case DType::kFloat64: store_leaves<double>(output.leaves, tensor, context); break;
+    case DType::kInt32: store_leaves<std::int32_t>(output.leaves, tensor, context); break;
+    case DType::kInt64: store_leaves<std::int64_t>(output.leaves, tensor, context); break;
+    case DType::kBool: store_leaves<bool>(output.leaves, tensor, context); break;
   }
   return tensor;
 }
 
-json json_data(const Tensor& tensor) {
-  switch (tensor.dtype()) {
-    case DType::kFloat32: {
-      auto values = tensor.values<float>();
-      return json(std::vector<float>(values.begin(), values.end()));
-    }
-    case DType::kFloat64: {
-      auto values = tensor.values<double>();
-      return json(std::vector<double>(values.begin(), values.end()));
-    }
-    case DType::kInt32: {
-      auto values = tensor.values<std::int32_t>();
-      return json(std::vector<std::int32_t>(values.begin(), values.end()));
-    }
-    case DType::kInt64: {
-      auto values = tensor.values<std::int64_t>();
-      return json(std::vector<std::int64_t>(values.begin(), values.end()));
-    }
-    case DType::kBool: {
-      auto values = tensor.values<bool>();
-      return json(std::vector<bool>(values.begin(), values.end()));
+// A member the reader found as a string, or why not.
+const std::string& text_member(Member member, const std::string& text, const char* key, const std::string& context) {
+  if (member == Member::kAbsent) malformed(context + " has no \"" + key + "\"");
+  if (member == Member::kWrongType) malformed(context + ": \"" + key + "\" is not a string");
+  return text;
+}
+
+Shape output_shape(const RawOutput& output, const std::string& context) {
+  if (output.shape == Member::kAbsent) malformed(context + " has no \"shape\"");
+  if (output.shape == Member::kWrongType) malformed(context + ": \"shape\" is not an array");
+  if (output.rank > kMaxRank) malformed(context + ": rank " + std::to_string(output.rank) + " is above " + std::to_string(kMaxRank));
+  if (output.shape_has_non_integer) malformed(context + ": \"shape\" holds a non-integer");
+  if (output.shape_has_negative) malformed(context + ": \"shape\" has a negative dimension");
+  return Shape(output.dims);
+}
+
+// JSON text written straight into the request body: the request's few members need no document
+// tree, and its numbers no value object each.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[(c >> 4) & 0xf];
+      out += kHex[c & 0xf];
+    } else {
+      out += c;
     }
   }
-  return json::array();
+  out += '"';
+}
+
+template <class T>
+void append_number(std::string& out, T value) {
+  char text[40];
+  char* end = std::to_chars(text, text + sizeof text - 2, value).ptr;
+  if constexpr (std::is_floating_point_v<T>) {
+    // Always a JSON float ("1.0", not "1"), as servers that type-check a value expect for FP32.
+    if (std::find_if(text, end, [](char c) { return c == '.' || c == 'e'; }) == end) {
+      *end++ = '.';
+      *end++ = '0';
+    }
+  }
+  out.append(text, end);
+}
+
+void append_json_data(std::string& out, const Tensor& tensor) {
+  out += '[';
+  auto write_all = [&out](auto values, auto write) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i != 0) out += ',';
+      write(values[i]);
+    }
+  };
+  switch (tensor.dtype()) {
+    // A float is written as the double it converts to: the shortest digits that read back exactly.
+    case DType::kFloat32:
+      write_all(tensor.values<float>(), [&out](float v) { append_number(out, static_cast<double>(v)); });
+      break;
+    case DType::kFloat64: write_all(tensor.values<double>(), [&out](double v) { append_number(out, v); }); break;
+    case DType::kInt32: write_all(tensor.values<std::int32_t>(), [&out](std::int32_t v) { append_number(out, v); }); break;
+    case DType::kInt64: write_all(tensor.values<std::int64_t>(), [&out](std::int64_t v) { append_number(out, v); }); break;
+    case DType::kBool: write_all(tensor.values<bool>(), [&out](bool v) { out += v ? "true" : "false"; }); break;
+  }
+  out += ']';
 }
 
 void check_finite_json(const Tensor& tensor, const std::string& name) {
@@ -201,35 +268,49 @@ std::optional<DType> parse_protocol_dtype(std::string_view name) {
 
 EncodedRequest encode_infer_request(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& outputs,
                                     bool binary, std::string_view request_id) {
-  json header = {{"id", request_id}};
-  json& input_list = header["inputs"] = json::array();
-  std::size_t binary_bytes = 0;
-  for (const NamedTensor& input : inputs) {
-    json entry = {{"name", input.name},
-                  {"shape", input.tensor.shape().dims()},
-                  {"datatype", protocol_dtype_name(input.tensor.dtype())}};
+  std::size_t tensor_bytes = 0;
+  for (const NamedTensor& input : inputs) tensor_bytes += input.tensor.byte_size();
+  EncodedRequest request;
+  std::string& out = request.body;
+  // Binary: the tensors follow the header as they are. JSON: a float takes about 12 characters.
+  out.reserve(128 + 96 * (inputs.size() + outputs.size()) + (binary ? tensor_bytes : 3 * tensor_bytes));
+  out += "{\"id\":";
+  append_json_string(out, request_id);
+  out += ",\"inputs\":[";
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const NamedTensor& input = inputs[i];
+    out += i == 0 ? "{\"name\":" : ",{\"name\":";
+    append_json_string(out, input.name);
+    out += ",\"shape\":[";
+    const std::vector<std::int64_t>& dims = input.tensor.shape().dims();
+    for (std::size_t d = 0; d < dims.size(); ++d) {
+      if (d != 0) out += ',';
+      append_number(out, dims[d]);
+    }
+    out += "],\"datatype\":\"";
+    out += protocol_dtype_name(input.tensor.dtype());
     if (binary) {
-      entry["parameters"] = {{"binary_data_size", input.tensor.byte_size()}};
-      binary_bytes += input.tensor.byte_size();
+      out += "\",\"parameters\":{\"binary_data_size\":";
+      append_number(out, input.tensor.byte_size());
+      out += "}}";
     } else {
       check_finite_json(input.tensor, input.name);
-      entry["data"] = json_data(input.tensor);
+      out += "\",\"data\":";
+      append_json_data(out, input.tensor);
+      out += '}';
     }
-    input_list.push_back(std::move(entry));
   }
-  json& output_list = header["outputs"] = json::array();
-  for (const std::string& name : outputs) {
-    json entry = {{"name", name}};
-    if (binary) entry["parameters"] = {{"binary_data", true}};
-    output_list.push_back(std::move(entry));
+  out += "],\"outputs\":[";
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    out += i == 0 ? "{\"name\":" : ",{\"name\":";
+    append_json_string(out, outputs[i]);
+    out += binary ? ",\"parameters\":{\"binary_data\":true}}" : "}";
   }
-  EncodedRequest request;
-  request.body = header.dump();
+  out += "]}";
   if (binary) {
-    request.header_length = request.body.size();
-    request.body.reserve(request.body.size() + binary_bytes);
+    request.header_length = out.size();
     for (const NamedTensor& input : inputs) {
-      request.body.append(static_cast<const char*>(input.tensor.raw_data()), input.tensor.byte_size());
+      out.append(static_cast<const char*>(input.tensor.raw_data()), input.tensor.byte_size());
     }
   }
   return request;
@@ -241,54 +322,52 @@ std::vector<NamedTensor> decode_infer_response(std::string_view body, std::optio
     malformed("Inference-Header-Content-Length " + std::to_string(json_bytes) + " is beyond the body's " +
               std::to_string(body.size()) + " bytes");
   }
-  const json reply = parse_bounded(body.substr(0, json_bytes), "the reply header");
-  if (!reply.is_object()) malformed("the reply is not a JSON object");
-  const json& output_list = member(reply, "outputs", "the reply");
-  if (!output_list.is_array()) malformed("\"outputs\" is not an array");
+  const RawInferReply reply = read_infer_reply(body.substr(0, json_bytes), kMaxJsonDepth, kMaxRank);
+  if (!reply.is_object) malformed("the reply is not a JSON object");
+  if (reply.outputs == Member::kAbsent) malformed("the reply has no \"outputs\"");
+  if (reply.outputs == Member::kWrongType) malformed("\"outputs\" is not an array");
 
   std::string_view binary = body.substr(json_bytes);
   std::vector<NamedTensor> outputs;
-  for (const json& entry : output_list) {
-    if (!entry.is_object()) malformed("an entry of \"outputs\" is not an object");
-    const std::string name = string_member(entry, "name", "an output");
+  outputs.reserve(reply.entries.size());
+  for (const RawOutput& entry : reply.entries) {
+    if (!entry.is_object) malformed("an entry of \"outputs\" is not an object");
+    const std::string& name = text_member(entry.name, entry.name_text, "name", "an output");
     const std::string context = "output '" + name + "'";
-    const std::string type_name = string_member(entry, "datatype", context);
+    const std::string& type_name = text_member(entry.datatype, entry.datatype_text, "datatype", context);
     const std::optional<DType> dtype = parse_protocol_dtype(type_name);
     if (!dtype) throw UnsupportedError(context + " has datatype " + type_name + ", which hepinfer does not handle");
-    const Shape shape = shape_member(entry, context, /*allow_unknown=*/false);
-
-    std::optional<std::uint64_t> binary_size;
-    if (auto parameters = entry.find("parameters"); parameters != entry.end() && parameters->is_object()) {
-      if (auto size = parameters->find("binary_data_size"); size != parameters->end()) {
-        if (!size->is_number_unsigned()) malformed(context + ": binary_data_size is not a non-negative integer");
-        binary_size = size->get<std::uint64_t>();
-      }
+    const Shape shape = output_shape(entry, context);
+    if (entry.binary_data_size == Member::kWrongType) {
+      malformed(context + ": binary_data_size is not a non-negative integer");
     }
-    if (binary_size) {
-      if (*binary_size > binary.size()) {
-        malformed(context + " says " + std::to_string(*binary_size) + " binary bytes, " + std::to_string(binary.size()) +
+    if (entry.binary_data_size == Member::kPresent) {
+      const std::uint64_t binary_size = entry.binary_data_size_value;
+      if (binary_size > binary.size()) {
+        malformed(context + " says " + std::to_string(binary_size) + " binary bytes, " + std::to_string(binary.size()) +
                   " are left in the reply");
       }
       const std::size_t element_bytes = dtype_size(*dtype);
       const std::int64_t elements = checked_elements(shape, element_bytes, binary.size(), context);
-      if (static_cast<std::uint64_t>(elements) * element_bytes != *binary_size) {
+      if (static_cast<std::uint64_t>(elements) * element_bytes != binary_size) {
         malformed(context + ": shape " + shape.to_string() + " of " + type_name + " needs " +
                   std::to_string(static_cast<std::uint64_t>(elements) * element_bytes) + " bytes, binary_data_size is " +
-                  std::to_string(*binary_size));
+                  std::to_string(binary_size));
       }
       Tensor tensor(*dtype, shape);
-      if (*binary_size != 0) std::memcpy(tensor.raw_data(), binary.data(), *binary_size);
+      if (binary_size != 0) std::memcpy(tensor.raw_data(), binary.data(), binary_size);
       if (*dtype == DType::kBool) {
         // Any byte other than 0 or 1 in a bool is undefined behaviour once read.
         auto* bytes = static_cast<unsigned char*>(tensor.raw_data());
-        for (std::size_t i = 0; i < *binary_size; ++i) {
+        for (std::size_t i = 0; i < binary_size; ++i) {
           if (bytes[i] > 1) malformed(context + ": BOOL byte " + std::to_string(bytes[i]) + " is neither 0 nor 1");
         }
       }
-      binary.remove_prefix(*binary_size);
+      binary.remove_prefix(binary_size);
       outputs.push_back({name, std::move(tensor)});
     } else {
-      outputs.push_back({name, tensor_from_json(member(entry, "data", context), *dtype, shape, body.size(), context)});
+      if (entry.data == Member::kAbsent) malformed(context + " has no \"data\"");
+      outputs.push_back({name, tensor_from_json(entry, *dtype, shape, body.size(), context)});
     }
   }
   if (!binary.empty()) malformed(std::to_string(binary.size()) + " binary bytes follow the last output");
