@@ -281,13 +281,12 @@ def attention():
     particles = keras.Input((10, 8), name="particles")
     mask = keras.Input((10,), name="mask", dtype="bool")
     h = keras.layers.LayerNormalization()(particles)
-    ops = keras.ops
     h = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)(
-        h, h, attention_mask=ops.logical_and(mask[:, None, :], mask[:, :, None]))
+        h, h, attention_mask=keras.ops.logical_and(mask[:, None, :], mask[:, :, None]))
     h = keras.layers.Add()([particles, h])
     h = keras.layers.Dense(16, activation="gelu")(h)
-    weights = ops.cast(mask, "float32")[:, :, None]
-    pooled = ops.sum(h * weights, axis=1) / (ops.sum(weights, axis=1) + 1.0)
+    weights = keras.ops.cast(mask, "float32")[:, :, None]
+    pooled = keras.ops.sum(h * weights, axis=1) / (keras.ops.sum(weights, axis=1) + 1.0)
     out = keras.layers.Dense(3, activation="softmax", name="prob")(pooled)
     return keras.Model([particles, mask], out)
 

@@ -46,16 +46,19 @@ class XlaModel final : public Model {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
     const std::vector<Tensor> ordered = bind_inputs(signature, inputs, info_.path);
     const std::vector<std::size_t> selected = select_outputs(signature, output_names, info_.path);
-    std::vector<const TensorInfo*> selected_infos;
-    for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);
 
-    const std::int64_t rows = ordered.front().rows();
-    if (rows == 0) return *empty_outputs_from_metadata(selected_infos);  // every output is [-1, known...]
-    const std::vector<Tensor> all = run_over_batch_sizes(
+    if (ordered.front().rows() == 0) {  // every output is [-1, known...]
+      std::vector<const TensorInfo*> selected_infos;
+      for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);
+      return *empty_outputs_from_metadata(selected_infos);
+    }
+    std::vector<Tensor> all = run_over_batch_sizes(
         batch_sizes_, ordered,
         [&](std::size_t size_index, const std::vector<Tensor>& part) { return run_padded(batches_[size_index], part); },
         info_.path);
+    if (output_names.empty()) return all;  // every output, in the signature's order
     std::vector<Tensor> outputs;
+    outputs.reserve(selected.size());
     for (const std::size_t index : selected) outputs.push_back(all[index]);
     return outputs;
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -118,6 +119,29 @@ TEST(XlaModel, PaddedAndSplitRunsEqualRowByRowRuns) {
   }
   const std::vector<Tensor> two = model->run({{"x", x.slice_rows(0, 2)}}, {});  // padded to 4
   EXPECT_TENSORS_MATCH(two[0], all[0].slice_rows(0, 2), 1e-6);
+}
+
+TEST(XlaModel, EmptyOutputListGivesEveryOutputInSignatureOrder) {
+  const test::TestModel& multi_io = test::test_model("multi_io");
+  const auto model = xla::load_model(artifact_of("multi_io"));
+  const test::ReferenceCase& reference = multi_io.cases.back();
+  const auto inputs = test::reference_inputs(multi_io, "saved_model", reference);
+  const std::vector<std::string> names = test::output_names(multi_io, "saved_model");
+  ASSERT_EQ(names.size(), 2u);
+  const auto& signature_outputs = model->info().signature(model->info().default_signature).outputs;
+  const std::vector<Tensor> every = model->run(inputs, {});
+  ASSERT_EQ(every.size(), signature_outputs.size());
+  const std::vector<Tensor> reversed = model->run(inputs, {names[1], names[0]});
+  ASSERT_EQ(reversed.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE("output " + multi_io.outputs[i]);
+    const Tensor expected = read_npy(reference.outputs.at(multi_io.outputs[i]));
+    const auto position = std::find_if(signature_outputs.begin(), signature_outputs.end(),
+                                       [&](const TensorInfo& info) { return info.key == names[i]; });
+    ASSERT_NE(position, signature_outputs.end());
+    EXPECT_TENSORS_MATCH(every[static_cast<std::size_t>(position - signature_outputs.begin())], expected, kXlaTolerance);
+    EXPECT_TENSORS_MATCH(reversed[1 - i], expected, kXlaTolerance);
+  }
 }
 
 TEST(XlaModel, SixtyFourThreadsShareOneModel) {
