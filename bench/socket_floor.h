@@ -19,42 +19,22 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "hepinfer/core/model.h"
+#include "oip_codec.h"  // src/remote: the backend's own encoder
 
 namespace hepinfer::bench {
 
-// A binary-extension infer request for `inputs`, as HTTP/1.1 bytes ready to send.
+// The binary-extension infer request the remote backend would send for `inputs`, as HTTP/1.1
+// bytes ready to send (its own encoder, called once here instead of once per request).
 inline std::string plain_infer_request(const std::string& host, const std::string& port, const std::string& model_name,
                                        const std::vector<NamedTensor>& inputs,
                                        const std::vector<std::string>& outputs) {
-  auto protocol_name = [](DType dtype) -> const char* {
-    switch (dtype) {
-      case DType::kFloat32: return "FP32";
-      case DType::kFloat64: return "FP64";
-      case DType::kInt32: return "INT32";
-      case DType::kInt64: return "INT64";
-      case DType::kBool: return "BOOL";
-    }
-    return "?";
-  };
-  nlohmann::json header = {{"inputs", nlohmann::json::array()}, {"outputs", nlohmann::json::array()}};
-  std::string raw;
-  for (const NamedTensor& input : inputs) {
-    header["inputs"].push_back({{"name", input.name},
-                                {"shape", input.tensor.shape().dims()},
-                                {"datatype", protocol_name(input.tensor.dtype())},
-                                {"parameters", {{"binary_data_size", input.tensor.byte_size()}}}});
-    raw.append(static_cast<const char*>(input.tensor.raw_data()), input.tensor.byte_size());
-  }
-  for (const std::string& name : outputs) {
-    header["outputs"].push_back({{"name", name}, {"parameters", {{"binary_data", true}}}});
-  }
-  const std::string json = header.dump();
+  const remote::detail::EncodedRequest encoded =
+      remote::detail::encode_infer_request(inputs, outputs, /*binary=*/true, "");
   return "POST /v2/models/" + model_name + "/infer HTTP/1.1\r\nHost: " + host + ":" + port +
-         "\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: " + std::to_string(json.size()) +
-         "\r\nContent-Length: " + std::to_string(json.size() + raw.size()) + "\r\n\r\n" + json + raw;
+         "\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
+         std::to_string(*encoded.header_length) + "\r\nContent-Length: " + std::to_string(encoded.body.size()) +
+         "\r\n\r\n" + encoded.body;
 }
 
 // One kept-alive connection sending the same request again and again.
