@@ -153,6 +153,37 @@ TEST(OipCodec, RepliesAreReadWhateverTheOrderOfTheirMembers) {
   EXPECT_EQ(values_of<std::int32_t>(binary[1].tensor), (std::vector<std::int32_t>{-7}));
 }
 
+TEST(OipCodec, RepliesReadNumbersAsCorrectlyRoundedDoubles) {
+  // Decimal texts at or near the halfway points between doubles, the subnormal range and 2^53 + 1:
+  // each must read as strtod reads it.
+  const std::vector<std::string> texts = {"0.1", "1.00000000000000011102230246251565404236316680908203125",
+                                          "2.2250738585072011e-308", "4.9e-324", "9007199254740993.0",
+                                          "1.7976931348623157e308", "0.30000000000000004", "-123456.789e-10",
+                                          "7.038531e-26", "1e-400"};
+  std::string data;
+  for (const std::string& text : texts) data += (data.empty() ? "" : ",") + text;
+  const std::string reply = R"({"outputs":[{"name":"d","datatype":"FP64","shape":[)" + std::to_string(texts.size()) +
+                            R"(],"data":[)" + data + "]}]}";
+  const std::vector<double> got = values_of<double>(decode_infer_response(reply, std::nullopt).at(0).tensor);
+  ASSERT_EQ(got.size(), texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const double want = std::strtod(texts[i].c_str(), nullptr);
+    EXPECT_EQ(std::memcmp(&got[i], &want, sizeof want), 0) << texts[i] << ": " << got[i] << " against " << want;
+  }
+}
+
+TEST(OipCodec, RepliesMayStartWithAByteOrderMarkAndCarryLongEscapedNames) {
+  const std::string name = std::string(6000, 'x') + "\n\"" + std::string(6000, 'y');
+  std::string escaped;
+  for (const char c : name) escaped += c == '\n' ? std::string("\\n") : c == '"' ? std::string("\\\"") : std::string(1, c);
+  const std::string reply =
+      "\xEF\xBB\xBF" R"({"outputs":[{"name":")" + escaped + R"(","datatype":"INT32","shape":[1],"data":[7]}]})";
+  const std::vector<NamedTensor> outputs = decode_infer_response(reply, std::nullopt);
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].name, name);
+  EXPECT_EQ(values_of<std::int32_t>(outputs[0].tensor), (std::vector<std::int32_t>{7}));
+}
+
 TEST(OipCodec, TheLastOccurrenceOfAMemberWinsAsInADocument) {
   const std::vector<NamedTensor> outputs = decode_infer_response(
       R"({"outputs":[],"outputs":[{"name":5,"name":"a","shape":[9],"shape":[2],"datatype":"FP32",)"
@@ -173,6 +204,10 @@ TEST(OipCodec, MalformedRepliesAreTypedErrorsThatSayWhatIsWrong) {
   const std::vector<Case> cases = {
       {"", ErrorCode::kBackend, "not valid JSON"},
       {R"({"outputs":[]} trailing)", ErrorCode::kBackend, "not valid JSON"},
+      {std::string(R"({"outputs":[]})") + '\0', ErrorCode::kBackend, "not valid JSON"},
+      {R"({"outputs":[]} /* a comment */)", ErrorCode::kBackend, "not valid JSON"},
+      {R"({"outputs":[],})", ErrorCode::kBackend, "not valid JSON"},
+      {output(R"("datatype":"FP64","shape":[1],"data":[1e999])"), ErrorCode::kBackend, "not valid JSON"},
       {std::string(40, '[') + std::string(40, ']'), ErrorCode::kBackend, "nested deeper than 32"},
       {"[1]", ErrorCode::kBackend, "not a JSON object"},
       {R"({"id":"x"})", ErrorCode::kBackend, "has no \"outputs\""},
