@@ -1,5 +1,5 @@
 #pragma once
-// Reads the JSON of an infer reply in one pass, event by event (Boost.JSON's basic_parser), keeping
+// Reads the JSON of an infer reply in one pass, event by event (nlohmann's SAX interface), keeping
 // only what decode_infer_response needs: per output its name, datatype, shape, binary size and
 // flattened data. No document tree is built, so a binary reply's header costs a handful of
 // allocations instead of one per key and string, and a JSON reply's data goes straight into one
@@ -26,7 +26,7 @@ struct JsonLeaf {
   union {
     double floating = 0;
     bool boolean;
-    std::int64_t signed_value;  // integers below zero (the others are unsigned_value)
+    std::int64_t signed_value;  // what JSON writes with a minus sign
     std::uint64_t unsigned_value;
   };
 };
