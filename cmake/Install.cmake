@@ -19,10 +19,12 @@ if(HEPINFER_WITH_AOT)
   list(APPEND _hepinfer_exported hepinfer_aot)
 endif()
 if(HEPINFER_WITH_REMOTE)
-  # Threads is the remote backend's one link dependency (Boost.Beast is header-only, used inside).
+  # Its link dependencies: Threads and its TLS library (a shared library holding its own OpenSSL,
+  # src/remote/tls); Boost.Beast is header-only, used inside.
   target_link_libraries(hepinfer_library INTERFACE hepinfer_remote)
   set_target_properties(hepinfer_remote PROPERTIES EXPORT_NAME remote)
-  list(APPEND _hepinfer_exported hepinfer_remote)
+  set_target_properties(hepinfer_tls PROPERTIES EXPORT_NAME tls)
+  list(APPEND _hepinfer_exported hepinfer_remote hepinfer_tls)
 endif()
 set_target_properties(hepinfer_core PROPERTIES EXPORT_NAME core)
 set_target_properties(hepinfer_scheduler PROPERTIES EXPORT_NAME scheduler)

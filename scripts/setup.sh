@@ -18,6 +18,7 @@ debian_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtbb-dev libyaml-cpp-dev
   libboost1.81-dev
+  libssl-dev openssl
 )
 
 missing=()

@@ -237,7 +237,9 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
       if (!servers[i]["url"]) reader.fail(servers[i], field + ".url", "missing");
       ServerPlacement server{reader.scalar<std::string>(servers[i]["name"], field + ".name", "a server name"),
                              reader.scalar<std::string>(servers[i]["url"], field + ".url", "http://HOST:PORT")};
-      if (server.url.rfind("http://", 0) != 0) reader.fail(servers[i]["url"], field + ".url", "expected http://HOST:PORT");
+      if (server.url.rfind("http://", 0) != 0 && server.url.rfind("https://", 0) != 0) {
+        reader.fail(servers[i]["url"], field + ".url", "expected http://HOST:PORT or https://HOST:PORT");
+      }
       for (const ServerPlacement& earlier : config.servers) {
         if (earlier.name == server.name) reader.fail(servers[i]["name"], field + ".name", "'" + server.name + "' is listed twice");
       }

@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 
 #include "http_message.h"
+#include "tls_stream.h"
 
 namespace hepinfer::remote::detail {
 
@@ -51,10 +52,11 @@ bool wait_until_ready(int socket, short events, Clock::time_point deadline, beas
 }  // namespace
 
 // Beast's synchronous stream concepts over the non-blocking socket, each call bounded by the
-// request's deadline. Reads poll first: after a request is sent, the reply is never there yet.
+// request's deadline, through the connection's TLS session when it has one. Reads poll first:
+// after a request is sent, the reply is never there yet.
 class CallerConnection::Stream {
  public:
-  Stream(int socket, Clock::time_point deadline) : socket_(socket), deadline_(deadline) {}
+  Stream(int socket, TlsChannel* tls, Clock::time_point deadline) : socket_(socket), tls_(tls), deadline_(deadline) {}
 
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, beast::error_code& error) {
@@ -65,19 +67,20 @@ class CallerConnection::Stream {
       if (target.size() > 0) break;
     }
     if (target.size() == 0) return 0;
-    while (wait_until_ready(socket_, POLLIN, deadline_, error)) {
-      const ssize_t received = ::recv(socket_, target.data(), target.size(), 0);
-      if (received > 0) return static_cast<std::size_t>(received);
-      if (received == 0) {
-        error = asio::error::eof;
-        return 0;
+    if (tls_ == nullptr) return receive(target.data(), target.size(), error);
+    while (true) {
+      std::size_t plaintext = 0;
+      switch (tls_->session.read(target.data(), target.size(), plaintext)) {
+        case tls::Progress::kDone: return plaintext;
+        case tls::Progress::kClosed: error = asio::error::eof; return 0;
+        case tls::Progress::kFailed: error = tls_failure(); return 0;
+        case tls::Progress::kWantInput: break;
       }
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        error = last_system_error();
-        return 0;
-      }
+      if (!send_tls_output(error)) return 0;  // e.g. an answer to a key update
+      const std::size_t received = receive(tls_->input.data(), tls_->input.size(), error);
+      if (error) return 0;
+      tls_->session.receive(tls_->input.data(), received);
     }
-    return 0;
   }
 
   template <class ConstBuffers>
@@ -85,26 +88,42 @@ class CallerConnection::Stream {
     error = {};
     constexpr std::size_t kMaxPieces = 64;  // Beast's header fields and the body: far fewer
     iovec pieces[kMaxPieces];
-    std::size_t count = 0;
+    std::size_t count = 0, bytes = 0;
     for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers) && count < kMaxPieces;
          ++it) {
       const asio::const_buffer piece = *it;
       if (piece.size() == 0) continue;
       pieces[count++] = {const_cast<void*>(piece.data()), piece.size()};
+      bytes += piece.size();
     }
     if (count == 0) return 0;
-    msghdr message{};
-    message.msg_iov = pieces;
-    message.msg_iovlen = count;
-    while (true) {
-      const ssize_t sent = ::sendmsg(socket_, &message, MSG_NOSIGNAL);
-      if (sent >= 0) return static_cast<std::size_t>(sent);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        error = last_system_error();
+    if (tls_ == nullptr) return send(pieces, count, error);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (tls_->session.write(pieces[i].iov_base, pieces[i].iov_len) != tls::Progress::kDone) {
+        error = tls_failure();
         return 0;
       }
-      if (!wait_until_ready(socket_, POLLOUT, deadline_, error)) return 0;
+    }
+    return send_tls_output(error) ? bytes : 0;
+  }
+
+  // Runs the TLS handshake to its end.
+  bool handshake(beast::error_code& error) {
+    while (true) {
+      const tls::Progress progress = tls_->session.handshake();
+      if (progress == tls::Progress::kFailed) {
+        error = tls_failure();
+        return false;
+      }
+      if (progress == tls::Progress::kClosed) {
+        error = asio::error::eof;
+        return false;
+      }
+      if (!send_tls_output(error)) return false;
+      if (progress == tls::Progress::kDone) return true;
+      const std::size_t received = receive(tls_->input.data(), tls_->input.size(), error);
+      if (error) return false;
+      tls_->session.receive(tls_->input.data(), received);
     }
   }
 
@@ -125,7 +144,54 @@ class CallerConnection::Stream {
   }
 
  private:
+  std::size_t receive(void* data, std::size_t size, beast::error_code& error) {
+    while (wait_until_ready(socket_, POLLIN, deadline_, error)) {
+      const ssize_t received = ::recv(socket_, data, size, 0);
+      if (received > 0) return static_cast<std::size_t>(received);
+      if (received == 0) {
+        error = asio::error::eof;
+        return 0;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        error = last_system_error();
+        return 0;
+      }
+    }
+    return 0;
+  }
+
+  std::size_t send(iovec* pieces, std::size_t count, beast::error_code& error) {
+    msghdr message{};
+    message.msg_iov = pieces;
+    message.msg_iovlen = count;
+    while (true) {
+      const ssize_t sent = ::sendmsg(socket_, &message, MSG_NOSIGNAL);
+      if (sent >= 0) return static_cast<std::size_t>(sent);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        error = last_system_error();
+        return 0;
+      }
+      if (!wait_until_ready(socket_, POLLOUT, deadline_, error)) return 0;
+    }
+  }
+
+  // Sends every byte of ciphertext the session has for the server.
+  bool send_tls_output(beast::error_code& error) {
+    tls_->session.take_output(tls_->output);
+    std::size_t done = 0;
+    while (done < tls_->output.size()) {
+      iovec piece{tls_->output.data() + done, tls_->output.size() - done};
+      const std::size_t sent = send(&piece, 1, error);
+      if (error) return false;
+      done += sent;
+    }
+    tls_->output.clear();
+    return true;
+  }
+
   int socket_;
+  TlsChannel* tls_;
   Clock::time_point deadline_;
 };
 
@@ -138,6 +204,7 @@ CallerConnection::~CallerConnection() { close(); }
 void CallerConnection::close() {
   if (socket_ >= 0) ::close(socket_);
   socket_ = -1;
+  tls_.reset();
   used_ = false;
   buffer_.consume(buffer_.size());
 }
@@ -168,13 +235,23 @@ bool CallerConnection::connect(Clock::time_point deadline, HttpReply& reply) {
       const int on = 1;
       ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       socket_ = socket;
-      return true;
+      return !target_.https || secure(deadline, reply);
     }
     last_error = last_system_error().message();
     ::close(socket);
   }
   reply.failure = HttpFailure::kConnect;
   reply.error = "connect: " + last_error;
+  return false;
+}
+
+bool CallerConnection::secure(Clock::time_point deadline, HttpReply& reply) {
+  tls_ = std::make_unique<TlsChannel>(target_);
+  beast::error_code error;
+  if (Stream(socket_, tls_.get(), deadline).handshake(error)) return true;
+  reply.failure = error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect;
+  reply.error = error == tls_failure() ? tls_->session.error() : "TLS handshake: " + error.message();
+  close();
   return false;
 }
 
@@ -188,7 +265,7 @@ HttpReply CallerConnection::exchange(const HttpRequest& request, Clock::duration
       if (!connect(deadline, reply)) return reply;
       reply.new_connection = true;
     }
-    Stream stream(socket_, deadline);
+    Stream stream(socket_, tls_.get(), deadline);
     beast::error_code error;
     http::write(stream, message, error);
     bool got_some = false;
@@ -206,12 +283,13 @@ HttpReply CallerConnection::exchange(const HttpRequest& request, Clock::duration
       }
       got_some = parser.got_some();
     }
+    const std::string why = error == tls_failure() && tls_ ? tls_->session.error() : error.message();
     close();
     // A kept-alive connection the server closed while idle fails at once; that says nothing about
     // the server, so the request goes once more on a new connection.
     if (was_used && !replaced_stale && !got_some && stale_connection_error(error)) continue;
     reply.failure = classify(error);
-    reply.error = error.message();
+    reply.error = why;
     return reply;
   }
 }

@@ -3,10 +3,12 @@
 // plain system calls: one gathered send, then poll and recv until the reply is complete. Against
 // a private io_context doing the same, it saves the epoll_wait calls, the timer's timerfd
 // updates and the speculative reads around every request (12 system calls per request against
-// KServe become 5). Not thread-safe: the owner lends it to one caller at a time.
+// KServe become 5). For an https target it runs TLS itself (TlsChannel) over the same calls. Not
+// thread-safe: the owner lends it to one caller at a time.
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +17,8 @@
 #include "http_pool.h"
 
 namespace hepinfer::remote::detail {
+
+struct TlsChannel;
 
 class CallerConnection {
  public:
@@ -33,12 +37,14 @@ class CallerConnection {
  private:
   class Stream;
   bool connect(std::chrono::steady_clock::time_point deadline, HttpReply& reply);
+  bool secure(std::chrono::steady_clock::time_point deadline, HttpReply& reply);  // the TLS handshake
   void close();
 
   HttpTarget target_;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
   std::size_t max_reply_bytes_;
   int socket_ = -1;
+  std::unique_ptr<TlsChannel> tls_;  // https: the session on socket_
   bool used_ = false;  // served a request: a failure at once may just mean the server closed it
   boost::beast::flat_buffer buffer_;  // bytes read beyond a reply stay for the next one
 };

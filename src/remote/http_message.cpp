@@ -24,8 +24,19 @@ std::optional<std::size_t> parse_size(beast::string_view text) {
 
 }  // namespace
 
+const boost::system::error_category& tls_category() {
+  class Category final : public boost::system::error_category {
+   public:
+    const char* name() const noexcept override { return "hepinfer.tls"; }
+    std::string message(int) const override { return "the TLS session failed"; }
+  };
+  static const Category category;
+  return category;
+}
+
 HttpFailure classify(const beast::error_code& error) {
   if (error == beast::error::timeout) return HttpFailure::kTimeout;
+  if (error == tls_failure()) return HttpFailure::kProtocol;
   if (error == http::error::body_limit) return HttpFailure::kTooLarge;
   if (error == http::error::header_limit) return HttpFailure::kTooLarge;
   const beast::error_code end_of_stream = http::error::end_of_stream;

@@ -23,6 +23,11 @@ void fill_reply(boost::beast::http::response<boost::beast::http::string_body>&& 
 
 HttpFailure classify(const boost::beast::error_code& error);
 
+// The error code of a failed TLS session (a kProtocol failure); the session's error() says what
+// failed.
+const boost::system::error_category& tls_category();
+inline boost::system::error_code tls_failure() { return {1, tls_category()}; }
+
 // The error a connection dropped by the server while idle shows on its next use.
 bool stale_connection_error(const boost::beast::error_code& error);
 

@@ -8,6 +8,8 @@
 
 #include "hepinfer/core/error.h"
 #include "http_message.h"
+#include "tls_engine.h"
+#include "tls_stream.h"
 
 namespace hepinfer::remote::detail {
 namespace {
@@ -21,18 +23,25 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 HttpTarget parse_base_url(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
+  constexpr std::string_view kPlain = "http://", kSecure = "https://";
   std::string_view rest(url);
-  if (rest.substr(0, kScheme.size()) != kScheme) {
-    throw InvalidArgumentError("server URL '" + url + "' is not http://HOST:PORT (only plain HTTP is supported)");
+  HttpTarget target;
+  if (rest.substr(0, kPlain.size()) == kPlain) {
+    rest.remove_prefix(kPlain.size());
+  } else if (rest.substr(0, kSecure.size()) == kSecure) {
+    rest.remove_prefix(kSecure.size());
+    target.https = true;
+  } else {
+    throw InvalidArgumentError("server URL '" + url + "' is not http://HOST:PORT or https://HOST:PORT");
   }
-  rest.remove_prefix(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   const auto colon = rest.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos) {
-    throw InvalidArgumentError("server URL '" + url + "' is not http://HOST:PORT");
+    throw InvalidArgumentError("server URL '" + url + "' is not " + (target.https ? "https" : "http") +
+                               "://HOST:PORT");
   }
-  HttpTarget target{std::string(rest.substr(0, colon)), std::string(rest.substr(colon + 1))};
+  target.host = std::string(rest.substr(0, colon));
+  target.port = std::string(rest.substr(colon + 1));
   int port = 0;
   auto [end, error] = std::from_chars(target.port.data(), target.port.data() + target.port.size(), port);
   if (error != std::errc() || end != target.port.data() + target.port.size() || port < 1 || port > 65535) {
@@ -41,10 +50,23 @@ HttpTarget parse_base_url(const std::string& url) {
   return target;
 }
 
+HttpTarget secure_target(const std::string& url, const TlsOptions& tls) {
+  HttpTarget target = parse_base_url(url);
+  if (!target.https) return target;
+  std::string error;
+  target.tls = tls::ClientContext::create(
+      {.ca_file = tls.ca_file, .certificate_file = tls.certificate_file, .private_key_file = tls.private_key_file},
+      error);
+  if (target.tls == nullptr) throw InvalidArgumentError("server URL '" + url + "': " + error);
+  return target;
+}
+
 class HttpPool::Connection {
  public:
   explicit Connection(asio::io_context& io) : stream(io) {}
   beast::tcp_stream stream;
+  std::unique_ptr<TlsChannel> tls;   // https: the session, made when the connection is
+  std::optional<TlsStream> secure;   // https: HTTP goes through this instead of `stream`
   beast::flat_buffer buffer;
   bool connected = false;
   bool used = false;  // served a request before: a failure may just mean the server closed it
@@ -54,7 +76,11 @@ class HttpPool::Connection {
 
 HttpPool::HttpPool(asio::io_context& io, HttpTarget target, std::size_t max_connections, std::size_t max_reply_bytes)
     : io_(io), target_(std::move(target)), max_connections_(std::max<std::size_t>(1, max_connections)),
-      max_reply_bytes_(max_reply_bytes) {}
+      max_reply_bytes_(max_reply_bytes) {
+  if (target_.https && target_.tls == nullptr) {
+    throw InternalError("HTTPS target " + target_.host + ":" + target_.port + " has no TLS context (secure_target)");
+  }
+}
 
 HttpPool::~HttpPool() {
   for (auto& connection : idle_) {
@@ -161,24 +187,59 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
                    "connect: " + error.message());
         return;
       }
-      self->connection_->connected = true;
       beast::error_code ignored;
       self->connection_->stream.socket().set_option(tcp::no_delay(true), ignored);
+      if (self->pool_.target_.https) {
+        self->handshake();
+        return;
+      }
+      self->connection_->connected = true;
       self->write();
     });
+  }
+
+  void handshake() {
+    Connection& connection = *connection_;
+    connection.tls = std::make_unique<TlsChannel>(pool_.target_);
+    connection.secure.emplace(connection.stream, *connection.tls);
+    async_tls_handshake(connection.stream, *connection.tls, [self = shared_from_this()](beast::error_code error) {
+      if (error) {
+        self->fail(error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect,
+                   self->describe(error));
+        return;
+      }
+      self->connection_->connected = true;
+      self->write();
+    });
+  }
+
+  // A TLS failure's own message (the session knows what failed), else the error's.
+  std::string describe(const beast::error_code& error) const {
+    if (error == tls_failure() && connection_->tls) return connection_->tls->session.error();
+    return error.message();
+  }
+
+  template <class Operation>
+  void on_stream(Operation&& operation) {
+    if (connection_->secure) {
+      operation(*connection_->secure);
+    } else {
+      operation(connection_->stream);
+    }
   }
 
   void write() {
     connection_->request = beast_request(*waiting_.request, pool_.target_);
     connection_->stream.expires_after(remaining());
-    http::async_write(connection_->stream, connection_->request, [self = shared_from_this()](beast::error_code error,
-                                                                                            std::size_t) {
-      if (error && self->retry_on_fresh_connection(error)) return;
-      if (error) {
-        self->fail(classify(error), error.message());
-        return;
-      }
-      self->read();
+    on_stream([this](auto& stream) {
+      http::async_write(stream, connection_->request, [self = shared_from_this()](beast::error_code error, std::size_t) {
+        if (error && self->retry_on_fresh_connection(error)) return;
+        if (error) {
+          self->fail(classify(error), self->describe(error));
+          return;
+        }
+        self->read();
+      });
     });
   }
 
@@ -187,18 +248,20 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
     connection_->parser->body_limit(pool_.max_reply_bytes_);
     connection_->parser->header_limit(kMaxReplyHeaderBytes);
     // The deadline set before the write still holds: one timer update per request, not two.
-    http::async_read(connection_->stream, connection_->buffer, *connection_->parser,
-                     [self = shared_from_this()](beast::error_code error, std::size_t) {
-                       if (error && self->connection_->parser->got_some() == false &&
-                           self->retry_on_fresh_connection(error)) {
-                         return;
-                       }
-                       if (error) {
-                         self->fail(classify(error), error.message());
-                         return;
-                       }
-                       self->succeed();
-                     });
+    on_stream([this](auto& stream) {
+      http::async_read(stream, connection_->buffer, *connection_->parser,
+                       [self = shared_from_this()](beast::error_code error, std::size_t) {
+                         if (error && self->connection_->parser->got_some() == false &&
+                             self->retry_on_fresh_connection(error)) {
+                           return;
+                         }
+                         if (error) {
+                           self->fail(classify(error), self->describe(error));
+                           return;
+                         }
+                         self->succeed();
+                       });
+    });
   }
 
   // A kept-alive connection the server closed while it was idle fails at once; that says nothing

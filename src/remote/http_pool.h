@@ -15,14 +15,26 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "hepinfer/remote/remote_model.h"
+
+namespace hepinfer::remote::tls {
+class ClientContext;
+}
+
 namespace hepinfer::remote::detail {
 
 struct HttpTarget {
   std::string host;
   std::string port;
+  bool https = false;
+  std::shared_ptr<const tls::ClientContext> tls;  // https: what every connection's TLS session starts from
 };
-// "http://HOST:PORT" (a trailing "/" allowed); InvalidArgumentError otherwise.
+// "http://HOST:PORT" or "https://HOST:PORT" (a trailing "/" allowed); InvalidArgumentError
+// otherwise. An https target has no TLS context yet (secure_target gives it one).
 HttpTarget parse_base_url(const std::string& url);
+// The target of `url` ready to connect to: for https, with a TLS context made from `tls`
+// (InvalidArgumentError naming the URL and the file when its certificates or key cannot be used).
+HttpTarget secure_target(const std::string& url, const TlsOptions& tls);
 
 struct HttpRequest {
   std::string method;  // "GET", "POST"

@@ -7,14 +7,11 @@
 namespace hepinfer::remote {
 
 std::optional<ModelReference> parse_model_reference(std::string_view text) {
-  if (text.substr(0, 8) == "https://") {
-    throw InvalidArgumentError("model URL '" + std::string(text) + "': only plain http:// servers are supported");
-  }
-  if (text.substr(0, 7) != "http://") return std::nullopt;
+  if (!is_model_reference(text)) return std::nullopt;
   constexpr std::string_view kModels = "/v2/models/";
   const auto models = text.find(kModels);
   if (models == std::string_view::npos) {
-    throw InvalidArgumentError("model URL '" + std::string(text) + "' is not http://HOST:PORT/v2/models/NAME");
+    throw InvalidArgumentError("model URL '" + std::string(text) + "' is not http(s)://HOST:PORT/v2/models/NAME");
   }
   ModelReference reference;
   reference.server_url = std::string(text.substr(0, models));

@@ -18,6 +18,7 @@
 #include "caller_connection.h"
 #include "http_pool.h"
 #include "oip_codec.h"
+#include "tls_engine.h"
 
 namespace hepinfer::remote {
 namespace {
@@ -80,7 +81,7 @@ class RemoteModel::Impl {
     if (options_.timeout.count() <= 0) throw InvalidArgumentError("RemoteOptions::timeout must be positive");
     for (Endpoint& endpoint : servers) {
       auto server = std::make_unique<Server>();
-      server->target = detail::parse_base_url(endpoint.url);
+      server->target = detail::secure_target(endpoint.url, options_.tls);
       server->endpoint = std::move(endpoint);
       server->encoding = options_.encoding;
       server->encoding_seen = options_.encoding;
@@ -393,6 +394,13 @@ class RemoteModel::Impl {
     info_.load_details.push_back({"timeout", std::to_string(options_.timeout.count()) + " ms per attempt, " +
                                                  std::to_string(options_.max_attempts) + " attempts"});
     info_.load_details.push_back({"local fallback", options_.local_fallback ? options_.local_fallback_name : "none"});
+    const bool https = std::any_of(servers_.begin(), servers_.end(), [](const auto& entry) { return entry->target.https; });
+    if (https) {
+      info_.load_details.push_back(
+          {"tls", tls::library_version() + " (hepinfer's own), trusting " +
+                      (options_.tls.ca_file.empty() ? "the system's certificates" : options_.tls.ca_file) +
+                      (options_.tls.certificate_file.empty() ? "" : ", client certificate " + options_.tls.certificate_file)});
+    }
   }
 
   const TensorInfo* find_output(const std::string& name) const {
@@ -787,7 +795,7 @@ std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, std::string 
 
 std::unique_ptr<RemoteModel> connect(const ModelReference& reference, const LoadOptions& options,
                                      RemoteOptions remote_options) {
-  const std::string name = reference.server_url.substr(std::string_view("http://").size());  // HOST:PORT
+  const std::string name = reference.server_url.substr(reference.server_url.find("://") + 3);  // HOST:PORT
   return connect({{name, reference.server_url}}, reference.model, options, std::move(remote_options));
 }
 

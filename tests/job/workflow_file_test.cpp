@@ -75,7 +75,7 @@ modules:
   EXPECT_EQ(config.modules[1].claim.served_model, "particle_flow");
 
   for (const char* bad : {"servers: {name: a}\nmodules: [{name: m}]\n",
-                          "servers: [{name: a, url: \"https://a:1\"}]\nmodules: [{name: m}]\n",
+                          "servers: [{name: a, url: \"ftp://a:1\"}]\nmodules: [{name: m}]\n",
                           "servers: [{name: a, url: \"http://a:1\"}, {name: a, url: \"http://b:1\"}]\nmodules: [{name: m}]\n",
                           "servers: [{url: \"http://a:1\"}]\nmodules: [{name: m}]\n",
                           "modules: [{name: m, claim: {remote: sometimes}}]\n"}) {

@@ -2,7 +2,9 @@
 # The demo job with its modules on two KServe servers (scripts/serve_oip.sh), both killed during
 # the job: every event must still be processed and pass its checks (agreement with Python TF
 # included), the modules must move to the other server and then to their local fallback, and the
-# job's report must say so.
+# job's report must say so. The first server is spoken to over TLS (tls_proxy.py in front of it,
+# certificates from make_test_certificates.sh), from the TensorFlow-linked CLI: its TLS must run
+# on hepinfer's own OpenSSL, not on the BoringSSL that TensorFlow's library exports.
 #   job_failover_test.sh HEPINFER DEMO_MODELS_DIR
 set -euo pipefail
 hepinfer=$1
@@ -29,8 +31,23 @@ pids+=("$pid_a")
 pid_b=$(serve "$port_b")
 pids+=("$pid_b")
 
-# Served models wherever a model path is accepted.
+# Server a behind TLS, its certificate signed by a CA made for the test.
+bash "$repo/tests/remote/make_test_certificates.sh" "$work/certs" > /dev/null
+export SSL_CERT_FILE=$work/certs/ca.pem
+python3 "$repo/tests/remote/tls_proxy.py" "$work/certs/server.pem" "$work/certs/server.key" "$port_a" > "$work/proxy.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q '^port ' "$work/proxy.log" && break; sleep 0.1; done
+tls_port=$(awk '/^port /{print $2}' "$work/proxy.log")
+[ -n "$tls_port" ] || { echo "the TLS proxy did not start" >&2; cat "$work/proxy.log" >&2; exit 1; }
+
+# Served models wherever a model path is accepted, over TLS too.
 "$hepinfer" inspect "http://127.0.0.1:$port_a/v2/models/jet_tagger" | grep -q "Open Inference Protocol"
+"$hepinfer" inspect "https://127.0.0.1:$tls_port/v2/models/jet_tagger" > "$work/inspect_tls.txt"
+grep -q "tls: *OpenSSL 3" "$work/inspect_tls.txt" || { echo "TLS does not run on OpenSSL:" >&2; cat "$work/inspect_tls.txt" >&2; exit 1; }
+if SSL_CERT_FILE=/dev/null "$hepinfer" inspect "https://127.0.0.1:$tls_port/v2/models/jet_tagger" > /dev/null 2> "$work/untrusted.txt"; then
+  echo "a server with an untrusted certificate was accepted" >&2; exit 1
+fi
+grep -q "certificate was not accepted" "$work/untrusted.txt" || { cat "$work/untrusted.txt" >&2; exit 1; }
 "$hepinfer" bench "http://127.0.0.1:$port_a/v2/models/event_classifier" --seconds 0.5 --requesters 4 --batching \
   --json > "$work/bench.json"
 python3 - "$work/bench.json" <<'PY'
@@ -43,7 +60,7 @@ PY
 cat > "$work/remote.yaml" <<YAML
 policy: spread
 servers:
-  - {name: kserve-a, url: "http://127.0.0.1:$port_a"}
+  - {name: kserve-a, url: "https://127.0.0.1:$tls_port"}
   - {name: kserve-b, url: "http://127.0.0.1:$port_b"}
 job: {events: 1500, seed: 12345}
 modules:

@@ -304,7 +304,7 @@ TEST(RemoteConnect, UnreachableServersAreNamed) {
   } catch (const UnavailableError& error) {
     EXPECT_NE(std::string(error.what()).find("server 'gone' (" + dead + ")"), std::string::npos) << error.what();
   }
-  EXPECT_THROW(connect({{"bad", "https://127.0.0.1:1"}}, "double"), InvalidArgumentError);
+  EXPECT_THROW(connect({{"bad", "ftp://127.0.0.1:1"}}, "double"), InvalidArgumentError);
   EXPECT_THROW(connect({{"bad", "http://127.0.0.1"}}, "double"), InvalidArgumentError);
   EXPECT_THROW(connect({}, "double"), InvalidArgumentError);
   EXPECT_THROW(connect({{"a", dead}}, "a/b"), InvalidArgumentError);
@@ -319,7 +319,7 @@ TEST(ModelReferences, ParseUrlsAndRefuseMalformedOnes) {
   EXPECT_TRUE(is_model_reference("http://x:1/v2/models/m"));
   EXPECT_FALSE(is_model_reference("/tmp/http://"));
   for (const char* bad : {"http://127.0.0.1:8080/v2/models/", "http://127.0.0.1/v2/models/m",
-                          "http://127.0.0.1:8080/v2/models/m/versions/1", "https://h:1/v2/models/m",
+                          "http://127.0.0.1:8080/v2/models/m/versions/1", "https://h/v2/models/m",
                           "http://127.0.0.1:8080/models/m", "http://127.0.0.1:99999/v2/models/m"}) {
     EXPECT_THROW(parse_model_reference(bad), InvalidArgumentError) << bad;
   }

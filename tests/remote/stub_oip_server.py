@@ -3,7 +3,10 @@
 test the client's own logic (pooling, failover, encodings) and hostile ones whose replies are
 malformed, truncated, oversized, slow or not HTTP at all. Standard library only.
 
-    stub_oip_server.py [--port P]      prints "port N" on stdout once it listens on 127.0.0.1
+    stub_oip_server.py [--port P] [--tls CERT KEY [--client-ca CA]]
+        prints "port N" on stdout once it listens on 127.0.0.1; with --tls it speaks HTTPS with
+        that certificate chain and key (and with --client-ca demands a client certificate signed
+        by CA)
 
 Models (every one takes input "x", FP32 [-1, 4], and answers output "y" = 2 * x, FP32 [-1, 4],
 unless its name says otherwise):
@@ -31,6 +34,7 @@ unless its name says otherwise):
 import argparse
 import json
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -195,10 +199,21 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--client-ca")
     args = parser.parse_args()
     ThreadingHTTPServer.request_queue_size = 256  # many pooled connections open at once
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        if args.client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.client_ca)
+        # The handshake happens on the connection's own thread, at its first read: one client that
+        # never completes it must not stall the accepting thread.
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print(f"port {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -1,0 +1,205 @@
+#pragma once
+// TLS between Beast and a TCP connection, for both transports: a connection's TLS session with its
+// buffers (TlsChannel), and Beast's asynchronous stream concepts over it and a beast::tcp_stream
+// (TlsStream, async_tls_handshake) for the I/O thread's pool. Every byte still moves through the
+// tcp_stream, so its deadline bounds the handshake, reads and writes as it bounds plain HTTP.
+// The caller's own connection drives the same session with system calls (caller_connection.cpp).
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <utility>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "http_message.h"
+#include "http_pool.h"
+#include "tls_engine.h"
+
+namespace hepinfer::remote::detail {
+
+struct TlsChannel {
+  explicit TlsChannel(const HttpTarget& target) : session(target.tls, target.host) {}
+  tls::ClientSession session;
+  std::string output;                       // ciphertext on its way to the server
+  std::array<char, 17 * 1024> input;        // ciphertext as received: a TLS record at most
+};
+
+namespace tls_ops {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+// Completing a composed operation from inside its initiating call would run the caller's handler
+// before the initiating function returns; such results are posted instead.
+template <class Self, class... Results>
+void complete_later(Self& self, bool initiating, Results... results) {
+  if (initiating) {
+    auto executor = self.get_executor();
+    asio::post(executor, [self = std::move(self), results...]() mutable { self.complete(results...); });
+  } else {
+    self.complete(results...);
+  }
+}
+
+class Read {
+ public:
+  Read(beast::tcp_stream& next, TlsChannel& channel, asio::mutable_buffer target)
+      : next_(next), channel_(channel), target_(target) {}
+
+  template <class Self>
+  void operator()(Self& self, beast::error_code error = {}, std::size_t bytes = 0) {
+    const bool initiating = step_ == Step::kStart;
+    if (step_ == Step::kSending) {
+      if (error) return self.complete(error, std::size_t{0});
+      channel_.output.clear();
+    } else if (step_ == Step::kReceiving) {
+      if (error) return self.complete(error, std::size_t{0});
+      channel_.session.receive(channel_.input.data(), bytes);
+    }
+    if (target_.size() == 0) return complete_later(self, initiating, beast::error_code{}, std::size_t{0});
+    std::size_t received = 0;
+    switch (channel_.session.read(target_.data(), target_.size(), received)) {
+      case tls::Progress::kDone: return complete_later(self, initiating, beast::error_code{}, received);
+      case tls::Progress::kClosed:
+        return complete_later(self, initiating, beast::error_code(asio::error::eof), std::size_t{0});
+      case tls::Progress::kFailed: return complete_later(self, initiating, tls_failure(), std::size_t{0});
+      case tls::Progress::kWantInput: break;
+    }
+    if (channel_.session.has_output()) {  // e.g. an answer to a key update
+      channel_.session.take_output(channel_.output);
+      step_ = Step::kSending;
+      asio::async_write(next_, asio::buffer(channel_.output), std::move(self));
+      return;
+    }
+    step_ = Step::kReceiving;
+    next_.async_read_some(asio::buffer(channel_.input), std::move(self));
+  }
+
+ private:
+  enum class Step { kStart, kSending, kReceiving };
+  beast::tcp_stream& next_;
+  TlsChannel& channel_;
+  asio::mutable_buffer target_;
+  Step step_ = Step::kStart;
+};
+
+template <class ConstBuffers>
+class Write {
+ public:
+  Write(beast::tcp_stream& next, TlsChannel& channel, const ConstBuffers& buffers)
+      : next_(next), channel_(channel), buffers_(buffers) {}
+
+  template <class Self>
+  void operator()(Self& self, beast::error_code error = {}, std::size_t = 0) {
+    if (sending_) {
+      channel_.output.clear();
+      return self.complete(error, error ? std::size_t{0} : plaintext_);
+    }
+    for (auto it = asio::buffer_sequence_begin(buffers_); it != asio::buffer_sequence_end(buffers_); ++it) {
+      const asio::const_buffer piece = *it;
+      if (piece.size() == 0) continue;
+      if (channel_.session.write(piece.data(), piece.size()) != tls::Progress::kDone) {
+        return complete_later(self, true, tls_failure(), std::size_t{0});
+      }
+      plaintext_ += piece.size();
+    }
+    channel_.session.take_output(channel_.output);
+    if (channel_.output.empty()) return complete_later(self, true, beast::error_code{}, std::size_t{0});
+    sending_ = true;
+    asio::async_write(next_, asio::buffer(channel_.output), std::move(self));
+  }
+
+ private:
+  beast::tcp_stream& next_;
+  TlsChannel& channel_;
+  ConstBuffers buffers_;
+  std::size_t plaintext_ = 0;
+  bool sending_ = false;
+};
+
+class Handshake {
+ public:
+  Handshake(beast::tcp_stream& next, TlsChannel& channel) : next_(next), channel_(channel) {}
+
+  template <class Self>
+  void operator()(Self& self, beast::error_code error = {}, std::size_t bytes = 0) {
+    const bool initiating = step_ == Step::kStart;
+    if (step_ == Step::kSending) {
+      if (error) return self.complete(error);
+      channel_.output.clear();
+    } else if (step_ == Step::kReceiving) {
+      if (error) return self.complete(error);
+      channel_.session.receive(channel_.input.data(), bytes);
+    }
+    const tls::Progress progress = channel_.session.handshake();
+    if (progress != tls::Progress::kFailed && channel_.session.has_output()) {
+      channel_.session.take_output(channel_.output);
+      step_ = Step::kSending;
+      asio::async_write(next_, asio::buffer(channel_.output), std::move(self));
+      return;
+    }
+    switch (progress) {
+      case tls::Progress::kDone: return complete_later(self, initiating, beast::error_code{});
+      case tls::Progress::kWantInput: break;
+      case tls::Progress::kClosed:
+        return complete_later(self, initiating, beast::error_code(asio::error::eof));
+      case tls::Progress::kFailed: return complete_later(self, initiating, tls_failure());
+    }
+    step_ = Step::kReceiving;
+    next_.async_read_some(asio::buffer(channel_.input), std::move(self));
+  }
+
+ private:
+  enum class Step { kStart, kSending, kReceiving };
+  beast::tcp_stream& next_;
+  TlsChannel& channel_;
+  Step step_ = Step::kStart;
+};
+
+}  // namespace tls_ops
+
+// Beast's AsyncReadStream and AsyncWriteStream over a TLS channel and the TCP stream beneath it.
+// One read and one write at most in flight, as for the tcp_stream.
+class TlsStream {
+ public:
+  using executor_type = boost::beast::tcp_stream::executor_type;
+
+  TlsStream(boost::beast::tcp_stream& next, TlsChannel& channel) : next_(next), channel_(channel) {}
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+
+  template <class MutableBuffers, class Handler>
+  auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    boost::asio::mutable_buffer target;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      target = *it;
+      if (target.size() > 0) break;
+    }
+    return boost::asio::async_compose<Handler, void(boost::beast::error_code, std::size_t)>(
+        tls_ops::Read(next_, channel_, target), handler, next_);
+  }
+
+  template <class ConstBuffers, class Handler>
+  auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+    return boost::asio::async_compose<Handler, void(boost::beast::error_code, std::size_t)>(
+        tls_ops::Write<ConstBuffers>(next_, channel_, buffers), handler, next_);
+  }
+
+ private:
+  boost::beast::tcp_stream& next_;
+  TlsChannel& channel_;
+};
+
+// Runs the TLS handshake over a connected `next`; `handler(error_code)`.
+template <class Handler>
+auto async_tls_handshake(boost::beast::tcp_stream& next, TlsChannel& channel, Handler&& handler) {
+  return boost::asio::async_compose<Handler, void(boost::beast::error_code)>(tls_ops::Handshake(next, channel),
+                                                                              handler, next);
+}
+
+}  // namespace hepinfer::remote::detail

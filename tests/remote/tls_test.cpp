@@ -1,0 +1,260 @@
+// The remote backend over TLS (https:// servers) against tests/remote/stub_oip_server.py speaking
+// HTTPS through Python's ssl module, with certificates made for the test by
+// make_test_certificates.sh: both transports (the I/O thread's pool and the caller's own
+// connection), certificates that must be refused, mutual TLS, hostile replies, and which TLS
+// library really runs. Every server listens on 127.0.0.1 only.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <thread>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/remote/remote_model.h"
+#include "hepinfer/remote/server_probe.h"
+#include "server_process.h"
+#include "tls_engine.h"
+
+namespace hepinfer::remote {
+namespace {
+
+using hepinfer::testing::ServerProcess;
+using namespace std::chrono_literals;
+
+Tensor rows_of(std::int64_t rows, float start = 0.5f) {
+  std::vector<float> values(static_cast<std::size_t>(rows * 4));
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = start + static_cast<float>(i);
+  return Tensor::from_values<float>(Shape{rows, 4}, values);
+}
+
+void expect_doubled(const Tensor& input, const Tensor& output) {
+  ASSERT_EQ(output.shape(), input.shape());
+  auto in = input.values<float>();
+  auto out = output.values<float>();
+  for (std::size_t i = 0; i < in.size(); ++i) ASSERT_FLOAT_EQ(out[i], 2 * in[i]) << "element " << i;
+}
+
+std::string message_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  return "";
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/hepinfer_tls_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    certificates_ = new std::filesystem::path(pattern);
+    const std::string command = std::string("bash ") + HEPINFER_MAKE_CERTIFICATES + " " + certificates_->string() +
+                                " > " + (*certificates_ / "log").string() + " 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << "making the test certificates failed: " << command;
+    server_ = start("server").release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    if (certificates_) std::filesystem::remove_all(*certificates_);
+    delete certificates_;
+    certificates_ = nullptr;
+  }
+
+  static std::string file(const std::string& name) { return (*certificates_ / name).string(); }
+
+  // A stub serving HTTPS with the certificate `name`.pem (and demanding a client certificate
+  // signed by the test CA when `client_ca`).
+  static std::unique_ptr<ServerProcess> start(const std::string& name, bool client_ca = false) {
+    std::vector<std::string> argv{HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER, "--tls", file(name + ".pem"),
+                                  file(name + ".key")};
+    if (client_ca) argv.insert(argv.end(), {"--client-ca", file("ca.pem")});
+    return std::make_unique<ServerProcess>(argv, "port ", std::chrono::seconds(30));
+  }
+  static std::string https_url(const ServerProcess& server, const std::string& host = "127.0.0.1") {
+    return "https://" + host + ":" + server.announced();
+  }
+  static RemoteOptions trusting_test_ca(RemoteOptions options = {}) {
+    options.tls.ca_file = file("ca.pem");
+    return options;
+  }
+
+  static std::filesystem::path* certificates_;
+  static ServerProcess* server_;
+};
+std::filesystem::path* TlsTest::certificates_ = nullptr;
+ServerProcess* TlsTest::server_ = nullptr;
+
+TEST_F(TlsTest, BothEncodingsAndBothTransportsAgreeOverHttps) {
+  for (Encoding encoding : {Encoding::kBinary, Encoding::kJson}) {
+    SCOPED_TRACE(std::string(encoding_name(encoding)));
+    auto remote = connect({{"secure", https_url(*server_)}}, "double", {}, trusting_test_ca({.encoding = encoding}));
+    for (std::int64_t rows : {1, 3, 5000}) {  // 5000 rows: 80 KB each way, several TLS records
+      Tensor input = rows_of(rows);
+      expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+    }
+    Tensor input = rows_of(7, 3.0f);
+    expect_doubled(input, remote->submit({{"x", input}}, {}).get().at(0));
+    const RemoteStatistics statistics = remote->statistics();
+    EXPECT_GE(statistics.caller_thread_requests, 1) << "the caller's own connection ran TLS";
+    EXPECT_LT(statistics.caller_thread_requests, statistics.requests) << "the I/O thread's pool ran TLS";
+    EXPECT_EQ(statistics.failed_requests, 0);
+  }
+}
+
+TEST_F(TlsTest, ConcurrentRequestersShareTlsConnections) {
+  auto remote = connect({{"secure", https_url(*server_)}}, "double", {}, trusting_test_ca({.max_connections_per_server = 4}));
+  constexpr int kThreads = 8, kRequests = 30;
+  std::atomic<int> wrong{0}, answered{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRequests; ++r) {
+        Tensor input = rows_of(1 + (t + r) % 5, static_cast<float>(t * 1000 + r));
+        Tensor output = r % 2 == 0 ? remote->run({{"x", input}}, {}).at(0) : remote->submit({{"x", input}}, {}).get().at(0);
+        auto in = input.values<float>();
+        auto got = output.values<float>();
+        for (std::size_t i = 0; i < in.size(); ++i) {
+          if (got[i] != 2 * in[i]) ++wrong;
+        }
+        ++answered;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(answered.load(), kThreads * kRequests);
+  EXPECT_EQ(remote->statistics().failed_requests, 0);
+}
+
+TEST_F(TlsTest, TheHostNameInTheUrlIsCheckedToo) {
+  // The certificate names 127.0.0.1 and localhost: both work; the URL's host is what is checked.
+  auto by_name = connect({{"secure", https_url(*server_, "localhost")}}, "double", {}, trusting_test_ca());
+  Tensor input = rows_of(2);
+  expect_doubled(input, by_name->run({{"x", input}}, {}).at(0));
+
+  auto elsewhere = start("wrong_name");
+  const std::string error = message_of([&] { connect({{"misnamed", https_url(*elsewhere)}}, "double", {}, trusting_test_ca()); });
+  EXPECT_NE(error.find("server 'misnamed'"), std::string::npos) << error;
+  EXPECT_NE(error.find("certificate was not accepted"), std::string::npos) << error;
+  EXPECT_NE(error.find("mismatch"), std::string::npos) << error;
+}
+
+TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
+  auto untrusted = start("untrusted_server");
+  const std::string url = https_url(*untrusted);
+  try {
+    connect({{"impostor", url}}, "double", {}, trusting_test_ca({.timeout = 2s}));
+    FAIL() << "connected to a server whose certificate no trusted CA signed";
+  } catch (const UnavailableError& error) {
+    const std::string text = error.what();
+    EXPECT_NE(text.find("server 'impostor' (" + url + ")"), std::string::npos) << text;
+    EXPECT_NE(text.find("certificate was not accepted"), std::string::npos) << text;
+  }
+  // Without a CA file the system's trusted certificates apply, and the test CA is not one of them.
+  EXPECT_THROW(connect({{"secure", https_url(*server_)}}, "double", {}, {.timeout = 2s}), UnavailableError);
+  // The planner's probe says why instead of throwing.
+  const auto offers = probe_servers({{"impostor", url}}, {"double"}, 2000ms, {.ca_file = file("ca.pem")});
+  ASSERT_EQ(offers.size(), 1u);
+  EXPECT_FALSE(offers[0].live);
+  EXPECT_NE(offers[0].note.find("certificate was not accepted"), std::string::npos) << offers[0].note;
+  const auto good = probe_servers({{"secure", https_url(*server_)}}, {"double"}, 2000ms, {.ca_file = file("ca.pem")});
+  ASSERT_TRUE(good.at(0).live) << good.at(0).note;
+  EXPECT_EQ(good.at(0).ready_models, std::vector<std::string>{"double"});
+}
+
+TEST_F(TlsTest, ServersDemandingAClientCertificateGetOne) {
+  auto strict = start("server", /*client_ca=*/true);
+  const std::string url = https_url(*strict);
+  EXPECT_THROW(connect({{"strict", url}}, "double", {}, trusting_test_ca({.timeout = 2s, .max_attempts = 1})),
+               UnavailableError);
+  RemoteOptions identified = trusting_test_ca();
+  identified.tls.certificate_file = file("client.pem");
+  identified.tls.private_key_file = file("client.key");
+  auto remote = connect({{"strict", url}}, "double", {}, identified);
+  Tensor input = rows_of(3);
+  expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  expect_doubled(input, remote->submit({{"x", input}}, {}).get().at(0));
+}
+
+TEST_F(TlsTest, UnusableTlsFilesAreInvalidArguments) {
+  const std::string url = https_url(*server_);
+  auto attempt = [&](TlsOptions tls) {
+    return message_of([&] {
+      try {
+        connect({{"secure", url}}, "double", {}, {.tls = tls});
+      } catch (const InvalidArgumentError&) {
+        throw;
+      } catch (const std::exception& other) {
+        ADD_FAILURE() << "not an InvalidArgumentError: " << other.what();
+      }
+    });
+  };
+  std::string error = attempt({.ca_file = file("missing.pem")});
+  EXPECT_NE(error.find("missing.pem"), std::string::npos) << error;
+  EXPECT_NE(error.find(url), std::string::npos) << error;
+  error = attempt({.ca_file = file("ca.pem"), .certificate_file = file("client.pem"), .private_key_file = file("server.key")});
+  EXPECT_NE(error.find("does not match"), std::string::npos) << error;
+  error = attempt({.ca_file = file("ca.pem"), .private_key_file = file("client.key")});
+  EXPECT_NE(error.find("without a client certificate"), std::string::npos) << error;
+  error = attempt({.ca_file = file("log")});  // a file holding no certificate
+  EXPECT_NE(error.find("log"), std::string::npos) << error;
+}
+
+TEST_F(TlsTest, WrongSchemeForTheServerFailsFastAndTyped) {
+  // https:// to a plain HTTP server, and http:// to a TLS server: both end in a typed error within
+  // the timeout, never a hang.
+  ServerProcess plain({HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER}, "port ", std::chrono::seconds(30));
+  const auto start_time = std::chrono::steady_clock::now();
+  const std::string to_plain = message_of([&] {
+    connect({{"plain", "https://127.0.0.1:" + plain.announced()}}, "double", {}, trusting_test_ca({.timeout = 2s}));
+  });
+  EXPECT_NE(to_plain.find("TLS handshake"), std::string::npos) << to_plain;
+  EXPECT_THROW(connect({{"secure", "http://127.0.0.1:" + server_->announced()}}, "double", {}, {.timeout = 2s}),
+               Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - start_time, 8s);
+}
+
+// A server that turns hostile over TLS: each broken reply fails exactly as over plain HTTP, on the
+// caller's own connection as on the I/O thread's, and the same model is served well afterwards.
+TEST_F(TlsTest, HostileRepliesOverTlsFailTypedOnBothPaths) {
+  const RemoteOptions options = trusting_test_ca({.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20});
+  const std::string url = https_url(*server_);
+  auto code_of = [](RemoteModel& remote, const Tensor& input) -> std::optional<ErrorCode> {
+    try {
+      remote.run({{"x", input}}, {});
+    } catch (const Error& error) {
+      return error.code();
+    }
+    return std::nullopt;
+  };
+  const Tensor good = rows_of(2, 0.0f);
+  auto steady = connect({{"secure", url}}, "moody", {}, options);
+  // 1 slow, 2 truncated, 3 close, 4 not_http, 5 garbage_json, 6 oversized, 7 unavailable
+  for (int mood = 1; mood <= 7; ++mood) {
+    SCOPED_TRACE("mood " + std::to_string(mood));
+    const Tensor hostile = rows_of(2, static_cast<float>(mood));
+    const std::optional<ErrorCode> through_io_thread = code_of(*connect({{"secure", url}}, "moody", {}, options), hostile);
+    ASSERT_TRUE(through_io_thread.has_value());
+    expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
+    expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
+    const auto start_time = std::chrono::steady_clock::now();
+    EXPECT_EQ(code_of(*steady, hostile), through_io_thread);
+    EXPECT_LT(std::chrono::steady_clock::now() - start_time, 2s);
+  }
+  expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
+}
+
+TEST(TlsLibrary, RunsOnItsOwnOpenSsl) {
+  EXPECT_EQ(tls::library_version().rfind("OpenSSL 3", 0), 0u) << tls::library_version();
+}
+
+}  // namespace
+}  // namespace hepinfer::remote
