@@ -2,12 +2,14 @@
 // KServe and runs this): client CPU per request in both encodings, request rate with many
 // requesters, dynamic batching in front of the remote model against unbatched requests, and a
 // server killed mid-run (every request must end exactly once), and, as the floor for client CPU,
-// the same binary request sent with nothing but system calls (socket_floor.h). Writes JSON;
-// bench/report_remote.py adds the Python client's rate measured in the same run and prints the
-// table.
+// the same binary request sent with nothing but system calls (socket_floor.h). With a TLS proxy in
+// front of the server and a plain one as its baseline (tests/remote/tls_proxy.py), the client CPU
+// that TLS adds. Writes JSON; bench/report_remote.py adds the Python client's rate measured in the
+// same run and prints the table.
 //
 // usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N]
 //                     [--batch-delay-us D] [--second URL --kill-pid PID]
+//                     [--plain-proxy URL --tls-proxy URL --tls-ca FILE]
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -193,7 +195,7 @@ nlohmann::json failover(const std::string& first, const std::string& second, con
 int main(int argc, char** argv) {
   if (argc < 4) {
     std::cerr << "usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N] "
-                 "[--batch-delay-us D] [--second URL --kill-pid PID]\n";
+                 "[--batch-delay-us D] [--second URL --kill-pid PID] [--plain-proxy URL --tls-proxy URL --tls-ca FILE]\n";
     return 2;
   }
   const std::string url = argv[1], model_name = argv[2], out = argv[3];
@@ -201,7 +203,7 @@ int main(int argc, char** argv) {
   std::int64_t rows = 16;
   int requesters = 16;
   long delay_us = 500;
-  std::string second;
+  std::string second, plain_proxy, tls_proxy, tls_ca;
   pid_t kill_pid = 0;
   for (int i = 4; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -211,6 +213,9 @@ int main(int argc, char** argv) {
     else if (flag == "--batch-delay-us") delay_us = std::stol(value);
     else if (flag == "--second") second = value;
     else if (flag == "--kill-pid") kill_pid = static_cast<pid_t>(std::stol(value));
+    else if (flag == "--plain-proxy") plain_proxy = value;
+    else if (flag == "--tls-proxy") tls_proxy = value;
+    else if (flag == "--tls-ca") tls_ca = value;
     else {
       std::cerr << "unknown option " << flag << "\n";
       return 2;
@@ -228,6 +233,15 @@ int main(int argc, char** argv) {
       }
       report["concurrent_" + name] = measure(*model, requesters, rows, seconds).json();
       std::cerr << "bench_remote: " << name << " done\n";
+    }
+    if (!plain_proxy.empty() && !tls_proxy.empty()) {
+      // One requester, binary, through two instances of the same proxy, one of them speaking TLS:
+      // the same hops and the same server, so the difference is what TLS costs the client.
+      auto plain = remote::connect({{"plain proxy", plain_proxy}}, model_name);
+      report["single_binary_plain_proxy"] = measure(*plain, 1, rows, seconds).json();
+      auto secure = remote::connect({{"TLS proxy", tls_proxy}}, model_name, {}, {.tls = {.ca_file = tls_ca}});
+      report["single_binary_tls_proxy"] = measure(*secure, 1, rows, seconds).json();
+      std::cerr << "bench_remote: TLS done\n";
     }
     // Batching: many requesters of one row each, with and without the dynamic batcher.
     auto shared = std::shared_ptr<const Model>(remote::connect({{"server", url}}, model_name));

@@ -3,8 +3,11 @@
 by default), serves it from two KServe servers (scripts/serve_oip.sh, loopback), runs Triton's Python
 HTTP client against the first (peer_tritonclient.py), then bench_remote (C++) against it, whose last
 phase kills the first server mid-run. Client CPU per request is shown next to its floor on this host:
-the same binary request sent over a plain socket with nothing but the system calls. Prints the Markdown table the README and docs/remote.md show,
-writes everything as JSON, and the single-server figures docs/scale-out.md's simulation reads.
+the same binary request sent over a plain socket with nothing but the system calls. What TLS adds
+is measured through two instances of tests/remote/tls_proxy.py in front of the first server, one
+speaking TLS (certificates from tests/remote/make_test_certificates.sh), one not. Prints the
+Markdown table the README and docs/remote.md show, writes everything as JSON, and the single-server
+figures docs/scale-out.md's simulation reads.
 
 usage: report_remote.py BUILD_DIR OUTPUT_DIR [--seconds S] [--rows N]
 Run with the project's .venv Python (it makes the model with TensorFlow); the servers and the peer
@@ -15,6 +18,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -48,6 +52,22 @@ def stop(pid):
     subprocess.run([str(REPO / "scripts/serve_oip.sh"), "--stop", str(pid)], capture_output=True)
 
 
+def start_proxy(arguments, log):
+    """tests/remote/tls_proxy.py with `arguments`; returns (process, port)."""
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, str(REPO / "tests/remote/tls_proxy.py"), *arguments],
+                                   stdout=output, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        text = Path(log).read_text()
+        if text.startswith("port "):
+            return process, int(text.split()[1])
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"tls_proxy.py {' '.join(arguments)} did not start: {Path(log).read_text()}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("build")
@@ -64,15 +84,28 @@ def main():
     port_a, port_b = free_port(), free_port()
     pid_a = serve(saved_model, port_a, out / "server_a.log")
     pid_b = serve(saved_model, port_b, out / "server_b.log")
+    certificates = out / "certificates"
+    subprocess.run(["bash", str(REPO / "tests/remote/make_test_certificates.sh"), str(certificates)], check=True,
+                   capture_output=True)
+    proxies = []
     try:
+        plain_proxy, plain_port = start_proxy(["--plain", str(port_a)], out / "plain_proxy.log")
+        proxies.append(plain_proxy)
+        tls_proxy, tls_port = start_proxy([str(certificates / "server.pem"), str(certificates / "server.key"),
+                                           str(port_a)], out / "tls_proxy.log")
+        proxies.append(tls_proxy)
         kserve_python = REPO / ".venv-kserve/bin/python"
         subprocess.run([str(kserve_python), str(REPO / "bench/peer_tritonclient.py"), f"127.0.0.1:{port_a}", MODEL,
                         str(out / "peer_tritonclient.json"), "--seconds", str(args.seconds), "--rows", str(args.rows),
                         "--concurrency", "16"], check=True)
         subprocess.run([str(build / "bench/bench_remote"), f"http://127.0.0.1:{port_a}", MODEL,
                         str(out / "bench_remote.json"), "--seconds", str(args.seconds), "--rows", str(args.rows),
-                        "--second", f"http://127.0.0.1:{port_b}", "--kill-pid", str(pid_a)], check=True)
+                        "--second", f"http://127.0.0.1:{port_b}", "--kill-pid", str(pid_a),
+                        "--plain-proxy", f"http://127.0.0.1:{plain_port}", "--tls-proxy", f"https://127.0.0.1:{tls_port}",
+                        "--tls-ca", str(certificates / "ca.pem")], check=True)
     finally:
+        for proxy in proxies:
+            proxy.kill()
         stop(pid_a)
         stop(pid_b)
 
@@ -113,6 +146,12 @@ def main():
         print(f"| one requester, {encoding}: client CPU per request (user part) | "
               f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
               f"{baseline} |")
+    plain_proxy, tls_proxy = cpp["single_binary_plain_proxy"], cpp["single_binary_tls_proxy"]
+    print(f"| one requester, binary, HTTPS through a TLS proxy: client CPU per request (user part) | "
+          f"{tls_proxy['client_cpu_us_per_request']:.1f} µs ({tls_proxy['client_user_cpu_us_per_request']:.1f} µs) | "
+          f"HTTP through the same proxy without TLS: {plain_proxy['client_cpu_us_per_request']:.1f} µs "
+          f"({plain_proxy['client_user_cpu_us_per_request']:.1f} µs) | "
+          f"{tls_proxy['client_cpu_us_per_request'] / plain_proxy['client_cpu_us_per_request']:.2f}x |")
     for encoding in ("binary", "json"):
         single = cpp[f"single_{encoding}"]
         print(f"| one requester, {encoding}: p50 / p99 latency | {single['p50_us']:.0f} / {single['p99_us']:.0f} µs "

@@ -86,25 +86,25 @@ class CallerConnection::Stream {
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers, beast::error_code& error) {
     error = {};
+    if (tls_ != nullptr) {
+      std::size_t plaintext = 0;
+      if (!encrypt(*tls_, buffers, plaintext)) {
+        error = tls_failure();
+        return 0;
+      }
+      return send_tls_output(error) ? plaintext : 0;
+    }
     constexpr std::size_t kMaxPieces = 64;  // Beast's header fields and the body: far fewer
     iovec pieces[kMaxPieces];
-    std::size_t count = 0, bytes = 0;
+    std::size_t count = 0;
     for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers) && count < kMaxPieces;
          ++it) {
       const asio::const_buffer piece = *it;
       if (piece.size() == 0) continue;
       pieces[count++] = {const_cast<void*>(piece.data()), piece.size()};
-      bytes += piece.size();
     }
     if (count == 0) return 0;
-    if (tls_ == nullptr) return send(pieces, count, error);
-    for (std::size_t i = 0; i < count; ++i) {
-      if (tls_->session.write(pieces[i].iov_base, pieces[i].iov_len) != tls::Progress::kDone) {
-        error = tls_failure();
-        return 0;
-      }
-    }
-    return send_tls_output(error) ? bytes : 0;
+    return send(pieces, count, error);
   }
 
   // Runs the TLS handshake to its end.

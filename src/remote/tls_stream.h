@@ -27,8 +27,36 @@ struct TlsChannel {
   explicit TlsChannel(const HttpTarget& target) : session(target.tls, target.host) {}
   tls::ClientSession session;
   std::string output;                       // ciphertext on its way to the server
+  std::string gathered;                     // plaintext pieces joined before encryption
   std::array<char, 17 * 1024> input;        // ciphertext as received: a TLS record at most
 };
+
+// Encrypts `buffers` into channel.output and sets `plaintext` to their size; false when the
+// session failed. Pieces are joined first, so that a request's header and body become one TLS
+// record rather than two (each record costs its own framing and cipher setup).
+template <class ConstBuffers>
+bool encrypt(TlsChannel& channel, const ConstBuffers& buffers, std::size_t& plaintext) {
+  plaintext = 0;
+  std::size_t pieces = 0;
+  boost::asio::const_buffer only;
+  for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+    const boost::asio::const_buffer piece = *it;
+    if (piece.size() == 0) continue;
+    if (pieces++ == 0) {
+      only = piece;
+      channel.gathered.clear();
+    } else {
+      if (pieces == 2) channel.gathered.append(static_cast<const char*>(only.data()), only.size());
+      channel.gathered.append(static_cast<const char*>(piece.data()), piece.size());
+    }
+    plaintext += piece.size();
+  }
+  if (pieces == 0) return true;
+  const tls::Progress progress = pieces == 1 ? channel.session.write(only.data(), only.size())
+                                             : channel.session.write(channel.gathered.data(), channel.gathered.size());
+  channel.session.take_output(channel.output);
+  return progress == tls::Progress::kDone;
+}
 
 namespace tls_ops {
 
@@ -101,15 +129,7 @@ class Write {
       channel_.output.clear();
       return self.complete(error, error ? std::size_t{0} : plaintext_);
     }
-    for (auto it = asio::buffer_sequence_begin(buffers_); it != asio::buffer_sequence_end(buffers_); ++it) {
-      const asio::const_buffer piece = *it;
-      if (piece.size() == 0) continue;
-      if (channel_.session.write(piece.data(), piece.size()) != tls::Progress::kDone) {
-        return complete_later(self, true, tls_failure(), std::size_t{0});
-      }
-      plaintext_ += piece.size();
-    }
-    channel_.session.take_output(channel_.output);
+    if (!encrypt(channel_, buffers_, plaintext_)) return complete_later(self, true, tls_failure(), std::size_t{0});
     if (channel_.output.empty()) return complete_later(self, true, beast::error_code{}, std::size_t{0});
     sending_ = true;
     asio::async_write(next_, asio::buffer(channel_.output), std::move(self));

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""TLS in front of a plain HTTP server on this machine, for tests: a client speaks HTTPS to the
-proxy, the proxy speaks the same bytes in the clear to 127.0.0.1:TARGET_PORT. Standard library only.
+"""TLS in front of a plain HTTP server on this machine, for tests and benchmarks: a client speaks
+HTTPS to the proxy, the proxy speaks the same bytes in the clear to 127.0.0.1:TARGET_PORT. Standard
+library only.
 
     tls_proxy.py CERT KEY TARGET_PORT     prints "port N" on stdout once it listens on 127.0.0.1
+    tls_proxy.py --plain TARGET_PORT      the same proxy without TLS (a benchmark's baseline)
 
 A connection whose target cannot be reached (the server was killed) is closed at once, as a dead
 server's would be.
@@ -24,8 +26,10 @@ async def pipe(reader, writer):
 
 
 async def main(cert, key, target_port):
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = None
+    if cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
 
     async def handle(client_reader, client_writer):
         try:
@@ -42,6 +46,9 @@ async def main(cert, key, target_port):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) == 3 and sys.argv[1] == "--plain":
+        asyncio.run(main(None, None, int(sys.argv[2])))
+    elif len(sys.argv) == 4:
+        asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    else:
         sys.exit(__doc__)
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))

@@ -14,6 +14,12 @@
 namespace hepinfer::remote::tls {
 namespace {
 
+// OpenSSL's error queue is per thread and must be empty before a call whose failure is examined;
+// failures here always empty it, so it is cleared only when something else left an entry.
+void expect_empty_error_queue() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 // The first error OpenSSL queued on this thread, or `fallback`.
 std::string queued_error(std::string_view fallback) {
   const unsigned long code = ERR_get_error();
@@ -146,7 +152,7 @@ Progress ClientSession::fail(const char* step, int result) {
 
 Progress ClientSession::handshake() {
   if (!error_.empty()) return Progress::kFailed;
-  ERR_clear_error();
+  expect_empty_error_queue();
   const int result = SSL_do_handshake(state_->ssl);
   return result == 1 ? Progress::kDone : fail("handshake", result);
 }
@@ -155,7 +161,7 @@ Progress ClientSession::write(const void* data, std::size_t size) {
   if (!error_.empty()) return Progress::kFailed;
   const char* bytes = static_cast<const char*>(data);
   while (size > 0) {
-    ERR_clear_error();
+    expect_empty_error_queue();
     std::size_t written = 0;
     const int result = SSL_write_ex(state_->ssl, bytes, size, &written);
     if (result != 1) return fail("write", result);
@@ -168,7 +174,7 @@ Progress ClientSession::write(const void* data, std::size_t size) {
 Progress ClientSession::read(void* data, std::size_t capacity, std::size_t& received) {
   received = 0;
   if (!error_.empty()) return Progress::kFailed;
-  ERR_clear_error();
+  expect_empty_error_queue();
   const int result = SSL_read_ex(state_->ssl, data, capacity, &received);
   return result == 1 ? Progress::kDone : fail("read", result);
 }
