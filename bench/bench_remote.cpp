@@ -239,7 +239,7 @@ int main(int argc, char** argv) {
       // the same hops and the same server, so the difference is what TLS costs the client.
       auto plain = remote::connect({{"plain proxy", plain_proxy}}, model_name);
       report["single_binary_plain_proxy"] = measure(*plain, 1, rows, seconds).json();
-      auto secure = remote::connect({{"TLS proxy", tls_proxy}}, model_name, {}, {.tls = {.ca_file = tls_ca}});
+      auto secure = remote::connect({{"TLS proxy", tls_proxy, {.ca_file = tls_ca}}}, model_name);
       report["single_binary_tls_proxy"] = measure(*secure, 1, rows, seconds).json();
       std::cerr << "bench_remote: TLS done\n";
     }

@@ -7,6 +7,7 @@
 //   policy: spread                      # pack (default) or spread
 //   headroom_mib: 512
 //   servers: [{name: kserve-a, url: "http://127.0.0.1:8601"}]   # Open Inference Protocol servers
+//            # https:// servers may add ca_file, certificate_file, private_key_file (PEM)
 //   modules:
 //     - name: jet_tagger
 //       model: models/tagger/saved_model

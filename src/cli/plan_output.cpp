@@ -97,7 +97,7 @@ void add_server_offers(const std::vector<ServerPlacement>& servers, const std::v
   }
 #ifdef HEPINFER_HAS_REMOTE
   std::vector<remote::Endpoint> endpoints;
-  for (const ServerPlacement& server : servers) endpoints.push_back({server.name, server.url});
+  for (const ServerPlacement& server : servers) endpoints.push_back({server.name, server.url, server.tls});
   chosen.inventory.servers = remote::probe_servers(endpoints, models);
   int live = 0;
   for (const auto& offer : chosen.inventory.servers) live += offer.live ? 1 : 0;

@@ -81,7 +81,7 @@ class RemoteModel::Impl {
     if (options_.timeout.count() <= 0) throw InvalidArgumentError("RemoteOptions::timeout must be positive");
     for (Endpoint& endpoint : servers) {
       auto server = std::make_unique<Server>();
-      server->target = detail::secure_target(endpoint.url, options_.tls);
+      server->target = detail::secure_target(endpoint.url, endpoint.tls);
       server->endpoint = std::move(endpoint);
       server->encoding = options_.encoding;
       server->encoding_seen = options_.encoding;
@@ -394,12 +394,14 @@ class RemoteModel::Impl {
     info_.load_details.push_back({"timeout", std::to_string(options_.timeout.count()) + " ms per attempt, " +
                                                  std::to_string(options_.max_attempts) + " attempts"});
     info_.load_details.push_back({"local fallback", options_.local_fallback ? options_.local_fallback_name : "none"});
-    const bool https = std::any_of(servers_.begin(), servers_.end(), [](const auto& entry) { return entry->target.https; });
-    if (https) {
+    for (const auto& entry : servers_) {
+      if (!entry->target.https) continue;
+      const TlsOptions& tls = entry->endpoint.tls;
       info_.load_details.push_back(
-          {"tls", tls::library_version() + " (hepinfer's own), trusting " +
-                      (options_.tls.ca_file.empty() ? "the system's certificates" : options_.tls.ca_file) +
-                      (options_.tls.certificate_file.empty() ? "" : ", client certificate " + options_.tls.certificate_file)});
+          {"tls (" + entry->endpoint.name + ")",
+           tls::library_version() + " (hepinfer's own), trusting " +
+               (tls.ca_file.empty() ? "the system's certificates" : tls.ca_file) +
+               (tls.certificate_file.empty() ? "" : ", client certificate " + tls.certificate_file)});
     }
   }
 

@@ -7,11 +7,11 @@ namespace hepinfer::remote {
 
 std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& servers,
                                                   const std::vector<std::string>& models,
-                                                  std::chrono::milliseconds timeout, const TlsOptions& tls) {
+                                                  std::chrono::milliseconds timeout) {
   std::vector<scheduler::ServerOffer> offers;
   for (const Endpoint& server : servers) {
-    const detail::HttpTarget target = detail::secure_target(server.url, tls);
-    scheduler::ServerOffer offer{.name = server.name, .url = server.url};
+    const detail::HttpTarget target = detail::secure_target(server.url, server.tls);
+    scheduler::ServerOffer offer{.name = server.name, .url = server.url, .tls = server.tls};
     detail::HttpReply health = detail::http_get(target, "/v2/health/ready", timeout);
     if (health.failure != detail::HttpFailure::kNone) {
       offer.note = health.error;

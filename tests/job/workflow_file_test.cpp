@@ -74,7 +74,16 @@ modules:
   EXPECT_EQ(config.modules[1].claim.remote, scheduler::RemotePolicy::kOnly);
   EXPECT_EQ(config.modules[1].claim.served_model, "particle_flow");
 
+  const WorkflowConfig secure = parse_workflow(
+      "servers:\n  - {name: a, url: \"https://a:1\", ca_file: /etc/site-ca.pem, certificate_file: me.pem,"
+      " private_key_file: me.key}\nmodules: [{name: m}]\n", "secure.yaml");
+  EXPECT_EQ(secure.servers.at(0).tls.ca_file, "/etc/site-ca.pem");
+  EXPECT_EQ(secure.servers.at(0).tls.certificate_file, "me.pem");
+  EXPECT_EQ(secure.servers.at(0).tls.private_key_file, "me.key");
+
   for (const char* bad : {"servers: {name: a}\nmodules: [{name: m}]\n",
+                          "servers: [{name: a, url: \"http://a:1\", ca_file: ca.pem}]\nmodules: [{name: m}]\n",
+                          "servers: [{name: a, url: \"https://a:1\", ca_file: [x]}]\nmodules: [{name: m}]\n",
                           "servers: [{name: a, url: \"ftp://a:1\"}]\nmodules: [{name: m}]\n",
                           "servers: [{name: a, url: \"http://a:1\"}, {name: a, url: \"http://b:1\"}]\nmodules: [{name: m}]\n",
                           "servers: [{url: \"http://a:1\"}]\nmodules: [{name: m}]\n",

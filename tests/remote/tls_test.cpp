@@ -80,10 +80,8 @@ class TlsTest : public ::testing::Test {
   static std::string https_url(const ServerProcess& server, const std::string& host = "127.0.0.1") {
     return "https://" + host + ":" + server.announced();
   }
-  static RemoteOptions trusting_test_ca(RemoteOptions options = {}) {
-    options.tls.ca_file = file("ca.pem");
-    return options;
-  }
+  // The server as an endpoint trusting the test CA.
+  static Endpoint trusted(const std::string& name, const std::string& url) { return {name, url, {.ca_file = file("ca.pem")}}; }
 
   static std::filesystem::path* certificates_;
   static ServerProcess* server_;
@@ -94,7 +92,7 @@ ServerProcess* TlsTest::server_ = nullptr;
 TEST_F(TlsTest, BothEncodingsAndBothTransportsAgreeOverHttps) {
   for (Encoding encoding : {Encoding::kBinary, Encoding::kJson}) {
     SCOPED_TRACE(std::string(encoding_name(encoding)));
-    auto remote = connect({{"secure", https_url(*server_)}}, "double", {}, trusting_test_ca({.encoding = encoding}));
+    auto remote = connect({trusted("secure", https_url(*server_))}, "double", {}, {.encoding = encoding});
     for (std::int64_t rows : {1, 3, 5000}) {  // 5000 rows: 80 KB each way, several TLS records
       Tensor input = rows_of(rows);
       expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
@@ -109,7 +107,7 @@ TEST_F(TlsTest, BothEncodingsAndBothTransportsAgreeOverHttps) {
 }
 
 TEST_F(TlsTest, ConcurrentRequestersShareTlsConnections) {
-  auto remote = connect({{"secure", https_url(*server_)}}, "double", {}, trusting_test_ca({.max_connections_per_server = 4}));
+  auto remote = connect({trusted("secure", https_url(*server_))}, "double", {}, {.max_connections_per_server = 4});
   constexpr int kThreads = 8, kRequests = 30;
   std::atomic<int> wrong{0}, answered{0};
   std::vector<std::thread> threads;
@@ -135,12 +133,12 @@ TEST_F(TlsTest, ConcurrentRequestersShareTlsConnections) {
 
 TEST_F(TlsTest, TheHostNameInTheUrlIsCheckedToo) {
   // The certificate names 127.0.0.1 and localhost: both work; the URL's host is what is checked.
-  auto by_name = connect({{"secure", https_url(*server_, "localhost")}}, "double", {}, trusting_test_ca());
+  auto by_name = connect({trusted("secure", https_url(*server_, "localhost"))}, "double");
   Tensor input = rows_of(2);
   expect_doubled(input, by_name->run({{"x", input}}, {}).at(0));
 
   auto elsewhere = start("wrong_name");
-  const std::string error = message_of([&] { connect({{"misnamed", https_url(*elsewhere)}}, "double", {}, trusting_test_ca()); });
+  const std::string error = message_of([&] { connect({trusted("misnamed", https_url(*elsewhere))}, "double"); });
   EXPECT_NE(error.find("server 'misnamed'"), std::string::npos) << error;
   EXPECT_NE(error.find("certificate was not accepted"), std::string::npos) << error;
   EXPECT_NE(error.find("mismatch"), std::string::npos) << error;
@@ -150,7 +148,7 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
   auto untrusted = start("untrusted_server");
   const std::string url = https_url(*untrusted);
   try {
-    connect({{"impostor", url}}, "double", {}, trusting_test_ca({.timeout = 2s}));
+    connect({trusted("impostor", url)}, "double", {}, {.timeout = 2s});
     FAIL() << "connected to a server whose certificate no trusted CA signed";
   } catch (const UnavailableError& error) {
     const std::string text = error.what();
@@ -160,11 +158,11 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
   // Without a CA file the system's trusted certificates apply, and the test CA is not one of them.
   EXPECT_THROW(connect({{"secure", https_url(*server_)}}, "double", {}, {.timeout = 2s}), UnavailableError);
   // The planner's probe says why instead of throwing.
-  const auto offers = probe_servers({{"impostor", url}}, {"double"}, 2000ms, {.ca_file = file("ca.pem")});
+  const auto offers = probe_servers({trusted("impostor", url)}, {"double"}, 2000ms);
   ASSERT_EQ(offers.size(), 1u);
   EXPECT_FALSE(offers[0].live);
   EXPECT_NE(offers[0].note.find("certificate was not accepted"), std::string::npos) << offers[0].note;
-  const auto good = probe_servers({{"secure", https_url(*server_)}}, {"double"}, 2000ms, {.ca_file = file("ca.pem")});
+  const auto good = probe_servers({trusted("secure", https_url(*server_))}, {"double"}, 2000ms);
   ASSERT_TRUE(good.at(0).live) << good.at(0).note;
   EXPECT_EQ(good.at(0).ready_models, std::vector<std::string>{"double"});
 }
@@ -172,12 +170,12 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
 TEST_F(TlsTest, ServersDemandingAClientCertificateGetOne) {
   auto strict = start("server", /*client_ca=*/true);
   const std::string url = https_url(*strict);
-  EXPECT_THROW(connect({{"strict", url}}, "double", {}, trusting_test_ca({.timeout = 2s, .max_attempts = 1})),
+  EXPECT_THROW(connect({trusted("strict", url)}, "double", {}, {.timeout = 2s, .max_attempts = 1}),
                UnavailableError);
-  RemoteOptions identified = trusting_test_ca();
+  Endpoint identified = trusted("strict", url);
   identified.tls.certificate_file = file("client.pem");
   identified.tls.private_key_file = file("client.key");
-  auto remote = connect({{"strict", url}}, "double", {}, identified);
+  auto remote = connect({identified}, "double");
   Tensor input = rows_of(3);
   expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
   expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
@@ -189,7 +187,7 @@ TEST_F(TlsTest, UnusableTlsFilesAreInvalidArguments) {
   auto attempt = [&](TlsOptions tls) {
     return message_of([&] {
       try {
-        connect({{"secure", url}}, "double", {}, {.tls = tls});
+        connect({{"secure", url, tls}}, "double");
       } catch (const InvalidArgumentError&) {
         throw;
       } catch (const std::exception& other) {
@@ -214,7 +212,7 @@ TEST_F(TlsTest, WrongSchemeForTheServerFailsFastAndTyped) {
   ServerProcess plain({HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER}, "port ", std::chrono::seconds(30));
   const auto start_time = std::chrono::steady_clock::now();
   const std::string to_plain = message_of([&] {
-    connect({{"plain", "https://127.0.0.1:" + plain.announced()}}, "double", {}, trusting_test_ca({.timeout = 2s}));
+    connect({trusted("plain", "https://127.0.0.1:" + plain.announced())}, "double", {}, {.timeout = 2s});
   });
   EXPECT_NE(to_plain.find("TLS handshake"), std::string::npos) << to_plain;
   EXPECT_THROW(connect({{"secure", "http://127.0.0.1:" + server_->announced()}}, "double", {}, {.timeout = 2s}),
@@ -225,7 +223,7 @@ TEST_F(TlsTest, WrongSchemeForTheServerFailsFastAndTyped) {
 // A server that turns hostile over TLS: each broken reply fails exactly as over plain HTTP, on the
 // caller's own connection as on the I/O thread's, and the same model is served well afterwards.
 TEST_F(TlsTest, HostileRepliesOverTlsFailTypedOnBothPaths) {
-  const RemoteOptions options = trusting_test_ca({.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20});
+  const RemoteOptions options{.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20};
   const std::string url = https_url(*server_);
   auto code_of = [](RemoteModel& remote, const Tensor& input) -> std::optional<ErrorCode> {
     try {
@@ -236,12 +234,12 @@ TEST_F(TlsTest, HostileRepliesOverTlsFailTypedOnBothPaths) {
     return std::nullopt;
   };
   const Tensor good = rows_of(2, 0.0f);
-  auto steady = connect({{"secure", url}}, "moody", {}, options);
+  auto steady = connect({trusted("secure", url)}, "moody", {}, options);
   // 1 slow, 2 truncated, 3 close, 4 not_http, 5 garbage_json, 6 oversized, 7 unavailable
   for (int mood = 1; mood <= 7; ++mood) {
     SCOPED_TRACE("mood " + std::to_string(mood));
     const Tensor hostile = rows_of(2, static_cast<float>(mood));
-    const std::optional<ErrorCode> through_io_thread = code_of(*connect({{"secure", url}}, "moody", {}, options), hostile);
+    const std::optional<ErrorCode> through_io_thread = code_of(*connect({trusted("secure", url)}, "moody", {}, options), hostile);
     ASSERT_TRUE(through_io_thread.has_value());
     expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
     expect_doubled(good, steady->run({{"x", good}}, {}).at(0));

@@ -15,10 +15,19 @@
 
 namespace hepinfer {
 
+// How an https:// inference server is trusted, and how the client proves who it is to servers
+// that ask (the remote backend's TLS). Empty fields: the defaults.
+struct TlsOptions {
+  std::string ca_file;           // PEM certificates to trust; empty: the system's, or $SSL_CERT_FILE / $SSL_CERT_DIR
+  std::string certificate_file;  // this client's certificate chain (PEM); empty: none
+  std::string private_key_file;  // its private key (PEM, unencrypted); empty: read from certificate_file
+};
+
 // An inference server a module's model is sent to (the remote backend speaks to it).
 struct ServerPlacement {
   std::string name;
-  std::string url;  // "http://HOST:PORT"
+  std::string url;  // "http://HOST:PORT" or "https://HOST:PORT"
+  TlsOptions tls;   // https only
 };
 
 // Where a module's model runs, as the device plan decided (scheduler::Assignment is a Placement

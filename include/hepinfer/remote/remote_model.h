@@ -42,11 +42,18 @@
 
 namespace hepinfer::remote {
 
-// A server: a name for messages and reports, and its base URL, "http://HOST:PORT" or, over TLS,
-// "https://HOST:PORT".
+// How https:// servers are trusted and how this client proves who it is (core/load_options.h).
+// The server's certificate must chain to a trusted certificate and name the URL's host (or IP
+// address); TLS 1.2 at least. TLS runs on OpenSSL inside hepinfer's own library, never on the
+// BoringSSL that TensorFlow's library exports into the same process (docs/remote.md, "TLS").
+using hepinfer::TlsOptions;
+
+// A server: a name for messages and reports, its base URL, "http://HOST:PORT" or, over TLS,
+// "https://HOST:PORT", and for TLS what to trust and which client certificate to show.
 struct Endpoint {
   std::string name;
   std::string url;
+  TlsOptions tls;
 };
 
 // "http://HOST:PORT/v2/models/NAME" (or https://): a model on a server, wherever a model path is
@@ -63,16 +70,6 @@ bool is_model_reference(std::string_view text);
 enum class Encoding { kBinary, kJson };
 std::string_view encoding_name(Encoding encoding);  // "binary", "json"
 
-// How https:// servers are trusted, and how this client proves who it is to servers that ask.
-// The server's certificate must chain to a trusted certificate and name the URL's host (or IP
-// address); TLS 1.2 at least. TLS runs on OpenSSL inside hepinfer's own library, never on the
-// BoringSSL that TensorFlow's library exports into the same process (docs/remote.md, "TLS").
-struct TlsOptions {
-  std::string ca_file;           // PEM certificates to trust; empty: the system's, or $SSL_CERT_FILE / $SSL_CERT_DIR
-  std::string certificate_file;  // this client's certificate chain (PEM); empty: none
-  std::string private_key_file;  // its private key (PEM, unencrypted); empty: read from certificate_file
-};
-
 struct RemoteOptions {
   Encoding encoding = Encoding::kBinary;
   std::chrono::milliseconds timeout{10'000};         // one attempt: connect, send, full reply
@@ -85,7 +82,6 @@ struct RemoteOptions {
   // local fallback, requests fail with UnavailableError.
   std::function<std::shared_ptr<const Model>()> local_fallback;
   std::string local_fallback_name = "local";  // in reports, e.g. "CPU (TensorFlow)"
-  TlsOptions tls;                             // for https:// servers
 };
 
 // A request moved off a server: to another, or to the local fallback ("to" is then

@@ -14,10 +14,9 @@ namespace hepinfer::remote {
 
 // Asks every server in turn, each question bounded by `timeout`; never throws for a server that
 // does not answer (its offer says why). Throws InvalidArgumentError for a malformed URL or TLS
-// files that cannot be used (`tls`: for https:// servers).
+// files that cannot be used.
 std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& servers,
                                                   const std::vector<std::string>& models,
-                                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(2000),
-                                                  const TlsOptions& tls = {});
+                                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
 }  // namespace hepinfer::remote

@@ -25,6 +25,7 @@ struct GpuDevice {
 struct ServerOffer {
   std::string name;
   std::string url;
+  TlsOptions tls;                         // passed on to the modules placed on it
   bool live = false;                      // answered its readiness check
   std::vector<std::string> ready_models;  // of the models the claims name
   std::string note;                       // why it is not live
