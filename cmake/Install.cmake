@@ -34,9 +34,14 @@ if(HEPINFER_WITH_TENSORFLOW)
   set_target_properties(hepinfer_tensorflow PROPERTIES EXPORT_NAME tensorflow)
   set_target_properties(hepinfer_tensorflow_runtime PROPERTIES EXPORT_NAME tensorflow_runtime)
   list(APPEND _hepinfer_exported hepinfer_tensorflow hepinfer_tensorflow_runtime)
-  # The installed CLI finds TensorFlow's libraries where they were at build time.
-  set_target_properties(hepinfer PROPERTIES INSTALL_RPATH "${HEPINFER_TF_LIBRARY_DIR}")
 endif()
+# The installed CLI finds hepinfer's own shared library (TLS) next to it, and TensorFlow's
+# libraries where they were at build time.
+set(_hepinfer_cli_rpath "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+if(HEPINFER_WITH_TENSORFLOW)
+  list(APPEND _hepinfer_cli_rpath "${HEPINFER_TF_LIBRARY_DIR}")
+endif()
+set_target_properties(hepinfer PROPERTIES INSTALL_RPATH "${_hepinfer_cli_rpath}")
 
 install(TARGETS ${_hepinfer_exported} EXPORT hepinferTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
