@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds what the GPU validation needs without TensorFlow (the GPU machines have neither TF nor a
 # package network) and packs it into gpu-kit/ (under 64 MiB, what the device tool carries):
-#  - the hepinfer CLI and bench_xla_gpu, TF-free, with the XLA backend, and the shared libraries
+#  - the hepinfer CLI and bench_xla_gpu, TF-free, with the XLA backend (no remote backend: its TLS
+#    library would add 5 MB), and the shared libraries
 #    they need beyond glibc;
 #  - the PJRT CPU plugin, xz-compressed (the baseline on the GPU host; 259 MB unpacked). The
 #    CUDA plugin is not carried: the GPU machines have jax-cuda13-pjrt with its CUDA libraries;
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${HEPINFER_PYTHON:-$PWD/.venv/bin/python}
-cmake -S . -B build-gpu-kit -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_BUILD_TESTS=OFF -DHEPINFER_BUILD_BENCHMARKS=ON \
+cmake -S . -B build-gpu-kit -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_WITH_REMOTE=OFF -DHEPINFER_BUILD_TESTS=OFF -DHEPINFER_BUILD_BENCHMARKS=ON \
   -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-gpu-kit -j "$(nproc)" --target hepinfer bench_xla_gpu >/dev/null
 rm -rf gpu-kit && mkdir -p gpu-kit/lib gpu-kit/work

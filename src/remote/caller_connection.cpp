@@ -73,13 +73,20 @@ class CallerConnection::Stream {
       switch (tls_->session.read(target.data(), target.size(), plaintext)) {
         case tls::Progress::kDone: return plaintext;
         case tls::Progress::kClosed: error = asio::error::eof; return 0;
+        case tls::Progress::kTruncated: error = tls_truncated(); return 0;
         case tls::Progress::kFailed: error = tls_failure(); return 0;
         case tls::Progress::kWantInput: break;
       }
       if (!send_tls_output(error)) return 0;  // e.g. an answer to a key update
       const std::size_t received = receive(tls_->input.data(), tls_->input.size(), error);
-      if (error) return 0;
-      tls_->session.receive(tls_->input.data(), received);
+      if (error == asio::error::eof) {
+        error = {};
+        tls_->session.receive_end();  // what is buffered is still read; then kClosed or kTruncated
+      } else if (error) {
+        return 0;
+      } else {
+        tls_->session.receive(tls_->input.data(), received);
+      }
     }
   }
 
@@ -115,7 +122,7 @@ class CallerConnection::Stream {
         error = tls_failure();
         return false;
       }
-      if (progress == tls::Progress::kClosed) {
+      if (progress == tls::Progress::kClosed || progress == tls::Progress::kTruncated) {
         error = asio::error::eof;
         return false;
       }
@@ -250,7 +257,8 @@ bool CallerConnection::secure(Clock::time_point deadline, HttpReply& reply) {
   beast::error_code error;
   if (Stream(socket_, tls_.get(), deadline).handshake(error)) return true;
   reply.failure = error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect;
-  reply.error = error == tls_failure() ? tls_->session.error() : "TLS handshake: " + error.message();
+  reply.error = error == tls_failure() ? tls_->session.error()
+                                       : "TLS handshake with '" + target_.host + "': " + error.message();
   close();
   return false;
 }

@@ -28,7 +28,9 @@ const boost::system::error_category& tls_category() {
   class Category final : public boost::system::error_category {
    public:
     const char* name() const noexcept override { return "hepinfer.tls"; }
-    std::string message(int) const override { return "the TLS session failed"; }
+    std::string message(int code) const override {
+      return code == 2 ? "the connection ended before the server closed the TLS session" : "the TLS session failed";
+    }
   };
   static const Category category;
   return category;
@@ -36,7 +38,6 @@ const boost::system::error_category& tls_category() {
 
 HttpFailure classify(const beast::error_code& error) {
   if (error == beast::error::timeout) return HttpFailure::kTimeout;
-  if (error == tls_failure()) return HttpFailure::kProtocol;
   if (error == http::error::body_limit) return HttpFailure::kTooLarge;
   if (error == http::error::header_limit) return HttpFailure::kTooLarge;
   const beast::error_code end_of_stream = http::error::end_of_stream;
@@ -49,7 +50,7 @@ HttpFailure classify(const beast::error_code& error) {
 
 bool stale_connection_error(const beast::error_code& error) {
   return error == http::error::end_of_stream || error == asio::error::connection_reset ||
-         error == asio::error::broken_pipe || error == asio::error::eof;
+         error == asio::error::broken_pipe || error == asio::error::eof || error == tls_truncated();
 }
 
 http::request<http::span_body<const char>> beast_request(const HttpRequest& request, const HttpTarget& target) {

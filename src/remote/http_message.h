@@ -23,10 +23,12 @@ void fill_reply(boost::beast::http::response<boost::beast::http::string_body>&& 
 
 HttpFailure classify(const boost::beast::error_code& error);
 
-// The error code of a failed TLS session (a kProtocol failure); the session's error() says what
-// failed.
+// The error codes of TLS: the session failed (its error() says why), or the connection ended
+// without the server ending the TLS session first (a reply may have been cut short). Both are
+// kIo failures: the request goes to another server, as for a broken connection.
 const boost::system::error_category& tls_category();
 inline boost::system::error_code tls_failure() { return {1, tls_category()}; }
+inline boost::system::error_code tls_truncated() { return {2, tls_category()}; }
 
 // The error a connection dropped by the server while idle shows on its next use.
 bool stale_connection_error(const boost::beast::error_code& error);

@@ -205,7 +205,8 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
     async_tls_handshake(connection.stream, *connection.tls, [self = shared_from_this()](beast::error_code error) {
       if (error) {
         self->fail(error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect,
-                   self->describe(error));
+                   error == tls_failure() ? self->describe(error)
+                                          : "TLS handshake with '" + self->pool_.target_.host + "': " + error.message());
         return;
       }
       self->connection_->connected = true;

@@ -15,7 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "hepinfer/remote/remote_model.h"
+#include "hepinfer/core/load_options.h"
 
 namespace hepinfer::remote::tls {
 class ClientContext;

@@ -32,8 +32,9 @@ struct TlsChannel {
 };
 
 // Encrypts `buffers` into channel.output and sets `plaintext` to their size; false when the
-// session failed. Pieces are joined first, so that a request's header and body become one TLS
-// record rather than two (each record costs its own framing and cipher setup).
+// session failed. Pieces are joined first, so that a small request's header and body go out in
+// one TLS record rather than two (each record costs its own framing and cipher set-up; a body
+// above 16 KB takes several records in any case).
 template <class ConstBuffers>
 bool encrypt(TlsChannel& channel, const ConstBuffers& buffers, std::size_t& plaintext) {
   plaintext = 0;
@@ -87,8 +88,13 @@ class Read {
       if (error) return self.complete(error, std::size_t{0});
       channel_.output.clear();
     } else if (step_ == Step::kReceiving) {
-      if (error) return self.complete(error, std::size_t{0});
-      channel_.session.receive(channel_.input.data(), bytes);
+      if (error == asio::error::eof) {
+        channel_.session.receive_end();  // what is buffered is still read; then kClosed or kTruncated
+      } else if (error) {
+        return self.complete(error, std::size_t{0});
+      } else {
+        channel_.session.receive(channel_.input.data(), bytes);
+      }
     }
     if (target_.size() == 0) return complete_later(self, initiating, beast::error_code{}, std::size_t{0});
     std::size_t received = 0;
@@ -96,6 +102,7 @@ class Read {
       case tls::Progress::kDone: return complete_later(self, initiating, beast::error_code{}, received);
       case tls::Progress::kClosed:
         return complete_later(self, initiating, beast::error_code(asio::error::eof), std::size_t{0});
+      case tls::Progress::kTruncated: return complete_later(self, initiating, tls_truncated(), std::size_t{0});
       case tls::Progress::kFailed: return complete_later(self, initiating, tls_failure(), std::size_t{0});
       case tls::Progress::kWantInput: break;
     }
@@ -168,6 +175,7 @@ class Handshake {
       case tls::Progress::kDone: return complete_later(self, initiating, beast::error_code{});
       case tls::Progress::kWantInput: break;
       case tls::Progress::kClosed:
+      case tls::Progress::kTruncated:
         return complete_later(self, initiating, beast::error_code(asio::error::eof));
       case tls::Progress::kFailed: return complete_later(self, initiating, tls_failure());
     }

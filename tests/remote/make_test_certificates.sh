@@ -28,4 +28,5 @@ signed server ca "IP:127.0.0.1,DNS:localhost" serverAuth
 signed wrong_name ca "DNS:elsewhere.example.org" serverAuth
 signed untrusted_server other_ca "IP:127.0.0.1,DNS:localhost" serverAuth
 signed client ca "DNS:hepinfer-client" clientAuth
+quiet openssl pkey -in client.key -aes256 -passout pass:not-given -out client_encrypted.key
 echo "certificates in $dir"

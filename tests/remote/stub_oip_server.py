@@ -28,6 +28,8 @@ unless its name says otherwise):
     bad_bool       a BOOL output holding the byte 7 (model "bool_model": input FP32, output BOOL)
     not_http       answers with bytes that are not HTTP
     close          closes the connection without answering
+    close_delimited  a JSON reply with no length, ended by closing the connection (over TLS without
+                   close_notify: indistinguishable from a reply cut short)
     moody          behaves as the model MOODS[first input value] (0: double, 1: slow, ...), so that
                    one client can be served well and then badly on the same connections
 """
@@ -43,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SHAPE_IN = [-1, 4]
 MODELS = ["double", "json_only", "slow", "unavailable", "bad_request", "garbage_json", "deep_json", "truncated",
           "oversized", "huge_shape", "short_binary", "bad_header", "header_beyond", "wrong_dtype", "wrong_count",
-          "bad_bool", "not_http", "close", "moody"]
+          "bad_bool", "not_http", "close", "close_delimited", "moody"]
 MOODS = ["double", "slow", "truncated", "close", "not_http", "garbage_json", "oversized", "unavailable"]
 
 
@@ -172,6 +174,17 @@ class Handler(BaseHTTPRequestHandler):
         if name == "wrong_count":
             reply["outputs"][0]["data"] = doubled[:-1]
             self.send_json(200, reply)
+            return
+        if name == "close_delimited":
+            reply["outputs"][0]["data"] = doubled
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(json.dumps(reply).encode())
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)  # over TLS: no close_notify
             return
         if name == "bad_bool":
             reply["outputs"][0]["datatype"] = "BOOL"

@@ -5,6 +5,9 @@
 // library really runs. Every server listens on 127.0.0.1 only.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +20,8 @@
 #include "hepinfer/core/error.h"
 #include "hepinfer/remote/remote_model.h"
 #include "hepinfer/remote/server_probe.h"
+#include "caller_connection.h"
+#include "http_pool.h"
 #include "server_process.h"
 #include "tls_engine.h"
 
@@ -137,11 +142,14 @@ TEST_F(TlsTest, TheHostNameInTheUrlIsCheckedToo) {
   Tensor input = rows_of(2);
   expect_doubled(input, by_name->run({{"x", input}}, {}).at(0));
 
+  // A certificate for elsewhere.example.org, reached by IP address and by name.
   auto elsewhere = start("wrong_name");
-  const std::string error = message_of([&] { connect({trusted("misnamed", https_url(*elsewhere))}, "double"); });
-  EXPECT_NE(error.find("server 'misnamed'"), std::string::npos) << error;
-  EXPECT_NE(error.find("certificate was not accepted"), std::string::npos) << error;
-  EXPECT_NE(error.find("mismatch"), std::string::npos) << error;
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    const std::string error = message_of([&] { connect({trusted("misnamed", https_url(*elsewhere, host))}, "double"); });
+    EXPECT_NE(error.find("server 'misnamed'"), std::string::npos) << error;
+    EXPECT_NE(error.find("certificate was not accepted"), std::string::npos) << error;
+    EXPECT_NE(error.find(host == "localhost" ? "hostname mismatch" : "IP address mismatch"), std::string::npos) << error;
+  }
 }
 
 TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
@@ -157,6 +165,12 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
   }
   // Without a CA file the system's trusted certificates apply, and the test CA is not one of them.
   EXPECT_THROW(connect({{"secure", https_url(*server_)}}, "double", {}, {.timeout = 2s}), UnavailableError);
+  // The caller's own connection checks the certificate too.
+  const detail::HttpTarget target = detail::secure_target(url, {.ca_file = file("ca.pem")});
+  detail::CallerConnection direct(target, detail::resolve_here(target), std::size_t{1} << 20);
+  const detail::HttpReply reply = direct.exchange({.method = "GET", .path = "/v2/health/ready"}, 2s);
+  EXPECT_EQ(reply.failure, detail::HttpFailure::kConnect);
+  EXPECT_NE(reply.error.find("certificate was not accepted"), std::string::npos) << reply.error;
   // The planner's probe says why instead of throwing.
   const auto offers = probe_servers({trusted("impostor", url)}, {"double"}, 2000ms);
   ASSERT_EQ(offers.size(), 1u);
@@ -170,8 +184,22 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
 TEST_F(TlsTest, ServersDemandingAClientCertificateGetOne) {
   auto strict = start("server", /*client_ca=*/true);
   const std::string url = https_url(*strict);
-  EXPECT_THROW(connect({trusted("strict", url)}, "double", {}, {.timeout = 2s, .max_attempts = 1}),
-               UnavailableError);
+  try {
+    connect({trusted("strict", url)}, "double", {}, {.timeout = 2s, .max_attempts = 1});
+    ADD_FAILURE() << "a server demanding a client certificate accepted none";
+  } catch (const UnavailableError& error) {
+    EXPECT_NE(std::string(error.what()).find("server 'strict'"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("certificate"), std::string::npos) << error.what();
+  }
+  // With TLS 1.3 the server refuses only after the handshake, at the first read: the request still
+  // moves on to a server that serves it.
+  auto moving_on = connect({trusted("strict", url), trusted("open", https_url(*server_))}, "double", {},
+                           {.backoff = 1ms});
+  for (int i = 0; i < 3; ++i) {
+    Tensor input = rows_of(2, static_cast<float>(i));
+    expect_doubled(input, moving_on->run({{"x", input}}, {}).at(0));
+  }
+  EXPECT_EQ(moving_on->statistics().failed_requests, 0);
   Endpoint identified = trusted("strict", url);
   identified.tls.certificate_file = file("client.pem");
   identified.tls.private_key_file = file("client.key");
@@ -202,6 +230,9 @@ TEST_F(TlsTest, UnusableTlsFilesAreInvalidArguments) {
   EXPECT_NE(error.find("does not match"), std::string::npos) << error;
   error = attempt({.ca_file = file("ca.pem"), .private_key_file = file("client.key")});
   EXPECT_NE(error.find("without a client certificate"), std::string::npos) << error;
+  error = attempt({.ca_file = file("ca.pem"), .certificate_file = file("client.pem"),
+                   .private_key_file = file("client_encrypted.key")});
+  EXPECT_NE(error.find("is encrypted"), std::string::npos) << error;  // and no pass phrase prompt
   error = attempt({.ca_file = file("log")});  // a file holding no certificate
   EXPECT_NE(error.find("log"), std::string::npos) << error;
 }
@@ -250,6 +281,51 @@ TEST_F(TlsTest, HostileRepliesOverTlsFailTypedOnBothPaths) {
   expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
 }
 
+TEST_F(TlsTest, AServerThatNeverAnswersTheHandshakeTimesOutOnBothPaths) {
+  // Listens, never accepts: the kernel completes TCP connections, nothing speaks TLS on them.
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  socklen_t length = sizeof address;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  const std::string url = "https://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+  auto start_time = std::chrono::steady_clock::now();
+  EXPECT_THROW(connect({trusted("silent", url)}, "double", {}, {.timeout = 300ms, .max_attempts = 1}), UnavailableError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start_time, 3s);
+
+  const detail::HttpTarget target = detail::secure_target(url, {.ca_file = file("ca.pem")});
+  detail::CallerConnection direct(target, detail::resolve_here(target), std::size_t{1} << 20);
+  start_time = std::chrono::steady_clock::now();
+  const detail::HttpReply reply = direct.exchange({.method = "GET", .path = "/v2/health/ready"}, 300ms);
+  EXPECT_EQ(reply.failure, detail::HttpFailure::kTimeout) << reply.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - start_time, 3s);
+  close(listener);
+}
+
+// Over plain HTTP a reply without a length ends where the connection does; over TLS that end must
+// come as the server's close_notify, or the reply may have been cut short by anyone on the path.
+TEST_F(TlsTest, AReplyEndedWithoutCloseNotifyIsNotTakenAsComplete) {
+  ServerProcess plain({HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER}, "port ", std::chrono::seconds(30));
+  const Tensor input = rows_of(3);
+  auto over_http = connect({{"plain", "http://127.0.0.1:" + plain.announced()}}, "close_delimited", {},
+                           {.encoding = Encoding::kJson});
+  expect_doubled(input, over_http->run({{"x", input}}, {}).at(0));
+
+  auto over_tls = connect({trusted("secure", https_url(*server_))}, "close_delimited", {},
+                          {.encoding = Encoding::kJson, .max_attempts = 1});
+  for (int i = 0; i < 2; ++i) {
+    const std::string error = message_of([&] { over_tls->run({{"x", input}}, {}); });
+    EXPECT_NE(error.find("ended before the server closed the TLS session"), std::string::npos) << error;
+  }
+}
+
+// The library answers for OpenSSL here; that it still does in a process running TensorFlow, whose
+// library exports BoringSSL under the same names, tests/remote/job_failover_test.sh checks through
+// the TensorFlow-linked CLI, and tls_library_exports checks the library's symbol tables.
 TEST(TlsLibrary, RunsOnItsOwnOpenSsl) {
   EXPECT_EQ(tls::library_version().rfind("OpenSSL 3", 0), 0u) << tls::library_version();
 }

@@ -39,8 +39,16 @@ constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '
 
 }  // namespace
 
+// An encrypted key would make OpenSSL ask for its pass phrase on the terminal; this answers
+// instead, with no pass phrase, and notes that one was asked for.
+int refuse_pass_phrase(char*, int, int, void* asked) {
+  *static_cast<bool*>(asked) = true;
+  return 0;
+}
+
 struct ClientContext::State {
   SSL_CTX* context = nullptr;
+  bool pass_phrase_asked = false;
   ~State() { SSL_CTX_free(context); }
 };
 
@@ -48,6 +56,12 @@ ClientContext::ClientContext(std::unique_ptr<State> state) : state_(std::move(st
 ClientContext::~ClientContext() = default;
 
 std::shared_ptr<ClientContext> ClientContext::create(const ClientSettings& settings, std::string& error) {
+  // No clean-up at exit: a model destroyed after it (a static one) would free its sessions on
+  // torn-down state. The process's end frees what OpenSSL holds.
+  if (OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, nullptr) != 1) {
+    error = "initialising OpenSSL: " + queued_error("failed");
+    return nullptr;
+  }
   ERR_clear_error();
   auto state = std::make_unique<State>();
   state->context = SSL_CTX_new(TLS_client_method());
@@ -56,6 +70,8 @@ std::shared_ptr<ClientContext> ClientContext::create(const ClientSettings& setti
     return nullptr;
   }
   SSL_CTX* context = state->context;
+  SSL_CTX_set_default_passwd_cb(context, refuse_pass_phrase);
+  SSL_CTX_set_default_passwd_cb_userdata(context, &state->pass_phrase_asked);
   SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
   SSL_CTX_set_options(context, SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
@@ -82,6 +98,12 @@ std::shared_ptr<ClientContext> ClientContext::create(const ClientSettings& setti
         settings.private_key_file.empty() ? settings.certificate_file : settings.private_key_file;
     if (SSL_CTX_use_PrivateKey_file(context, key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(context) != 1) {
+      if (state->pass_phrase_asked) {
+        ERR_clear_error();
+        error = "the client key '" + key_file + "' is encrypted; hepinfer reads unencrypted keys only (decrypt it "
+                "into a file only the job's user can read)";
+        return nullptr;
+      }
       if (ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH) {
         error = "reading the client key '" + key_file + "': " + queued_error("failed");
         return nullptr;
@@ -94,7 +116,7 @@ std::shared_ptr<ClientContext> ClientContext::create(const ClientSettings& setti
     error = "a client key ('" + settings.private_key_file + "') was given without a client certificate";
     return nullptr;
   }
-  return std::make_shared<ClientContext>(std::move(state));
+  return std::shared_ptr<ClientContext>(new ClientContext(std::move(state)));
 }
 
 struct ClientSession::State {
@@ -109,7 +131,7 @@ ClientSession::ClientSession(std::shared_ptr<const ClientContext> context, const
     : state_(std::make_unique<State>()), host_(host) {
   ERR_clear_error();
   state_->context = std::move(context);
-  state_->ssl = SSL_new(state_->context->state().context);
+  state_->ssl = SSL_new(state_->context->state_->context);
   BIO* in = BIO_new(BIO_s_mem());
   BIO* out = BIO_new(BIO_s_mem());
   if (state_->ssl == nullptr || in == nullptr || out == nullptr) {
@@ -129,6 +151,7 @@ ClientSession::ClientSession(std::shared_ptr<const ClientContext> context, const
     named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(state_->ssl), bare.c_str()) == 1;
   } else {
     named = SSL_set_tlsext_host_name(state_->ssl, host.c_str()) == 1 && SSL_set1_host(state_->ssl, host.c_str()) == 1;
+    SSL_set_hostflags(state_->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   }
   if (!named) error_ = "TLS: cannot check the server's certificate for '" + host + "': " + queued_error("invalid name");
 }
@@ -137,8 +160,14 @@ ClientSession::~ClientSession() = default;
 
 Progress ClientSession::fail(const char* step, int result) {
   const int reason = SSL_get_error(state_->ssl, result);
-  if (reason == SSL_ERROR_WANT_READ || reason == SSL_ERROR_WANT_WRITE) return Progress::kWantInput;
   if (reason == SSL_ERROR_ZERO_RETURN) return Progress::kClosed;
+  if (reason == SSL_ERROR_WANT_READ || reason == SSL_ERROR_WANT_WRITE) {
+    if (!ended_) return Progress::kWantInput;
+    // Nothing more will come: a reader would wait for ever. Whatever was read may be cut short.
+    if (std::string_view(step) == "read") return Progress::kTruncated;
+    error_ = std::string("TLS ") + step + " with '" + host_ + "': the connection ended";
+    return Progress::kFailed;
+  }
   const long verified = SSL_get_verify_result(state_->ssl);
   if (verified != X509_V_OK) {
     error_ = std::string("TLS ") + step + " with '" + host_ + "': the server's certificate was not accepted: " +
@@ -164,7 +193,12 @@ Progress ClientSession::write(const void* data, std::size_t size) {
     expect_empty_error_queue();
     std::size_t written = 0;
     const int result = SSL_write_ex(state_->ssl, bytes, size, &written);
-    if (result != 1) return fail("write", result);
+    if (result != 1) {
+      // With renegotiation off and memory buffers, a write that does not complete cannot be
+      // resumed: the session is over for this connection.
+      if (fail("write", result) != Progress::kFailed) error_ = "TLS write to '" + host_ + "': the session is closed";
+      return Progress::kFailed;
+    }
     bytes += written;
     size -= written;
   }
@@ -178,6 +212,8 @@ Progress ClientSession::read(void* data, std::size_t capacity, std::size_t& rece
   const int result = SSL_read_ex(state_->ssl, data, capacity, &received);
   return result == 1 ? Progress::kDone : fail("read", result);
 }
+
+void ClientSession::receive_end() { ended_ = true; }
 
 void ClientSession::receive(const void* data, std::size_t size) {
   const char* bytes = static_cast<const char*>(data);

@@ -32,10 +32,10 @@ class HEPINFER_TLS_API ClientContext {
   ClientContext& operator=(const ClientContext&) = delete;
 
   struct State;
-  explicit ClientContext(std::unique_ptr<State> state);
-  State& state() const { return *state_; }
 
  private:
+  friend class ClientSession;
+  explicit ClientContext(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
 
@@ -43,6 +43,7 @@ enum class Progress {
   kDone,       // the step completed
   kWantInput,  // more ciphertext must be received first (take_output may hold some to send)
   kClosed,     // the server ended the TLS session (close_notify)
+  kTruncated,  // the connection ended without the server ending the TLS session first
   kFailed,     // error() says why; the session is unusable
 };
 
@@ -64,6 +65,8 @@ class HEPINFER_TLS_API ClientSession {
 
   // Ciphertext that came from the server.
   void receive(const void* data, std::size_t size);
+  // The connection ended: reads after the buffered data say kClosed or kTruncated.
+  void receive_end();
   bool has_output() const;
   // Appends the ciphertext waiting to go to the server to `out`.
   void take_output(std::string& out);
@@ -79,6 +82,7 @@ class HEPINFER_TLS_API ClientSession {
   std::unique_ptr<State> state_;
   std::string host_;
   std::string error_;
+  bool ended_ = false;  // the connection ended (receive_end)
 };
 
 // The TLS library's name and version, e.g. "OpenSSL 3.0.19 29 Sep 2026": which implementation
