@@ -13,11 +13,14 @@
 #include "hepinfer/core/error.h"
 #include "hepinfer/remote/remote_model.h"
 #include "hepinfer/remote/server_probe.h"
+#include "doubling_tensors.h"
 #include "server_process.h"
 
 namespace hepinfer::remote {
 namespace {
 
+using hepinfer::testing::expect_doubled;
+using hepinfer::testing::rows_of;
 using hepinfer::testing::ServerProcess;
 using namespace std::chrono_literals;
 
@@ -27,19 +30,6 @@ std::unique_ptr<ServerProcess> start_stub() {
 }
 
 std::string url_of(const ServerProcess& server) { return "http://127.0.0.1:" + server.announced(); }
-
-Tensor rows_of(std::int64_t rows, float start = 0.5f) {
-  std::vector<float> values(static_cast<std::size_t>(rows * 4));
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = start + static_cast<float>(i);
-  return Tensor::from_values<float>(Shape{rows, 4}, values);
-}
-
-void expect_doubled(const Tensor& input, const Tensor& output) {
-  ASSERT_EQ(output.shape(), input.shape());
-  auto in = input.values<float>();
-  auto out = output.values<float>();
-  for (std::size_t i = 0; i < in.size(); ++i) ASSERT_FLOAT_EQ(out[i], 2 * in[i]) << "element " << i;
-}
 
 // A local model computing what the stub's "double" computes: the fallback.
 class LocalDouble final : public Model {

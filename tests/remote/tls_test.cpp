@@ -22,27 +22,17 @@
 #include "hepinfer/remote/server_probe.h"
 #include "caller_connection.h"
 #include "http_pool.h"
+#include "doubling_tensors.h"
 #include "server_process.h"
 #include "tls_engine.h"
 
 namespace hepinfer::remote {
 namespace {
 
+using hepinfer::testing::expect_doubled;
+using hepinfer::testing::rows_of;
 using hepinfer::testing::ServerProcess;
 using namespace std::chrono_literals;
-
-Tensor rows_of(std::int64_t rows, float start = 0.5f) {
-  std::vector<float> values(static_cast<std::size_t>(rows * 4));
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = start + static_cast<float>(i);
-  return Tensor::from_values<float>(Shape{rows, 4}, values);
-}
-
-void expect_doubled(const Tensor& input, const Tensor& output) {
-  ASSERT_EQ(output.shape(), input.shape());
-  auto in = input.values<float>();
-  auto out = output.values<float>();
-  for (std::size_t i = 0; i < in.size(); ++i) ASSERT_FLOAT_EQ(out[i], 2 * in[i]) << "element " << i;
-}
 
 std::string message_of(const std::function<void()>& action) {
   try {
