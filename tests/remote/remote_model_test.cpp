@@ -14,6 +14,7 @@
 #include "hepinfer/remote/remote_model.h"
 #include "hepinfer/remote/server_probe.h"
 #include "doubling_tensors.h"
+#include "moody_stub.h"
 #include "server_process.h"
 
 namespace hepinfer::remote {
@@ -162,37 +163,9 @@ TEST_F(RemoteStubTest, SynchronousRunsAfterTheFirstStayOnTheCallersThread) {
 // the I/O thread sends them (each mood is first met by a fresh model, whose first request goes
 // through the I/O thread). Afterwards the same model is served well again.
 TEST_F(RemoteStubTest, TheCallersThreadPathFailsAsTheIoThreadDoesAndRecovers) {
-  const RemoteOptions options{.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20};
-  auto code_of = [](RemoteModel& remote, const Tensor& input) -> std::optional<ErrorCode> {
-    try {
-      remote.run({{"x", input}}, {});
-    } catch (const Error& error) {
-      return error.code();
-    }
-    return std::nullopt;
-  };
-  const Tensor good = rows_of(2, 0.0f);
-  auto steady = model("moody", options);
-  // 1 slow, 2 truncated, 3 close, 4 not_http, 5 garbage_json, 6 oversized, 7 unavailable
-  for (int mood = 1; mood <= 7; ++mood) {
-    SCOPED_TRACE("mood " + std::to_string(mood));
-    const Tensor hostile = rows_of(2, static_cast<float>(mood));
-    const std::optional<ErrorCode> through_io_thread = code_of(*model("moody", options), hostile);
-    ASSERT_TRUE(through_io_thread.has_value());
-
-    // Two good requests make the server steady again (a failure that says nothing about the
-    // server, such as a reply that does not decode, leaves it steady), so the second at least goes
-    // out from this thread.
-    const std::int64_t before = steady->statistics().caller_thread_requests;
-    expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
-    expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
-    ASSERT_GE(steady->statistics().caller_thread_requests, before + 1);
-    const auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(code_of(*steady, hostile), through_io_thread);
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  }
-  expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
-  EXPECT_EQ(steady->statistics().requests, 7 * 3 + 1);
+  hepinfer::testing::expect_moods_fail_alike_on_both_paths([] {
+    return model("moody", {.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20});
+  });
 }
 
 TEST_F(RemoteStubTest, AsynchronousSubmitsCompleteOnceEach) {

@@ -23,6 +23,7 @@
 #include "caller_connection.h"
 #include "http_pool.h"
 #include "doubling_tensors.h"
+#include "moody_stub.h"
 #include "server_process.h"
 #include "tls_engine.h"
 
@@ -244,31 +245,10 @@ TEST_F(TlsTest, WrongSchemeForTheServerFailsFastAndTyped) {
 // A server that turns hostile over TLS: each broken reply fails exactly as over plain HTTP, on the
 // caller's own connection as on the I/O thread's, and the same model is served well afterwards.
 TEST_F(TlsTest, HostileRepliesOverTlsFailTypedOnBothPaths) {
-  const RemoteOptions options{.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20};
-  const std::string url = https_url(*server_);
-  auto code_of = [](RemoteModel& remote, const Tensor& input) -> std::optional<ErrorCode> {
-    try {
-      remote.run({{"x", input}}, {});
-    } catch (const Error& error) {
-      return error.code();
-    }
-    return std::nullopt;
-  };
-  const Tensor good = rows_of(2, 0.0f);
-  auto steady = connect({trusted("secure", url)}, "moody", {}, options);
-  // 1 slow, 2 truncated, 3 close, 4 not_http, 5 garbage_json, 6 oversized, 7 unavailable
-  for (int mood = 1; mood <= 7; ++mood) {
-    SCOPED_TRACE("mood " + std::to_string(mood));
-    const Tensor hostile = rows_of(2, static_cast<float>(mood));
-    const std::optional<ErrorCode> through_io_thread = code_of(*connect({trusted("secure", url)}, "moody", {}, options), hostile);
-    ASSERT_TRUE(through_io_thread.has_value());
-    expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
-    expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
-    const auto start_time = std::chrono::steady_clock::now();
-    EXPECT_EQ(code_of(*steady, hostile), through_io_thread);
-    EXPECT_LT(std::chrono::steady_clock::now() - start_time, 2s);
-  }
-  expect_doubled(good, steady->run({{"x", good}}, {}).at(0));
+  hepinfer::testing::expect_moods_fail_alike_on_both_paths([] {
+    return connect({trusted("secure", https_url(*server_))}, "moody", {},
+                   {.timeout = 300ms, .max_attempts = 1, .max_reply_bytes = std::size_t{8} << 20});
+  });
 }
 
 TEST_F(TlsTest, AServerThatNeverAnswersTheHandshakeTimesOutOnBothPaths) {
