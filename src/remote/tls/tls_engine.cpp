@@ -37,14 +37,14 @@ bool is_ip_address(const std::string& host) {
 
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
-}  // namespace
-
 // An encrypted key would make OpenSSL ask for its pass phrase on the terminal; this answers
 // instead, with no pass phrase, and notes that one was asked for.
 int refuse_pass_phrase(char*, int, int, void* asked) {
   *static_cast<bool*>(asked) = true;
   return 0;
 }
+
+}  // namespace
 
 struct ClientContext::State {
   SSL_CTX* context = nullptr;
