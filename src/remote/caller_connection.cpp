@@ -1,5 +1,6 @@
 #include "caller_connection.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -49,14 +50,29 @@ bool wait_until_ready(int socket, short events, Clock::time_point deadline, beas
   }
 }
 
+// The socket's SO_RCVTIMEO and SO_SNDTIMEO, both `limit`.
+bool set_blocking_limit(int socket, Clock::duration limit) {
+  const auto micros = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(limit).count());
+  const timeval value{static_cast<time_t>(micros / 1'000'000), static_cast<suseconds_t>(micros % 1'000'000)};
+  return ::setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &value, sizeof value) == 0 &&
+         ::setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &value, sizeof value) == 0;
+}
+
+// A blocking call may overrun the request's deadline by this much before the socket's limits are
+// tightened to what is left (which costs two system calls).
+constexpr Clock::duration kDeadlineSlack = std::chrono::milliseconds(20);
+
 }  // namespace
 
-// Beast's synchronous stream concepts over the non-blocking socket, each call bounded by the
-// request's deadline, through the connection's TLS session when it has one. Reads poll first:
-// after a request is sent, the reply is never there yet.
+// Beast's synchronous stream concepts over the connected socket, through the connection's TLS
+// session when it has one. The socket blocks, as a plain client's would: a reply is waited for
+// inside recv, with no poll before it. Each call is bounded by the request's deadline through the
+// socket's SO_RCVTIMEO/SO_SNDTIMEO, which are tightened only when the deadline comes nearer than
+// they allow (`limit`: what they are set to now, kept by the connection).
 class CallerConnection::Stream {
  public:
-  Stream(int socket, TlsChannel* tls, Clock::time_point deadline) : socket_(socket), tls_(tls), deadline_(deadline) {}
+  Stream(int socket, TlsChannel* tls, Clock::time_point deadline, Clock::duration& limit)
+      : socket_(socket), tls_(tls), deadline_(deadline), limit_(limit) {}
 
   template <class MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, beast::error_code& error) {
@@ -151,18 +167,54 @@ class CallerConnection::Stream {
   }
 
  private:
+  // Before a blocking call: false (a timeout) once the deadline has passed; the socket's limits
+  // tightened when they would let the call run well past it.
+  bool within_deadline(beast::error_code& error) {
+    const Clock::duration left = deadline_ - Clock::now();
+    if (left <= Clock::duration::zero()) {
+      error = beast::error::timeout;
+      return false;
+    }
+    if (limit_ > left + kDeadlineSlack) {
+      if (!set_blocking_limit(socket_, left)) {
+        error = last_system_error();
+        return false;
+      }
+      limit_ = left;
+    }
+    return true;
+  }
+
+  // After a blocking call timed out (EAGAIN): limits set for an earlier request's deadline may be
+  // shorter than this one's; they are widened to what is left and the call is tried again.
+  bool widen_limit(beast::error_code& error) {
+    const Clock::duration left = deadline_ - Clock::now();
+    if (left <= Clock::duration::zero() || limit_ >= left) {
+      error = beast::error::timeout;
+      return false;
+    }
+    if (!set_blocking_limit(socket_, left)) {
+      error = last_system_error();
+      return false;
+    }
+    limit_ = left;
+    return true;
+  }
+
   std::size_t receive(void* data, std::size_t size, beast::error_code& error) {
-    while (wait_until_ready(socket_, POLLIN, deadline_, error)) {
+    while (within_deadline(error)) {
       const ssize_t received = ::recv(socket_, data, size, 0);
       if (received > 0) return static_cast<std::size_t>(received);
       if (received == 0) {
         error = asio::error::eof;
         return 0;
       }
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
         error = last_system_error();
         return 0;
       }
+      if (!widen_limit(error)) return 0;
     }
     return 0;
   }
@@ -171,16 +223,17 @@ class CallerConnection::Stream {
     msghdr message{};
     message.msg_iov = pieces;
     message.msg_iovlen = count;
-    while (true) {
+    while (within_deadline(error)) {
       const ssize_t sent = ::sendmsg(socket_, &message, MSG_NOSIGNAL);
-      if (sent >= 0) return static_cast<std::size_t>(sent);
-      if (errno == EINTR) continue;
+      if (sent > 0) return static_cast<std::size_t>(sent);
+      if (sent == 0 || errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         error = last_system_error();
         return 0;
       }
-      if (!wait_until_ready(socket_, POLLOUT, deadline_, error)) return 0;
+      if (!widen_limit(error)) return 0;
     }
+    return 0;
   }
 
   // Sends every byte of ciphertext the session has for the server.
@@ -200,6 +253,7 @@ class CallerConnection::Stream {
   int socket_;
   TlsChannel* tls_;
   Clock::time_point deadline_;
+  Clock::duration& limit_;
 };
 
 CallerConnection::CallerConnection(HttpTarget target, std::vector<asio::ip::tcp::endpoint> endpoints,
@@ -238,10 +292,13 @@ bool CallerConnection::connect(Clock::time_point deadline, HttpReply& reply) {
       result = ::getsockopt(socket, SOL_SOCKET, SO_ERROR, &pending, &size) == 0 && pending == 0 ? 0 : -1;
       if (pending != 0) errno = pending;
     }
-    if (result == 0) {
+    // Connected: from now on the socket blocks, each call bounded by its limits (Stream).
+    if (result == 0 && ::fcntl(socket, F_SETFL, ::fcntl(socket, F_GETFL) & ~O_NONBLOCK) == 0 &&
+        set_blocking_limit(socket, std::max<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(1)))) {
       const int on = 1;
       ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       socket_ = socket;
+      limit_ = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(1));
       return !target_.https || secure(deadline, reply);
     }
     last_error = last_system_error().message();
@@ -255,7 +312,7 @@ bool CallerConnection::connect(Clock::time_point deadline, HttpReply& reply) {
 bool CallerConnection::secure(Clock::time_point deadline, HttpReply& reply) {
   tls_ = std::make_unique<TlsChannel>(target_);
   beast::error_code error;
-  if (Stream(socket_, tls_.get(), deadline).handshake(error)) return true;
+  if (Stream(socket_, tls_.get(), deadline, limit_).handshake(error)) return true;
   reply.failure = error == beast::error::timeout ? HttpFailure::kTimeout : HttpFailure::kConnect;
   reply.error = error == tls_failure() ? tls_->session.error()
                                        : "TLS handshake with '" + target_.host + "': " + error.message();
@@ -273,7 +330,7 @@ HttpReply CallerConnection::exchange(const HttpRequest& request, Clock::duration
       if (!connect(deadline, reply)) return reply;
       reply.new_connection = true;
     }
-    Stream stream(socket_, tls_.get(), deadline);
+    Stream stream(socket_, tls_.get(), deadline, limit_);
     beast::error_code error;
     http::write(stream, message, error);
     bool got_some = false;
