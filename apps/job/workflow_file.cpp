@@ -94,7 +94,7 @@ class Reader {
 Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string& field, const std::string& module) {
   reader.only_keys(node, field, {"gpus", "prefer", "memory_mib", "memory_per_gpu_mib", "cpu_fallback", "priority",
                                  "calls_per_second", "typical_batch_size", "memory_per_sample_mib", "remote",
-                                 "served_as"});
+                                 "served_as", "served_version"});
   Claim claim;
   claim.module = module;
   claim.gpus = node["gpus"] ? reader.scalar<int>(node["gpus"], field + ".gpus", "an integer") : 1;
@@ -130,7 +130,15 @@ Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string
     claim.served_model = module;  // unless served_as says otherwise
   }
   if (node["served_as"]) {
-    claim.served_model = reader.scalar<std::string>(node["served_as"], field + ".served_as", "a served model name");
+    claim.served_model.name = reader.scalar<std::string>(node["served_as"], field + ".served_as", "a served model name");
+  }
+  if (node["served_version"]) {
+    claim.served_model.version =
+        reader.scalar<std::string>(node["served_version"], field + ".served_version", "a model version, e.g. 3");
+    if (claim.served_model.version.empty() || claim.served_model.version.find_first_of("/?# ") != std::string::npos) {
+      reader.fail(node["served_version"], field + ".served_version",
+                  "a version is not empty and holds no '/', '?', '#' or space");
+    }
   }
   return claim;
 }

@@ -29,7 +29,9 @@ nlohmann::json plan_json(const scheduler::Plan& plan) {
                        {"memory_mib", assignment.memory_mib},
                        {"on_cpu", assignment.on_cpu()},
                        {"servers", servers_of(assignment)},
-                       {"served_model", assignment.served_model},
+                       {"served_model", assignment.served_model.name},
+                       {"served_version", assignment.served_model.version.empty() ? nlohmann::json()
+                                                                                  : nlohmann::json(assignment.served_model.version)},
                        {"local_fallback", assignment.on_server() ? nlohmann::json(assignment.local_fallback) : nlohmann::json()},
                        {"reason", assignment.reason}});
   }
@@ -88,7 +90,7 @@ void print_plan(std::ostream& out, const scheduler::Plan& plan) {
 void add_server_offers(const std::vector<ServerPlacement>& servers, const std::vector<scheduler::Claim>& claims,
                        ChosenInventory& chosen) {
   if (servers.empty()) return;
-  std::vector<std::string> models;
+  std::vector<ServedModel> models;
   for (const scheduler::Claim& claim : claims) {
     if (claim.remote != scheduler::RemotePolicy::kNever &&
         std::find(models.begin(), models.end(), claim.served_model) == models.end()) {

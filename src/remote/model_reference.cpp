@@ -15,13 +15,24 @@ std::optional<ModelReference> parse_model_reference(std::string_view text) {
   }
   ModelReference reference;
   reference.server_url = std::string(text.substr(0, models));
-  std::string_view name = text.substr(models + kModels.size());
-  if (!name.empty() && name.back() == '/') name.remove_suffix(1);
-  if (name.empty() || name.find_first_of("/?# ") != std::string_view::npos) {
-    throw InvalidArgumentError("model URL '" + std::string(text) +
-                               "' must end in /v2/models/NAME (no version, query or further path)");
+  std::string_view rest = text.substr(models + kModels.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  constexpr std::string_view kVersions = "/versions/";
+  std::string_view name = rest;
+  std::string_view version;
+  if (const auto versions = rest.find(kVersions); versions != std::string_view::npos) {
+    name = rest.substr(0, versions);
+    version = rest.substr(versions + kVersions.size());
+    if (version.empty()) {
+      throw InvalidArgumentError("model URL '" + std::string(text) + "' names no version after /versions/");
+    }
   }
-  reference.model = std::string(name);
+  if (name.empty() || name.find_first_of("/?# ") != std::string_view::npos ||
+      version.find_first_of("/?# ") != std::string_view::npos) {
+    throw InvalidArgumentError("model URL '" + std::string(text) +
+                               "' must end in /v2/models/NAME or /v2/models/NAME/versions/VERSION (no query or further path)");
+  }
+  reference.model = ServedModel(std::string(name), std::string(version));
   detail::parse_base_url(reference.server_url);  // throws for a malformed host or port
   return reference;
 }

@@ -248,6 +248,12 @@ void check_finite_json(const Tensor& tensor, const std::string& name) {
 
 }  // namespace
 
+std::string model_path(const ServedModel& model) {
+  std::string path = "/v2/models/" + model.name;
+  if (!model.version.empty()) path += "/versions/" + model.version;
+  return path;
+}
+
 std::string_view protocol_dtype_name(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return "FP32";

@@ -12,10 +12,15 @@
 #include <string_view>
 #include <vector>
 
+#include "hepinfer/core/load_options.h"
 #include "hepinfer/core/model.h"
 #include "hepinfer/core/tensor.h"
 
 namespace hepinfer::remote::detail {
+
+// The model's resource: "/v2/models/NAME", or "/v2/models/NAME/versions/VERSION" for a pinned
+// version (metadata; "/ready", "/infer" and "/stats" are appended to it).
+std::string model_path(const ServedModel& model);
 
 // "FP32", "FP64", "INT32", "INT64", "BOOL" and back; nullopt for the protocol's other types.
 std::string_view protocol_dtype_name(DType dtype);

@@ -75,8 +75,8 @@ class RemoteModel::Impl {
   struct Call;
 
  public:
-  Impl(std::vector<Endpoint> servers, std::string model, RemoteOptions options)
-      : model_name_(std::move(model)), options_(std::move(options)), work_(asio::make_work_guard(io_)) {
+  Impl(std::vector<Endpoint> servers, ServedModel model, RemoteOptions options)
+      : model_(std::move(model)), model_path_(detail::model_path(model_)), options_(std::move(options)), work_(asio::make_work_guard(io_)) {
     if (options_.max_attempts < 1) throw InvalidArgumentError("RemoteOptions::max_attempts must be at least 1");
     if (options_.timeout.count() <= 0) throw InvalidArgumentError("RemoteOptions::timeout must be positive");
     for (Endpoint& endpoint : servers) {
@@ -103,22 +103,23 @@ class RemoteModel::Impl {
   // Reads readiness and metadata, then starts the I/O thread.
   void connect(const LoadOptions& load) {
     if (!load.signature.empty() && load.signature != "serving_default") {
-      throw NotFoundError("model '" + model_name_ + "' on a server has one signature, 'serving_default'; '" +
+      throw NotFoundError("model " + model_.description() + " on a server has one signature, 'serving_default'; '" +
                           load.signature + "' was asked for");
     }
     const Clock::time_point started = Clock::now();
     std::string why_not;
     for (std::size_t index = 0; index < servers_.size(); ++index) {
       Server& server = *servers_[index];
-      const std::string base = "/v2/models/" + model_name_;
-      HttpReply ready = detail::http_get(server.target, base + "/ready", options_.timeout);
+      HttpReply ready = detail::http_get(server.target, model_path_ + "/ready", options_.timeout);
       if (ready.failure != HttpFailure::kNone || ready.status != 200) {
+        const bool serves_no_versions = ready.status == 501 && !model_.version.empty();  // KServe
         why_not += "; " + describe(server.endpoint) + ": " +
                    (ready.failure != HttpFailure::kNone ? ready.error
-                                                        : "model not ready (HTTP " + std::to_string(ready.status) + ")");
+                    : serves_no_versions ? "it serves no model versions (HTTP 501); name the model without one"
+                                         : "model not ready (HTTP " + std::to_string(ready.status) + ")");
         continue;
       }
-      HttpReply metadata = detail::http_get(server.target, base, options_.timeout);
+      HttpReply metadata = detail::http_get(server.target, model_path_, options_.timeout);
       if (metadata.failure != HttpFailure::kNone || metadata.status != 200) {
         why_not += "; " + describe(server.endpoint) + ": metadata: " +
                    (metadata.failure != HttpFailure::kNone ? metadata.error
@@ -130,7 +131,7 @@ class RemoteModel::Impl {
       try {
         signature = detail::decode_model_metadata(metadata.body);
       } catch (const Error& error) {
-        throw_error(error.code(), describe(server.endpoint) + ", model '" + model_name_ + "': " + error.what());
+        throw_error(error.code(), describe(server.endpoint) + ", model " + model_.description() + ": " + error.what());
       }
       primary_ = index;
       current_ = index;
@@ -138,7 +139,7 @@ class RemoteModel::Impl {
       break;
     }
     if (info_.signatures.empty()) {
-      throw UnavailableError("model '" + model_name_ + "' is ready on no server" + why_not);
+      throw UnavailableError("model " + model_.description() + " is ready on no server" + why_not);
     }
     connected_at_ = Clock::now();
     info_.timing.load_ms = std::chrono::duration<double, std::milli>(connected_at_ - started).count();
@@ -337,7 +338,7 @@ class RemoteModel::Impl {
 
   std::optional<std::string> server_statistics() const {
     for (const auto& server : servers_) {
-      HttpReply reply = detail::http_get(server->target, "/v2/models/" + model_name_ + "/stats", options_.timeout);
+      HttpReply reply = detail::http_get(server->target, model_path_ + "/stats", options_.timeout);
       if (reply.failure == HttpFailure::kNone && reply.status == 200) return reply.body;
     }
     return std::nullopt;
@@ -380,7 +381,7 @@ class RemoteModel::Impl {
 
   void fill_info(SignatureInfo signature) {
     const Endpoint& server = servers_[primary_]->endpoint;
-    info_.path = server.url + "/v2/models/" + model_name_;
+    info_.path = server.url + model_path_;
     info_.backend = "remote";
     info_.format = "Open Inference Protocol (KServe v2) model, " + std::string(encoding_name(options_.encoding)) + " tensors";
     info_.default_signature = signature.key;
@@ -495,7 +496,7 @@ class RemoteModel::Impl {
           detail::encode_infer_request(call.inputs, call.outputs, encoding == Encoding::kBinary, "");
       slot = std::make_shared<HttpRequest>();
       slot->method = "POST";
-      slot->path = "/v2/models/" + model_name_ + "/infer";
+      slot->path = model_path_ + "/infer";
       slot->body = std::move(encoded.body);
       slot->inference_header = encoded.header_length;
       slot->content_type = encoded.header_length ? "application/octet-stream" : "application/json";
@@ -515,7 +516,7 @@ class RemoteModel::Impl {
       std::lock_guard lock(statistics_mutex_);
       server.connections_opened = server.pool->statistics().connections_opened;
     }
-    const std::string where = describe(server.endpoint) + ", model '" + model_name_ + "'";
+    const std::string where = describe(server.endpoint) + ", model " + model_.description();
     if (reply.failure == HttpFailure::kNone && reply.status == 200) {
       batching::BatchResult result;
       try {
@@ -597,7 +598,7 @@ class RemoteModel::Impl {
         return;
       }
       fail(call, call->last_code,
-           "model '" + model_name_ + "': no server answered after " + std::to_string(call->attempts) + " attempts" +
+           "model " + model_.description() + ": no server answered after " + std::to_string(call->attempts) + " attempts" +
                call->failures);
       return;
     }
@@ -655,7 +656,7 @@ class RemoteModel::Impl {
     std::lock_guard lock(fallback_mutex_);
     if (!fallback_) {
       fallback_ = options_.local_fallback();
-      if (!fallback_) throw InvalidModelError("model '" + model_name_ + "': the local fallback loader returned no model");
+      if (!fallback_) throw InvalidModelError("model " + model_.description() + ": the local fallback loader returned no model");
     }
     return fallback_;
   }
@@ -667,7 +668,7 @@ class RemoteModel::Impl {
       result.outputs = local_model()->run(call.inputs, call.outputs);
     } catch (const Error& error) {
       try {
-        throw_error(error.code(), "model '" + model_name_ + "' on its local fallback (" + options_.local_fallback_name +
+        throw_error(error.code(), "model " + model_.description() + " on its local fallback (" + options_.local_fallback_name +
                                       (where.empty() ? "" : ", after " + where + " failed") + "): " + error.what());
       } catch (...) {
         result.error = std::current_exception();
@@ -720,7 +721,8 @@ class RemoteModel::Impl {
     }
   }
 
-  std::string model_name_;
+  ServedModel model_;
+  std::string model_path_;  // "/v2/models/NAME[/versions/VERSION]"
   RemoteOptions options_;
   ModelInfo info_;
   std::size_t primary_ = 0;
@@ -784,11 +786,16 @@ std::future<std::vector<Tensor>> RemoteModel::submit(std::vector<NamedTensor> in
 RemoteStatistics RemoteModel::statistics() const { return impl_->statistics(); }
 std::optional<std::string> RemoteModel::server_statistics() const { return impl_->server_statistics(); }
 
-std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, std::string model, const LoadOptions& options,
+std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, ServedModel model, const LoadOptions& options,
                                      RemoteOptions remote_options) {
-  if (servers.empty()) throw InvalidArgumentError("model '" + model + "': no server to connect to");
-  if (model.empty() || model.find_first_of("/?# ") != std::string::npos) {
-    throw InvalidArgumentError("served model name '" + model + "' is empty or holds '/', '?', '#' or a space");
+  if (servers.empty()) throw InvalidArgumentError("model " + model.description() + ": no server to connect to");
+  // Both go into the URL's path as they are.
+  if (model.name.empty() || model.name.find_first_of("/?# ") != std::string::npos) {
+    throw InvalidArgumentError("served model name '" + model.name + "' is empty or holds '/', '?', '#' or a space");
+  }
+  if (model.version.find_first_of("/?# ") != std::string::npos) {
+    throw InvalidArgumentError("model '" + model.name + "': version '" + model.version +
+                               "' holds '/', '?', '#' or a space");
   }
   auto impl = std::make_unique<RemoteModel::Impl>(std::move(servers), std::move(model), std::move(remote_options));
   impl->connect(options);

@@ -6,7 +6,7 @@
 namespace hepinfer::remote {
 
 std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& servers,
-                                                  const std::vector<std::string>& models,
+                                                  const std::vector<ServedModel>& models,
                                                   std::chrono::milliseconds timeout) {
   std::vector<scheduler::ServerOffer> offers;
   for (const Endpoint& server : servers) {
@@ -19,8 +19,8 @@ std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& s
       offer.note = "not ready (HTTP " + std::to_string(health.status) + ")";
     } else {
       offer.live = true;
-      for (const std::string& model : models) {
-        detail::HttpReply ready = detail::http_get(target, "/v2/models/" + model + "/ready", timeout);
+      for (const ServedModel& model : models) {
+        detail::HttpReply ready = detail::http_get(target, detail::model_path(model) + "/ready", timeout);
         if (ready.failure == detail::HttpFailure::kNone && ready.status == 200) offer.ready_models.push_back(model);
       }
     }

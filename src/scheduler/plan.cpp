@@ -60,7 +60,7 @@ void validate_claim(const Claim& claim) {
   if (wants_gpu && claim.memory_mib == 0 && claim.memory_per_gpu_mib == 0) {
     bad(who + ": a GPU claim needs memory_mib or memory_per_gpu_mib > 0");
   }
-  if (claim.remote != RemotePolicy::kNever && claim.served_model.empty()) {
+  if (claim.remote != RemotePolicy::kNever && claim.served_model.name.empty()) {
     bad(who + ": remote " + std::string(remote_policy_name(claim.remote)) + " needs the name servers serve the model under");
   }
   std::set<int> preferred;
@@ -152,7 +152,7 @@ std::vector<ServerState*> servers_for(const Claim& claim, std::vector<ServerStat
 
 std::string why_no_server(const Claim& claim, const std::vector<ServerState>& servers) {
   if (servers.empty()) return "no servers are listed";
-  std::string text = "no server has '" + claim.served_model + "' ready (";
+  std::string text = "no server has " + claim.served_model.description() + " ready (";
   for (const ServerState& server : servers) {
     text += (&server == &servers.front() ? "" : "; ") + server.offer->name + ": " +
             (server.offer->live ? "live, model not ready" : "not answering: " + server.offer->note);
@@ -225,8 +225,8 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
         }
         assignment.served_model = claim.served_model;
         assignment.local_fallback = claim.remote == RemotePolicy::kPrefer;
-        assignment.reason = "remote " + std::string(remote_policy_name(claim.remote)) + ": '" + claim.served_model +
-                            "' ready on " + std::to_string(ready.size()) + " server(s), " + first.offer->name +
+        assignment.reason = "remote " + std::string(remote_policy_name(claim.remote)) + ": " + claim.served_model.description() +
+                            " ready on " + std::to_string(ready.size()) + " server(s), " + first.offer->name +
                             " least loaded; failover: " + (failover.empty() ? "none" : failover) +
                             "; local fallback: " + (assignment.local_fallback ? "CPU" : "none (remote only)");
         continue;
@@ -298,7 +298,7 @@ std::string Plan::explain() const {
   for (const Assignment& assignment : assignments) {
     text << assignment.module << " -> ";
     if (assignment.on_server()) {
-      text << "server " << assignment.servers.front().name << " ('" << assignment.served_model << "')";
+      text << "server " << assignment.servers.front().name << " (" << assignment.served_model.description() << ")";
     } else if (assignment.on_cpu()) {
       text << "CPU";
     } else {

@@ -65,6 +65,9 @@ modules:
   - name: flow
     model: http://127.0.0.1:8601/v2/models/flow
     claim: {gpus: 0, remote: only, served_as: particle_flow}
+  - name: pinned
+    model: pinned/saved_model
+    claim: {gpus: 0, remote: prefer, served_version: 3}
 )", "wf.yaml");
   ASSERT_EQ(config.servers.size(), 2u);
   EXPECT_EQ(config.servers[1].name, "triton-b");
@@ -73,6 +76,7 @@ modules:
   EXPECT_EQ(config.modules[0].claim.served_model, "tagger") << "served under the module's name by default";
   EXPECT_EQ(config.modules[1].claim.remote, scheduler::RemotePolicy::kOnly);
   EXPECT_EQ(config.modules[1].claim.served_model, "particle_flow");
+  EXPECT_EQ(config.modules[2].claim.served_model, ServedModel("pinned", "3")) << "a version pins it";
 
   const WorkflowConfig secure = parse_workflow(
       "servers:\n  - {name: a, url: \"https://a:1\", ca_file: /etc/site-ca.pem, certificate_file: me.pem,"
@@ -87,7 +91,9 @@ modules:
                           "servers: [{name: a, url: \"ftp://a:1\"}]\nmodules: [{name: m}]\n",
                           "servers: [{name: a, url: \"http://a:1\"}, {name: a, url: \"http://b:1\"}]\nmodules: [{name: m}]\n",
                           "servers: [{url: \"http://a:1\"}]\nmodules: [{name: m}]\n",
-                          "modules: [{name: m, claim: {remote: sometimes}}]\n"}) {
+                          "modules: [{name: m, claim: {remote: sometimes}}]\n",
+                          "modules: [{name: m, claim: {remote: only, served_version: \"3/infer\"}}]\n",
+                          "modules: [{name: m, claim: {remote: only, served_version: [3]}}]\n"}) {
     EXPECT_THROW(parse_workflow(bad, "bad.yaml"), InvalidArgumentError) << bad;
   }
 }

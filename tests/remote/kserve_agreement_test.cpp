@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "hepinfer/batching/dynamic_batcher.h"
+#include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
 #include "hepinfer/remote/remote_model.h"
 #include "server_process.h"
@@ -127,6 +128,18 @@ TEST_F(KServeAgreement, BatcherInFrontOfAServedModelCoalescesAndAgrees) {
     EXPECT_TENSORS_MATCH(got.at(0), expected.slice_rows(row, row + 1), model.tolerance);
   }
   EXPECT_LT(batcher.statistics().executions, reference.batch / 4);
+}
+
+// KServe answers 501 for every versioned URL: a pinned version is refused at connect, saying why.
+TEST_F(KServeAgreement, APinnedVersionIsRefusedSayingKServeServesNone) {
+  try {
+    connect({{"kserve", url_}}, {"mlp", "1"});
+    FAIL() << "KServe accepted a model version";
+  } catch (const UnavailableError& error) {
+    EXPECT_NE(std::string(error.what()).find("model 'mlp' version 1 is ready on no server"), std::string::npos)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("serves no model versions (HTTP 501)"), std::string::npos) << error.what();
+  }
 }
 
 }  // namespace

@@ -100,6 +100,25 @@ TEST_F(MlServer, ConcurrentJsonRequestersAgree) {
   EXPECT_EQ(model->statistics().requests, 160);
 }
 
+TEST_F(MlServer, APinnedVersionItServesRunsAndOneItDoesNotIsNamed) {
+  auto model = connect({{"mlserver", url_}}, {"double", "1"});
+  EXPECT_EQ(model->info().path, url_ + "/v2/models/double/versions/1");
+  for (std::int64_t rows : {1, 7}) {
+    const Tensor input = rows_of(rows, static_cast<float>(rows));
+    EXPECT_TRUE(doubled(input, model->run({{"x", input}}, {}).at(0))) << rows << " rows";
+  }
+  EXPECT_EQ(model->statistics().failed_requests, 0);
+  try {
+    connect({{"mlserver", url_}}, {"double", "2"});
+    FAIL() << "connected to a version MLServer does not serve";
+  } catch (const UnavailableError& error) {
+    EXPECT_NE(std::string(error.what()).find("model 'double' version 2 is ready on no server; server 'mlserver'"),
+              std::string::npos)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("HTTP 404"), std::string::npos) << error.what();
+  }
+}
+
 TEST_F(MlServer, AModelItDoesNotServeIsNamedInTheError) {
   try {
     connect({{"mlserver", url_}}, "triple");

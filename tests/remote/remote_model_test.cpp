@@ -14,6 +14,7 @@
 #include "hepinfer/remote/remote_model.h"
 #include "hepinfer/remote/server_probe.h"
 #include "doubling_tensors.h"
+#include "error_message.h"
 #include "moody_stub.h"
 #include "server_process.h"
 
@@ -64,7 +65,7 @@ class RemoteStubTest : public ::testing::Test {
     delete server_;
     server_ = nullptr;
   }
-  static std::unique_ptr<RemoteModel> model(const std::string& name, RemoteOptions options = {}) {
+  static std::unique_ptr<RemoteModel> model(ServedModel name, RemoteOptions options = {}) {
     return connect({{"stub", url_of(*server_)}}, name, {}, std::move(options));
   }
   static ServerProcess* server_;
@@ -87,6 +88,30 @@ TEST_F(RemoteStubTest, ReadsMetadataAndRunsInBothEncodings) {
     }
     EXPECT_EQ(remote->statistics().servers.at(0).encoding, encoding);
   }
+}
+
+// The stub's "versioned" answers y = 2x as version 1 and y = 3x as version 2, its latest.
+TEST_F(RemoteStubTest, APinnedVersionIsWhatEveryRequestAsksFor) {
+  const Tensor input = rows_of(3);
+  auto factor_of = [&](const RemoteModel& remote) { return remote.run({{"x", input}}, {}).at(0).values<float>()[1] / input.values<float>()[1]; };
+  for (Encoding encoding : {Encoding::kBinary, Encoding::kJson}) {
+    auto first = model({"versioned", "1"}, {.encoding = encoding});
+    EXPECT_EQ(first->info().path, url_of(*server_) + "/v2/models/versioned/versions/1");
+    for (int run = 0; run < 3; ++run) EXPECT_FLOAT_EQ(factor_of(*first), 2.0f) << "run " << run;  // both transports
+    EXPECT_FLOAT_EQ(factor_of(*model({"versioned", "2"}, {.encoding = encoding})), 3.0f);
+    EXPECT_FLOAT_EQ(factor_of(*model("versioned", {.encoding = encoding})), 3.0f) << "no version: the server's latest";
+  }
+  const std::string missing = test::error_message_of<UnavailableError>([&] { model({"versioned", "7"}); });
+  EXPECT_NE(missing.find("model 'versioned' version 7 is ready on no server"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("HTTP 404"), std::string::npos) << missing;
+  EXPECT_THROW(model({"versioned", "1/infer"}), InvalidArgumentError);
+  EXPECT_THROW(model({"versioned", "1?x"}), InvalidArgumentError);
+
+  const auto offers = probe_servers({{"stub", url_of(*server_)}}, {{"versioned", "1"}, {"versioned", "9"}, "versioned"}, 2s);
+  EXPECT_EQ(offers.at(0).ready_models, (std::vector<ServedModel>{{"versioned", "1"}, "versioned"}));
+
+  auto reference = parse_model_reference(url_of(*server_) + "/v2/models/versioned/versions/1");
+  EXPECT_FLOAT_EQ(factor_of(*connect(*reference)), 2.0f);
 }
 
 TEST_F(RemoteStubTest, EmptyBatchIsAnsweredFromMetadata) {
@@ -278,12 +303,19 @@ TEST(ModelReferences, ParseUrlsAndRefuseMalformedOnes) {
   ASSERT_TRUE(reference);
   EXPECT_EQ(reference->server_url, "http://127.0.0.1:8080");
   EXPECT_EQ(reference->model, "jet_tagger");
+  EXPECT_EQ(reference->model.version, "") << "no version: the server's choice";
+  auto pinned = parse_model_reference("https://farm.example.org:8443/v2/models/jet_tagger/versions/3/");
+  ASSERT_TRUE(pinned);
+  EXPECT_EQ(pinned->server_url, "https://farm.example.org:8443");
+  EXPECT_EQ(pinned->model, ServedModel("jet_tagger", "3"));
   EXPECT_FALSE(parse_model_reference("models/mlp/saved_model"));
   EXPECT_TRUE(is_model_reference("http://x:1/v2/models/m"));
   EXPECT_FALSE(is_model_reference("/tmp/http://"));
   for (const char* bad : {"http://127.0.0.1:8080/v2/models/", "http://127.0.0.1/v2/models/m",
-                          "http://127.0.0.1:8080/v2/models/m/versions/1", "https://h/v2/models/m",
-                          "http://127.0.0.1:8080/models/m", "http://127.0.0.1:99999/v2/models/m"}) {
+                          "http://127.0.0.1:8080/v2/models/m/versions/", "http://127.0.0.1:8080/v2/models/m/versions",
+                          "http://127.0.0.1:8080/v2/models/m/versions/1/infer", "http://127.0.0.1:8080/v2/models/m?x=1",
+                          "https://h/v2/models/m", "http://127.0.0.1:8080/models/m",
+                          "http://127.0.0.1:99999/v2/models/m"}) {
     EXPECT_THROW(parse_model_reference(bad), InvalidArgumentError) << bad;
   }
 }
@@ -352,7 +384,7 @@ TEST(ServerProbe, ReportsLiveServersAndTheirReadyModels) {
                                     {"double", "missing"}, 1s);
   ASSERT_EQ(offers.size(), 2u);
   EXPECT_TRUE(offers[0].live);
-  EXPECT_EQ(offers[0].ready_models, std::vector<std::string>{"double"});
+  EXPECT_EQ(offers[0].ready_models, std::vector<ServedModel>{"double"});
   EXPECT_FALSE(offers[1].live);
   EXPECT_FALSE(offers[1].note.empty());
 }

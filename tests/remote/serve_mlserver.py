@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Serves the model repository tests/remote/mlserver_double (the model "double": input "x", FP32 [-1, 4],
-output "y" = 2 * x) with Seldon MLServer on 127.0.0.1:PORT, for the remote backend's tests: a second,
+"""Serves the model repository tests/remote/mlserver_double (the model "double", version "1": input "x",
+FP32 [-1, 4], output "y" = 2 * x) with Seldon MLServer on 127.0.0.1:PORT, for the remote backend's tests: a second,
 real Open Inference Protocol server, which speaks V2 REST JSON only (it refuses Triton's binary tensor
 extension, so the client has to fall back to JSON).
 

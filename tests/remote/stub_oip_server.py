@@ -32,6 +32,11 @@ unless its name says otherwise):
                    close_notify: indistinguishable from a reply cut short)
     moody          behaves as the model MOODS[first input value] (0: double, 1: slow, ...), so that
                    one client can be served well and then badly on the same connections
+    versioned      versions 1 (y = 2 * x) and 2 (y = 3 * x); without a version in the URL, the
+                   latest (2), as Triton's default version policy serves
+
+Every model answers under /v2/models/NAME and /v2/models/NAME/versions/VERSION for each of its
+versions (only "1" unless said otherwise); another version is HTTP 404.
 """
 import argparse
 import json
@@ -45,13 +50,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SHAPE_IN = [-1, 4]
 MODELS = ["double", "json_only", "slow", "unavailable", "bad_request", "garbage_json", "deep_json", "truncated",
           "oversized", "huge_shape", "short_binary", "bad_header", "header_beyond", "wrong_dtype", "wrong_count",
-          "bad_bool", "not_http", "close", "close_delimited", "moody"]
+          "bad_bool", "not_http", "close", "close_delimited", "moody", "versioned"]
+VERSIONS = {"versioned": ["1", "2"]}
+FACTORS = {("versioned", "1"): 2.0, ("versioned", "2"): 3.0}
 MOODS = ["double", "slow", "truncated", "close", "not_http", "garbage_json", "oversized", "unavailable"]
 
 
-def metadata(name):
+def versions_of(name):
+    return VERSIONS.get(name, ["1"])
+
+
+def route(path):
+    """(model, version, action) for /v2/models/NAME[/versions/V][/ACTION], the version resolved to
+    the latest when the path names none; None for any other path, an unknown model or version."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 3 or parts[:2] != ["v2", "models"] or parts[2] not in MODELS:
+        return None
+    name, rest = parts[2], parts[3:]
+    version = versions_of(name)[-1]
+    if rest[:1] == ["versions"]:
+        if len(rest) < 2 or rest[1] not in versions_of(name):
+            return None
+        version, rest = rest[1], rest[2:]
+    if len(rest) > 1:
+        return None
+    return name, version, rest[0] if rest else ""
+
+
+def metadata(name, version):
     out_type = "BOOL" if name == "bad_bool" else "FP32"
-    return {"name": name, "versions": ["1"], "platform": "stub",
+    return {"name": name, "versions": [version], "platform": "stub",
             "inputs": [{"name": "x", "datatype": "FP32", "shape": SHAPE_IN}],
             "outputs": [{"name": "y", "datatype": out_type, "shape": SHAPE_IN}]}
 
@@ -75,13 +103,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_body(status, json.dumps(value).encode(), [("Content-Type", "application/json")])
 
     def do_GET(self):
-        parts = self.path.strip("/").split("/")
+        found = route(self.path)
         if self.path == "/v2/health/ready" or self.path == "/v2/health/live":
             self.send_json(200, {"ready": True})
-        elif len(parts) == 3 and parts[:2] == ["v2", "models"] and parts[2] in MODELS:
-            self.send_json(200, metadata(parts[2]))
-        elif len(parts) == 4 and parts[:2] == ["v2", "models"] and parts[3] == "ready" and parts[2] in MODELS:
-            self.send_json(200, {"name": parts[2], "ready": True})
+        elif found and found[2] == "":
+            self.send_json(200, metadata(found[0], found[1]))
+        elif found and found[2] == "ready":
+            self.send_json(200, {"name": found[0], "ready": True})
         else:
             self.send_json(404, {"error": f"no {self.path}"})
 
@@ -95,11 +123,11 @@ class Handler(BaseHTTPRequestHandler):
         return json.loads(body[:header_length]), body[header_length:]
 
     def do_POST(self):
-        parts = self.path.strip("/").split("/")
-        if len(parts) != 4 or parts[:2] != ["v2", "models"] or parts[3] != "infer" or parts[2] not in MODELS:
+        found = route(self.path)
+        if not found or found[2] != "infer":
             self.send_json(404, {"error": f"no {self.path}"})
             return
-        name = parts[2]
+        name, version = found[0], found[1]
         request, binary = self.read_request()
         binary_in = "binary_data_size" in (request["inputs"][0].get("parameters") or {})
         if name == "json_only" and binary_in:
@@ -113,9 +141,9 @@ class Handler(BaseHTTPRequestHandler):
             values = tensor["data"]
         if name == "moody":
             name = MOODS[int(values[0]) % len(MOODS)] if values else "double"
-        doubled = [2.0 * v for v in values]
+        doubled = [FACTORS.get((name, version), 2.0) * v for v in values]
         binary_out = any((o.get("parameters") or {}).get("binary_data") for o in request.get("outputs", []))
-        reply = {"model_name": name, "id": request.get("id", ""),
+        reply = {"model_name": name, "model_version": version, "id": request.get("id", ""),
                  "outputs": [{"name": "y", "datatype": "FP32", "shape": shape}]}
 
         if name == "slow":

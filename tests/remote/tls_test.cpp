@@ -169,7 +169,7 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
   EXPECT_NE(offers[0].note.find("certificate was not accepted"), std::string::npos) << offers[0].note;
   const auto good = probe_servers({trusted("secure", https_url(*server_))}, {"double"}, 2000ms);
   ASSERT_TRUE(good.at(0).live) << good.at(0).note;
-  EXPECT_EQ(good.at(0).ready_models, std::vector<std::string>{"double"});
+  EXPECT_EQ(good.at(0).ready_models, std::vector<ServedModel>{"double"});
 }
 
 TEST_F(TlsTest, ServersDemandingAClientCertificateGetOne) {

@@ -211,12 +211,12 @@ TEST(Plan, InvariantsHoldForRandomClaimsAndInventories) {
 
 
 // Servers: offers as the job's probe found them; planning itself never touches the network.
-ServerOffer offer(std::string name, bool live, std::vector<std::string> ready) {
+ServerOffer offer(std::string name, bool live, std::vector<ServedModel> ready) {
   return {.name = name, .url = "http://" + name + ":8000", .live = live, .ready_models = std::move(ready),
           .note = live ? "" : "connect: Connection refused"};
 }
 
-Claim remote_claim(std::string module, RemotePolicy policy, std::string served, double calls = 0) {
+Claim remote_claim(std::string module, RemotePolicy policy, ServedModel served, double calls = 0) {
   Claim claim = gpu_claim(std::move(module), 1, 1024);
   claim.remote = policy;
   claim.served_model = std::move(served);
@@ -269,6 +269,26 @@ TEST(PlanServers, OnlyFailsWithoutAServerAndHasNoLocalFallback) {
   EXPECT_NE(message.find("module 't' may only run on a server"), std::string::npos) << message;
   const Plan plan = make_plan({remote_claim("f", RemotePolicy::kOnly, "flow")}, inventory);
   EXPECT_FALSE(plan.for_module("f").local_fallback);
+}
+
+TEST(PlanServers, APinnedVersionGoesOnlyToServersThatHaveThatVersionReady) {
+  Inventory inventory = gpus_of({4096});
+  inventory.servers = {offer("latest_only", true, {"tagger"}), offer("pinned", true, {{"tagger", "3"}}),
+                       offer("other_version", true, {{"tagger", "2"}})};
+  const Plan plan = make_plan({remote_claim("v3", RemotePolicy::kOnly, {"tagger", "3"}),
+                               remote_claim("any", RemotePolicy::kOnly, "tagger")},
+                              inventory);
+  const Assignment& v3 = plan.for_module("v3");
+  ASSERT_EQ(v3.servers.size(), 1u);
+  EXPECT_EQ(v3.servers.front().name, "pinned");
+  EXPECT_EQ(v3.served_model, ServedModel("tagger", "3"));
+  EXPECT_NE(plan.explain().find("v3 -> server pinned ('tagger' version 3)"), std::string::npos) << plan.explain();
+  EXPECT_EQ(plan.for_module("any").servers.front().name, "latest_only");
+
+  inventory.servers = {offer("latest_only", true, {"tagger"})};
+  const std::string message = test::error_message_of<ResourceExhaustedError>(
+      [&] { make_plan({remote_claim("v3", RemotePolicy::kOnly, {"tagger", "3"})}, inventory); });
+  EXPECT_NE(message.find("no server has 'tagger' version 3 ready"), std::string::npos) << message;
 }
 
 TEST(PlanServers, NeverIgnoresServersAndClaimsAreChecked) {

@@ -23,6 +23,23 @@ struct TlsOptions {
   std::string private_key_file;  // its private key (PEM, unencrypted); empty: read from certificate_file
 };
 
+// A model as inference servers serve it: its name and, to pin one, its version (the Open
+// Inference Protocol's /v2/models/NAME/versions/VERSION). An empty version leaves the choice to
+// each server (Triton: its version policy, by default the latest). Converts from a bare name.
+struct ServedModel {
+  std::string name;
+  std::string version;  // empty: whichever the server serves by default
+
+  ServedModel() = default;
+  ServedModel(std::string model_name, std::string model_version = {})  // NOLINT: a name is a ServedModel
+      : name(std::move(model_name)), version(std::move(model_version)) {}
+  ServedModel(const char* model_name) : name(model_name) {}  // NOLINT
+
+  bool operator==(const ServedModel&) const = default;
+  // For messages: "'tagger'" or "'tagger' version 3".
+  std::string description() const { return "'" + name + "'" + (version.empty() ? "" : " version " + version); }
+};
+
 // An inference server a module's model is sent to (the remote backend speaks to it).
 struct ServerPlacement {
   std::string name;
@@ -38,7 +55,7 @@ struct Placement {
   std::vector<int> devices;              // GPU ids (CUDA ordinals); empty: CPU
   std::vector<std::int64_t> memory_mib;  // per entry of `devices`
   std::vector<ServerPlacement> servers;  // in failover order; empty: runs locally
-  std::string served_model;              // the name the servers serve the model under
+  ServedModel served_model;              // what the servers serve the model as
   bool local_fallback = true;            // with servers: may run locally when every server fails
 
   bool on_cpu() const { return devices.empty(); }

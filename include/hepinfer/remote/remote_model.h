@@ -56,14 +56,15 @@ struct Endpoint {
   TlsOptions tls;
 };
 
-// "http://HOST:PORT/v2/models/NAME" (or https://): a model on a server, wherever a model path is
-// accepted.
+// "http://HOST:PORT/v2/models/NAME" (or https://), or with a version pinned
+// "http://HOST:PORT/v2/models/NAME/versions/VERSION": a model on a server, wherever a model path
+// is accepted.
 struct ModelReference {
   std::string server_url;  // "http://HOST:PORT", "https://HOST:PORT"
-  std::string model;       // NAME
+  ServedModel model;       // NAME, and VERSION when the URL pins one
 };
 // nullopt for text that is not such a URL; InvalidArgumentError for one that starts like a model
-// URL but is malformed (a missing port or name, a version path).
+// URL but is malformed (a missing port or name, an empty version, a query or further path).
 std::optional<ModelReference> parse_model_reference(std::string_view text);
 bool is_model_reference(std::string_view text);
 
@@ -128,27 +129,29 @@ class RemoteModel final : public Model {
   std::future<std::vector<Tensor>> submit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names) const;
 
   RemoteStatistics statistics() const;
-  // The server's own statistics of the model (Triton: GET /v2/models/NAME/stats) as JSON text, from
+  // The server's own statistics of the model (Triton: GET /v2/models/NAME[/versions/V]/stats) as JSON text, from
   // the first server that answers it; nullopt where no server offers them (KServe, MLServer).
   std::optional<std::string> server_statistics() const;
 
   class Impl;
 
  private:
-  friend std::unique_ptr<RemoteModel> connect(std::vector<Endpoint>, std::string, const LoadOptions&, RemoteOptions);
+  friend std::unique_ptr<RemoteModel> connect(std::vector<Endpoint>, ServedModel, const LoadOptions&, RemoteOptions);
   explicit RemoteModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
 // Connects to the model `model` served by `servers` (tried in this order): reads its metadata
-// from the first server that has it ready. Throws InvalidArgumentError (no server, a malformed
+// from the first server that has it ready. With a version, every request (metadata, readiness,
+// inference, statistics) names it, so every server answers with that version or not at all;
+// servers that serve no versions (KServe answers 501) are then not ready for it. Throws InvalidArgumentError (no server, a malformed
 // URL), UnavailableError (no server answers or has the model ready, naming each and why),
 // BackendError / UnsupportedError (metadata that is malformed or uses types hepinfer lacks).
 // Of LoadOptions it reads `signature` (must be empty or "serving_default": a served model has one)
 // and `warmup_runs`/`warmup_batch_sizes`.
-std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, std::string model, const LoadOptions& options = {},
+std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, ServedModel model, const LoadOptions& options = {},
                                      RemoteOptions remote_options = {});
-// The same for a model reference ("http://HOST:PORT/v2/models/NAME").
+// The same for a model reference ("http://HOST:PORT/v2/models/NAME[/versions/VERSION]").
 std::unique_ptr<RemoteModel> connect(const ModelReference& reference, const LoadOptions& options = {},
                                      RemoteOptions remote_options = {});
 

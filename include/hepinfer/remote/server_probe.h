@@ -1,6 +1,6 @@
 #pragma once
 // What a job asks its servers before planning: is each one up, and which of the models the
-// modules need does it have ready (GET /v2/health/ready, GET /v2/models/NAME/ready). The
+// modules need does it have ready (GET /v2/health/ready, GET /v2/models/NAME[/versions/V]/ready). The
 // scheduler plans from the answers (scheduler::ServerOffer); it never touches the network itself.
 
 #include <chrono>
@@ -16,7 +16,7 @@ namespace hepinfer::remote {
 // does not answer (its offer says why). Throws InvalidArgumentError for a malformed URL or TLS
 // files that cannot be used.
 std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& servers,
-                                                  const std::vector<std::string>& models,
+                                                  const std::vector<ServedModel>& models,
                                                   std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
 }  // namespace hepinfer::remote

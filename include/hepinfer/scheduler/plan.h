@@ -27,7 +27,7 @@ struct ServerOffer {
   std::string url;
   TlsOptions tls;                         // passed on to the modules placed on it
   bool live = false;                      // answered its readiness check
-  std::vector<std::string> ready_models;  // of the models the claims name
+  std::vector<ServedModel> ready_models;  // of the models the claims name
   std::string note;                       // why it is not live
 };
 
@@ -60,7 +60,7 @@ struct Claim {
   std::int64_t typical_batch_size = 0;
   double memory_per_sample_mib = 0;
   RemotePolicy remote = RemotePolicy::kNever;
-  std::string served_model;  // the name servers serve the model under (needed unless `never`)
+  ServedModel served_model;  // what servers serve the model as (its name is needed unless `never`)
 };
 
 enum class Policy {
