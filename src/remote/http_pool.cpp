@@ -165,7 +165,7 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
       return;
     }
     auto resolver = std::make_shared<tcp::resolver>(pool_.io_);
-    resolver->async_resolve(pool_.target_.host, pool_.target_.port,
+    resolver->async_resolve(pool_.target_.address(), pool_.target_.port,
                             [self = shared_from_this(), resolver](beast::error_code error,
                                                                   const tcp::resolver::results_type& results) {
                               if (error || results.empty()) {
@@ -310,7 +310,7 @@ std::vector<tcp::endpoint> resolve_here(const HttpTarget& target) {
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::error_code error;
-  const tcp::resolver::results_type results = resolver.resolve(target.host, target.port, error);
+  const tcp::resolver::results_type results = resolver.resolve(target.address(), target.port, error);
   if (error) return {};
   return {results.begin(), results.end()};
 }

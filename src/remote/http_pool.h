@@ -24,8 +24,12 @@ class ClientContext;
 namespace hepinfer::remote::detail {
 
 struct HttpTarget {
-  std::string host;
+  std::string host;  // as in the URL: an IPv6 address in brackets, as the Host header wants it
   std::string port;
+  // What the resolver takes: the host without an IPv6 address's brackets.
+  std::string address() const {
+    return host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  }
   bool https = false;
   std::shared_ptr<const tls::ClientContext> tls;  // https: what every connection's TLS session starts from
 };

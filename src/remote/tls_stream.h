@@ -5,6 +5,7 @@
 // tcp_stream, so its deadline bounds the handshake, reads and writes as it bounds plain HTTP.
 // The caller's own connection drives the same session with system calls (caller_connection.cpp).
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -31,32 +32,44 @@ struct TlsChannel {
   std::array<char, 17 * 1024> input;        // ciphertext as received: a TLS record at most
 };
 
-// Encrypts `buffers` into channel.output and sets `plaintext` to their size; false when the
-// session failed. Pieces are joined first, so that a small request's header and body go out in
-// one TLS record rather than two (each record costs its own framing and cipher set-up; a body
-// above 16 KB takes several records in any case).
+// Encrypts the first bytes of `buffers` into channel.output, at most kMaxPlaintextPerWrite of them
+// (Beast's writes go on with the rest), and sets `plaintext` to how many; false when the session
+// failed. A request that fits one TLS record has its pieces joined first, so that its header and
+// body go out in one record rather than two (each record costs its own framing and cipher set-up).
+// Both bounds keep a connection's buffers small however large its requests are.
+constexpr std::size_t kTlsRecordPlaintext = 16 * 1024;
+constexpr std::size_t kMaxPlaintextPerWrite = 4 * kTlsRecordPlaintext;
+
 template <class ConstBuffers>
 bool encrypt(TlsChannel& channel, const ConstBuffers& buffers, std::size_t& plaintext) {
   plaintext = 0;
-  std::size_t pieces = 0;
-  boost::asio::const_buffer only;
+  std::size_t total = 0, pieces = 0;
   for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
-    const boost::asio::const_buffer piece = *it;
-    if (piece.size() == 0) continue;
-    if (pieces++ == 0) {
-      only = piece;
-      channel.gathered.clear();
-    } else {
-      if (pieces == 2) channel.gathered.append(static_cast<const char*>(only.data()), only.size());
+    const std::size_t size = boost::asio::buffer_size(*it);
+    total += size;
+    pieces += size > 0 ? 1 : 0;
+  }
+  if (pieces > 1 && total <= kTlsRecordPlaintext) {
+    channel.gathered.clear();
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      const boost::asio::const_buffer piece = *it;
       channel.gathered.append(static_cast<const char*>(piece.data()), piece.size());
     }
-    plaintext += piece.size();
+    const tls::Progress progress = channel.session.write(channel.gathered.data(), channel.gathered.size());
+    channel.session.take_output(channel.output);
+    plaintext = total;
+    return progress == tls::Progress::kDone;
   }
-  if (pieces == 0) return true;
-  const tls::Progress progress = pieces == 1 ? channel.session.write(only.data(), only.size())
-                                             : channel.session.write(channel.gathered.data(), channel.gathered.size());
+  for (auto it = boost::asio::buffer_sequence_begin(buffers);
+       it != boost::asio::buffer_sequence_end(buffers) && plaintext < kMaxPlaintextPerWrite; ++it) {
+    const boost::asio::const_buffer piece = *it;
+    const std::size_t size = std::min(piece.size(), kMaxPlaintextPerWrite - plaintext);
+    if (size == 0) continue;
+    if (channel.session.write(piece.data(), size) != tls::Progress::kDone) return false;
+    plaintext += size;
+  }
   channel.session.take_output(channel.output);
-  return progress == tls::Progress::kDone;
+  return true;
 }
 
 namespace tls_ops {
@@ -193,7 +206,8 @@ class Handshake {
 }  // namespace tls_ops
 
 // Beast's AsyncReadStream and AsyncWriteStream over a TLS channel and the TCP stream beneath it.
-// One read and one write at most in flight, as for the tcp_stream.
+// One operation at a time, not a read and a write at once: a read may itself send (an answer to a
+// key update) and shares the channel's output buffer with writes. HTTP/1.1 exchanges alternate.
 class TlsStream {
  public:
   using executor_type = boost::beast::tcp_stream::executor_type;

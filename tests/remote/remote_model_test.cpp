@@ -15,6 +15,7 @@
 #include "hepinfer/remote/server_probe.h"
 #include "doubling_tensors.h"
 #include "error_message.h"
+#include "http_pool.h"
 #include "moody_stub.h"
 #include "server_process.h"
 
@@ -308,6 +309,11 @@ TEST(ModelReferences, ParseUrlsAndRefuseMalformedOnes) {
   ASSERT_TRUE(pinned);
   EXPECT_EQ(pinned->server_url, "https://farm.example.org:8443");
   EXPECT_EQ(pinned->model, ServedModel("jet_tagger", "3"));
+  auto ipv6 = parse_model_reference("http://[::1]:8000/v2/models/m");
+  ASSERT_TRUE(ipv6);
+  const detail::HttpTarget target = detail::parse_base_url(ipv6->server_url);
+  EXPECT_EQ(target.host, "[::1]") << "as the Host header wants it";
+  EXPECT_EQ(target.address(), "::1") << "as the resolver wants it";
   EXPECT_FALSE(parse_model_reference("models/mlp/saved_model"));
   EXPECT_TRUE(is_model_reference("http://x:1/v2/models/m"));
   EXPECT_FALSE(is_model_reference("/tmp/http://"));
@@ -318,6 +324,22 @@ TEST(ModelReferences, ParseUrlsAndRefuseMalformedOnes) {
                           "http://127.0.0.1:99999/v2/models/m"}) {
     EXPECT_THROW(parse_model_reference(bad), InvalidArgumentError) << bad;
   }
+}
+
+TEST(RemoteConnect, AServerAtAnIpv6AddressIsReachedOnBothTransports) {
+  std::unique_ptr<ServerProcess> server;
+  try {
+    server = std::make_unique<ServerProcess>(
+        std::vector<std::string>{HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER, "--ipv6"}, "port ", std::chrono::seconds(30));
+  } catch (const std::exception& error) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << error.what();
+  }
+  auto remote = connect(*parse_model_reference("http://[::1]:" + server->announced() + "/v2/models/double"));
+  for (int run = 0; run < 3; ++run) {  // the first on the I/O thread, then on the caller's
+    const Tensor input = rows_of(2 + run);
+    expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  }
+  EXPECT_GE(remote->statistics().caller_thread_requests, 1);
 }
 
 TEST(RemoteFailover, KilledServerMidRunLosesNothingAndMovesToTheOther) {

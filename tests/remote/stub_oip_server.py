@@ -3,8 +3,8 @@
 test the client's own logic (pooling, failover, encodings) and hostile ones whose replies are
 malformed, truncated, oversized, slow or not HTTP at all. Standard library only.
 
-    stub_oip_server.py [--port P] [--tls CERT KEY [--client-ca CA]]
-        prints "port N" on stdout once it listens on 127.0.0.1; with --tls it speaks HTTPS with
+    stub_oip_server.py [--port P] [--ipv6] [--tls CERT KEY [--client-ca CA]]
+        prints "port N" on stdout once it listens on 127.0.0.1 (--ipv6: ::1); with --tls it speaks HTTPS with
         that certificate chain and key (and with --client-ca demands a client certificate signed
         by CA)
 
@@ -242,9 +242,12 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--client-ca")
+    parser.add_argument("--ipv6", action="store_true")
     args = parser.parse_args()
     ThreadingHTTPServer.request_queue_size = 256  # many pooled connections open at once
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.ipv6:
+        ThreadingHTTPServer.address_family = socket.AF_INET6
+    server = ThreadingHTTPServer(("::1" if args.ipv6 else "127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

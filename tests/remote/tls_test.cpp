@@ -141,6 +141,32 @@ TEST_F(TlsTest, TheHostNameInTheUrlIsCheckedToo) {
     EXPECT_NE(error.find("certificate was not accepted"), std::string::npos) << error;
     EXPECT_NE(error.find(host == "localhost" ? "hostname mismatch" : "IP address mismatch"), std::string::npos) << error;
   }
+
+  // "localhost" only as the subject's common name, no subjectAltName: not a name for the server.
+  auto common_name_only = start("common_name_only");
+  const std::string error =
+      message_of([&] { connect({trusted("cn", https_url(*common_name_only, "localhost"))}, "double"); });
+  EXPECT_NE(error.find("hostname mismatch"), std::string::npos) << error;
+}
+
+// Without a ca_file: $SSL_CERT_FILE when set, else the system's bundle, which does not hold the
+// test CA.
+TEST_F(TlsTest, WithoutACaFileTheEnvironmentsOrTheSystemsCertificatesAreTrusted) {
+  const char* saved_file = std::getenv("SSL_CERT_FILE");
+  const std::string saved = saved_file ? saved_file : "";
+  ::setenv("SSL_CERT_FILE", file("ca.pem").c_str(), 1);
+  Tensor input = rows_of(2);
+  expect_doubled(input, connect({{"by_environment", https_url(*server_)}}, "double")->run({{"x", input}}, {}).at(0));
+  ::unsetenv("SSL_CERT_FILE");
+  const char* saved_dir = std::getenv("SSL_CERT_DIR");
+  const std::string saved_directory = saved_dir ? saved_dir : "";
+  ::unsetenv("SSL_CERT_DIR");
+  const std::string error = message_of([&] { connect({{"by_system", https_url(*server_)}}, "double"); });
+  EXPECT_TRUE(error.find("certificate was not accepted") != std::string::npos ||
+              error.find("found no system certificates") != std::string::npos)
+      << error;
+  if (saved_file) ::setenv("SSL_CERT_FILE", saved.c_str(), 1);
+  if (saved_dir) ::setenv("SSL_CERT_DIR", saved_directory.c_str(), 1);
 }
 
 TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {

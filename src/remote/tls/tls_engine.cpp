@@ -1,9 +1,12 @@
 #include "tls_engine.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include <openssl/bio.h>
@@ -36,6 +39,54 @@ bool is_ip_address(const std::string& host) {
 }
 
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// Where Linux distributions keep the system's trusted certificates as one PEM bundle. The OpenSSL
+// linked in here was built by Debian and looks only under Debian's /usr/lib/ssl by itself, which
+// EL (Alma, Rocky, RHEL: the grid's usual hosts), Fedora, openSUSE and Alpine do not have.
+constexpr const char* kSystemBundles[] = {
+    "/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu, Arch, Gentoo
+    "/etc/pki/tls/certs/ca-bundle.crt",                   // EL, Fedora
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // EL, Fedora (where the above links to)
+    "/etc/ssl/ca-bundle.pem",                             // openSUSE
+    "/etc/ssl/cert.pem",                                  // Alpine
+};
+
+bool directory_exists(const char* path) {
+  DIR* directory = ::opendir(path);
+  if (directory == nullptr) return false;
+  ::closedir(directory);
+  return true;
+}
+
+bool readable_file(const char* path) {
+  std::FILE* file = std::fopen(path, "rb");
+  if (file == nullptr) return false;
+  std::fclose(file);
+  return true;
+}
+
+// Trusts what the user named in $SSL_CERT_FILE / $SSL_CERT_DIR (OpenSSL reads them), else the
+// first system bundle found, else OpenSSL's own default directory. False with `error` set when
+// a named or found source cannot be read, or there is none.
+bool trust_system_certificates(SSL_CTX* context, std::string& error) {
+  if (std::getenv("SSL_CERT_FILE") != nullptr || std::getenv("SSL_CERT_DIR") != nullptr) {
+    if (SSL_CTX_set_default_verify_paths(context) == 1) return true;
+    error = "reading the trusted certificates of $SSL_CERT_FILE / $SSL_CERT_DIR: " + queued_error("failed");
+    return false;
+  }
+  for (const char* bundle : kSystemBundles) {
+    if (!readable_file(bundle)) continue;
+    if (SSL_CTX_load_verify_locations(context, bundle, nullptr) == 1) return true;
+    error = std::string("reading the system's trusted certificates from '") + bundle + "': " + queued_error("failed");
+    return false;
+  }
+  if (readable_file(X509_get_default_cert_file()) || directory_exists(X509_get_default_cert_dir())) {
+    if (SSL_CTX_set_default_verify_paths(context) == 1) return true;
+  }
+  error = "found no system certificates to trust (looked for /etc/ssl/certs/ca-certificates.crt, "
+          "/etc/pki/tls/certs/ca-bundle.crt and the like); give the server a ca_file or set $SSL_CERT_FILE";
+  return false;
+}
 
 // An encrypted key would make OpenSSL ask for its pass phrase on the terminal; this answers
 // instead, with no pass phrase, and notes that one was asked for.
@@ -85,8 +136,7 @@ std::shared_ptr<ClientContext> ClientContext::create(const ClientSettings& setti
       error = "reading trusted certificates from '" + settings.ca_file + "': " + queued_error("no certificate in it");
       return nullptr;
     }
-  } else if (SSL_CTX_set_default_verify_paths(context) != 1) {
-    error = "reading the system's trusted certificates: " + queued_error("failed");
+  } else if (!trust_system_certificates(context, error)) {
     return nullptr;
   }
   if (!settings.certificate_file.empty()) {
@@ -151,7 +201,9 @@ ClientSession::ClientSession(std::shared_ptr<const ClientContext> context, const
     named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(state_->ssl), bare.c_str()) == 1;
   } else {
     named = SSL_set_tlsext_host_name(state_->ssl, host.c_str()) == 1 && SSL_set1_host(state_->ssl, host.c_str()) == 1;
-    SSL_set_hostflags(state_->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    // Names come from subjectAltName only, never from the subject's common name (RFC 6125
+    // deprecated that fallback; browsers dropped it long ago).
+    SSL_set_hostflags(state_->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
   }
   if (!named) error_ = "TLS: cannot check the server's certificate for '" + host + "': " + queued_error("invalid name");
 }
