@@ -240,7 +240,7 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
     if (!servers.IsSequence()) reader.fail(servers, "servers", "expected a list of {name, url}");
     for (std::size_t i = 0; i < servers.size(); ++i) {
       const std::string field = "servers[" + std::to_string(i) + "]";
-      reader.only_keys(servers[i], field, {"name", "url", "ca_file", "certificate_file", "private_key_file"});
+      reader.only_keys(servers[i], field, {"name", "url", "ca_file", "certificate_file", "private_key_file", "token_file"});
       if (!servers[i]["name"]) reader.fail(servers[i], field + ".name", "missing");
       if (!servers[i]["url"]) reader.fail(servers[i], field + ".url", "missing");
       ServerPlacement server{reader.scalar<std::string>(servers[i]["name"], field + ".name", "a server name"),
@@ -253,6 +253,10 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
         if (!servers[i][key]) continue;
         if (server.url.rfind("https://", 0) != 0) reader.fail(servers[i][key], field + "." + key, "only for https:// servers");
         *value = reader.scalar<std::string>(servers[i][key], field + "." + key, "a PEM file");
+      }
+      if (servers[i]["token_file"]) {
+        server.token_file = reader.scalar<std::string>(servers[i]["token_file"], field + ".token_file",
+                                                       "a file holding a bearer token");
       }
       for (const ServerPlacement& earlier : config.servers) {
         if (earlier.name == server.name) reader.fail(servers[i]["name"], field + ".name", "'" + server.name + "' is listed twice");

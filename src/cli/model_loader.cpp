@@ -1,5 +1,7 @@
 #include "model_loader.h"
 
+#include <cstdlib>
+
 #include "hepinfer/core/error.h"
 #ifdef HEPINFER_HAS_XLA
 #include "hepinfer/xla/xla_model.h"
@@ -40,11 +42,18 @@ std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& op
   const bool on_server = options.placement && options.placement->on_server();
   if (!names_served_model(path) && !on_server) return open_local_model(path, options);
 #ifdef HEPINFER_HAS_REMOTE
-  if (names_served_model(path)) return remote::connect(*remote::parse_model_reference(path), options);
+  if (names_served_model(path)) {
+    // A served model named by URL: a bearer token, if its gateway wants one, from the file that
+    // $HEPINFER_TOKEN_FILE names (as $SSL_CERT_FILE names what it trusts).
+    const remote::ModelReference reference = *remote::parse_model_reference(path);
+    remote::Endpoint server = remote::server_of(reference);
+    if (const char* token_file = std::getenv("HEPINFER_TOKEN_FILE")) server.token_file = token_file;
+    return remote::connect({std::move(server)}, reference.model, options);
+  }
   // The plan put the module on servers; its own model file is the local fallback, loaded on the
   // CPU the first time every server has failed.
   std::vector<remote::Endpoint> servers;
-  for (const ServerPlacement& server : options.placement->servers) servers.push_back({server.name, server.url, server.tls});
+  for (const ServerPlacement& server : options.placement->servers) servers.push_back({server.name, server.url, server.tls, server.token_file});
   remote::RemoteOptions remote_options;
   if (options.placement->local_fallback) {
     LoadOptions local = options;

@@ -99,7 +99,7 @@ void add_server_offers(const std::vector<ServerPlacement>& servers, const std::v
   }
 #ifdef HEPINFER_HAS_REMOTE
   std::vector<remote::Endpoint> endpoints;
-  for (const ServerPlacement& server : servers) endpoints.push_back({server.name, server.url, server.tls});
+  for (const ServerPlacement& server : servers) endpoints.push_back({server.name, server.url, server.tls, server.token_file});
   chosen.inventory.servers = remote::probe_servers(endpoints, models);
   int live = 0;
   for (const auto& offer : chosen.inventory.servers) live += offer.live ? 1 : 0;

@@ -6,6 +6,8 @@
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include "bearer_token.h"
+
 namespace hepinfer::remote::detail {
 namespace {
 
@@ -59,6 +61,7 @@ http::request<http::span_body<const char>> beast_request(const HttpRequest& requ
   message.set(http::field::host, target.host + ":" + target.port);
   message.keep_alive(true);
   if (!request.content_type.empty()) message.set(http::field::content_type, request.content_type);
+  if (target.token) message.set(http::field::authorization, target.token->header());
   if (request.inference_header) message.set("Inference-Header-Content-Length", std::to_string(*request.inference_header));
   message.body() = {request.body.data(), request.body.size()};
   message.prepare_payload();

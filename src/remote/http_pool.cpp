@@ -7,6 +7,7 @@
 #include <boost/beast/http.hpp>
 
 #include "hepinfer/core/error.h"
+#include "bearer_token.h"
 #include "http_message.h"
 #include "tls_engine.h"
 #include "tls_stream.h"
@@ -50,8 +51,28 @@ HttpTarget parse_base_url(const std::string& url) {
   return target;
 }
 
-HttpTarget secure_target(const std::string& url, const TlsOptions& tls) {
+namespace {
+
+bool is_loopback(const std::string& address) {
+  return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+HttpTarget server_target(const std::string& url, const TlsOptions& tls, const std::string& token_file) {
   HttpTarget target = parse_base_url(url);
+  if (!token_file.empty()) {
+    if (!target.https && !is_loopback(target.address())) {
+      throw InvalidArgumentError("server URL '" + url + "': a bearer token ('" + token_file +
+                                 "') is sent only over https, or to a loopback address; anyone on the way could "
+                                 "replay it");
+    }
+    try {
+      target.token = std::make_shared<BearerToken>(token_file);
+    } catch (const Error& error) {
+      throw_error(error.code(), "server URL '" + url + "': " + error.what());
+    }
+  }
   if (!target.https) return target;
   std::string error;
   target.tls = tls::ClientContext::create(
@@ -78,7 +99,7 @@ HttpPool::HttpPool(asio::io_context& io, HttpTarget target, std::size_t max_conn
     : io_(io), target_(std::move(target)), max_connections_(std::max<std::size_t>(1, max_connections)),
       max_reply_bytes_(max_reply_bytes) {
   if (target_.https && target_.tls == nullptr) {
-    throw InternalError("HTTPS target " + target_.host + ":" + target_.port + " has no TLS context (secure_target)");
+    throw InternalError("HTTPS target " + target_.host + ":" + target_.port + " has no TLS context (server_target)");
   }
 }
 

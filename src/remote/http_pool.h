@@ -23,6 +23,8 @@ class ClientContext;
 
 namespace hepinfer::remote::detail {
 
+class BearerToken;
+
 struct HttpTarget {
   std::string host;  // as in the URL: an IPv6 address in brackets, as the Host header wants it
   std::string port;
@@ -32,13 +34,16 @@ struct HttpTarget {
   }
   bool https = false;
   std::shared_ptr<const tls::ClientContext> tls;  // https: what every connection's TLS session starts from
+  std::shared_ptr<BearerToken> token;             // sent with every request when set
 };
 // "http://HOST:PORT" or "https://HOST:PORT" (a trailing "/" allowed); InvalidArgumentError
-// otherwise. An https target has no TLS context yet (secure_target gives it one).
+// otherwise. An https target has no TLS context yet (server_target gives it one).
 HttpTarget parse_base_url(const std::string& url);
 // The target of `url` ready to connect to: for https, with a TLS context made from `tls`
 // (InvalidArgumentError naming the URL and the file when its certificates or key cannot be used).
-HttpTarget secure_target(const std::string& url, const TlsOptions& tls);
+// With a `token_file`, every request carries its bearer token: only over https, or to a loopback
+// address (InvalidArgumentError otherwise: a token sent in the clear can be replayed).
+HttpTarget server_target(const std::string& url, const TlsOptions& tls, const std::string& token_file = {});
 
 struct HttpRequest {
   std::string method;  // "GET", "POST"

@@ -37,6 +37,10 @@ std::optional<ModelReference> parse_model_reference(std::string_view text) {
   return reference;
 }
 
+Endpoint server_of(const ModelReference& reference) {
+  return {.name = reference.server_url.substr(reference.server_url.find("://") + 3), .url = reference.server_url};
+}
+
 bool is_model_reference(std::string_view text) {
   return text.substr(0, 7) == "http://" || text.substr(0, 8) == "https://";
 }

@@ -18,6 +18,7 @@
 #include "caller_connection.h"
 #include "http_pool.h"
 #include "oip_codec.h"
+#include "bearer_token.h"
 #include "tls_engine.h"
 
 namespace hepinfer::remote {
@@ -45,8 +46,9 @@ bool server_failed(const HttpReply& reply) {
     case HttpFailure::kTimeout:
     case HttpFailure::kIo:
       return true;
-    case HttpFailure::kNone:
-      return reply.status == 502 || reply.status == 503 || reply.status == 504;
+    case HttpFailure::kNone:  // a refused token too: another server (or the local fallback) may serve
+      return reply.status == 401 || reply.status == 403 || reply.status == 502 || reply.status == 503 ||
+             reply.status == 504;
     case HttpFailure::kTooLarge:
     case HttpFailure::kProtocol:
       return false;
@@ -58,6 +60,8 @@ ErrorCode code_for_status(int status) {
   switch (status) {
     case 400:
     case 422: return ErrorCode::kInvalidArgument;
+    case 401:
+    case 403: return ErrorCode::kPermissionDenied;
     case 404: return ErrorCode::kNotFound;
     case 413: return ErrorCode::kResourceExhausted;
     case 501: return ErrorCode::kUnsupported;
@@ -81,7 +85,7 @@ class RemoteModel::Impl {
     if (options_.timeout.count() <= 0) throw InvalidArgumentError("RemoteOptions::timeout must be positive");
     for (Endpoint& endpoint : servers) {
       auto server = std::make_unique<Server>();
-      server->target = detail::secure_target(endpoint.url, endpoint.tls);
+      server->target = detail::server_target(endpoint.url, endpoint.tls, endpoint.token_file);
       server->endpoint = std::move(endpoint);
       server->encoding = options_.encoding;
       server->encoding_seen = options_.encoding;
@@ -108,19 +112,26 @@ class RemoteModel::Impl {
     }
     const Clock::time_point started = Clock::now();
     std::string why_not;
+    bool refused_everywhere = true;  // every server answered, refusing access
     for (std::size_t index = 0; index < servers_.size(); ++index) {
       Server& server = *servers_[index];
       HttpReply ready = detail::http_get(server.target, model_path_ + "/ready", options_.timeout);
       if (ready.failure != HttpFailure::kNone || ready.status != 200) {
         const bool serves_no_versions = ready.status == 501 && !model_.version.empty();  // KServe
+        const bool refused = ready.status == 401 || ready.status == 403;
+        refused_everywhere = refused_everywhere && ready.failure == HttpFailure::kNone && refused;
         why_not += "; " + describe(server.endpoint) + ": " +
                    (ready.failure != HttpFailure::kNone ? ready.error
                     : serves_no_versions ? "it serves no model versions (HTTP 501); name the model without one"
-                                         : "model not ready (HTTP " + std::to_string(ready.status) + ")");
+                    : refused ? "access refused (HTTP " + std::to_string(ready.status) + ") " +
+                                    (server.target.token ? "to the token in " + server.target.token->file()
+                                                         : "without a token (give the server a token_file)")
+                              : "model not ready (HTTP " + std::to_string(ready.status) + ")");
         continue;
       }
       HttpReply metadata = detail::http_get(server.target, model_path_, options_.timeout);
       if (metadata.failure != HttpFailure::kNone || metadata.status != 200) {
+        refused_everywhere = false;
         why_not += "; " + describe(server.endpoint) + ": metadata: " +
                    (metadata.failure != HttpFailure::kNone ? metadata.error
                                                            : "HTTP " + std::to_string(metadata.status) + " " +
@@ -139,7 +150,9 @@ class RemoteModel::Impl {
       break;
     }
     if (info_.signatures.empty()) {
-      throw UnavailableError("model " + model_.description() + " is ready on no server" + why_not);
+      const std::string message = "model " + model_.description() + " is ready on no server" + why_not;
+      if (refused_everywhere) throw PermissionDeniedError(message);
+      throw UnavailableError(message);
     }
     connected_at_ = Clock::now();
     info_.timing.load_ms = std::chrono::duration<double, std::milli>(connected_at_ - started).count();
@@ -249,6 +262,7 @@ class RemoteModel::Impl {
     call->last_server = index;
     ++call->attempts;
     std::shared_ptr<HttpRequest> request = request_for(*call, encoding);
+    if (server.target.token) call->token_generation = server.target.token->generation();
     {
       std::lock_guard lock(statistics_mutex_);
       ++server.requests;
@@ -374,6 +388,8 @@ class RemoteModel::Impl {
     std::optional<std::size_t> last_server;
     int attempts = 0;
     bool encoding_retry_used = false;
+    std::uint64_t token_generation = 0;  // of the bearer token its last attempt carried
+    bool token_retry_used = false;
     std::string failures;  // "; server 'a' (url): why" per failed attempt
     ErrorCode last_code = ErrorCode::kUnavailable;
     bool completed = false;
@@ -403,6 +419,11 @@ class RemoteModel::Impl {
            tls::library_version() + " (hepinfer's own), trusting " +
                (tls.ca_file.empty() ? "the system's certificates" : tls.ca_file) +
                (tls.certificate_file.empty() ? "" : ", client certificate " + tls.certificate_file)});
+    }
+    for (const auto& entry : servers_) {
+      if (entry->target.token) {
+        info_.load_details.push_back({"token (" + entry->endpoint.name + ")", "bearer, from " + entry->target.token->file()});
+      }
     }
   }
 
@@ -476,6 +497,7 @@ class RemoteModel::Impl {
     call->last_server = index;
     ++call->attempts;
     std::shared_ptr<HttpRequest> request = request_for(*call, server.encoding);
+    if (server.target.token) call->token_generation = server.target.token->generation();
     const Clock::time_point sent = Clock::now();
     {
       std::lock_guard lock(statistics_mutex_);
@@ -568,6 +590,24 @@ class RemoteModel::Impl {
       return;
     }
 
+    // A refused token may be one the site has rotated since: the file is read again and, when the
+    // request carried an older token than it now holds, the request goes once more to this server.
+    const bool refused_token = reply.failure == HttpFailure::kNone && (reply.status == 401 || reply.status == 403);
+    if (refused_token && server.target.token && !call->token_retry_used) {
+      server.target.token->reload();
+      if (server.target.token->generation() != call->token_generation) {
+        call->token_retry_used = true;
+        record_failover(server.endpoint.name, server.endpoint.name,
+                        "token refused (HTTP " + std::to_string(reply.status) + "): sent again with the new one in " +
+                            server.target.token->file());
+        --call->attempts;
+        call->next_server = index;
+        call->last_server.reset();
+        attempt(call);
+        return;
+      }
+    }
+
     note_failure(server);
     if (reply.failure == HttpFailure::kNone) {
       call->failures += "; " + describe(server.endpoint) + ": HTTP " + std::to_string(reply.status) + ": " +
@@ -576,7 +616,9 @@ class RemoteModel::Impl {
       call->failures += "; " + describe(server.endpoint) + ": " + reply.error;
     }
     if (server_failed(reply)) {
-      call->last_code = reply.failure == HttpFailure::kTimeout ? ErrorCode::kDeadlineExceeded : ErrorCode::kUnavailable;
+      call->last_code = reply.failure == HttpFailure::kTimeout ? ErrorCode::kDeadlineExceeded
+                        : refused_token                         ? ErrorCode::kPermissionDenied
+                                                                : ErrorCode::kUnavailable;
       server.skip_until = Clock::now() + options_.server_retry_after;
       server.pool->close_idle();
       update_skip_window();
@@ -804,8 +846,7 @@ std::unique_ptr<RemoteModel> connect(std::vector<Endpoint> servers, ServedModel 
 
 std::unique_ptr<RemoteModel> connect(const ModelReference& reference, const LoadOptions& options,
                                      RemoteOptions remote_options) {
-  const std::string name = reference.server_url.substr(reference.server_url.find("://") + 3);  // HOST:PORT
-  return connect({{name, reference.server_url}}, reference.model, options, std::move(remote_options));
+  return connect({server_of(reference)}, reference.model, options, std::move(remote_options));
 }
 
 std::optional<RemoteStatistics> statistics_of(const Model& model) {

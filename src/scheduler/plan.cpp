@@ -220,7 +220,8 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
         first.usage.expected_calls += claim.expected_calls_per_second;
         std::string failover;
         for (const ServerState* server : ready) {
-          assignment.servers.push_back({server->offer->name, server->offer->url, server->offer->tls});
+          assignment.servers.push_back(
+              {server->offer->name, server->offer->url, server->offer->tls, server->offer->token_file});
           if (server != &first) failover += (failover.empty() ? "" : ", ") + server->offer->name;
         }
         assignment.served_model = claim.served_model;

@@ -80,7 +80,8 @@ modules:
 
   const WorkflowConfig secure = parse_workflow(
       "servers:\n  - {name: a, url: \"https://a:1\", ca_file: /etc/site-ca.pem, certificate_file: me.pem,"
-      " private_key_file: me.key}\nmodules: [{name: m}]\n", "secure.yaml");
+      " private_key_file: me.key, token_file: /run/secrets/token}\nmodules: [{name: m}]\n", "secure.yaml");
+  EXPECT_EQ(secure.servers.at(0).token_file, "/run/secrets/token");
   EXPECT_EQ(secure.servers.at(0).tls.ca_file, "/etc/site-ca.pem");
   EXPECT_EQ(secure.servers.at(0).tls.certificate_file, "me.pem");
   EXPECT_EQ(secure.servers.at(0).tls.private_key_file, "me.key");

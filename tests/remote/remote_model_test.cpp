@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -340,6 +342,88 @@ TEST(RemoteConnect, AServerAtAnIpv6AddressIsReachedOnBothTransports) {
     expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
   }
   EXPECT_GE(remote->statistics().caller_thread_requests, 1);
+}
+
+// A stub behind "token authentication": every /v2/models request must carry the token its file
+// holds at that moment.
+class RemoteTokenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/hepinfer_token_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    directory_ = pattern;
+    server_token_ = directory_ / "server_token";
+    client_token_ = directory_ / "client_token";
+    write(server_token_, "first-token\n");
+    server_ = std::make_unique<ServerProcess>(
+        std::vector<std::string>{HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER, "--token-file", server_token_.string()},
+        "port ", std::chrono::seconds(30));
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(directory_);
+  }
+  static void write(const std::filesystem::path& file, const std::string& contents) {
+    std::ofstream(file, std::ios::trunc) << contents;
+  }
+  Endpoint with_token(const std::string& token_file) const { return {"gated", url_of(*server_), {}, token_file}; }
+
+  std::filesystem::path directory_;
+  std::filesystem::path server_token_;  // what the server takes now
+  std::filesystem::path client_token_;  // what the client sends
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(RemoteTokenTest, RequestsCarryTheTokenAndARotatedOneIsReadAgain) {
+  write(client_token_, "  first-token\n");  // white space around the token is not part of it
+  auto remote = connect({with_token(client_token_)}, "double", {}, {.timeout = 2s, .backoff = 1ms});
+  const Tensor input = rows_of(3);
+  for (int run = 0; run < 3; ++run) expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  EXPECT_GE(remote->statistics().caller_thread_requests, 1) << "the token goes on the caller's thread too";
+  bool listed = false;
+  for (const auto& [key, value] : remote->info().load_details) listed = listed || key == "token (gated)";
+  EXPECT_TRUE(listed);
+
+  // The site rotates the token: the server wants the new one, the client's file holds it.
+  write(server_token_, "second-token");
+  write(client_token_, "second-token\n");
+  for (int run = 0; run < 3; ++run) expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  RemoteStatistics statistics = remote->statistics();
+  EXPECT_EQ(statistics.failed_requests, 0);
+  ASSERT_FALSE(statistics.failovers.empty());
+  EXPECT_NE(statistics.failovers.back().reason.find("token refused (HTTP 401)"), std::string::npos)
+      << statistics.failovers.back().reason;
+
+  // A token the server no longer takes, with nothing newer in the file: refused, typed.
+  write(server_token_, "third-token");
+  const std::string refused = test::error_message_of<PermissionDeniedError>([&] { remote->run({{"x", input}}, {}); });
+  EXPECT_NE(refused.find("HTTP 401"), std::string::npos) << refused;
+
+  const auto offers = probe_servers({with_token(client_token_)}, {"double"}, 2s);
+  EXPECT_TRUE(offers.at(0).ready_models.empty()) << "the probe carries the (refused) token too";
+  write(client_token_, "third-token");
+  EXPECT_EQ(probe_servers({with_token(client_token_)}, {"double"}, 2s).at(0).ready_models,
+            std::vector<ServedModel>{"double"});
+}
+
+TEST_F(RemoteTokenTest, MissingOrUnusableTokensAreTypedErrorsNamingTheFile) {
+  const std::string without = test::error_message_of<PermissionDeniedError>([&] { connect({with_token("")}, "double"); });
+  EXPECT_NE(without.find("access refused (HTTP 401) without a token"), std::string::npos) << without;
+  write(client_token_, "stale-token");
+  const std::string stale = test::error_message_of<PermissionDeniedError>([&] { connect({with_token(client_token_)}, "double"); });
+  EXPECT_NE(stale.find("to the token in " + client_token_.string()), std::string::npos) << stale;
+
+  EXPECT_THROW(connect({with_token((directory_ / "absent").string())}, "double"), FileNotFoundError);
+  for (const char* contents : {"", " \n\n", "two\nlines", "has space", "bad\x01byte"}) {
+    write(client_token_, contents);
+    const std::string message =
+        test::error_message_of<InvalidArgumentError>([&] { connect({with_token(client_token_)}, "double"); });
+    EXPECT_NE(message.find(client_token_.string()), std::string::npos) << message;
+  }
+  write(client_token_, "fine");
+  const std::string in_the_clear = test::error_message_of<InvalidArgumentError>(
+      [&] { connect({{"far", "http://10.0.0.1:8000", {}, client_token_}}, "double"); });
+  EXPECT_NE(in_the_clear.find("sent only over https"), std::string::npos) << in_the_clear;
 }
 
 TEST(RemoteFailover, KilledServerMidRunLosesNothingAndMovesToTheOther) {

@@ -3,10 +3,11 @@
 test the client's own logic (pooling, failover, encodings) and hostile ones whose replies are
 malformed, truncated, oversized, slow or not HTTP at all. Standard library only.
 
-    stub_oip_server.py [--port P] [--ipv6] [--tls CERT KEY [--client-ca CA]]
+    stub_oip_server.py [--port P] [--ipv6] [--tls CERT KEY [--client-ca CA]] [--token-file FILE]
         prints "port N" on stdout once it listens on 127.0.0.1 (--ipv6: ::1); with --tls it speaks HTTPS with
         that certificate chain and key (and with --client-ca demands a client certificate signed
-        by CA)
+        by CA); with --token-file every /v2/models request must carry "Authorization: Bearer T",
+        T the file's contents now (read at each request, so a test can rotate it), else HTTP 401
 
 Models (every one takes input "x", FP32 [-1, 4], and answers output "y" = 2 * x, FP32 [-1, 4],
 unless its name says otherwise):
@@ -53,6 +54,7 @@ MODELS = ["double", "json_only", "slow", "unavailable", "bad_request", "garbage_
           "bad_bool", "not_http", "close", "close_delimited", "moody", "versioned"]
 VERSIONS = {"versioned": ["1", "2"]}
 FACTORS = {("versioned", "1"): 2.0, ("versioned", "2"): 3.0}
+TOKEN_FILE = None  # --token-file
 MOODS = ["double", "slow", "truncated", "close", "not_http", "garbage_json", "oversized", "unavailable"]
 
 
@@ -102,7 +104,23 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, status, value):
         self.send_body(status, json.dumps(value).encode(), [("Content-Type", "application/json")])
 
+    def refuse_without_token(self):
+        """True (having answered 401) when a token is required and the request lacks the current one."""
+        if TOKEN_FILE is None or not self.path.startswith("/v2/models"):
+            return False
+        with open(TOKEN_FILE) as file:
+            expected = "Bearer " + file.read().strip()
+        if self.headers.get("Authorization") == expected:
+            return False
+        if self.command == "POST":
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_body(401, json.dumps({"error": "a valid bearer token is required"}).encode(),
+                       [("Content-Type", "application/json"), ("WWW-Authenticate", "Bearer")])
+        return True
+
     def do_GET(self):
+        if self.refuse_without_token():
+            return
         found = route(self.path)
         if self.path == "/v2/health/ready" or self.path == "/v2/health/live":
             self.send_json(200, {"ready": True})
@@ -123,6 +141,8 @@ class Handler(BaseHTTPRequestHandler):
         return json.loads(body[:header_length]), body[header_length:]
 
     def do_POST(self):
+        if self.refuse_without_token():
+            return
         found = route(self.path)
         if not found or found[2] != "infer":
             self.send_json(404, {"error": f"no {self.path}"})
@@ -243,7 +263,10 @@ def main():
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--client-ca")
     parser.add_argument("--ipv6", action="store_true")
+    parser.add_argument("--token-file")
     args = parser.parse_args()
+    global TOKEN_FILE
+    TOKEN_FILE = args.token_file
     ThreadingHTTPServer.request_queue_size = 256  # many pooled connections open at once
     if args.ipv6:
         ThreadingHTTPServer.address_family = socket.AF_INET6

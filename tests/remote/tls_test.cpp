@@ -183,7 +183,7 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
   // Without a CA file the system's trusted certificates apply, and the test CA is not one of them.
   EXPECT_THROW(connect({{"secure", https_url(*server_)}}, "double", {}, {.timeout = 2s}), UnavailableError);
   // The caller's own connection checks the certificate too.
-  const detail::HttpTarget target = detail::secure_target(url, {.ca_file = file("ca.pem")});
+  const detail::HttpTarget target = detail::server_target(url, {.ca_file = file("ca.pem")});
   detail::CallerConnection direct(target, detail::resolve_here(target), std::size_t{1} << 20);
   const detail::HttpReply reply = direct.exchange({.method = "GET", .path = "/v2/health/ready"}, 2s);
   EXPECT_EQ(reply.failure, detail::HttpFailure::kConnect);
@@ -293,7 +293,7 @@ TEST_F(TlsTest, AServerThatNeverAnswersTheHandshakeTimesOutOnBothPaths) {
   EXPECT_THROW(connect({trusted("silent", url)}, "double", {}, {.timeout = 300ms, .max_attempts = 1}), UnavailableError);
   EXPECT_LT(std::chrono::steady_clock::now() - start_time, 3s);
 
-  const detail::HttpTarget target = detail::secure_target(url, {.ca_file = file("ca.pem")});
+  const detail::HttpTarget target = detail::server_target(url, {.ca_file = file("ca.pem")});
   detail::CallerConnection direct(target, detail::resolve_here(target), std::size_t{1} << 20);
   start_time = std::chrono::steady_clock::now();
   const detail::HttpReply reply = direct.exchange({.method = "GET", .path = "/v2/health/ready"}, 300ms);

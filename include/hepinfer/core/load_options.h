@@ -43,8 +43,9 @@ struct ServedModel {
 // An inference server a module's model is sent to (the remote backend speaks to it).
 struct ServerPlacement {
   std::string name;
-  std::string url;  // "http://HOST:PORT" or "https://HOST:PORT"
-  TlsOptions tls;   // https only
+  std::string url;         // "http://HOST:PORT" or "https://HOST:PORT"
+  TlsOptions tls;          // https only
+  std::string token_file;  // a bearer token sent with every request (https, or loopback); empty: none
 };
 
 // Where a module's model runs, as the device plan decided (scheduler::Assignment is a Placement

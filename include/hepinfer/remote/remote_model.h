@@ -49,11 +49,15 @@ namespace hepinfer::remote {
 using hepinfer::TlsOptions;
 
 // A server: a name for messages and reports, its base URL, "http://HOST:PORT" or, over TLS,
-// "https://HOST:PORT", and for TLS what to trust and which client certificate to show.
+// "https://HOST:PORT", for TLS what to trust and which client certificate to show, and for servers
+// behind an authenticating gateway a file holding the bearer token every request carries
+// ("Authorization: Bearer ..."; sent only over https or to a loopback address; the file is read
+// again when the server refuses the token, so a token the site rotates is picked up).
 struct Endpoint {
   std::string name;
   std::string url;
   TlsOptions tls;
+  std::string token_file;
 };
 
 // "http://HOST:PORT/v2/models/NAME" (or https://), or with a version pinned
@@ -67,6 +71,8 @@ struct ModelReference {
 // URL but is malformed (a missing port or name, an empty version, a query or further path).
 std::optional<ModelReference> parse_model_reference(std::string_view text);
 bool is_model_reference(std::string_view text);
+// The reference's server as an Endpoint named "HOST:PORT" (no TLS files, no token: add them).
+Endpoint server_of(const ModelReference& reference);
 
 enum class Encoding { kBinary, kJson };
 std::string_view encoding_name(Encoding encoding);  // "binary", "json"

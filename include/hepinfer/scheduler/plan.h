@@ -26,6 +26,7 @@ struct ServerOffer {
   std::string name;
   std::string url;
   TlsOptions tls;                         // passed on to the modules placed on it
+  std::string token_file;                 // likewise
   bool live = false;                      // answered its readiness check
   std::vector<ServedModel> ready_models;  // of the models the claims name
   std::string note;                       // why it is not live
