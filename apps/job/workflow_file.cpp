@@ -130,7 +130,8 @@ Claim read_claim(const Reader& reader, const YAML::Node& node, const std::string
     claim.served_model = module;  // unless served_as says otherwise
   }
   if (node["served_as"]) {
-    claim.served_model.name = reader.scalar<std::string>(node["served_as"], field + ".served_as", "a served model name");
+    claim.served_model.name =
+        reader.scalar<std::string>(node["served_as"], field + ".served_as", "a served model name");
   }
   if (node["served_version"]) {
     claim.served_model.version =
@@ -240,7 +241,8 @@ WorkflowConfig parse_workflow_document(const std::string& text, const std::strin
     if (!servers.IsSequence()) reader.fail(servers, "servers", "expected a list of {name, url}");
     for (std::size_t i = 0; i < servers.size(); ++i) {
       const std::string field = "servers[" + std::to_string(i) + "]";
-      reader.only_keys(servers[i], field, {"name", "url", "ca_file", "certificate_file", "private_key_file", "token_file"});
+      reader.only_keys(servers[i], field,
+                       {"name", "url", "ca_file", "certificate_file", "private_key_file", "token_file"});
       if (!servers[i]["name"]) reader.fail(servers[i], field + ".name", "missing");
       if (!servers[i]["url"]) reader.fail(servers[i], field + ".url", "missing");
       ServerPlacement server{reader.scalar<std::string>(servers[i]["name"], field + ".name", "a server name"),

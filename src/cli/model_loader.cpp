@@ -53,7 +53,9 @@ std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& op
   // The plan put the module on servers; its own model file is the local fallback, loaded on the
   // CPU the first time every server has failed.
   std::vector<remote::Endpoint> servers;
-  for (const ServerPlacement& server : options.placement->servers) servers.push_back({server.name, server.url, server.tls, server.token_file});
+  for (const ServerPlacement& server : options.placement->servers) {
+    servers.push_back({server.name, server.url, server.tls, server.token_file});
+  }
   remote::RemoteOptions remote_options;
   if (options.placement->local_fallback) {
     LoadOptions local = options;

@@ -24,14 +24,15 @@ std::vector<std::string> servers_of(const scheduler::Assignment& assignment) {
 nlohmann::json plan_json(const scheduler::Plan& plan) {
   nlohmann::json modules = nlohmann::json::array(), gpus = nlohmann::json::array();
   for (const auto& assignment : plan.assignments) {
+    const std::string& version = assignment.served_model.version;
+    const nlohmann::json served_version = version.empty() ? nlohmann::json() : nlohmann::json(version);
     modules.push_back({{"name", assignment.module},
                        {"devices", assignment.devices},
                        {"memory_mib", assignment.memory_mib},
                        {"on_cpu", assignment.on_cpu()},
                        {"servers", servers_of(assignment)},
                        {"served_model", assignment.served_model.name},
-                       {"served_version", assignment.served_model.version.empty() ? nlohmann::json()
-                                                                                  : nlohmann::json(assignment.served_model.version)},
+                       {"served_version", served_version},
                        {"local_fallback", assignment.on_server() ? nlohmann::json(assignment.local_fallback) : nlohmann::json()},
                        {"reason", assignment.reason}});
   }
@@ -99,7 +100,9 @@ void add_server_offers(const std::vector<ServerPlacement>& servers, const std::v
   }
 #ifdef HEPINFER_HAS_REMOTE
   std::vector<remote::Endpoint> endpoints;
-  for (const ServerPlacement& server : servers) endpoints.push_back({server.name, server.url, server.tls, server.token_file});
+  for (const ServerPlacement& server : servers) {
+    endpoints.push_back({server.name, server.url, server.tls, server.token_file});
+  }
   chosen.inventory.servers = remote::probe_servers(endpoints, models);
   int live = 0;
   for (const auto& offer : chosen.inventory.servers) live += offer.live ? 1 : 0;

@@ -30,7 +30,8 @@ std::optional<ModelReference> parse_model_reference(std::string_view text) {
   if (name.empty() || name.find_first_of("/?# ") != std::string_view::npos ||
       version.find_first_of("/?# ") != std::string_view::npos) {
     throw InvalidArgumentError("model URL '" + std::string(text) +
-                               "' must end in /v2/models/NAME or /v2/models/NAME/versions/VERSION (no query or further path)");
+                               "' must end in /v2/models/NAME or /v2/models/NAME/versions/VERSION "
+                               "(no query or further path)");
   }
   reference.model = ServedModel(std::string(name), std::string(version));
   detail::parse_base_url(reference.server_url);  // throws for a malformed host or port

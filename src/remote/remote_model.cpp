@@ -15,10 +15,10 @@
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
+#include "bearer_token.h"
 #include "caller_connection.h"
 #include "http_pool.h"
 #include "oip_codec.h"
-#include "bearer_token.h"
 #include "tls_engine.h"
 
 namespace hepinfer::remote {
@@ -80,7 +80,10 @@ class RemoteModel::Impl {
 
  public:
   Impl(std::vector<Endpoint> servers, ServedModel model, RemoteOptions options)
-      : model_(std::move(model)), model_path_(detail::model_path(model_)), options_(std::move(options)), work_(asio::make_work_guard(io_)) {
+      : model_(std::move(model)),
+        model_path_(detail::model_path(model_)),
+        options_(std::move(options)),
+        work_(asio::make_work_guard(io_)) {
     if (options_.max_attempts < 1) throw InvalidArgumentError("RemoteOptions::max_attempts must be at least 1");
     if (options_.timeout.count() <= 0) throw InvalidArgumentError("RemoteOptions::timeout must be positive");
     for (Endpoint& endpoint : servers) {
@@ -422,7 +425,8 @@ class RemoteModel::Impl {
     }
     for (const auto& entry : servers_) {
       if (entry->target.token) {
-        info_.load_details.push_back({"token (" + entry->endpoint.name + ")", "bearer, from " + entry->target.token->file()});
+        info_.load_details.push_back(
+            {"token (" + entry->endpoint.name + ")", "bearer, from " + entry->target.token->file()});
       }
     }
   }
@@ -640,8 +644,8 @@ class RemoteModel::Impl {
         return;
       }
       fail(call, call->last_code,
-           "model " + model_.description() + ": no server answered after " + std::to_string(call->attempts) + " attempts" +
-               call->failures);
+           "model " + model_.description() + ": no server answered after " + std::to_string(call->attempts) +
+               " attempts" + call->failures);
       return;
     }
     const ErrorCode code = reply.failure == HttpFailure::kTooLarge ? ErrorCode::kResourceExhausted
@@ -698,7 +702,9 @@ class RemoteModel::Impl {
     std::lock_guard lock(fallback_mutex_);
     if (!fallback_) {
       fallback_ = options_.local_fallback();
-      if (!fallback_) throw InvalidModelError("model " + model_.description() + ": the local fallback loader returned no model");
+      if (!fallback_) {
+        throw InvalidModelError("model " + model_.description() + ": the local fallback loader returned no model");
+      }
     }
     return fallback_;
   }
@@ -710,7 +716,8 @@ class RemoteModel::Impl {
       result.outputs = local_model()->run(call.inputs, call.outputs);
     } catch (const Error& error) {
       try {
-        throw_error(error.code(), "model " + model_.description() + " on its local fallback (" + options_.local_fallback_name +
+        throw_error(error.code(), "model " + model_.description() + " on its local fallback (" +
+                                      options_.local_fallback_name +
                                       (where.empty() ? "" : ", after " + where + " failed") + "): " + error.what());
       } catch (...) {
         result.error = std::current_exception();

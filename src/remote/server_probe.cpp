@@ -11,13 +11,15 @@ std::vector<scheduler::ServerOffer> probe_servers(const std::vector<Endpoint>& s
   std::vector<scheduler::ServerOffer> offers;
   for (const Endpoint& server : servers) {
     const detail::HttpTarget target = detail::server_target(server.url, server.tls, server.token_file);
-    scheduler::ServerOffer offer{.name = server.name, .url = server.url, .tls = server.tls, .token_file = server.token_file};
+    scheduler::ServerOffer offer{
+        .name = server.name, .url = server.url, .tls = server.tls, .token_file = server.token_file};
     detail::HttpReply health = detail::http_get(target, "/v2/health/ready", timeout);
     if (health.failure != detail::HttpFailure::kNone) {
       offer.note = health.error;
     } else if (health.status == 401 || health.status == 403) {
       offer.note = "access refused (HTTP " + std::to_string(health.status) + ")" +
-                   (server.token_file.empty() ? "; give the server a token_file" : " to the token in " + server.token_file);
+                   (server.token_file.empty() ? "; give the server a token_file"
+                                              : " to the token in " + server.token_file);
     } else if (health.status != 200) {
       offer.note = "not ready (HTTP " + std::to_string(health.status) + ")";
     } else {

@@ -226,8 +226,8 @@ Plan make_plan(const std::vector<Claim>& claims, const Inventory& inventory, con
         }
         assignment.served_model = claim.served_model;
         assignment.local_fallback = claim.remote == RemotePolicy::kPrefer;
-        assignment.reason = "remote " + std::string(remote_policy_name(claim.remote)) + ": " + claim.served_model.description() +
-                            " ready on " + std::to_string(ready.size()) + " server(s), " + first.offer->name +
+        assignment.reason = "remote " + std::string(remote_policy_name(claim.remote)) + ": " +
+                            claim.served_model.description() + " ready on " + std::to_string(ready.size()) + " server(s), " + first.offer->name +
                             " least loaded; failover: " + (failover.empty() ? "none" : failover) +
                             "; local fallback: " + (assignment.local_fallback ? "CPU" : "none (remote only)");
         continue;

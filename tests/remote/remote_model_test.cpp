@@ -96,7 +96,9 @@ TEST_F(RemoteStubTest, ReadsMetadataAndRunsInBothEncodings) {
 // The stub's "versioned" answers y = 2x as version 1 and y = 3x as version 2, its latest.
 TEST_F(RemoteStubTest, APinnedVersionIsWhatEveryRequestAsksFor) {
   const Tensor input = rows_of(3);
-  auto factor_of = [&](const RemoteModel& remote) { return remote.run({{"x", input}}, {}).at(0).values<float>()[1] / input.values<float>()[1]; };
+  auto factor_of = [&](const RemoteModel& remote) {
+    return remote.run({{"x", input}}, {}).at(0).values<float>()[1] / input.values<float>()[1];
+  };
   for (Encoding encoding : {Encoding::kBinary, Encoding::kJson}) {
     auto first = model({"versioned", "1"}, {.encoding = encoding});
     EXPECT_EQ(first->info().path, url_of(*server_) + "/v2/models/versioned/versions/1");
@@ -110,7 +112,8 @@ TEST_F(RemoteStubTest, APinnedVersionIsWhatEveryRequestAsksFor) {
   EXPECT_THROW(model({"versioned", "1/infer"}), InvalidArgumentError);
   EXPECT_THROW(model({"versioned", "1?x"}), InvalidArgumentError);
 
-  const auto offers = probe_servers({{"stub", url_of(*server_)}}, {{"versioned", "1"}, {"versioned", "9"}, "versioned"}, 2s);
+  const auto offers =
+      probe_servers({{"stub", url_of(*server_)}}, {{"versioned", "1"}, {"versioned", "9"}, "versioned"}, 2s);
   EXPECT_EQ(offers.at(0).ready_models, (std::vector<ServedModel>{{"versioned", "1"}, "versioned"}));
 
   auto reference = parse_model_reference(url_of(*server_) + "/v2/models/versioned/versions/1");
@@ -332,7 +335,8 @@ TEST(RemoteConnect, AServerAtAnIpv6AddressIsReachedOnBothTransports) {
   std::unique_ptr<ServerProcess> server;
   try {
     server = std::make_unique<ServerProcess>(
-        std::vector<std::string>{HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER, "--ipv6"}, "port ", std::chrono::seconds(30));
+        std::vector<std::string>{HEPINFER_TEST_PYTHON, HEPINFER_STUB_SERVER, "--ipv6"}, "port ",
+        std::chrono::seconds(30));
   } catch (const std::exception& error) {
     GTEST_SKIP() << "no IPv6 loopback here: " << error.what();
   }
@@ -407,10 +411,12 @@ TEST_F(RemoteTokenTest, RequestsCarryTheTokenAndARotatedOneIsReadAgain) {
 }
 
 TEST_F(RemoteTokenTest, MissingOrUnusableTokensAreTypedErrorsNamingTheFile) {
-  const std::string without = test::error_message_of<PermissionDeniedError>([&] { connect({with_token("")}, "double"); });
+  const std::string without =
+      test::error_message_of<PermissionDeniedError>([&] { connect({with_token("")}, "double"); });
   EXPECT_NE(without.find("access refused (HTTP 401) without a token"), std::string::npos) << without;
   write(client_token_, "stale-token");
-  const std::string stale = test::error_message_of<PermissionDeniedError>([&] { connect({with_token(client_token_)}, "double"); });
+  const std::string stale =
+      test::error_message_of<PermissionDeniedError>([&] { connect({with_token(client_token_)}, "double"); });
   EXPECT_NE(stale.find("to the token in " + client_token_.string()), std::string::npos) << stale;
 
   EXPECT_THROW(connect({with_token((directory_ / "absent").string())}, "double"), FileNotFoundError);

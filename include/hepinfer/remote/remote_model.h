@@ -150,7 +150,8 @@ class RemoteModel final : public Model {
 // Connects to the model `model` served by `servers` (tried in this order): reads its metadata
 // from the first server that has it ready. With a version, every request (metadata, readiness,
 // inference, statistics) names it, so every server answers with that version or not at all;
-// servers that serve no versions (KServe answers 501) are then not ready for it. Throws InvalidArgumentError (no server, a malformed
+// servers that serve no versions (KServe answers 501) are then not ready for it.
+// Throws InvalidArgumentError (no server, a malformed
 // URL), UnavailableError (no server answers or has the model ready, naming each and why),
 // BackendError / UnsupportedError (metadata that is malformed or uses types hepinfer lacks).
 // Of LoadOptions it reads `signature` (must be empty or "serving_default": a served model has one)
