@@ -133,4 +133,18 @@ TEST_F(PlanCli, TheExampleWorkflowPlansAsDocumented) {
   EXPECT_EQ(json["modules"][2]["on_cpu"], true);
 }
 
+// Its servers are on loopback ports nothing listens on here: every module is planned locally, and
+// the reasons name each server and the pinned version.
+TEST_F(PlanCli, TheServedExampleWorkflowSaysWhyEachModuleStaysLocal) {
+  const Result result = plan(std::string(HEPINFER_EXAMPLES_DIR) + "/workflows/served_job.yaml --json");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto json = nlohmann::json::parse(result.out);
+  ASSERT_EQ(json["servers"].size(), 2u);
+  EXPECT_EQ(json["servers"][0]["name"], "oip-a");
+  const std::string pinned = json["modules"][1]["reason"];
+  EXPECT_NE(pinned.find("no server has 'mlp' version 2 ready (oip-a: "), std::string::npos) << pinned;
+  EXPECT_TRUE(json["modules"][1]["servers"].empty());
+  EXPECT_EQ(json["modules"][1]["served_version"], nullptr) << "set only for a module placed on a server";
+}
+
 }  // namespace
