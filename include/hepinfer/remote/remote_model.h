@@ -135,8 +135,9 @@ class RemoteModel final : public Model {
   std::future<std::vector<Tensor>> submit(std::vector<NamedTensor> inputs, std::vector<std::string> output_names) const;
 
   RemoteStatistics statistics() const;
-  // The server's own statistics of the model (Triton: GET /v2/models/NAME[/versions/V]/stats) as JSON text, from
-  // the first server that answers it; nullopt where no server offers them (KServe, MLServer).
+  // The server's own statistics of the model (Triton: GET /v2/models/NAME[/versions/V]/stats) as
+  // JSON text, from the first server that answers it; nullopt where no server offers them (KServe,
+  // MLServer).
   std::optional<std::string> server_statistics() const;
 
   class Impl;
@@ -150,9 +151,11 @@ class RemoteModel final : public Model {
 // Connects to the model `model` served by `servers` (tried in this order): reads its metadata
 // from the first server that has it ready. With a version, every request (metadata, readiness,
 // inference, statistics) names it, so every server answers with that version or not at all;
-// servers that serve no versions (KServe answers 501) are then not ready for it.
-// Throws InvalidArgumentError (no server, a malformed
-// URL), UnavailableError (no server answers or has the model ready, naming each and why),
+// servers that serve no versions (KServe answers 501) are then not ready for it. Throws
+// InvalidArgumentError (no server, a malformed URL, a name or version that cannot go into a URL's
+// path, unusable TLS files, a token file holding no token), FileNotFoundError (a token file that
+// is not there), UnavailableError (no server answers or has the model ready, naming each and
+// why), PermissionDeniedError (every server refused access),
 // BackendError / UnsupportedError (metadata that is malformed or uses types hepinfer lacks).
 // Of LoadOptions it reads `signature` (must be empty or "serving_default": a served model has one)
 // and `warmup_runs`/`warmup_batch_sizes`.
