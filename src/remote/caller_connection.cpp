@@ -135,6 +135,8 @@ class CallerConnection::Stream {
     while (true) {
       const tls::Progress progress = tls_->session.handshake();
       if (progress == tls::Progress::kFailed) {
+        beast::error_code unsent;
+        send_tls_output(unsent);  // the alert saying why, if there is one: best effort
         error = tls_failure();
         return false;
       }

@@ -170,6 +170,7 @@ class Handshake {
   template <class Self>
   void operator()(Self& self, beast::error_code error = {}, std::size_t bytes = 0) {
     const bool initiating = step_ == Step::kStart;
+    if (step_ == Step::kAlerting) return self.complete(tls_failure());  // whether the alert went or not
     if (step_ == Step::kSending) {
       if (error) return self.complete(error);
       channel_.output.clear();
@@ -178,9 +179,11 @@ class Handshake {
       channel_.session.receive(channel_.input.data(), bytes);
     }
     const tls::Progress progress = channel_.session.handshake();
-    if (progress != tls::Progress::kFailed && channel_.session.has_output()) {
+    // A failed handshake may leave an alert saying why (e.g. "unknown CA"): it goes to the server
+    // first, so that the server's log says more than that the client went away.
+    if (channel_.session.has_output()) {
       channel_.session.take_output(channel_.output);
-      step_ = Step::kSending;
+      step_ = progress == tls::Progress::kFailed ? Step::kAlerting : Step::kSending;
       asio::async_write(next_, asio::buffer(channel_.output), std::move(self));
       return;
     }
@@ -197,7 +200,7 @@ class Handshake {
   }
 
  private:
-  enum class Step { kStart, kSending, kReceiving };
+  enum class Step { kStart, kSending, kReceiving, kAlerting };
   beast::tcp_stream& next_;
   TlsChannel& channel_;
   Step step_ = Step::kStart;

@@ -180,6 +180,23 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
     EXPECT_NE(text.find("server 'impostor' (" + url + ")"), std::string::npos) << text;
     EXPECT_NE(text.find("certificate was not accepted"), std::string::npos) << text;
   }
+  // The server is told why (an "unknown CA" alert), not just left by the client: the stub logs
+  // each failed handshake, a moment after it happened.
+  auto alerts_after = [&](std::size_t before) {
+    std::size_t count = 0;
+    for (int wait = 0; wait < 40; ++wait) {
+      const std::string log = untrusted->log_text();
+      count = 0;
+      for (auto at = log.find("alert unknown ca"); at != std::string::npos; at = log.find("alert unknown ca", at + 1)) {
+        ++count;
+      }
+      if (count > before) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return count;
+  };
+  const std::size_t from_the_pool = alerts_after(0);
+  EXPECT_GE(from_the_pool, 1u) << untrusted->log_text();
   // Without a CA file the system's trusted certificates apply, and the test CA is not one of them.
   EXPECT_THROW(connect({{"secure", https_url(*server_)}}, "double", {}, {.timeout = 2s}), UnavailableError);
   // The caller's own connection checks the certificate too.
@@ -188,6 +205,7 @@ TEST_F(TlsTest, UntrustedCertificatesAreRefusedOnEveryPath) {
   const detail::HttpReply reply = direct.exchange({.method = "GET", .path = "/v2/health/ready"}, 2s);
   EXPECT_EQ(reply.failure, detail::HttpFailure::kConnect);
   EXPECT_NE(reply.error.find("certificate was not accepted"), std::string::npos) << reply.error;
+  EXPECT_GT(alerts_after(from_the_pool), from_the_pool) << "the caller's connection sends the alert too";
   // The planner's probe says why instead of throwing.
   const auto offers = probe_servers({trusted("impostor", url)}, {"double"}, 2000ms);
   ASSERT_EQ(offers.size(), 1u);
