@@ -2,7 +2,8 @@
 // KServe and runs this): client CPU per request in both encodings, request rate with many
 // requesters, dynamic batching in front of the remote model against unbatched requests, and a
 // server killed mid-run (every request must end exactly once), and, as the floor for client CPU,
-// the same binary request sent with nothing but system calls (socket_floor.h). With a TLS proxy in
+// the same binary request sent with nothing but system calls (socket_floor.h), and hepinfer's own
+// protocol code on that request and its reply without the network (protocol_work.h). With a TLS proxy in
 // front of the server and a plain one as its baseline (tests/remote/tls_proxy.py), the client CPU
 // that TLS adds. Writes JSON; bench/report_remote.py adds the Python client's rate measured in the
 // same run and prints the table.
@@ -31,6 +32,7 @@
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/core/latency.h"
 #include "hepinfer/remote/remote_model.h"
+#include "protocol_work.h"
 #include "socket_floor.h"
 
 namespace {
@@ -140,6 +142,24 @@ Phase measure_plain_socket_floor(const std::string& url, const std::string& mode
   return phase;
 }
 
+// The backend's own protocol code per request (protocol_work.h), on a reply the server sent to
+// the same request: what of client CPU is hepinfer's code, measured hot.
+nlohmann::json measure_own_protocol_work(const std::string& url, const std::string& model_name, const Model& model,
+                                         std::int64_t rows, double seconds) {
+  const std::vector<NamedTensor> inputs = example_inputs(model.info(), rows, "bench", 7u);
+  std::vector<std::string> outputs;
+  for (const TensorInfo& output : model.info().signatures.front().outputs) outputs.push_back(output.key);
+  bench::PlainSocketExchange socket(url, model_name, inputs, outputs);
+  if (const int status = socket.exchange(); status != 200) {
+    throw std::runtime_error("protocol work: the server answered HTTP " + std::to_string(status));
+  }
+  const std::string reply(socket.last_reply());
+  const bench::ProtocolWork work = bench::measure_protocol_work(inputs, outputs, model_name, reply, seconds);
+  return {{"iterations", work.iterations}, {"us_per_request", work.total_us()}, {"encode_us", work.encode_us},
+          {"http_write_us", work.write_us}, {"http_read_us", work.read_us}, {"decode_us", work.decode_us},
+          {"reply_bytes", reply.size()}};
+}
+
 // 16 requesters on two servers; the first server's process is killed a third of the way in.
 // Every request is counted when it ends: it must end exactly once, with outputs.
 nlohmann::json failover(const std::string& first, const std::string& second, const std::string& model_name,
@@ -230,6 +250,7 @@ int main(int argc, char** argv) {
       report["single_" + name] = measure(*model, 1, rows, seconds).json();
       if (encoding == remote::Encoding::kBinary) {
         report["plain_socket_floor"] = measure_plain_socket_floor(url, model_name, *model, rows, seconds).json();
+        report["protocol_work"] = measure_own_protocol_work(url, model_name, *model, rows, seconds);
       }
       report["concurrent_" + name] = measure(*model, requesters, rows, seconds).json();
       std::cerr << "bench_remote: " << name << " done\n";

@@ -2,8 +2,10 @@
 """One benchmark run of the remote backend: makes a dense model (64 features in, 16 rows per request
 by default), serves it from two KServe servers (scripts/serve_oip.sh, loopback), runs Triton's Python
 HTTP client against the first (peer_tritonclient.py), then bench_remote (C++) against it, whose last
-phase kills the first server mid-run. Client CPU per request is shown next to its floor on this host:
-the same binary request sent over a plain socket with nothing but the system calls. What TLS adds
+phase kills the first server mid-run. Client CPU per request is shown next to its floor on this host,
+the same binary request sent over a plain socket with nothing but the system calls, and next to
+what of it hepinfer's own protocol code takes, hot and without the network (bench/protocol_work.h).
+What TLS adds
 is measured through two instances of tests/remote/tls_proxy.py in front of the first server, one
 speaking TLS (certificates from tests/remote/make_test_certificates.sh), one not. Prints the
 Markdown table the README and docs/remote.md show, writes everything as JSON, and the single-server
@@ -146,6 +148,10 @@ def main():
         print(f"| one requester, {encoding}: client CPU per request (user part) | "
               f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
               f"{baseline} |")
+    work = cpp["protocol_work"]
+    print(f"| of it, hepinfer's protocol code, hot, without the network (encode / HTTP write / HTTP read / "
+          f"decode) | {work['us_per_request']:.1f} µs ({work['encode_us']:.1f} / {work['http_write_us']:.1f} / "
+          f"{work['http_read_us']:.1f} / {work['decode_us']:.1f}) | - | - |")
     plain_proxy, tls_proxy = cpp["single_binary_plain_proxy"], cpp["single_binary_tls_proxy"]
     print(f"| one requester, binary, HTTPS through a TLS proxy: client CPU per request (user part) | "
           f"{tls_proxy['client_cpu_us_per_request']:.1f} µs ({tls_proxy['client_user_cpu_us_per_request']:.1f} µs) | "

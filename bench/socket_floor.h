@@ -86,8 +86,11 @@ class PlainSocketExchange {
       received += static_cast<std::size_t>(n);
       if (complete(std::string_view(buffer_.data(), received))) break;
     }
+    received_ = received;
     return std::atoi(buffer_.data() + std::strlen("HTTP/1.1 "));
   }
+  // The last reply, as the server sent it.
+  std::string_view last_reply() const { return {buffer_.data(), received_}; }
 
  private:
   // The reply's end, found the cheapest way: its Content-Length, or the last chunk of a chunked
@@ -109,6 +112,7 @@ class PlainSocketExchange {
   int socket_ = -1;
   std::string request_;
   std::vector<char> buffer_;
+  std::size_t received_ = 0;
 };
 
 }  // namespace hepinfer::bench
