@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -112,17 +113,31 @@ Phase measure(const Model& model, int requesters, std::int64_t rows, double seco
   return phase;
 }
 
+// The benchmark's binary request for `model`, and a plain socket to the server that has sent it
+// once and got HTTP 200 back (`what` names the phase in errors).
+struct PlainRequest {
+  std::vector<NamedTensor> inputs;
+  std::vector<std::string> outputs;
+  std::unique_ptr<bench::PlainSocketExchange> socket;
+};
+PlainRequest plain_request_answered(const std::string& url, const std::string& model_name, const Model& model,
+                                    std::int64_t rows, const std::string& what) {
+  PlainRequest request;
+  request.inputs = example_inputs(model.info(), rows, "bench", 7u);
+  for (const TensorInfo& output : model.info().signatures.front().outputs) request.outputs.push_back(output.key);
+  request.socket = std::make_unique<bench::PlainSocketExchange>(url, model_name, request.inputs, request.outputs);
+  if (const int status = request.socket->exchange(); status != 200) {
+    throw std::runtime_error(what + ": the server answered HTTP " + std::to_string(status));
+  }
+  return request;
+}
+
 // One requester sending pre-encoded binary requests over a plain socket: the client CPU that no
 // client can go below on this host and server (socket_floor.h).
 Phase measure_plain_socket_floor(const std::string& url, const std::string& model_name, const Model& model,
                                  std::int64_t rows, double seconds) {
-  const std::vector<NamedTensor> inputs = example_inputs(model.info(), rows, "bench", 7u);
-  std::vector<std::string> outputs;
-  for (const TensorInfo& output : model.info().signatures.front().outputs) outputs.push_back(output.key);
-  bench::PlainSocketExchange socket(url, model_name, inputs, outputs);
-  if (const int status = socket.exchange(); status != 200) {
-    throw std::runtime_error("plain socket floor: the server answered HTTP " + std::to_string(status));
-  }
+  const PlainRequest request = plain_request_answered(url, model_name, model, rows, "plain socket floor");
+  bench::PlainSocketExchange& socket = *request.socket;
   std::vector<double> latencies;
   const CpuSeconds cpu_before = process_cpu_seconds();
   const Clock::time_point start = Clock::now();
@@ -146,15 +161,10 @@ Phase measure_plain_socket_floor(const std::string& url, const std::string& mode
 // the same request: what of client CPU is hepinfer's code, measured hot.
 nlohmann::json measure_own_protocol_work(const std::string& url, const std::string& model_name, const Model& model,
                                          std::int64_t rows, double seconds) {
-  const std::vector<NamedTensor> inputs = example_inputs(model.info(), rows, "bench", 7u);
-  std::vector<std::string> outputs;
-  for (const TensorInfo& output : model.info().signatures.front().outputs) outputs.push_back(output.key);
-  bench::PlainSocketExchange socket(url, model_name, inputs, outputs);
-  if (const int status = socket.exchange(); status != 200) {
-    throw std::runtime_error("protocol work: the server answered HTTP " + std::to_string(status));
-  }
-  const std::string reply(socket.last_reply());
-  const bench::ProtocolWork work = bench::measure_protocol_work(inputs, outputs, model_name, reply, seconds);
+  const PlainRequest request = plain_request_answered(url, model_name, model, rows, "protocol work");
+  const std::string reply(request.socket->last_reply());
+  const bench::ProtocolWork work =
+      bench::measure_protocol_work(request.inputs, request.outputs, model_name, reply, seconds);
   return {{"iterations", work.iterations}, {"us_per_request", work.total_us()}, {"encode_us", work.encode_us},
           {"http_write_us", work.write_us}, {"http_read_us", work.read_us}, {"decode_us", work.decode_us},
           {"reply_bytes", reply.size()}};
