@@ -10,7 +10,9 @@
 //
 // usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N]
 //                     [--batch-delay-us D] [--second URL --kill-pid PID]
-//                     [--plain-proxy URL --tls-proxy URL --tls-ca FILE]
+//                     [--plain-proxy URL --tls-proxy URL --tls-ca FILE] [--phases all|client-cpu]
+//   --phases client-cpu: one requester in each encoding, the floor and the protocol work only (what
+//   report_remote.py runs a second time with the server on a core of its own)
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -225,7 +227,7 @@ nlohmann::json failover(const std::string& first, const std::string& second, con
 int main(int argc, char** argv) {
   if (argc < 4) {
     std::cerr << "usage: bench_remote URL MODEL OUT.json [--seconds S] [--rows N] [--requesters N] "
-                 "[--batch-delay-us D] [--second URL --kill-pid PID] [--plain-proxy URL --tls-proxy URL --tls-ca FILE]\n";
+                 "[--batch-delay-us D] [--second URL --kill-pid PID] [--plain-proxy URL --tls-proxy URL --tls-ca FILE] [--phases all|client-cpu]\n";
     return 2;
   }
   const std::string url = argv[1], model_name = argv[2], out = argv[3];
@@ -233,7 +235,7 @@ int main(int argc, char** argv) {
   std::int64_t rows = 16;
   int requesters = 16;
   long delay_us = 500;
-  std::string second, plain_proxy, tls_proxy, tls_ca;
+  std::string second, plain_proxy, tls_proxy, tls_ca, phases = "all";
   pid_t kill_pid = 0;
   for (int i = 4; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -246,6 +248,7 @@ int main(int argc, char** argv) {
     else if (flag == "--plain-proxy") plain_proxy = value;
     else if (flag == "--tls-proxy") tls_proxy = value;
     else if (flag == "--tls-ca") tls_ca = value;
+    else if (flag == "--phases" && (value == "all" || value == "client-cpu")) phases = value;
     else {
       std::cerr << "unknown option " << flag << "\n";
       return 2;
@@ -262,8 +265,12 @@ int main(int argc, char** argv) {
         report["plain_socket_floor"] = measure_plain_socket_floor(url, model_name, *model, rows, seconds).json();
         report["protocol_work"] = measure_own_protocol_work(url, model_name, *model, rows, seconds);
       }
-      report["concurrent_" + name] = measure(*model, requesters, rows, seconds).json();
+      if (phases == "all") report["concurrent_" + name] = measure(*model, requesters, rows, seconds).json();
       std::cerr << "bench_remote: " << name << " done\n";
+    }
+    if (phases == "client-cpu") {
+      std::ofstream(out) << report.dump(2) << "\n";
+      return 0;
     }
     if (!plain_proxy.empty() && !tls_proxy.empty()) {
       // One requester, binary, through two instances of the same proxy, one of them speaking TLS:

@@ -5,6 +5,9 @@ HTTP client against the first (peer_tritonclient.py), then bench_remote (C++) ag
 phase kills the first server mid-run. Client CPU per request is shown next to its floor on this host,
 the same binary request sent over a plain socket with nothing but the system calls, and next to
 what of it hepinfer's own protocol code takes, hot and without the network (bench/protocol_work.h).
+Client CPU is measured twice: with the server on the client's cores (as the rest of the run), and
+with the client on one core and the server on the others (as a server on another node would be),
+since a server sharing the client's core both takes its caches and adds loopback work.
 What TLS adds
 is measured through two instances of tests/remote/tls_proxy.py in front of the first server, one
 speaking TLS (certificates from tests/remote/make_test_certificates.sh), one not. Prints the
@@ -17,6 +20,7 @@ run in .venv-kserve.
 """
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -52,6 +56,30 @@ def serve(saved_model, port, log):
 
 def stop(pid):
     subprocess.run([str(REPO / "scripts/serve_oip.sh"), "--stop", str(pid)], capture_output=True)
+
+
+def pin(pid, cpus):
+    """Every thread of process `pid` onto `cpus`."""
+    subprocess.run(["taskset", "-a", "-p", "-c", ",".join(map(str, sorted(cpus))), str(pid)], check=True,
+                   capture_output=True)
+
+
+def client_cpu_with_server_apart(build, url, pid, rows, seconds, out):
+    """bench_remote's one-requester phases on the first CPU this process may use, the server's
+    threads on the others; None on a machine with a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    client, server = cpus[:1], cpus[1:]
+    pin(pid, server)
+    try:
+        subprocess.run(["taskset", "-c", str(client[0]), str(build / "bench/bench_remote"), url, MODEL, str(out),
+                        "--seconds", str(seconds), "--rows", str(rows), "--phases", "client-cpu"], check=True)
+    finally:
+        pin(pid, cpus)
+    result = json.loads(out.read_text())
+    result["client_cpus"], result["server_cpus"] = client, server
+    return result
 
 
 def start_proxy(arguments, log):
@@ -96,6 +124,8 @@ def main():
         tls_proxy, tls_port = start_proxy([str(certificates / "server.pem"), str(certificates / "server.key"),
                                            str(port_a)], out / "tls_proxy.log")
         proxies.append(tls_proxy)
+        apart = client_cpu_with_server_apart(build, f"http://127.0.0.1:{port_a}", pid_a, args.rows, args.seconds,
+                                             out / "bench_remote_server_apart.json")
         kserve_python = REPO / ".venv-kserve/bin/python"
         subprocess.run([str(kserve_python), str(REPO / "bench/peer_tritonclient.py"), f"127.0.0.1:{port_a}", MODEL,
                         str(out / "peer_tritonclient.json"), "--seconds", str(args.seconds), "--rows", str(args.rows),
@@ -128,6 +158,7 @@ def main():
         "single_request_latency_us": cpp["single_binary"]["p50_us"],
     }
     report = {"benchmark": "remote", "machine": machine(), "bench_remote": cpp, "tritonclient": peer,
+              "bench_remote_server_apart": apart,
               "scale_out_inputs": measured}
     (out / "report_remote.json").write_text(json.dumps(report, indent=2))
     (out / "scale_out_measured.json").write_text(json.dumps(measured, indent=2))
@@ -148,6 +179,17 @@ def main():
         print(f"| one requester, {encoding}: client CPU per request (user part) | "
               f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
               f"{baseline} |")
+    if apart:
+        floor_apart = apart["plain_socket_floor"]
+        for encoding in ("binary", "json"):
+            single = apart[f"single_{encoding}"]
+            baseline = (f"plain socket, as above: {floor_apart['client_cpu_us_per_request']:.1f} µs "
+                        f"({floor_apart['client_user_cpu_us_per_request']:.1f} µs) | "
+                        f"{single['client_cpu_us_per_request'] / floor_apart['client_cpu_us_per_request']:.2f}x"
+                        if encoding == "binary" else "- | -")
+            print(f"| one requester, {encoding}, server on a core of its own: client CPU per request (user part) | "
+                  f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
+                  f"{baseline} |")
     work = cpp["protocol_work"]
     print(f"| of it, hepinfer's protocol code, hot, without the network (encode / HTTP write / HTTP read / "
           f"decode) | {work['us_per_request']:.1f} µs ({work['encode_us']:.1f} / {work['http_write_us']:.1f} / "

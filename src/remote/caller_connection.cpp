@@ -260,7 +260,9 @@ class CallerConnection::Stream {
 
 CallerConnection::CallerConnection(HttpTarget target, std::vector<asio::ip::tcp::endpoint> endpoints,
                                    std::size_t max_reply_bytes)
-    : target_(std::move(target)), endpoints_(std::move(endpoints)), max_reply_bytes_(max_reply_bytes) {}
+    : target_(std::move(target)), endpoints_(std::move(endpoints)), max_reply_bytes_(max_reply_bytes) {
+  buffer_.reserve(kReplyReadBufferBytes);
+}
 
 CallerConnection::~CallerConnection() { close(); }
 

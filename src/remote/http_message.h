@@ -13,6 +13,9 @@
 namespace hepinfer::remote::detail {
 
 constexpr std::uint32_t kMaxReplyHeaderBytes = 64 * 1024;
+// A connection's read buffer starts this large, so that a small reply (headers and body) arrives in
+// one recv: Beast reads 512 bytes at a time into an empty buffer (two or three recvs a reply).
+constexpr std::size_t kReplyReadBufferBytes = 16 * 1024;
 
 // The body is not copied: it stays in `request`, which must outlive the message.
 boost::beast::http::request<boost::beast::http::span_body<const char>> beast_request(const HttpRequest& request,

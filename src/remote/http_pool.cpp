@@ -84,7 +84,7 @@ HttpTarget server_target(const std::string& url, const TlsOptions& tls, const st
 
 class HttpPool::Connection {
  public:
-  explicit Connection(asio::io_context& io) : stream(io) {}
+  explicit Connection(asio::io_context& io) : stream(io) { buffer.reserve(kReplyReadBufferBytes); }
   beast::tcp_stream stream;
   std::unique_ptr<TlsChannel> tls;   // https: the session, made when the connection is
   std::optional<TlsStream> secure;   // https: HTTP goes through this instead of `stream`
