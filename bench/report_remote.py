@@ -155,6 +155,7 @@ def main():
         "service_us_per_request": unbatched_1row_us,
         "service_us_per_row": per_row,
         "client_cpu_us_per_request": cpp["single_binary"]["client_cpu_us_per_request"],
+        "client_cpu_us_per_request_server_apart": apart["single_binary"]["client_cpu_us_per_request"] if apart else None,
         "single_request_latency_us": cpp["single_binary"]["p50_us"],
     }
     report = {"benchmark": "remote", "machine": machine(), "bench_remote": cpp, "tritonclient": peer,
