@@ -248,11 +248,15 @@ int main(int argc, char** argv) {
     else if (flag == "--plain-proxy") plain_proxy = value;
     else if (flag == "--tls-proxy") tls_proxy = value;
     else if (flag == "--tls-ca") tls_ca = value;
-    else if (flag == "--phases" && (value == "all" || value == "client-cpu")) phases = value;
+    else if (flag == "--phases") phases = value;
     else {
       std::cerr << "unknown option " << flag << "\n";
       return 2;
     }
+  }
+  if (phases != "all" && phases != "client-cpu") {
+    std::cerr << "--phases: expected all or client-cpu, got '" << phases << "'\n";
+    return 2;
   }
   try {
     nlohmann::json report = {{"benchmark", "remote"}, {"server", url}, {"model", model_name}, {"rows", rows},

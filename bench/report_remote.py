@@ -98,6 +98,20 @@ def start_proxy(arguments, log):
     raise RuntimeError(f"tls_proxy.py {' '.join(arguments)} did not start: {Path(log).read_text()}")
 
 
+def print_client_cpu(phases, where, floor_label):
+    """Table rows: one requester's client CPU in each encoding, binary against the plain-socket floor."""
+    floor = phases["plain_socket_floor"]
+    for encoding in ("binary", "json"):
+        single = phases[f"single_{encoding}"]
+        baseline = (f"{floor_label}: {floor['client_cpu_us_per_request']:.1f} µs "
+                    f"({floor['client_user_cpu_us_per_request']:.1f} µs) | "
+                    f"{single['client_cpu_us_per_request'] / floor['client_cpu_us_per_request']:.2f}x"
+                    if encoding == "binary" else "- | -")
+        print(f"| one requester, {encoding}{where}: client CPU per request (user part) | "
+              f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
+              f"{baseline} |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("build")
@@ -170,27 +184,9 @@ def main():
     print(f"\nMachine: {machine()}; KServe 0.21.0 on the same 2 cores; {rows}x64 float32 per request.\n")
     print("| measurement | hepinfer remote backend | baseline (same run) | ratio |")
     print("|---|---:|---:|---:|")
-    floor = cpp["plain_socket_floor"]
-    for encoding in ("binary", "json"):
-        single = cpp[f"single_{encoding}"]
-        baseline = (f"plain socket, request encoded beforehand, reply not parsed: "
-                    f"{floor['client_cpu_us_per_request']:.1f} µs ({floor['client_user_cpu_us_per_request']:.1f} µs) | "
-                    f"{single['client_cpu_us_per_request'] / floor['client_cpu_us_per_request']:.2f}x"
-                    if encoding == "binary" else "- | -")
-        print(f"| one requester, {encoding}: client CPU per request (user part) | "
-              f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
-              f"{baseline} |")
+    print_client_cpu(cpp, "", "plain socket, request encoded beforehand, reply not parsed")
     if apart:
-        floor_apart = apart["plain_socket_floor"]
-        for encoding in ("binary", "json"):
-            single = apart[f"single_{encoding}"]
-            baseline = (f"plain socket, as above: {floor_apart['client_cpu_us_per_request']:.1f} µs "
-                        f"({floor_apart['client_user_cpu_us_per_request']:.1f} µs) | "
-                        f"{single['client_cpu_us_per_request'] / floor_apart['client_cpu_us_per_request']:.2f}x"
-                        if encoding == "binary" else "- | -")
-            print(f"| one requester, {encoding}, server on a core of its own: client CPU per request (user part) | "
-                  f"{single['client_cpu_us_per_request']:.1f} µs ({single['client_user_cpu_us_per_request']:.1f} µs) | "
-                  f"{baseline} |")
+        print_client_cpu(apart, ", server on a core of its own", "plain socket, as above")
     work = cpp["protocol_work"]
     print(f"| of it, hepinfer's protocol code, hot, without the network (encode / HTTP write / HTTP read / "
           f"decode) | {work['us_per_request']:.1f} µs ({work['encode_us']:.1f} / {work['http_write_us']:.1f} / "
