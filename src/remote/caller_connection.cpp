@@ -352,7 +352,14 @@ HttpReply CallerConnection::exchange(const HttpRequest& request, Clock::duration
       }
       got_some = parser.got_some();
     }
-    const std::string why = error == tls_failure() && tls_ ? tls_->session.error() : error.message();
+    std::string why = error == tls_failure() && tls_ ? tls_->session.error() : error.message();
+    if (!got_some && tls_ && closed_under_write(error)) {
+      const std::string alert = alert_before_close(*tls_, [this](void* data, std::size_t size) {
+        const ssize_t received = ::recv(socket_, data, size, MSG_DONTWAIT);
+        return received > 0 ? static_cast<std::size_t>(received) : std::size_t{0};
+      });
+      if (!alert.empty()) why = alert;
+    }
     close();
     // A kept-alive connection the server closed while idle fails at once; that says nothing about
     // the server, so the request goes once more on a new connection.

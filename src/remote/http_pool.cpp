@@ -241,6 +241,18 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
     return error.message();
   }
 
+  // The TLS alert that arrived before the server closed the connection under a write, if any.
+  std::string alert_before_close(const beast::error_code& error) {
+    if (!connection_->tls || !closed_under_write(error)) return {};
+    tcp::socket& socket = connection_->stream.socket();
+    beast::error_code ignored;
+    socket.non_blocking(true, ignored);
+    return detail::alert_before_close(*connection_->tls, [&socket](void* data, std::size_t size) {
+      beast::error_code would_block_or_closed;
+      return socket.read_some(boost::asio::buffer(data, size), would_block_or_closed);
+    });
+  }
+
   template <class Operation>
   void on_stream(Operation&& operation) {
     if (connection_->secure) {
@@ -257,7 +269,8 @@ class HttpPool::Exchange : public std::enable_shared_from_this<Exchange> {
       http::async_write(stream, connection_->request, [self = shared_from_this()](beast::error_code error, std::size_t) {
         if (error && self->retry_on_fresh_connection(error)) return;
         if (error) {
-          self->fail(classify(error), self->describe(error));
+          const std::string alert = self->alert_before_close(error);
+          self->fail(classify(error), alert.empty() ? self->describe(error) : alert);
           return;
         }
         self->read();

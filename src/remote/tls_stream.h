@@ -13,6 +13,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -70,6 +71,36 @@ bool encrypt(TlsChannel& channel, const ConstBuffers& buffers, std::size_t& plai
   }
   channel.session.take_output(channel.output);
   return true;
+}
+
+// Whether a write failed because the server closed the connection under it (reset, broken pipe).
+inline bool closed_under_write(const boost::beast::error_code& error) {
+  return error == boost::asio::error::broken_pipe || error == boost::asio::error::connection_reset;
+}
+
+// Why the server closed a connection under a write, when it said so first. With TLS 1.3 a server
+// checks the client's certificate after the client's handshake has ended, so its refusal (an alert)
+// can arrive while a request is still going out, and the write fails with the alert unread.
+// `receive_queued(data, size)` returns bytes that have already arrived, 0 when none: it never waits,
+// since the alert came before the close that failed the write. Returns the session's error when an
+// alert was among those bytes, else empty.
+template <class ReceiveQueued>
+std::string alert_before_close(TlsChannel& channel, ReceiveQueued&& receive_queued) {
+  std::array<char, 512> plaintext;
+  for (int records = 0; records < 64; ++records) {  // a server that keeps sending is not waited for
+    std::size_t received = 0;
+    switch (channel.session.read(plaintext.data(), plaintext.size(), received)) {
+      case tls::Progress::kFailed: return channel.session.error();
+      case tls::Progress::kDone: continue;  // data before the alert: not what is looked for
+      case tls::Progress::kWantInput: break;
+      case tls::Progress::kClosed:
+      case tls::Progress::kTruncated: return {};
+    }
+    const std::size_t bytes = receive_queued(channel.input.data(), channel.input.size());
+    if (bytes == 0) return {};
+    channel.session.receive(channel.input.data(), bytes);
+  }
+  return {};
 }
 
 namespace tls_ops {

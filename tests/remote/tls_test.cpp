@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "hepinfer/core/error.h"
@@ -243,6 +244,32 @@ TEST_F(TlsTest, ServersDemandingAClientCertificateGetOne) {
   expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
   expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
   expect_doubled(input, remote->submit({{"x", input}}, {}).get().at(0));
+}
+
+// With TLS 1.3 the refusal can reach the client while it is still sending: a large request then
+// fails on a write (the server reset the connection), and the alert that came first says why, on
+// both transports.
+TEST_F(TlsTest, ARefusalThatBreaksALargeRequestStillSaysWhy) {
+  auto strict = start("server", /*client_ca=*/true);
+  const detail::HttpTarget target = detail::server_target(https_url(*strict), {.ca_file = file("ca.pem")});
+  // 32 MB: far more than the kernel's socket buffers take before the server's reset arrives.
+  const detail::HttpRequest request{.method = "POST", .path = "/v2/models/double/infer",
+                                    .body = std::string(std::size_t{32} << 20, 'x'),
+                                    .content_type = "application/octet-stream"};
+  detail::CallerConnection direct(target, detail::resolve_here(target), std::size_t{1} << 20);
+  const detail::HttpReply from_caller = direct.exchange(request, 5s);
+  EXPECT_EQ(from_caller.failure, detail::HttpFailure::kIo) << from_caller.error;
+  EXPECT_NE(from_caller.error.find("certificate required"), std::string::npos) << from_caller.error;
+
+  boost::asio::io_context io;
+  detail::HttpPool pool(io, target, 1, std::size_t{1} << 20);
+  std::optional<detail::HttpReply> from_pool;
+  pool.send(std::make_shared<const detail::HttpRequest>(request), 5s,
+            [&](detail::HttpReply reply) { from_pool = std::move(reply); });
+  io.run();
+  ASSERT_TRUE(from_pool.has_value());
+  EXPECT_EQ(from_pool->failure, detail::HttpFailure::kIo) << from_pool->error;
+  EXPECT_NE(from_pool->error.find("certificate required"), std::string::npos) << from_pool->error;
 }
 
 TEST_F(TlsTest, UnusableTlsFilesAreInvalidArguments) {
