@@ -3,15 +3,15 @@
 per model, hepinfer's TF backend (inline) and the AOT backend (bench_aot, C++, one thread,
 interleaved with a plain read of as many bytes as the model's weights: the host's floor under a
 batch-1 call), then ONNX Runtime (one intra-op thread) and TF Python right after
-(peer_onnxruntime.py); then the demo job with its modules on AOT packages against the same job on
-the TF backend. Compiles the packages itself; prints the Markdown tables docs/backends.md and the
+(peer_onnxruntime.py), all of it in several rounds in turn, the median round reported; then the
+demo job with its modules on AOT packages against the same job on the TF backend. Compiles the packages itself; prints the Markdown tables docs/backends.md and the
 README show; writes all of it as JSON.
 
 Models: the MLP test model and a DeepJet-like tagger (bench/make_deepjet_like.py: four inputs,
 Conv1D stacks, three LSTMs).
 
 usage: report_aot.py BUILD_DIR OUTPUT_DIR [--seconds S] [--batches 1,64] [--events N]
-                     [--target-cpus x86-64-v3,native]
+                     [--target-cpus x86-64-v3,native] [--rounds 3] [--tune]
 (BUILD_DIR: a build with TensorFlow and AOT, whose models/ and demo_models/*/model.aot exist)
 """
 import argparse
@@ -37,6 +37,25 @@ def weight_bytes(saved_model, signature="serving_default"):
                for variable in loaded.signatures[signature].variables)
 
 
+def median_of_rounds(rounds, measurements):
+    """One benchmark's JSON from several rounds of it: per batch, each of `measurements` as in the
+    round with its median median_us (all its figures from that round), with every round's median
+    listed under rounds_median_us."""
+    merged = dict(rounds[0])
+    merged["results"] = []
+    for per_round in zip(*(run["results"] for run in rounds)):
+        result = {key: value for key, value in per_round[0].items() if key not in measurements}
+        result.pop("median_ratio_tf_over_aot", None)  # a single round's; the report divides medians
+        for key in measurements:
+            if key not in per_round[0]:
+                continue
+            ordered = sorted((r[key] for r in per_round), key=lambda m: m["median_us"])
+            result[key] = dict(ordered[(len(ordered) - 1) // 2],
+                               rounds_median_us=[r[key]["median_us"] for r in per_round])
+        merged["results"].append(result)
+    return merged
+
+
 def run_job(hepinfer, arguments, events, threads):
     result = subprocess.run([str(hepinfer), "run", *arguments, "--events", str(events), "--threads", str(threads),
                              "--json", "--quiet"], capture_output=True, text=True, check=True)
@@ -52,6 +71,11 @@ def main():
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--target-cpus", default="x86-64-v3,native",
                         help="CPU levels to compile and measure the AOT packages for (compile_aot.py's)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measure each backend this many times in turn and report the median round")
+    parser.add_argument("--tune", action="store_true",
+                        help="compile the packages as `hepinfer compile --tune` does (each batch size's fastest of "
+                             "XLA's code-generation choices on this machine)")
     args = parser.parse_args()
     build, output = Path(args.build).resolve(), Path(args.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -66,25 +90,35 @@ def main():
     # on this CPU (ONNX Runtime picks its kernels for the host at run time).
     levels = list(dict.fromkeys(compile_aot.resolve_cpu_level(level)[0] for level in args.target_cpus.split(",")))
     merged["target_cpus"] = levels
+    merged["tuned"] = args.tune
+    merged["rounds"] = args.rounds
     for name, saved_model in sources.items():
-        per_level = {}
         weights = weight_bytes(saved_model)
         for level in levels:
             package = output / f"{name}.{level}.aot"
             started = time.monotonic()
-            manifest = compile_aot.compile_model(saved_model, package, batches, target_cpu=level)
+            manifest = compile_aot.compile_model(saved_model, package, batches, target_cpu=level, tuned=args.tune)
             merged["compile"].setdefault(name, {})[level] = {
                 "seconds": round(time.monotonic() - started, 1), "batch_sizes": batches,
-                "library_bytes": manifest["library"]["bytes"], "target": manifest["target"]["cpu"]}
-            cpp_json = output / f"{name}.{level}_bench_aot.json"
-            subprocess.run([str(build / "bench" / "bench_aot"), str(saved_model), str(package), str(cpp_json),
-                            "--seconds", str(args.seconds), "--batches", args.batches, "--weight-bytes", str(weights)],
-                           check=True)
-            per_level[level] = json.loads(cpp_json.read_text())
-        peer_json = output / f"{name}_peers.json"
-        subprocess.run([sys.executable, str(here / "peer_onnxruntime.py"), str(saved_model), str(peer_json),
-                        "--seconds", str(args.seconds / 2), "--batches", args.batches], check=True)
-        peers = json.loads(peer_json.read_text())
+                "library_bytes": manifest["library"]["bytes"], "target": manifest["target"]["cpu"],
+                "tuning": manifest.get("tuning", {}).get(level)}
+        # Rounds of every measurement in turn, so that a host's slower spells fall on all of them.
+        bench_rounds, peer_rounds = {level: [] for level in levels}, []
+        for round_index in range(args.rounds):
+            for level in levels:
+                cpp_json = output / f"{name}.{level}_bench_aot.{round_index}.json"
+                package = output / f"{name}.{level}.aot"
+                subprocess.run([str(build / "bench" / "bench_aot"), str(saved_model), str(package), str(cpp_json),
+                                "--seconds", str(args.seconds), "--batches", args.batches,
+                                "--weight-bytes", str(weights)], check=True)
+                bench_rounds[level].append(json.loads(cpp_json.read_text()))
+            peer_json = output / f"{name}_peers.{round_index}.json"
+            subprocess.run([sys.executable, str(here / "peer_onnxruntime.py"), str(saved_model), str(peer_json),
+                            "--seconds", str(args.seconds / 2), "--batches", args.batches], check=True)
+            peer_rounds.append(json.loads(peer_json.read_text()))
+        per_level = {level: median_of_rounds(rounds, ("aot_backend", "tensorflow_backend_inline", "weight_read_floor"))
+                     for level, rounds in bench_rounds.items()}
+        peers = median_of_rounds(peer_rounds, ("onnxruntime", "tensorflow_python"))
         # The TF backend's figures come from the run next to the host's level (the last one).
         host = per_level[levels[-1]]
         by_batch = {r["batch"]: dict(r) for r in host["results"]}
@@ -122,7 +156,8 @@ def main():
     print(f"\nMachine: {merged['machine']}; one calling thread; ONNX Runtime "
           f"{next(iter(merged['models'].values()))['onnxruntime']} with one intra-op thread (Python, ~3-4 µs of "
           "each call is Python).\n")
-    aot_columns = " | ".join(f"AOT {level} (µs)" for level in levels)
+    tuned = " tuned" if merged["tuned"] else ""
+    aot_columns = " | ".join(f"AOT {level}{tuned} (µs)" for level in levels)
     print(f"| model | batch | {aot_columns} | TF backend (µs) | ONNX Runtime (µs) | TF Python (µs) "
           f"| TF backend ÷ AOT | ORT ÷ AOT | TF Python ÷ AOT |")
     print("|---|---:|" + "---:|" * len(levels) + "---:|---:|---:|---:|---:|---:|")
@@ -152,14 +187,18 @@ def main():
         print(f"| {MODELS[name]} | {first['batch']} | {model['weight_bytes'] / 1024:.0f} | {floor['median_us']:.1f} "
               f"| {floor['gigabytes_per_second']:.0f} | {aot / floor['median_us']:.2f} "
               f"| {tf_backend / floor['median_us']:.2f} |")
-    print("\n| package | CPU level | batch sizes | compile (s) | library (MB) | threads before → after load → after runs |")
-    print("|---|---|---|---:|---:|---|")
+    print("\n| package | CPU level | batch sizes | compile (s) | library (MB) | threads before → after load → after runs "
+          "| tuned: chosen per batch |")
+    print("|---|---|---|---:|---:|---|---|")
     for name, by_level in merged["compile"].items():
         t = merged["models"][name]["threads"]
         for level, compiled in by_level.items():
+            tuning = compiled.get("tuning") or {}
+            choices = "; ".join(f"{batch}: {tuned['chosen']}" for batch, tuned in tuning.items()
+                                if isinstance(tuned, dict) and "chosen" in tuned)
             print(f"| {MODELS[name]} | {level} | {','.join(map(str, compiled['batch_sizes']))} | {compiled['seconds']:.1f} "
                   f"| {compiled['library_bytes'] / 1e6:.1f} | {t['before_aot_load']} → {t['after_aot_load']} → "
-                  f"{t['after_runs']} |")
+                  f"{t['after_runs']} | {choices or 'not tuned'} |")
     print(f"\n| demo job ({args.events} events, {threads} threads; packages loaded at {merged['demo_job_target_cpu']}) | events/s | CPU efficiency | peak RSS MiB | threads |")
     print("|---|---:|---:|---:|---:|")
     for key, job in merged["demo_job"].items():

@@ -22,7 +22,7 @@ The package is a directory:
 Weights are baked into each batch size's function as constants (one copy per batch size).
 
 Usage: compile_aot.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
-                      [--target-cpu LEVEL[,LEVEL...]] [--cxx g++]
+                      [--target-cpu LEVEL[,LEVEL...]] [--cxx g++] [--tune]
   (levels: x86-64-v2, x86-64-v3 (default), x86-64-v4, native)
 Exit status 2 with one line on stderr ("compile_aot: ...") for a model it cannot compile.
 """
@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
 import aot_runtime  # noqa: E402
+import aot_tuning  # noqa: E402
 
 FORMAT = "hepinfer-aot"
 FORMAT_VERSION = 1
@@ -98,7 +99,21 @@ def library_name(level, baseline):
     return LIBRARY if level == baseline else f"model.{level}.so"
 
 
-def tfcompile(source, batch, frozen, work, level, cxx_class):
+def compile_arguments(work, batch, level, out):
+    """_pywrap_tfcompile.Compile's keywords for the graph and config that tfcompile() wrote to
+    `work`, writing the function's files to `out`/b<batch>*."""
+    prefix = out / f"b{batch}"
+    return dict(graph=str(work / f"b{batch}.graph.pb"), config=str(work / f"b{batch}.config.pbtxt"),
+                target_triple="x86_64-pc-linux", target_cpu=level, target_features="",
+                entry_point=f"hepinfer_aot_entry_b{batch}", cpp_class=f"hepinfer_aot::b{batch}",
+                out_function_object=f"{prefix}.o", out_header=f"{prefix}.h", out_metadata_object=f"{prefix}_metadata.o",
+                out_constant_buffers_object=f"{prefix}_constants.o", gen_name_to_index=False, gen_program_shape=False)
+
+
+FUNCTION_FILES = (".o", ".h", "_metadata.o", "_constants.o")
+
+
+def tfcompile(source, batch, frozen, work, level):
     """XLA-compiles `frozen` (the model at `batch` rows) to work/b<batch>{.o,.h,_constants.o}."""
     from tensorflow.compiler.tf2xla import tf2xla_pb2
     from tensorflow.python import _pywrap_tfcompile
@@ -117,16 +132,10 @@ def tfcompile(source, batch, frozen, work, level, cxx_class):
     if len(config.feed) != len(source.input_names) or len(config.fetch) != len(source.output_names):
         fail(f"'{source.path}' at batch {batch}: the frozen function has {len(config.feed)} inputs and "
              f"{len(config.fetch)} outputs, the signature {len(source.input_names)} and {len(source.output_names)}")
-    prefix = work / f"b{batch}"
     (work / f"b{batch}.graph.pb").write_bytes(frozen.graph.as_graph_def().SerializeToString())
     (work / f"b{batch}.config.pbtxt").write_text(str(config))
     try:
-        _pywrap_tfcompile.Compile(
-            graph=str(work / f"b{batch}.graph.pb"), config=str(work / f"b{batch}.config.pbtxt"),
-            target_triple="x86_64-pc-linux", target_cpu=level, target_features="",
-            entry_point=f"hepinfer_aot_entry_b{batch}", cpp_class=cxx_class,
-            out_function_object=f"{prefix}.o", out_header=f"{prefix}.h", out_metadata_object=f"{prefix}_metadata.o",
-            out_constant_buffers_object=f"{prefix}_constants.o", gen_name_to_index=False, gen_program_shape=False)
+        _pywrap_tfcompile.Compile(**compile_arguments(work, batch, level, work))
     except Exception as error:  # tfcompile names the op XLA cannot compile
         fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
 
@@ -268,14 +277,59 @@ def link_library(work, library, batch_sizes, level, cxx, runtime, log):
         fail(f"linking the package library failed: {(lines or ['no message'])[0].strip()}")
 
 
+def tune(batch, level, features, work, num_inputs, num_outputs, cxx, runtime, log):
+    """Compiles aot_tuning's candidates for `batch` at `level` (XLA's default is already in
+    work/level), times each on this machine, and leaves the fastest's files in work/level.
+    Returns what the manifest records: the choice and every candidate's median."""
+    base = work / level
+    candidates = aot_tuning.candidates_for(features)
+    timed = []
+    for index, (name, flags) in enumerate(candidates):
+        directory = base / "tuning" / f"b{batch}-{index}"
+        directory.mkdir(parents=True)
+        if index == 0:
+            for suffix in FUNCTION_FILES:
+                shutil.copy(base / f"b{batch}{suffix}", directory)
+        else:
+            error = aot_tuning.compile_in_child(compile_arguments(base, batch, level, directory), flags)
+            if error is not None:
+                log(f"tuning batch {batch} for {level}: '{name}' not compiled ({error})")
+                continue
+        shutil.copy(find_abi_header(), directory / ABI_HEADER)
+        (directory / "wrapper.cc").write_text(wrapper_source([batch], num_inputs, num_outputs, "{}"))
+        try:
+            link_library(directory, directory / LIBRARY, [batch], level, cxx, runtime, lambda message: None)
+        except CompileError as error:
+            if index == 0:
+                raise
+            log(f"tuning batch {batch} for {level}: '{name}' not linked ({error})")
+            continue
+        timed.append((name, directory))
+    try:
+        medians = aot_tuning.time_libraries([directory / LIBRARY for _, directory in timed], aot_tuning.SECONDS)
+    except RuntimeError as error:
+        fail(f"tuning batch {batch} for {level}: timing the compiled functions failed: {error}")
+    best = min(range(len(timed)), key=medians.__getitem__)
+    if medians[best] > medians[0] * (1 - aot_tuning.MIN_GAIN):
+        best = 0
+    if best != 0:
+        for suffix in FUNCTION_FILES:
+            shutil.copy(timed[best][1] / f"b{batch}{suffix}", base)
+    choice = timed[best][0]
+    log(f"tuned batch {batch} for {level}: " +
+        ", ".join(f"{name} {median:.1f} µs" for (name, _), median in zip(timed, medians)) + f" -> {choice}")
+    return {"chosen": choice, "median_us": {name: median for (name, _), median in zip(timed, medians)}}
+
+
 def compile_model(model, output, batch_sizes, signature="serving_default", target_cpu=DEFAULT_CPU_LEVEL, cxx=None,
-                  log=lambda message: None, linker=None):
+                  log=lambda message: None, linker=None, tuned=False):
     """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
     and returns its manifest. `target_cpu` is one level or several separated by commas: the lowest
     is the baseline library (model.so), each higher one a variant (model.<level>.so) that the
     loader takes on CPUs that have its features. With `linker` (a concurrent.futures executor) the
     C++ compile and link run there and a future of the manifest is returned, so that the next
-    model's XLA compilation overlaps them."""
+    model's XLA compilation overlaps them. With `tuned`, each batch size of each level this CPU
+    can run is compiled with aot_tuning's candidates and the fastest here is kept."""
     started = time.monotonic()
     output = Path(output)
     batch_sizes = sorted(set(batch_sizes))
@@ -301,10 +355,22 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
             for level, _ in levels:
                 log(f"compiling batch {batch}" + (f" for {level}" if len(levels) > 1 else ""))
                 (work / level).mkdir(exist_ok=True)
-                tfcompile(source, batch, frozen, work / level, level, f"hepinfer_aot::b{batch}")
+                tfcompile(source, batch, frozen, work / level, level)
             results = frozen(*[tf.zeros(spec.shape, spec.dtype) for spec in source.batch_specs(batch)])
             shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
         outputs = source.outputs_manifest(shapes_by_batch, "AOT")
+        tuning = {}
+        if tuned:
+            host = host_cpu_features()
+            for level, features in levels:
+                missing = sorted(set(features) - host)
+                if missing:
+                    tuning[level] = {"skipped": f"this CPU lacks {', '.join(missing)}: cannot time {level} code"}
+                    log(f"not tuning {level}: this CPU lacks {', '.join(missing)}")
+                    continue
+                tuning[level] = {str(batch): tune(batch, level, features, work, len(inputs), len(outputs), cxx,
+                                                  runtimes[level], log)
+                                 for batch in batch_sizes}
         package_id = secrets.token_hex(16)
         for level, features in levels:
             # Each library describes itself with its own CPU features; the loader compares them with
@@ -330,6 +396,8 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
             "compiler": aot_runtime.compiler_identity(cxx),
             "weights": "baked into each batch size's function",
         }
+        if tuned:
+            manifest["tuning"] = tuning
         if len(levels) > 1:
             manifest["variants"] = [
                 {"target": {"cpu": level, "cpu_features": features},
@@ -369,11 +437,14 @@ def main():
                         help="a CPU level (x86-64-v2|x86-64-v3|x86-64-v4|native) or several separated by commas: "
                              "the lowest is the baseline, each higher one a variant taken where the CPU has it")
     parser.add_argument("--cxx", default=None)
+    parser.add_argument("--tune", action="store_true",
+                        help="compile each batch size with several of XLA's code-generation choices, time them on "
+                             "this machine and keep the fastest (levels this CPU cannot run keep XLA's default)")
     args = parser.parse_args()
     try:
         batch_sizes = parse_batch_sizes(args.batch_sizes)
         manifest = compile_model(args.model, args.output, batch_sizes, args.signature, args.target_cpu, args.cxx,
-                                 log=lambda message: print(f"compile_aot: {message}", flush=True))
+                                 log=lambda message: print(f"compile_aot: {message}", flush=True), tuned=args.tune)
     except CompileError as error:
         print(f"compile_aot: {error}", file=sys.stderr)
         sys.exit(2)

@@ -171,6 +171,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
       {"library", manifest.library.filename().string() + " (" + std::to_string(manifest.library_bytes / 1024) + " KiB)"},
       {"compiled by", "TensorFlow " + manifest.tensorflow_version},
       {"threads", "none: runs on the caller's thread"}};
+  if (!manifest.tuning.empty()) info.load_details.emplace_back("tuned (batch: XLA options)", manifest.tuning);
   if (!info.placement_note.empty()) info.load_details.emplace_back("placement", info.placement_note);
   auto model = std::make_unique<AotModel>(std::move(info), std::move(manifest));
 

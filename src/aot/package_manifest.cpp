@@ -21,6 +21,25 @@ struct CompiledLibrary {
 };
 
 // One library's "library" and "target" objects; `field` prefixes the fields' names in errors.
+// The "tuning" entry of `level` as one line: "1: CHOICE; 64: CHOICE", or why it was skipped.
+std::string read_tuning(const hepinfer::detail::ManifestReader& reader, const nlohmann::json& tuning,
+                        const std::string& level, const std::vector<std::int64_t>& batch_sizes) {
+  if (!tuning.is_object()) reader.fail("tuning", "expected {level: {batch: {chosen, median_us}}}");
+  if (!tuning.contains(level)) return "";
+  const nlohmann::json& batches = tuning.at(level);
+  const std::string field = "tuning." + level;
+  if (batches.contains("skipped")) return "not tuned: " + reader.text(batches, "skipped", field + ".skipped");
+  if (!batches.is_object()) reader.fail(field, "expected {batch: {chosen, median_us}}");
+  std::string line;
+  for (const std::int64_t size : batch_sizes) {
+    const std::string batch = std::to_string(size);
+    const std::string chosen = reader.text(reader.at(batches, batch, field + "." + batch), "chosen",
+                                           field + "." + batch + ".chosen");
+    line += (line.empty() ? "" : "; ") + batch + ": " + chosen;
+  }
+  return line;
+}
+
 CompiledLibrary read_library(const hepinfer::detail::ManifestReader& reader, const fs::path& directory,
                              const nlohmann::json& library, const nlohmann::json& target, const std::string& field) {
   CompiledLibrary compiled;
@@ -122,6 +141,7 @@ PackageManifest read_package_manifest(const fs::path& directory, const std::vect
   package.cpu_features = chosen->cpu_features;
   package.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
   package.tensorflow_version = reader.text(manifest, "tensorflow", "tensorflow");
+  if (manifest.contains("tuning")) package.tuning = read_tuning(reader, manifest.at("tuning"), package.cpu_level, package.batch_sizes);
   check_regular_file(package.library, "AOT package library");
   return package;
 }

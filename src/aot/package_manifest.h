@@ -31,6 +31,9 @@ struct PackageManifest {
   std::vector<std::string> compiled_levels;  // the baseline's first
   std::string source;
   std::string tensorflow_version;
+  // What `compile --tune` chose for the opened level, per batch size ("1: 512-bit vectors; 64:
+  // default"), or why that level was not tuned; empty for a package compiled without --tune.
+  std::string tuning;
 };
 
 // True if `directory` holds a manifest.json whose "format" is kPackageFormat.

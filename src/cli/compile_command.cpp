@@ -80,6 +80,7 @@ void add_compile_command(CLI::App& app) {
   struct Options {
     std::string model, output, target = "pjrt", batch_sizes = "1,8,64", signature = "serving_default",
                                target_cpu = "x86-64-v3";
+    bool tune = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -95,7 +96,11 @@ void add_compile_command(CLI::App& app) {
   CLI::Option* target_cpu = command->add_option("--target-cpu", options->target_cpu,
                       "cpu-aot: the CPUs the package runs on: x86-64-v2, x86-64-v3 (default), x86-64-v4 or native; "
                       "several, e.g. x86-64-v3,x86-64-v4: one library each, the highest the CPU has is loaded");
-  command->callback([options, target_cpu] {
+  CLI::Option* tune = command->add_flag(
+      "--tune", options->tune,
+      "cpu-aot: compile each batch size with several of XLA's code-generation choices, time them on this machine and "
+      "keep the fastest (about ten times the compile time; levels this CPU cannot run keep XLA's default)");
+  command->callback([options, target_cpu, tune] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {
       throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
@@ -109,8 +114,11 @@ void add_compile_command(CLI::App& app) {
                                        "--signature",   options->signature};
     if (aot) {
       arguments.insert(arguments.end(), {"--target-cpu", options->target_cpu});
+      if (options->tune) arguments.push_back("--tune");
     } else if (target_cpu->count() > 0) {
       throw InvalidArgumentError("--target-cpu applies to --target cpu-aot; PJRT compiles for the CPU it runs on");
+    } else if (tune->count() > 0) {
+      throw InvalidArgumentError("--tune applies to --target cpu-aot; PJRT programs are compiled where they run");
     }
     const ChildResult result = run_collecting_stderr(arguments);
     if (result.exit_code != 0) {

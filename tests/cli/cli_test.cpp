@@ -477,6 +477,41 @@ TEST_F(Cli, AotPackagesRunOnTheAotBackendAndAgreeWithPython) {
   EXPECT_EQ(benched.exit_code, 0) << benched.err;
 }
 
+// --tune times XLA's code-generation choices for each batch size on this CPU and keeps the fastest:
+// whichever it keeps, the package must agree with TensorFlow.
+TEST_F(Cli, TunesAnAotPackageOnThisCpu) {
+  const auto& mlp = test::test_model("mlp");
+  const fs::path package = scratch_ / "mlp.tuned.aot";
+  const CommandResult compiled = hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", package.string(),
+                                           "--target", "cpu-aot", "--target-cpu", "native", "--batch-sizes", "1,4",
+                                           "--tune"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  std::ifstream manifest_file(package / "manifest.json");
+  const nlohmann::json manifest = nlohmann::json::parse(manifest_file);
+  const std::string level = manifest.at("target").at("cpu");
+  for (const std::string batch : {"1", "4"}) {
+    const nlohmann::json& tuned = manifest.at("tuning").at(level).at(batch);
+    const nlohmann::json& medians = tuned.at("median_us");
+    EXPECT_GE(medians.size(), 2u) << tuned;
+    EXPECT_TRUE(medians.contains("default")) << tuned;
+    EXPECT_TRUE(medians.contains(tuned.at("chosen").get<std::string>())) << tuned;
+    for (const auto& [candidate, median] : medians.items()) EXPECT_GT(median.get<double>(), 0.0) << candidate;
+  }
+  const CommandResult inspected = hepinfer({"inspect", package.string()});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_NE(inspected.out.find("1: " + manifest["tuning"][level]["1"]["chosen"].get<std::string>()),
+            std::string::npos)
+      << inspected.out;
+  const auto& reference = mlp.cases.back();  // 5 rows: split over the compiled 4 and 1
+  const CommandResult inferred = hepinfer({"infer", package.string(), "-i", "x=" + reference.inputs.at("x"),
+                                           "--output", "output_0=" + (scratch_ / "tuned.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "tuned.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+  expect_one_line_error(hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", (scratch_ / "x.xla").string(),
+                                  "--tune"}),
+                        "--tune applies to --target cpu-aot");
+}
+
 TEST_F(Cli, RunsTheDemoJobOnAotPackages) {
   const CommandResult result =
       hepinfer({"run", std::string(HEPINFER_SOURCE_DIR) + "/examples/workflows/aot_job.yaml", "--models",
