@@ -78,7 +78,7 @@ echo
 HEPINFER_XLA_CACHE=off TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_xla.py build "$out/xla" \
   --seconds "$seconds" --batches 1,64,1024 | sed -n '/^Machine:/,$p'
 echo
-TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_aot.py build "$out/aot" --seconds "$seconds" --batches 1,64 \
+TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_aot.py build "$out/aot" --seconds "$seconds" --batches 1,64 --tune \
   --events "$events" | sed -n '/^Machine:/,$p'
 echo
 TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/report_remote.py build "$out/remote" --seconds "$seconds" | sed -n '/^Machine:/,$p'
