@@ -20,7 +20,6 @@ struct CompiledLibrary {
   std::vector<std::string> cpu_features;
 };
 
-// One library's "library" and "target" objects; `field` prefixes the fields' names in errors.
 // The "tuning" entry of `level` as one line: "1: CHOICE; 64: CHOICE", or why it was skipped.
 std::string read_tuning(const hepinfer::detail::ManifestReader& reader, const nlohmann::json& tuning,
                         const std::string& level, const std::vector<std::int64_t>& batch_sizes) {
@@ -40,6 +39,7 @@ std::string read_tuning(const hepinfer::detail::ManifestReader& reader, const nl
   return line;
 }
 
+// One library's "library" and "target" objects; `field` prefixes the fields' names in errors.
 CompiledLibrary read_library(const hepinfer::detail::ManifestReader& reader, const fs::path& directory,
                              const nlohmann::json& library, const nlohmann::json& target, const std::string& field) {
   CompiledLibrary compiled;
@@ -141,7 +141,9 @@ PackageManifest read_package_manifest(const fs::path& directory, const std::vect
   package.cpu_features = chosen->cpu_features;
   package.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
   package.tensorflow_version = reader.text(manifest, "tensorflow", "tensorflow");
-  if (manifest.contains("tuning")) package.tuning = read_tuning(reader, manifest.at("tuning"), package.cpu_level, package.batch_sizes);
+  if (manifest.contains("tuning")) {
+    package.tuning = read_tuning(reader, manifest.at("tuning"), package.cpu_level, package.batch_sizes);
+  }
   check_regular_file(package.library, "AOT package library");
   return package;
 }

@@ -365,6 +365,41 @@ TEST_F(DamagedPackage, AVariantThisCpuLacksIsPassedOverAndEditedOrMalformedOnesA
   expect_refused("/variants/0/library/bytes", "many", "variants[0].library.bytes");
 }
 
+// What `compile --tune` chose is shown by the model's details; a malformed record is refused, naming
+// its field.
+TEST_F(DamagedPackage, ATuningRecordIsShownAndAMalformedOneIsRefused) {
+  const fs::path package = copy_of("mlp");
+  const nlohmann::json original = manifest_of(package);
+  const std::string level = original["target"]["cpu"];
+  nlohmann::json tuned = original;
+  std::string expected;
+  for (const auto& size : original["batch_sizes"]) {
+    const std::string batch = std::to_string(size.get<std::int64_t>());
+    tuned["tuning"][level][batch] = {{"chosen", "dot tiling 4"},
+                                     {"median_us", {{"default", 2.0}, {"dot tiling 4", 1.0}}}};
+    expected += (expected.empty() ? "" : "; ") + batch + ": dot tiling 4";
+  }
+  const auto detail_of = [&](const nlohmann::json& manifest) {
+    write_manifest(package, manifest);
+    const auto model = aot::load_model(package);
+    for (const auto& [name, value] : model->info().load_details) {
+      if (name.rfind("tuned", 0) == 0) return value;
+    }
+    return std::string("(no tuning detail)");
+  };
+  EXPECT_EQ(detail_of(tuned), expected);
+  nlohmann::json skipped = original;
+  skipped["tuning"][level] = {{"skipped", "this CPU lacks avx512f: cannot time x86-64-v4 code"}};
+  EXPECT_EQ(detail_of(skipped), "not tuned: this CPU lacks avx512f: cannot time x86-64-v4 code");
+  EXPECT_EQ(detail_of(original), "(no tuning detail)");
+
+  const std::string batch = std::to_string(original["batch_sizes"][0].get<std::int64_t>());
+  expect_refused_with(package, tuned, "/tuning", "fast", "tuning");
+  expect_refused_with(package, tuned, "/tuning/" + level + "/" + batch, 3, "tuning." + level + "." + batch);
+  expect_refused_with(package, tuned, "/tuning/" + level + "/" + batch + "/chosen", 4,
+                      "tuning." + level + "." + batch + ".chosen");
+}
+
 TEST_F(DamagedPackage, ALibraryWithoutTheEntryPointOrFromAnotherPackageIsRefused) {
   const fs::path package = copy_of("mlp");
   replace_library(package, HEPINFER_NO_ENTRY_LIBRARY);
