@@ -99,7 +99,7 @@ void add_compile_command(CLI::App& app) {
   CLI::Option* tune = command->add_flag(
       "--tune", options->tune,
       "cpu-aot: compile each batch size with several of XLA's code-generation choices, time them on this machine and "
-      "keep the fastest (about ten times the compile time; levels this CPU cannot run keep XLA's default)");
+      "keep the fastest (several times the compile time; levels this CPU cannot run keep XLA's default)");
   command->callback([options, target_cpu, tune] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {
