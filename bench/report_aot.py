@@ -4,8 +4,9 @@ per model, hepinfer's TF backend (inline) and the AOT backend (bench_aot, C++, o
 interleaved with a plain read of as many bytes as the model's weights: the host's floor under a
 batch-1 call), then ONNX Runtime (one intra-op thread) and TF Python right after
 (peer_onnxruntime.py), all of it in several rounds in turn, the median round reported; then the
-demo job with its modules on AOT packages against the same job on the TF backend. Compiles the packages itself; prints the Markdown tables docs/backends.md and the
-README show; writes all of it as JSON.
+demo job with its modules on AOT packages against the same job on the TF backend. Compiles the
+packages itself; prints the Markdown tables docs/backends.md and the README show; writes all of it
+as JSON.
 
 Models: the MLP test model and a DeepJet-like tagger (bench/make_deepjet_like.py: four inputs,
 Conv1D stacks, three LSTMs).

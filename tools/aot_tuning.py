@@ -43,6 +43,12 @@ def candidates_for(features):
     return [(name, flags) for name, flags, needs in CANDIDATES if needs is None or needs in features]
 
 
+def _last_line(result):
+    """A failed child's last non-empty line of error output, or its exit status."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
 def compile_in_child(arguments, flags):
     """tfcompile (`arguments`: _pywrap_tfcompile.Compile's keywords) with `flags` added to XLA_FLAGS,
     in a child process; None on success, else the child's last line of error output."""
@@ -51,10 +57,7 @@ def compile_in_child(arguments, flags):
               "_pywrap_tfcompile.Compile(**json.loads(sys.argv[1]))\n"
     result = subprocess.run([sys.executable, "-c", program, json.dumps(arguments)], env=environment,
                             capture_output=True, text=True)
-    if result.returncode == 0:
-        return None
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit status {result.returncode}"
+    return None if result.returncode == 0 else _last_line(result)
 
 
 def time_libraries(libraries, seconds):
@@ -62,8 +65,7 @@ def time_libraries(libraries, seconds):
     result = subprocess.run([sys.executable, __file__, "time", str(seconds), *map(str, libraries)],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise RuntimeError(lines[-1] if lines else f"the timing process ended with status {result.returncode}")
+        raise RuntimeError(_last_line(result))
     return json.loads(result.stdout)
 
 
