@@ -4,9 +4,12 @@
 // AOT model's load and runs (it must start none). With --weight-bytes (the model's weights, which
 // report_aot.py counts with Python TF), it also times reading that many bytes once from this host's
 // caches, interleaved with the runs: the floor under any batch-1 call of a model that reads each
-// weight once.
+// weight once. With --flops-per-row (a dense model's two operations per weight, also counted by
+// report_aot.py), it times this core's peak rate of multiply-adds the same way: the floor under a
+// call of that many operations per row, which above batch 1 is what bounds a dense model.
 //
 // usage: bench_aot SAVED_MODEL AOT_PACKAGE OUTPUT.json [--seconds S] [--batches 1,64] [--weight-bytes N]
+//                  [--flops-per-row N]
 // The package should be compiled from SAVED_MODEL with the benchmark's batch sizes among its own.
 
 #include <fstream>
@@ -22,24 +25,31 @@
 #include "latency_stats.h"
 #include "nlohmann/json.hpp"
 #include "process_threads.h"
+#include "compute_floor.h"
 #include "read_floor.h"
 
 int main(int argc, char** argv) {
   if (argc < 4) {
     std::cerr << "usage: bench_aot SAVED_MODEL AOT_PACKAGE OUTPUT.json [--seconds S] [--batches 1,64] "
-                 "[--weight-bytes N]\n";
+                 "[--weight-bytes N] [--flops-per-row N]\n";
     return 2;
   }
   const std::string saved_model = argv[1], package = argv[2], output = argv[3];
   double seconds = 2.0;
   std::vector<std::int64_t> batches{1, 64};
   std::size_t weight_bytes = 0;
-  const auto weight_option = [&](const std::string& option, const std::string& value) {
-    if (option != "--weight-bytes") return false;
-    weight_bytes = std::stoull(value);
+  double flops_per_row = 0;
+  const auto floor_option = [&](const std::string& option, const std::string& value) {
+    if (option == "--weight-bytes") {
+      weight_bytes = std::stoull(value);
+    } else if (option == "--flops-per-row") {
+      flops_per_row = std::stod(value);
+    } else {
+      return false;
+    }
     return true;
   };
-  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_aot", seconds, batches, weight_option)) return 2;
+  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_aot", seconds, batches, floor_option)) return 2;
   try {
     hepinfer::tf::set_log_level(hepinfer::tf::LogLevel::kError);
     const auto tf_model = hepinfer::tf::load_model(saved_model, {.threading = hepinfer::ThreadingMode::kInline});
@@ -49,11 +59,12 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<hepinfer::bench::WeightReadFloor> floor;
     if (weight_bytes > 0) floor = std::make_unique<hepinfer::bench::WeightReadFloor>(weight_bytes);
+    hepinfer::bench::MultiplyAddPeak peak;
     nlohmann::json results = nlohmann::json::array();
     for (const std::int64_t batch : batches) {
       const auto inputs = hepinfer::example_inputs(aot_model->info(), batch, "bench", /*seed=*/12345);
       const std::size_t min_calls = batch >= 1024 ? 50 : 200;
-      std::vector<double> tf_samples, aot_samples, floor_samples;
+      std::vector<double> tf_samples, aot_samples, floor_samples, peak_samples;
       for (int half = 0; half < 2; ++half) {  // interleaved, so that drifts in load hit all alike
         auto t = hepinfer::bench::time_calls([&] { tf_model->run(inputs, {}); }, seconds / 2, min_calls / 2, 20);
         auto a = hepinfer::bench::time_calls([&] { aot_model->run(inputs, {}); }, seconds / 2, min_calls / 2, 20);
@@ -62,6 +73,10 @@ int main(int argc, char** argv) {
         if (floor) {
           auto f = floor->time_reads(seconds / 4, min_calls / 2);
           floor_samples.insert(floor_samples.end(), f.begin(), f.end());
+        }
+        if (flops_per_row > 0) {
+          auto p = peak.time_calls(seconds / 4, min_calls / 2);
+          peak_samples.insert(peak_samples.end(), p.begin(), p.end());
         }
       }
       const auto tf_summary = hepinfer::bench::summarise(tf_samples);
@@ -79,6 +94,17 @@ int main(int argc, char** argv) {
                                        {"gigabytes_per_second", floor->bytes() / floor_summary.p50_us / 1e3}};
         std::cout << "; reading the " << floor->bytes() << " bytes of weights once: " << floor_summary.p50_us
                   << " us";
+      }
+      if (flops_per_row > 0) {
+        const double peak_gflops = peak.operations_per_call() / hepinfer::bench::summarise(peak_samples).p50_us / 1e3;
+        const double flops = flops_per_row * static_cast<double>(batch);
+        const double floor_us = flops / peak_gflops / 1e3;
+        result["compute_floor"] = {{"flops", flops},
+                                   {"peak_gflops", peak_gflops},
+                                   {"instruction_set", peak.instruction_set()},
+                                   {"median_us", floor_us}};
+        std::cout << "; " << flops << " operations at this core's peak (" << peak_gflops << " GFLOP/s, "
+                  << peak.instruction_set() << "): " << floor_us << " us";
       }
       std::cout << "\n";
       results.push_back(std::move(result));

@@ -2,7 +2,8 @@
 """One CPU benchmark run of the AOT backend against its baselines, side by side on one machine:
 per model, hepinfer's TF backend (inline) and the AOT backend (bench_aot, C++, one thread,
 interleaved with a plain read of as many bytes as the model's weights: the host's floor under a
-batch-1 call), then ONNX Runtime (one intra-op thread) and TF Python right after
+batch-1 call, and with this core's peak rate of multiply-adds: the floor above batch 1 of a
+model made of dense layers), then ONNX Runtime (one intra-op thread) and TF Python right after
 (peer_onnxruntime.py), all of it in several rounds in turn, the median round reported; then the
 demo job with its modules on AOT packages against the same job on the TF backend. Compiles the
 packages itself; prints the Markdown tables docs/backends.md and the README show; writes all of it
@@ -28,6 +29,10 @@ sys.path.insert(0, str(here.parent / "tools"))
 from report import machine  # noqa: E402
 
 MODELS = {"mlp": "MLP 32→4×256→8", "deepjet_like": "DeepJet-like (4 inputs, Conv1D, 3 LSTMs)"}
+# Models made of dense layers only: one multiply-add per weight matrix element and row, which gives
+# the arithmetic floor under a call (convolutions and recurrent layers reuse their weights, so
+# counting them once would be no floor worth showing).
+DENSE_MODELS = {"mlp"}
 
 
 def weight_bytes(saved_model, signature="serving_default"):
@@ -36,6 +41,14 @@ def weight_bytes(saved_model, signature="serving_default"):
     loaded = tf.saved_model.load(str(saved_model))  # kept: the signature's variables die with it
     return sum(variable.dtype.size * variable.shape.num_elements()
                for variable in loaded.signatures[signature].variables)
+
+
+def dense_flops_per_row(saved_model, signature="serving_default"):
+    """Two operations (a multiply and an add) per element of every weight matrix the signature reads."""
+    import tensorflow as tf
+    loaded = tf.saved_model.load(str(saved_model))
+    return 2 * sum(variable.shape.num_elements() for variable in loaded.signatures[signature].variables
+                   if variable.shape.rank == 2)
 
 
 def median_of_rounds(rounds, measurements):
@@ -95,6 +108,7 @@ def main():
     merged["rounds"] = args.rounds
     for name, saved_model in sources.items():
         weights = weight_bytes(saved_model)
+        flops = dense_flops_per_row(saved_model) if name in DENSE_MODELS else 0
         for level in levels:
             package = output / f"{name}.{level}.aot"
             started = time.monotonic()
@@ -111,13 +125,14 @@ def main():
                 package = output / f"{name}.{level}.aot"
                 subprocess.run([str(build / "bench" / "bench_aot"), str(saved_model), str(package), str(cpp_json),
                                 "--seconds", str(args.seconds), "--batches", args.batches,
-                                "--weight-bytes", str(weights)], check=True)
+                                "--weight-bytes", str(weights), "--flops-per-row", str(flops)], check=True)
                 bench_rounds[level].append(json.loads(cpp_json.read_text()))
             peer_json = output / f"{name}_peers.{round_index}.json"
             subprocess.run([sys.executable, str(here / "peer_onnxruntime.py"), str(saved_model), str(peer_json),
                             "--seconds", str(args.seconds / 2), "--batches", args.batches], check=True)
             peer_rounds.append(json.loads(peer_json.read_text()))
-        per_level = {level: median_of_rounds(rounds, ("aot_backend", "tensorflow_backend_inline", "weight_read_floor"))
+        per_level = {level: median_of_rounds(rounds, ("aot_backend", "tensorflow_backend_inline", "weight_read_floor",
+                                                           "compute_floor"))
                      for level, rounds in bench_rounds.items()}
         peers = median_of_rounds(peer_rounds, ("onnxruntime", "tensorflow_python"))
         # The TF backend's figures come from the run next to the host's level (the last one).
@@ -129,7 +144,7 @@ def main():
         for r in peers["results"]:
             by_batch[r["batch"]].update({"onnxruntime": r["onnxruntime"], "tensorflow_python": r["tensorflow_python"]})
         merged["models"][name] = {"threads": host["threads"], "onnxruntime": peers["onnxruntime"],
-                                  "weight_bytes": weights, "results": [by_batch[b] for b in sorted(by_batch)]}
+                                  "weight_bytes": weights, "flops_per_row": flops, "results": [by_batch[b] for b in sorted(by_batch)]}
 
     # The demo job, same events and threads: TF backend (batching on, the default, and off) vs AOT.
     hepinfer = build / "src" / "cli" / "hepinfer"
@@ -188,6 +203,22 @@ def main():
         print(f"| {MODELS[name]} | {first['batch']} | {model['weight_bytes'] / 1024:.0f} | {floor['median_us']:.1f} "
               f"| {floor['gigabytes_per_second']:.0f} | {aot / floor['median_us']:.2f} "
               f"| {tf_backend / floor['median_us']:.2f} |")
+    dense = [(name, r) for name, model in merged["models"].items() for r in model["results"]
+             if r["batch"] > 1 and "compute_floor" in r]
+    if dense:
+        print("\nThe same operations at this core's peak rate of multiply-adds, timed interleaved with the runs "
+              "above (a floor under a call of a dense model above batch 1, where arithmetic bounds it; ORT's "
+              "figure includes Python):\n")
+        print(f"| model | batch | GFLOP | peak GFLOP/s | floor (µs) | AOT {levels[-1]} ÷ floor | ORT ÷ floor "
+              "| TF backend ÷ floor |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, r in dense:
+            floor = r["compute_floor"]
+            aot = r["aot_by_target"][levels[-1]]["median_us"]
+            print(f"| {MODELS[name]} | {r['batch']} | {floor['flops'] / 1e9:.4f} | {floor['peak_gflops']:.0f} "
+                  f"({floor['instruction_set']}) | {floor['median_us']:.1f} | {aot / floor['median_us']:.2f} "
+                  f"| {r['onnxruntime']['median_us'] / floor['median_us']:.2f} "
+                  f"| {r['tensorflow_backend_inline']['median_us'] / floor['median_us']:.2f} |")
     print("\n| package | CPU level | batch sizes | compile (s) | library (MB) | threads before → after load → after runs "
           "| tuned: chosen per batch |")
     print("|---|---|---|---:|---:|---|---|")
