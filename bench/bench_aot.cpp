@@ -22,10 +22,10 @@
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/tensorflow/tf_model.h"
 #include "hepinfer/tensorflow/tf_runtime.h"
+#include "compute_floor.h"
 #include "latency_stats.h"
 #include "nlohmann/json.hpp"
 #include "process_threads.h"
-#include "compute_floor.h"
 #include "read_floor.h"
 
 int main(int argc, char** argv) {
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
           floor_samples.insert(floor_samples.end(), f.begin(), f.end());
         }
         if (flops_per_row > 0) {
-          auto p = peak.time_calls(seconds / 4, min_calls / 2);
+          auto p = peak.time_runs(seconds / 4, min_calls / 2);
           peak_samples.insert(peak_samples.end(), p.begin(), p.end());
         }
       }

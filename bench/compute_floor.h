@@ -69,8 +69,8 @@ __attribute__((noinline)) inline float multiply_adds_sse2(std::int64_t rounds) {
   return sum;
 }
 
-// This core's float operations per second at its widest multiply-add, timed in calls of about
-// `rounds` x 12 vector operations.
+// This core's float operations per second at its widest multiply-add, timed in calls of
+// kRounds x kMultiplyAddChains vector multiply-adds.
 class MultiplyAddPeak {
  public:
   MultiplyAddPeak() {
@@ -93,7 +93,7 @@ class MultiplyAddPeak {
   double operations_per_call() const { return 2.0 * lanes_ * kMultiplyAddChains * kRounds; }
 
   // Per-call latencies in microseconds; the median gives the peak as operations_per_call() / median.
-  std::vector<double> time_calls(double min_seconds, std::size_t min_calls) {
+  std::vector<double> time_runs(double min_seconds, std::size_t min_calls) {
     return hepinfer::bench::time_calls([this] { sink_ = sink_ + run_(kRounds); }, min_seconds, min_calls, 20);
   }
 

@@ -206,9 +206,9 @@ def main():
     dense = [(name, r) for name, model in merged["models"].items() for r in model["results"]
              if r["batch"] > 1 and "compute_floor" in r]
     if dense:
-        print("\nThe same operations at this core's peak rate of multiply-adds, timed interleaved with the runs "
-              "above (a floor under a call of a dense model above batch 1, where arithmetic bounds it; ORT's "
-              "figure includes Python):\n")
+        print("\nEach dense model's multiply-adds at this core's peak rate, timed interleaved with the runs above "
+              "(a floor under its calls above batch 1, where arithmetic bounds them; ORT's figure includes "
+              "Python):\n")
         print(f"| model | batch | GFLOP | peak GFLOP/s | floor (µs) | AOT {levels[-1]} ÷ floor | ORT ÷ floor "
               "| TF backend ÷ floor |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
