@@ -7,10 +7,17 @@
 # everything; docs/gpu-validation.md records the output.
 set -uo pipefail
 kit="$(cd "$(dirname "$0")" && pwd)"
-mkdir -p "$kit/work"
-export LD_LIBRARY_PATH="$kit/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-hepinfer="$kit/hepinfer"
-step() { printf '\n===== %s\n' "$*"; }
+mkdir -p "$kit/work/bin"
+# The kit's libraries (libstdc++ among them) only for the kit's programs: the machine's Python and
+# PyTorch keep their own.
+for program in hepinfer bench_xla_gpu; do
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s/%s" "$@"\n' \
+    "$kit" "$kit" "$program" > "$kit/work/bin/$program"
+  chmod +x "$kit/work/bin/$program"
+done
+hepinfer="$kit/work/bin/hepinfer"
+started=$(date +%s)
+step() { printf '\n===== [%3d s] %s\n' "$(($(date +%s) - started))" "$*"; }
 
 step "machine"; date -u; uname -srm
 step "nvidia-smi"
@@ -59,6 +66,9 @@ export HEPINFER_PJRT_CPU_PLUGIN="$kit/work/xla_cpu_pjrt.so"
 if [ -z "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
   HEPINFER_PJRT_CUDA_PLUGIN=$(python3 -c "import importlib.util, os; s = importlib.util.find_spec('jax_plugins.xla_cuda13') or importlib.util.find_spec('jax_plugins.xla_cuda12'); print(os.path.join(os.path.dirname(s.origin), 'xla_cuda_plugin.so'))" 2>/dev/null || true)
 fi
+if [ ! -f "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
+  HEPINFER_PJRT_CUDA_PLUGIN=$(find /opt /usr -name xla_cuda_plugin.so -path '*cuda13*' 2>/dev/null | head -1)
+fi
 export HEPINFER_PJRT_CUDA_PLUGIN
 export HEPINFER_XLA_CACHE="$kit/work/xla_cache"
 echo "CPU plugin: $HEPINFER_PJRT_CPU_PLUGIN"
@@ -75,12 +85,12 @@ got = np.load(f"{kit}/work/mlp_gpu_5000.npy"); want = np.load(f"{kit}/xla/refere
 print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got.shape)
 PY
 step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
-"$kit/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
+timeout 240 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
 step "the demo job with its models on the XLA backend, GPU modules on the GPU"
-"$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 2000 --quiet
+timeout 90 "$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 2000 --quiet
 step "the same, second start: programs from the compile cache"
-"$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 200 --quiet --json | python3 -c "import json, sys; r = json.load(sys.stdin); print('begin job', r['job']['begin_job_s'], 's;', [(m['name'], m['device'], m['backend_device']) for m in r['modules']])"
+timeout 90 "$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 200 --quiet --json | python3 -c "import json, sys; r = json.load(sys.stdin); print('begin job', r['job']['begin_job_s'], 's;', [(m['name'], m['device'], m['backend_device']) for m in r['modules']])"
 step "bench CLI on GPU 0: 16 requesters, direct and batched"
-"$hepinfer" bench "$kit/xla/mlp.xla" --gpu 0 --requesters 16 --seconds 3
-"$hepinfer" bench "$kit/xla/mlp.xla" --gpu 0 --requesters 16 --seconds 3 --batching --max-batch 64 --max-delay-us 200
+timeout 45 "$hepinfer" bench "$kit/xla/mlp.xla" --gpu 0 --requesters 16 --seconds 3
+timeout 45 "$hepinfer" bench "$kit/xla/mlp.xla" --gpu 0 --requesters 16 --seconds 3 --batching --max-batch 64 --max-delay-us 200
 step "bench_xla_gpu JSON"; cat "$kit/work/bench_xla_gpu.json"
