@@ -10,8 +10,10 @@
 //   agreement  every carried case on the GPU and on the CPU plugin against Python TF's outputs
 //   latency    MLP per-call latency and throughput at batch 1..4096, GPU vs CPU plugin (one
 //              caller; the CPU plugin also with one caller per core at the largest batch)
-//   caps       two modules with different memory caps on one GPU: the allocator's limit and peak
-//              of each, the driver's free memory while both run, out-of-memory splits
+//   caps       two modules with different memory caps on one GPU running a model with 4 MiB of
+//              output a row: the batch sizes each keeps under its cap (compiler's figures), the
+//              allocator's limit and peak of each, the driver's free memory while both run,
+//              out-of-memory splits
 //   batcher    16 and 64 requesters of one row, with and without the dynamic batcher
 
 #include <algorithm>
@@ -192,16 +194,16 @@ nlohmann::json caps(const fs::path& kit, int gpu, double seconds) {
   std::vector<std::shared_ptr<const hepinfer::batching::SplittingModel>> splitters;
   for (std::size_t m = 0; m < cap_mib.size(); ++m) {
     const Target target{.name = "gpu", .gpu = gpu, .cap_mib = cap_mib[m]};
-    models.push_back(hepinfer::xla::load_model(kit / "wide.xla", target.options("capped_" + std::to_string(m))));
+    models.push_back(hepinfer::xla::load_model(kit / "fanout.xla", target.options("capped_" + std::to_string(m))));
     splitters.push_back(std::make_shared<hepinfer::batching::SplittingModel>(
         models.back(), hepinfer::batching::SplitOptions{.on_out_of_memory = [](const std::string& message) {
           std::cout << "  out of memory, split: " << message << "\n";
         }}));
   }
   result["free_mib_after_load"] = free_mib(gpu);
-  // 64 rows of 4 MiB of scratch each: 256 MiB a run, over the smaller cap.
+  // 64 rows of 4 MiB of output each: 256 MiB a run, over the smaller cap.
   const auto inputs = hepinfer::example_inputs(models[0]->info(), 64, "caps", 7);
-  const auto cpu_model = hepinfer::xla::load_model(kit / "wide.xla");
+  const auto cpu_model = hepinfer::xla::load_model(kit / "fanout.xla");
   const std::vector<Tensor> expected = cpu_model->run(inputs, {});
   std::vector<std::string> errors(models.size());
   std::vector<double> differences(models.size(), 0);
@@ -234,6 +236,13 @@ nlohmann::json caps(const fs::path& kit, int gpu, double seconds) {
                              {"batch_limit", split.batch_limit},
                              {"max_difference_vs_cpu", differences[m]},
                              {"error", errors[m]}};
+    const hepinfer::xla::XlaLoadReport report = *hepinfer::xla::load_report(*models[m]);
+    module["run_memory_limit_mib"] = static_cast<double>(report.run_memory_limit_bytes) / kMiB;
+    module["batches"] = nlohmann::json::array();
+    for (const hepinfer::xla::CompiledBatchReport& batch : report.batches) {
+      const double run_mib = batch.memory ? static_cast<double>(batch.memory->run_bytes()) / kMiB : -1;
+      module["batches"].push_back({{"rows", batch.rows}, {"used", batch.used}, {"run_mib", run_mib}});
+    }
     if (stats) {
       module["bytes_in_use"] = stats->bytes_in_use;
       if (stats->bytes_limit) module["limit_mib"] = static_cast<double>(*stats->bytes_limit) / kMiB;

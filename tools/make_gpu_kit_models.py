@@ -9,7 +9,10 @@ Writes into OUTPUT_DIR:
                          references at batch 0, 1 and 5 (tools/make_test_models.py)
   mlp.xla                the MLP test model at batch sizes 1, 8, 64, 512 and 4096 (latency and
                          throughput), with references at 1000 and 5000 rows (padded, split)
-  wide.xla               the 4 MiB-per-row model at batch sizes 1, 16 and 64 (memory caps)
+  wide.xla               the 4 MiB-per-row scratch test model at batch sizes 1, 16 and 64 (XLA fuses
+                         its scratch away: a few bytes a row on the device)
+  fanout.xla             a model with 4 MiB of output a row, which no compiler can fuse away, at
+                         batch sizes 1, 16 and 64 (memory caps: 256 MiB a run at 64 rows)
   demo/                  the demo job's three models as artifacts, their Python references and a
                          workflow running them (hepinfer run demo/workflow.yaml)
 
@@ -29,6 +32,8 @@ FAMILY_BATCH_SIZES = (1, 4)
 MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
 WIDE_BATCH_SIZES = (1, 16, 64)
 DEMO_BATCH_SIZES = (1, 16, 128, 1024)
+FANOUT_BATCH_SIZES = (1, 16, 64)
+FANOUT_WIDTH = 2**20  # float32 outputs a row: 4 MiB
 
 DEMO_WORKFLOW = """# The demo job with its models compiled for the XLA backend (tools/make_gpu_kit_models.py).
 # The plan puts the jet tagger and the event classifier on GPUs; each gets a PJRT CUDA client
@@ -50,6 +55,21 @@ modules:
     claim: {gpus: 0}
     settings: {kind: particle_flow, mode: sync, split_rows: 1024}
 """
+
+
+def save_fanout(path):
+    """x [-1, 8] -> spread [-1, FANOUT_WIDTH]: device memory proportional to the rows that XLA
+    cannot fuse away (an output is always materialized), unlike the wide test model's scratch."""
+    import tensorflow as tf
+
+    class Fanout(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def serve(self, x):
+            # From the input alone: a constant ramp would be folded into a 4 MiB constant.
+            return {"spread": tf.tile(x[:, :1], [1, FANOUT_WIDTH]) * x[:, 1:2]}
+
+    module = Fanout()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
 
 
 def main():
@@ -103,6 +123,10 @@ def main():
                       "outputs": {mlp_out: f"references/mlp_large_prob_{rows}.npy"}, "tolerance": 2e-5})
     wide = next(m for m in manifest["models"] if m["name"] == "wide")
     compile_xla.compile_model(models / wide["formats"]["saved_model"]["path"], output / "wide.xla", WIDE_BATCH_SIZES)
+    fanout_source = output / "fanout_saved_model"
+    save_fanout(fanout_source)
+    compile_xla.compile_model(fanout_source, output / "fanout.xla", FANOUT_BATCH_SIZES)
+    shutil.rmtree(fanout_source)
     (output / "agreement.json").write_text(json.dumps({"cases": cases}, indent=1))
 
     demo = output / "demo"
@@ -112,7 +136,7 @@ def main():
         compile_xla.compile_model(demo_models / name / source, demo / name / "model.xla", DEMO_BATCH_SIZES)
         shutil.copyfile(demo_models / name / "reference.json", demo / name / "reference.json")
     (demo / "workflow.yaml").write_text(DEMO_WORKFLOW)
-    print(f"make_gpu_kit_models: {len(cases)} agreement cases, MLP, wide and demo artifacts in {output}")
+    print(f"make_gpu_kit_models: {len(cases)} agreement cases, MLP, wide, fanout and demo artifacts in {output}")
 
 
 if __name__ == "__main__":

@@ -115,11 +115,14 @@ PlacedClient place_client(const LoadOptions& options, const XlaOptions& plugins,
   }
   std::string device = "PJRT " + client->platform_name() + ":" + std::to_string(devices.front().id) + " (" +
                        devices.front().kind;
-  if (const auto stats = client->memory_stats(); stats && stats->bytes_limit) {
+  std::int64_t allocator_cap = cap_bytes;
+  if (const auto stats = client->memory_stats(); stats && stats->bytes_limit && *stats->bytes_limit > 0) {
     device += ", cap " + mib_text(*stats->bytes_limit);
+    if (cap_bytes > 0) allocator_cap = *stats->bytes_limit;
   }
   device += ")";
-  return {.client = std::move(client), .gpu = gpu, .device = std::move(device), .placement_note = ""};
+  return {.client = std::move(client), .gpu = gpu, .device = std::move(device), .placement_note = "",
+          .cap_bytes = allocator_cap};
 }
 
 }  // namespace detail

@@ -4,6 +4,7 @@
 // module's memory; everything else, and a GPU placement this process cannot follow, shares the
 // process's CPU client.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@ struct PlacedClient {
   std::optional<int> gpu;      // the CUDA ordinal; none: the CPU plugin
   std::string device;          // "PJRT cuda:0 (NVIDIA H200, cap 2048 MiB)", "PJRT cpu:0"
   std::string placement_note;  // why a GPU placement runs on the CPU; empty otherwise
+  std::int64_t cap_bytes = 0;  // what the client's allocator hands out at most; 0: no cap
 };
 
 // Throws the plugins' typed errors where hepinfer was told explicitly which plugin to use (an

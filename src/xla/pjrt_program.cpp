@@ -11,7 +11,6 @@
 namespace hepinfer::xla::detail {
 namespace {
 
-
 PJRT_Buffer_Type buffer_type(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return PJRT_Buffer_Type_F32;
@@ -88,10 +87,6 @@ class Buffer {
   PJRT_Buffer* buffer_;
 };
 
-}  // namespace
-
-namespace {
-
 PJRT_Device* first_device(const PJRT_Api* api, PJRT_Client* client, const std::string& what) {
   auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
   devices.client = client;
@@ -101,6 +96,26 @@ PJRT_Device* first_device(const PJRT_Api* api, PJRT_Client* client, const std::s
 }
 
 const PJRT_Api* api_of(const PjrtClient& client) { return static_cast<const PJRT_Api*>(client.plugin().api()); }
+
+// The compiler's memory figures for `executable`; none when the plugin predates them or does not
+// implement them (an optional figure: its error is dropped, not raised).
+std::optional<CompiledMemory> compiled_memory_of(const PJRT_Api* api, PJRT_Executable* executable) {
+  if (!HEPINFER_PJRT_HAS(api, PJRT_Executable_GetCompiledMemoryStats)) return std::nullopt;
+  auto stats = HEPINFER_PJRT_ARGS(PJRT_Executable_GetCompiledMemoryStats_Args);
+  stats.executable = executable;
+  if (PJRT_Error* error = api->PJRT_Executable_GetCompiledMemoryStats(&stats)) {
+    try {
+      throw_if_error(api, error, "reading compiled memory statistics");
+    } catch (const Error&) {  // released; the figures are simply unknown
+    }
+    return std::nullopt;
+  }
+  return CompiledMemory{.argument_bytes = stats.argument_size_in_bytes,
+                        .output_bytes = stats.output_size_in_bytes,
+                        .alias_bytes = stats.alias_size_in_bytes,
+                        .temp_bytes = stats.temp_size_in_bytes,
+                        .code_bytes = stats.generated_code_size_in_bytes};
+}
 
 }  // namespace
 
@@ -156,6 +171,7 @@ PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedEx
     outputs.executable = get.executable;
     error = api()->PJRT_Executable_NumOutputs(&outputs);
     num_outputs_ = outputs.num_outputs;
+    if (error == nullptr) compiled_memory_ = compiled_memory_of(api(), get.executable);
     auto destroy = HEPINFER_PJRT_ARGS(PJRT_Executable_Destroy_Args);
     destroy.executable = get.executable;
     api()->PJRT_Executable_Destroy(&destroy);

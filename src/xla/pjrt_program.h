@@ -2,11 +2,13 @@
 // One compiled XLA program on a PJRT client's first device: host tensors in, host tensors out.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hepinfer/core/tensor.h"
 #include "hepinfer/xla/pjrt_plugin.h"
+#include "hepinfer/xla/xla_model.h"
 #include "pjrt_calls.h"
 
 namespace hepinfer::xla::detail {
@@ -30,6 +32,8 @@ class PjrtProgram {
   PjrtProgram& operator=(const PjrtProgram&) = delete;
 
   std::size_t num_outputs() const { return num_outputs_; }
+  // What one run needs on the device, as the compiler counted it; none if the plugin does not say.
+  const std::optional<CompiledMemory>& compiled_memory() const { return compiled_memory_; }
   // The compiled executable, as the plugin serializes it.
   std::string serialize() const;
 
@@ -47,6 +51,7 @@ class PjrtProgram {
   PJRT_Device* device_ = nullptr;
   PJRT_LoadedExecutable* executable_ = nullptr;
   std::size_t num_outputs_ = 0;
+  std::optional<CompiledMemory> compiled_memory_;
 };
 
 }  // namespace hepinfer::xla::detail

@@ -135,6 +135,57 @@ std::unique_ptr<detail::PjrtProgram> program_for(const std::shared_ptr<const Pjr
   return program;
 }
 
+// "512 B", "10.0 KiB", "256.0 MiB".
+std::string size_text(std::int64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  std::ostringstream text;
+  text.setf(std::ios::fixed);
+  text.precision(1);
+  if (bytes < 1024 * 1024) {
+    text << static_cast<double>(bytes) / 1024.0 << " KiB";
+  } else {
+    text << static_cast<double>(bytes) / (1024.0 * 1024.0) << " MiB";
+  }
+  return text.str();
+}
+
+// Keeps the programs whose runs fit in `limit_bytes` (0: all) and records every one in `report`.
+// Throws ResourceExhaustedError when none fits.
+std::vector<CompiledBatch> within_run_memory_limit(std::vector<CompiledBatch> batches, std::int64_t limit_bytes,
+                                                   const std::string& limit_source, const std::string& where,
+                                                   XlaLoadReport& report) {
+  report.run_memory_limit_bytes = limit_bytes;
+  std::vector<CompiledBatch> kept;
+  for (CompiledBatch& batch : batches) {
+    const std::optional<CompiledMemory>& memory = batch.program->compiled_memory();
+    const bool fits = limit_bytes <= 0 || !memory || memory->run_bytes() <= limit_bytes;
+    report.batches.push_back({.rows = batch.rows, .memory = memory, .used = fits});
+    if (fits) kept.push_back(std::move(batch));
+  }
+  if (kept.empty()) {
+    const CompiledMemory& smallest = *report.batches.front().memory;
+    throw ResourceExhaustedError(where + ": the smallest compiled batch size (" +
+                                 std::to_string(report.batches.front().rows) + ") needs " +
+                                 size_text(smallest.run_bytes()) + " a run by the compiler's figures (inputs " +
+                                 size_text(smallest.argument_bytes) + ", outputs " + size_text(smallest.output_bytes) +
+                                 ", temporaries " + size_text(smallest.temp_bytes) +
+                                 "), more than the run memory limit of " + size_text(limit_bytes) + " (" + limit_source +
+                                 "); compile smaller batch sizes or give the module more memory");
+  }
+  return kept;
+}
+
+// "1: 10.0 KiB, 64: 2.3 MiB, 1024: 36.0 MiB (not used: over the limit)" for `hepinfer inspect`.
+std::string run_memory_text(const XlaLoadReport& report) {
+  std::string text;
+  for (const CompiledBatchReport& batch : report.batches) {
+    if (!batch.memory) continue;
+    text += (text.empty() ? "" : ", ") + std::to_string(batch.rows) + ": " + size_text(batch.memory->run_bytes());
+    if (!batch.used) text += " (not used: over the limit)";
+  }
+  return text;
+}
+
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -155,6 +206,10 @@ std::optional<XlaLoadReport> load_report(const Model& model) {
 
 std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& options, const XlaOptions& xla_options) {
   const auto start = std::chrono::steady_clock::now();
+  if (xla_options.run_memory_limit_bytes && *xla_options.run_memory_limit_bytes <= 0) {
+    throw InvalidArgumentError("XLA artifact '" + path.string() + "': the run memory limit must be positive, got " +
+                               std::to_string(*xla_options.run_memory_limit_bytes) + " bytes");
+  }
   const detail::Artifact artifact = detail::read_artifact(path);
   detail::PlacedClient placed = detail::place_client(options, xla_options, path.string());
   const std::shared_ptr<const PjrtClient>& client = placed.client;
@@ -175,6 +230,10 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
     }
     batches.push_back({program.batch, std::move(compiled)});
   }
+  const std::string limit_source = xla_options.run_memory_limit_bytes ? "XlaOptions::run_memory_limit_bytes"
+                                                                      : "the module's memory cap on " + placed.device;
+  batches = within_run_memory_limit(std::move(batches), xla_options.run_memory_limit_bytes.value_or(placed.cap_bytes),
+                                    limit_source, "XLA artifact '" + path.string() + "'", report);
   ModelInfo info;
   info.path = path.string();
   info.backend = "xla";
@@ -193,6 +252,13 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
                        " from the compile cache, " + std::to_string(report.programs - report.programs_from_cache) +
                        " compiled)"},
       {"compile cache", report.cache.empty() ? "off" : report.cache.string()}};
+  if (const std::string memory = run_memory_text(report); !memory.empty()) {
+    info.load_details.emplace_back("memory a run", memory + " (compiler's figures)");
+  }
+  if (report.run_memory_limit_bytes > 0) {
+    info.load_details.emplace_back("run memory limit",
+                                   size_text(report.run_memory_limit_bytes) + " (" + limit_source + ")");
+  }
   if (!info.placement_note.empty()) info.load_details.emplace_back("placement", info.placement_note);
   auto model = std::make_unique<XlaModel>(std::move(info), std::move(placed.client), std::move(batches));
   model->set_load_report(std::move(report));

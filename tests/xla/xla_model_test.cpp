@@ -203,6 +203,50 @@ TEST(XlaModel, ModelsOnTheCpuShareOneClientAndItsThreads) {
   EXPECT_FALSE(xla::device_memory(first).has_value());  // the CPU plugin keeps no statistics
 }
 
+TEST(XlaRunMemory, TheLoadReportHasTheCompilersFiguresForEveryBatchSize) {
+  const auto model = xla::load_model(artifact_of("mlp"));  // x [-1, 32] -> prob [-1, 8], float32
+  const xla::XlaLoadReport report = *xla::load_report(*model);
+  ASSERT_EQ(report.batches.size(), 2u);
+  for (const xla::CompiledBatchReport& batch : report.batches) {
+    SCOPED_TRACE("batch " + std::to_string(batch.rows));
+    ASSERT_TRUE(batch.memory.has_value()) << "the CPU plugin reports compiled memory";
+    EXPECT_EQ(batch.memory->argument_bytes, batch.rows * 32 * 4);
+    EXPECT_EQ(batch.memory->output_bytes, batch.rows * 8 * 4);
+    EXPECT_TRUE(batch.used);
+  }
+  EXPECT_GT(report.batches[1].memory->run_bytes(), report.batches[0].memory->run_bytes());
+  EXPECT_EQ(report.run_memory_limit_bytes, 0) << "no limit on the CPU unless one is given";
+}
+
+TEST(XlaRunMemory, ProgramsOverTheLimitAreNotUsedAndRunsAreSplitOverTheOthers) {
+  const test::TestModel& mlp = test::test_model("mlp");
+  const auto unlimited = xla::load_model(artifact_of("mlp"));
+  const std::int64_t one_row = xla::load_report(*unlimited)->batches.front().memory->run_bytes();
+  const auto limited = xla::load_model(artifact_of("mlp"), {}, {.run_memory_limit_bytes = one_row});
+  const xla::XlaLoadReport report = *xla::load_report(*limited);
+  EXPECT_EQ(report.run_memory_limit_bytes, one_row);
+  ASSERT_EQ(report.batches.size(), 2u);
+  EXPECT_TRUE(report.batches[0].used);
+  EXPECT_FALSE(report.batches[1].used) << "batch 4 needs more than batch 1";
+  const auto& details = limited->info().load_details;
+  EXPECT_TRUE(std::any_of(details.begin(), details.end(), [](const auto& detail) {
+    return detail.first == "batch sizes" && detail.second == "1";
+  }));
+  // Five rows now run as five programs of one row, and agree all the same.
+  const std::vector<Tensor> out = limited->run({{"x", read_npy(mlp.cases.back().inputs.at("x"))}}, {});
+  EXPECT_TENSORS_MATCH(out[0], read_npy(mlp.cases.back().outputs.at("prob")), kXlaTolerance);
+}
+
+TEST(XlaRunMemory, ALimitNoProgramFitsIsRefusedAtLoadNamingTheNeed) {
+  const std::string message = test::error_message_of<ResourceExhaustedError>(
+      [&] { xla::load_model(artifact_of("mlp"), {}, {.run_memory_limit_bytes = 1}); });
+  EXPECT_NE(message.find(artifact_of("mlp").string()), std::string::npos) << message;
+  EXPECT_NE(message.find("smallest compiled batch size (1)"), std::string::npos) << message;
+  EXPECT_NE(message.find("run memory limit"), std::string::npos) << message;
+  test::error_message_of<InvalidArgumentError>(
+      [&] { xla::load_model(artifact_of("mlp"), {}, {.run_memory_limit_bytes = 0}); });
+}
+
 TEST(XlaModel, AGpuPlacementThisProcessCannotFollowRunsOnTheCpuAndSaysWhy) {
   if (!scheduler::discover_gpus({.query_free_memory = false}).inventory.gpus.empty()) {
     GTEST_SKIP() << "this machine has a GPU; docs/gpu-validation.md covers the GPU path";

@@ -16,8 +16,10 @@
 //    allocates on demand (`preallocate=false`, BFC allocator) and is capped at the placement's
 //    memory (`memory_fraction` of the GPU's total, checked against the allocator's own limit
 //    and corrected once if the plugin counts differently). Each module its own client, because
-//    the cap is per client. A run that needs more than the cap fails with ResourceExhaustedError,
-//    which the batch splitter answers by splitting.
+//    the cap is per client. Programs whose runs need more than the cap by the compiler's figures
+//    are not used (XlaOptions::run_memory_limit_bytes); a run that still finds the allocator full
+//    (concurrent runs, fragmentation) fails with ResourceExhaustedError, which the batch splitter
+//    answers by splitting.
 //  - a GPU placement this process cannot follow (no CUDA plugin, a simulated GPU, no GPU) runs on
 //    the CPU client; ModelInfo::gpu is then empty and ModelInfo::placement_note says why.
 // Signatures, tags and the op allowlist were applied when the artifact was compiled.
@@ -26,6 +28,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "hepinfer/core/load_options.h"
 #include "hepinfer/core/model.h"
@@ -43,6 +46,32 @@ struct XlaOptions {
   // $XDG_CACHE_HOME/hepinfer/xla, else ~/.cache/hepinfer/xla; an empty path: no cache. A cache
   // that cannot be written is skipped, never an error.
   std::optional<std::filesystem::path> compile_cache;
+  // The most device memory one run may take, by the compiler's figures (CompiledMemory::run_bytes):
+  // programs that need more are not kept, and larger runs are split over those that fit, so a
+  // capped module never starts a run its allocator cannot hold. None: a GPU placement's cap (its
+  // memory_mib); on the CPU, no limit. A limit that not even the smallest program fits is a
+  // ResourceExhaustedError at load.
+  std::optional<std::int64_t> run_memory_limit_bytes;
+};
+
+// What the compiler says one run of a program needs on its device (PJRT's compiled memory
+// statistics); the weights baked into the program are not in it.
+struct CompiledMemory {
+  std::int64_t argument_bytes = 0;
+  std::int64_t output_bytes = 0;
+  std::int64_t alias_bytes = 0;  // outputs written into an argument's memory
+  std::int64_t temp_bytes = 0;
+  std::int64_t code_bytes = 0;
+  // What the device's allocator hands out for one run: the inputs, the outputs that do not reuse
+  // an input's memory, and the temporaries.
+  std::int64_t run_bytes() const { return argument_bytes + output_bytes - alias_bytes + temp_bytes; }
+};
+
+// One compiled batch size of a loaded artifact.
+struct CompiledBatchReport {
+  std::int64_t rows = 0;
+  std::optional<CompiledMemory> memory;  // none: the plugin does not say
+  bool used = true;                      // false: its runs would exceed the run memory limit
 };
 
 // How an XLA model was loaded.
@@ -50,6 +79,8 @@ struct XlaLoadReport {
   std::size_t programs = 0;             // one per compiled batch size
   std::size_t programs_from_cache = 0;  // the rest were compiled
   std::filesystem::path cache;          // empty: no cache
+  std::vector<CompiledBatchReport> batches;  // by increasing rows
+  std::int64_t run_memory_limit_bytes = 0;   // 0: none (see XlaOptions)
 };
 
 // Throws FileNotFoundError, InvalidModelError (a malformed manifest or program, naming it), the
