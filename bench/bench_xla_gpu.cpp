@@ -9,7 +9,9 @@
 // Parts (JSON keys):
 //   agreement  every carried case on the GPU and on the CPU plugin against Python TF's outputs
 //   latency    MLP per-call latency and throughput at batch 1..4096, GPU vs CPU plugin (one
-//              caller; the CPU plugin also with one caller per core at the largest batch)
+//              caller; then at the largest batch one caller per core on the CPU plugin, four on
+//              the GPU)
+//   latency_tf32  the same on the GPU with TF32 products allowed (mlp_tf32.xla)
 //   caps       two modules with different memory caps on one GPU running a model with 4 MiB of
 //              output a row: the batch sizes each keeps under its cap (compiler's figures), the
 //              allocator's limit and peak of each, the driver's free memory while both run,
@@ -126,34 +128,38 @@ nlohmann::json agreement(const fs::path& kit, const std::vector<Target>& targets
   return results;
 }
 
-nlohmann::json latency(const fs::path& kit, const std::vector<Target>& targets, double seconds) {
+nlohmann::json latency(const fs::path& kit, const std::string& artifact, const std::vector<std::int64_t>& batches,
+                       const std::vector<Target>& targets, double seconds) {
   nlohmann::json results = nlohmann::json::array();
   for (const Target& target : targets) {
     std::shared_ptr<const Model> model;
     try {
-      model = hepinfer::xla::load_model(kit / "mlp.xla", target.options("latency"));
+      model = hepinfer::xla::load_model(kit / artifact, target.options("latency"));
     } catch (const std::exception& error) {  // the other target is still measured
       results.push_back({{"target", target.name}, {"error", error.what()}});
       std::cout << "latency " << target.name << ": " << error.what() << "\n";
       continue;
     }
-    for (const std::int64_t batch : {1, 8, 64, 512, 4096}) {
+    for (const std::int64_t batch : batches) {
       const auto inputs = hepinfer::example_inputs(model->info(), batch, "bench", /*seed=*/12345);
       const auto summary = hepinfer::bench::summarise(
           hepinfer::bench::time_calls([&] { model->run(inputs, {}); }, seconds, batch >= 512 ? 20 : 100, 10));
       nlohmann::json row = hepinfer::bench::latency_json(summary, batch);
       row["target"] = target.name;
+      row["artifact"] = artifact;
       row["device"] = model->info().device;
       row["batch"] = batch;
       row["callers"] = 1;
       results.push_back(row);
-      std::cout << "latency " << target.name << " batch " << batch << ": median " << summary.p50_us << " us, "
-                << static_cast<std::int64_t>(row["inferences_per_second"].get<double>()) << " rows/s\n";
+      std::cout << "latency " << artifact << " " << target.name << " batch " << batch << ": median "
+                << summary.p50_us << " us, " << static_cast<std::int64_t>(row["inferences_per_second"].get<double>())
+                << " rows/s\n";
     }
-    if (target.gpu) continue;
-    // The CPU plugin on all the host's cores: one caller per core at the largest batch.
-    const unsigned callers = std::max(1u, std::thread::hardware_concurrency());
-    const auto inputs = hepinfer::example_inputs(model->info(), 4096, "bench", 12345);
+    // Several callers at the largest batch: one per core on the CPU plugin (the CPU's throughput),
+    // four on the GPU (copies and runs of different callers overlap).
+    const std::int64_t batch = batches.back();
+    const unsigned callers = target.gpu ? 4u : std::max(1u, std::thread::hardware_concurrency());
+    const auto inputs = hepinfer::example_inputs(model->info(), batch, "bench", 12345);
     std::vector<std::int64_t> calls(callers, 0);
     const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
     const auto start = Clock::now();
@@ -170,11 +176,11 @@ nlohmann::json latency(const fs::path& kit, const std::vector<Target>& targets, 
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
     std::int64_t total = 0;
     for (const std::int64_t c : calls) total += c;
-    const double rows_per_second = static_cast<double>(total) * 4096 / wall;
-    results.push_back({{"target", "cpu"}, {"device", model->info().device}, {"batch", 4096}, {"callers", callers},
-                       {"inferences_per_second", rows_per_second}});
-    std::cout << "latency cpu batch 4096, " << callers << " callers: " << static_cast<std::int64_t>(rows_per_second)
-              << " rows/s\n";
+    const double rows_per_second = static_cast<double>(total * batch) / wall;
+    results.push_back({{"target", target.name}, {"artifact", artifact}, {"device", model->info().device},
+                       {"batch", batch}, {"callers", callers}, {"inferences_per_second", rows_per_second}});
+    std::cout << "latency " << artifact << " " << target.name << " batch " << batch << ", " << callers
+              << " callers: " << static_cast<std::int64_t>(rows_per_second) << " rows/s\n";
   }
   return results;
 }
@@ -353,7 +359,12 @@ int main(int argc, char** argv) {
     }
     targets.push_back({.name = "cpu"});
     part("agreement", [&] { return agreement(kit, targets); });
-    part("latency", [&] { return latency(kit, targets, seconds); });
+    part("latency", [&] { return latency(kit, "mlp.xla", {1, 8, 64, 512, 4096}, targets, seconds); });
+    if (targets.front().gpu) {  // what TF32 products gain on the GPU (agreement has their accuracy)
+      part("latency_tf32", [&] {
+        return latency(kit, "mlp_tf32.xla", {1, 64, 4096}, {targets.front()}, seconds);
+      });
+    }
     if (targets.front().gpu) part("caps", [&] { return caps(kit, *targets.front().gpu, seconds); });
     // Without a GPU the batcher runs on the CPU plugin: the code path is exercised where it is built.
     part("batcher", [&] { return batcher(kit, targets.front(), seconds); });

@@ -12,13 +12,20 @@ Weights are baked into each program as constants (frozen with convert_variables_
 one file per batch size, no parameters to feed, at the cost of one copy of the weights per batch
 size on disk and in the compiled executables.
 
+Matrix products and convolutions carry a precision: "highest" (the default here) makes a GPU
+compute float32 products in full float32, so results agree with TF on a CPU to ~1e-6; "default"
+lets a GPU use TF32 tensor cores (faster for large layers, ~1e-3 relative), as TF and JAX do on
+GPUs unless told otherwise. CPUs compute in float32 either way.
+
 Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
+                      [--matmul-precision highest|default]
 (--signature applies to SavedModels; a frozen graph's one signature is "serving_default")
 Exit status 2 with one line on stderr for a model it cannot compile.
 """
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -31,15 +38,39 @@ FORMAT_VERSION = 1
 # Portable artifacts are written for this StableHLO version, which every PJRT plugin since 2024
 # reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22).
 STABLEHLO_TARGET = "1.0.0"
+MATMUL_PRECISIONS = ("highest", "default")
+# Operand precisions as StableHLO text writes them: `precision = [DEFAULT, DEFAULT]` (dot,
+# dot_general) and `#stablehlo<precision DEFAULT>` (convolution).
+PRECISION_LIST = re.compile(r"precision = \[[^\]]*\]")
 
 
-def compile_model(model, output, batch_sizes, signature="serving_default"):
+def with_highest_precision(text):
+    """`text` with every product's operand precision HIGHEST. TF writes HIGHEST when TF32 is off,
+    which compile_model arranges; this catches any op lowered otherwise."""
+    text = PRECISION_LIST.sub(lambda match: match.group(0).replace("DEFAULT", "HIGHEST"), text)
+    return text.replace("#stablehlo<precision DEFAULT>", "#stablehlo<precision HIGHEST>")
+
+
+def compile_model(model, output, batch_sizes, signature="serving_default", matmul_precision="highest"):
     """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`."""
     output = Path(output)
     batch_sizes = sorted(set(batch_sizes))
     if not batch_sizes or batch_sizes[0] < 1:
         fail(f"batch sizes {batch_sizes}: expected positive integers")
+    if matmul_precision not in MATMUL_PRECISIONS:
+        fail(f"matmul precision '{matmul_precision}': expected one of {', '.join(MATMUL_PRECISIONS)}")
     source = ModelSource(model, signature)
+    tf = source.tf
+    tf32_was_enabled = tf.config.experimental.tensor_float_32_execution_enabled()
+    # TF lowers products with precision DEFAULT while TF32 is allowed, HIGHEST otherwise.
+    tf.config.experimental.enable_tensor_float_32_execution(matmul_precision == "default")
+    try:
+        write_artifact(source, output, batch_sizes, matmul_precision)
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(tf32_was_enabled)
+
+
+def write_artifact(source, output, batch_sizes, matmul_precision):
     tf = source.tf
     from tensorflow.compiler.mlir.stablehlo import stablehlo
 
@@ -54,6 +85,8 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
             text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
         except Exception as error:  # TF names the op XLA cannot compile
             fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
+        if matmul_precision == "highest":
+            text = with_highest_precision(text)
         program = f"b{batch}.mlirbc"
         (output / program).write_bytes(stablehlo.serialize_portable_artifact_str(text, STABLEHLO_TARGET))
         programs.append({"batch": batch, "file": program, "format": "mlir"})
@@ -69,6 +102,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default"):
         "inputs": inputs,
         "outputs": source.outputs_manifest(shapes_by_batch, "XLA"),
         "stablehlo_version": STABLEHLO_TARGET,
+        "matmul_precision": matmul_precision,
         "weights": "baked into each program",
         "programs": programs,
     }
@@ -81,10 +115,11 @@ def main():
     parser.add_argument("output")
     parser.add_argument("--batch-sizes", default="1,8,64")
     parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--matmul-precision", default="highest")
     args = parser.parse_args()
     try:
         batch_sizes = parse_batch_sizes(args.batch_sizes)
-        compile_model(args.model, args.output, batch_sizes, args.signature)
+        compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision)
     except CompileError as error:
         print(f"compile_xla: {error}", file=sys.stderr)
         sys.exit(2)

@@ -9,6 +9,8 @@ Writes into OUTPUT_DIR:
                          references at batch 0, 1 and 5 (tools/make_test_models.py)
   mlp.xla                the MLP test model at batch sizes 1, 8, 64, 512 and 4096 (latency and
                          throughput), with references at 1000 and 5000 rows (padded, split)
+  mlp_tf32.xla           the same at batch sizes 1, 64 and 4096 compiled with --matmul-precision
+                         default (a GPU may use TF32): its speed and its distance from Python TF
   wide.xla               the 4 MiB-per-row scratch test model at batch sizes 1, 16 and 64 (XLA fuses
                          its scratch away: a few bytes a row on the device)
   fanout.xla             a model with 4 MiB of output a row, which no compiler can fuse away, at
@@ -30,6 +32,9 @@ import compile_xla  # noqa: E402
 
 FAMILY_BATCH_SIZES = (1, 4)
 MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
+MLP_TF32_BATCH_SIZES = (1, 64, 4096)
+# TF32 keeps 10 bits of mantissa: products are good to ~1e-3 relative.
+TF32_TOLERANCE = 5e-3
 WIDE_BATCH_SIZES = (1, 16, 64)
 DEMO_BATCH_SIZES = (1, 16, 128, 1024)
 FANOUT_BATCH_SIZES = (1, 16, 64)
@@ -111,6 +116,7 @@ def main():
     mlp_path = models / mlp["formats"]["saved_model"]["path"]
     mlp_in, mlp_out = mlp["formats"]["saved_model"]["inputs"]["x"], mlp["formats"]["saved_model"]["outputs"]["prob"]
     compile_xla.compile_model(mlp_path, output / "mlp.xla", MLP_BATCH_SIZES)
+    compile_xla.compile_model(mlp_path, output / "mlp_tf32.xla", MLP_TF32_BATCH_SIZES, matmul_precision="default")
     serve = tf.saved_model.load(str(mlp_path)).signatures["serving_default"]
     rng = np.random.default_rng(2026)
     for rows in (1000, 5000):
@@ -121,6 +127,9 @@ def main():
         cases.append({"name": f"mlp batch {rows}", "artifact": "mlp.xla",
                       "inputs": {mlp_in: f"references/mlp_large_x_{rows}.npy"},
                       "outputs": {mlp_out: f"references/mlp_large_prob_{rows}.npy"}, "tolerance": 2e-5})
+    cases.append({"name": "mlp batch 5000, TF32 allowed", "artifact": "mlp_tf32.xla",
+                  "inputs": {mlp_in: "references/mlp_large_x_5000.npy"},
+                  "outputs": {mlp_out: "references/mlp_large_prob_5000.npy"}, "tolerance": TF32_TOLERANCE})
     wide = next(m for m in manifest["models"] if m["name"] == "wide")
     compile_xla.compile_model(models / wide["formats"]["saved_model"]["path"], output / "wide.xla", WIDE_BATCH_SIZES)
     fanout_source = output / "fanout_saved_model"

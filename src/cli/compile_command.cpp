@@ -79,7 +79,7 @@ std::string reason_in(const std::string& errors, const std::string& marker) {
 void add_compile_command(CLI::App& app) {
   struct Options {
     std::string model, output, target = "pjrt", batch_sizes = "1,8,64", signature = "serving_default",
-                               target_cpu = "x86-64-v3";
+                               target_cpu = "x86-64-v3", matmul_precision = "highest";
     bool tune = false;
   };
   auto options = std::make_shared<Options>();
@@ -100,7 +100,12 @@ void add_compile_command(CLI::App& app) {
       "--tune", options->tune,
       "cpu-aot: compile each batch size with several of XLA's code-generation choices, time them on this machine and "
       "keep the fastest (several times the compile time; levels this CPU cannot run keep XLA's default)");
-  command->callback([options, target_cpu, tune] {
+  CLI::Option* matmul_precision =
+      command->add_option("--matmul-precision", options->matmul_precision,
+                          "pjrt: highest (default: a GPU computes float32 products in float32, agreeing with TF on a "
+                          "CPU to ~1e-6) or default (a GPU may use TF32 tensor cores: faster, ~1e-3 relative)")
+          ->check(CLI::IsMember({"highest", "default"}));
+  command->callback([options, target_cpu, tune, matmul_precision] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {
       throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
@@ -115,10 +120,16 @@ void add_compile_command(CLI::App& app) {
     if (aot) {
       arguments.insert(arguments.end(), {"--target-cpu", options->target_cpu});
       if (options->tune) arguments.push_back("--tune");
+      if (matmul_precision->count() > 0) {
+        throw InvalidArgumentError("--matmul-precision applies to --target pjrt; the AOT backend runs on the CPU, "
+                                   "where products are float32 either way");
+      }
     } else if (target_cpu->count() > 0) {
       throw InvalidArgumentError("--target-cpu applies to --target cpu-aot; PJRT compiles for the CPU it runs on");
     } else if (tune->count() > 0) {
       throw InvalidArgumentError("--tune applies to --target cpu-aot; PJRT programs are compiled where they run");
+    } else {
+      arguments.insert(arguments.end(), {"--matmul-precision", options->matmul_precision});
     }
     const ChildResult result = run_collecting_stderr(arguments);
     if (result.exit_code != 0) {

@@ -40,6 +40,11 @@ Artifact read_artifact(const fs::path& directory) {
     reader.fail("stablehlo_version", "expected a version such as 1.0.0, got '" + artifact.stablehlo_version + "'");
   }
   artifact.source = reader.text(reader.at(manifest, "source", "source"), "path", "source.path");
+  artifact.matmul_precision =
+      manifest.contains("matmul_precision") ? reader.text(manifest, "matmul_precision", "matmul_precision") : "default";
+  if (artifact.matmul_precision != "highest" && artifact.matmul_precision != "default") {
+    reader.fail("matmul_precision", "expected highest or default, got '" + artifact.matmul_precision + "'");
+  }
   const nlohmann::json& programs = reader.at(manifest, "programs", "programs");
   if (!programs.is_array() || programs.empty()) reader.fail("programs", "expected a non-empty list");
   for (std::size_t i = 0; i < programs.size(); ++i) {

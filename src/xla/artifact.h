@@ -30,6 +30,9 @@ struct Artifact {
   std::vector<ArtifactProgram> programs;  // by increasing batch
   std::string stablehlo_version;
   std::string source;  // the model it was compiled from
+  // "highest" (float32 products in float32 on a GPU) or "default" (a GPU may use TF32); artifacts
+  // from before the field were "default".
+  std::string matmul_precision;
 };
 
 // "1.13.3" as {1, 13, 3}; empty unless three non-negative integers separated by dots.

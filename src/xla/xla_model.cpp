@@ -251,7 +251,9 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
       {"programs", std::to_string(report.programs) + " (" + std::to_string(report.programs_from_cache) +
                        " from the compile cache, " + std::to_string(report.programs - report.programs_from_cache) +
                        " compiled)"},
-      {"compile cache", report.cache.empty() ? "off" : report.cache.string()}};
+      {"compile cache", report.cache.empty() ? "off" : report.cache.string()},
+      {"matmul precision", artifact.matmul_precision == "highest" ? "highest (float32 products in float32)"
+                                                                  : "default (a GPU may use TF32)"}};
   if (const std::string memory = run_memory_text(report); !memory.empty()) {
     info.load_details.emplace_back("memory a run", memory + " (compiler's figures)");
   }

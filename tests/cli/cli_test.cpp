@@ -422,13 +422,37 @@ TEST_F(Cli, CompiledModelsRunOnTheXlaBackendAndAgreeWithPython) {
   const CommandResult inspected = hepinfer({"inspect", artifact.string(), "--json"});
   ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
   EXPECT_EQ(inspected.err, "");
-  EXPECT_EQ(nlohmann::json::parse(inspected.out).at("backend"), "xla");
+  const nlohmann::json inspection = nlohmann::json::parse(inspected.out);
+  EXPECT_EQ(inspection.at("backend"), "xla");
+  EXPECT_EQ(inspection.at("load_details").at("matmul precision"), "highest (float32 products in float32)");
   const auto& reference = mlp.cases.back();  // 5 rows: split over the compiled 4 and 1
   const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i", "x=" + reference.inputs.at("x"),
                                            "--output", "output_0=" + (scratch_ / "prob.npy").string()});
   ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
   EXPECT_EQ(inferred.err, "");
   EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+}
+
+TEST_F(Cli, Tf32ProductsAreAChoiceRecordedInTheArtifact) {
+  const auto& mlp = test::test_model("mlp");
+  const fs::path artifact = scratch_ / "mlp_tf32.xla";
+  const CommandResult compiled = hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", artifact.string(),
+                                           "--batch-sizes", "4", "--matmul-precision", "default"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  std::ifstream manifest(artifact / "manifest.json");
+  EXPECT_EQ(nlohmann::json::parse(manifest).at("matmul_precision"), "default");
+  // The CPU computes float32 products either way: the same agreement as "highest".
+  const auto& reference = mlp.cases.back();
+  const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i", "x=" + reference.inputs.at("x"),
+                                           "--output", "output_0=" + (scratch_ / "prob.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+  expect_one_line_error(hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", (scratch_ / "x.xla").string(),
+                                  "--matmul-precision", "bf16"}),
+                        "--matmul-precision");
+  expect_one_line_error(hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", (scratch_ / "x.aot").string(),
+                                  "--target", "cpu-aot", "--matmul-precision", "default"}),
+                        "--matmul-precision applies to --target pjrt");
 }
 
 TEST_F(Cli, FrozenGraphsCompileAndTheirTensorsKeepTheirGraphNames) {

@@ -358,7 +358,8 @@ TEST_F(BrokenArtifact, AMissingProgramIsNotFound) {
 }
 
 TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
-  nlohmann::json edited = manifest();
+  const nlohmann::json original = manifest();
+  nlohmann::json edited = original;
   edited["format_version"] = 99;
   write(edited);
   expect_refused<InvalidModelError>("format_version");
@@ -371,6 +372,10 @@ TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
   edited["programs"][0]["file"] = "../../etc/passwd";
   write(edited);
   expect_refused<InvalidModelError>("programs[0].file");
+  edited["programs"][0]["file"] = original["programs"][0]["file"];
+  edited["matmul_precision"] = "fp8";
+  write(edited);
+  expect_refused<InvalidModelError>("matmul_precision");
   std::ofstream(copy_ / "manifest.json") << "{ not json";
   expect_refused<InvalidModelError>("not valid JSON");
 }
