@@ -85,7 +85,7 @@ got = np.load(f"{kit}/work/mlp_gpu_5000.npy"); want = np.load(f"{kit}/xla/refere
 print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got.shape)
 PY
 step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
-timeout 240 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
+timeout 300 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
 step "the demo job with its models on the XLA backend, GPU modules on the GPU"
 timeout 90 "$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 2000 --quiet
 step "the same, second start: programs from the compile cache"
