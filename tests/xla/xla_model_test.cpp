@@ -357,6 +357,18 @@ TEST_F(BrokenArtifact, AMissingProgramIsNotFound) {
   expect_refused<FileNotFoundError>("b4.mlirbc");
 }
 
+TEST_F(BrokenArtifact, AManifestFromBeforeMatmulPrecisionLoadsAsDefaultPrecision) {
+  nlohmann::json older = manifest();
+  EXPECT_EQ(older.at("matmul_precision"), "highest") << "what hepinfer compile writes unless told otherwise";
+  older.erase("matmul_precision");
+  write(older);
+  const auto model = xla::load_model(copy_);
+  const auto& details = model->info().load_details;
+  EXPECT_TRUE(std::any_of(details.begin(), details.end(), [](const auto& detail) {
+    return detail.first == "matmul precision" && detail.second == "default (a GPU may use TF32)";
+  }));
+}
+
 TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
   const nlohmann::json original = manifest();
   nlohmann::json edited = original;
