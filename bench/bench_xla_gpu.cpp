@@ -16,7 +16,8 @@
 //              output a row: the batch sizes each keeps under its cap (compiler's figures), the
 //              allocator's limit and peak of each, the driver's free memory while both run,
 //              out-of-memory splits
-//   batcher    16 and 64 requesters of one row, with and without the dynamic batcher
+//   batcher    16 and 64 requesters of one row: direct calls, and the dynamic batcher with a
+//              delay of 200 us and of 0 (each batch takes what queued during the previous run)
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -273,13 +275,16 @@ nlohmann::json batcher(const fs::path& kit, const Target& target, double seconds
                            {"device", model->info().device},
                            {"single_request_p50_us", single.p50_us},
                            {"runs", nlohmann::json::array()}};
-  const auto delay = std::chrono::microseconds(200);
+  // Direct calls, then the batcher waiting up to 200 us for a batch to fill, then waiting not at
+  // all (each batch takes what queued while the previous one ran).
+  const std::vector<std::optional<std::chrono::microseconds>> modes{
+      std::nullopt, std::chrono::microseconds(200), std::chrono::microseconds(0)};
   for (const int requesters : {16, 64}) {
-    for (const bool batched : {false, true}) {
+    for (const std::optional<std::chrono::microseconds>& delay : modes) {
       std::shared_ptr<hepinfer::batching::DynamicBatcher> dynamic;
-      if (batched) {
+      if (delay) {
         dynamic = std::make_shared<hepinfer::batching::DynamicBatcher>(
-            model, hepinfer::batching::BatcherOptions{.max_batch_rows = 64, .max_delay = delay});
+            model, hepinfer::batching::BatcherOptions{.max_batch_rows = 64, .max_delay = *delay});
       }
       const Model& target_model = dynamic ? static_cast<const Model&>(*dynamic) : *model;
       std::vector<std::vector<double>> samples(static_cast<std::size_t>(requesters));
@@ -301,16 +306,22 @@ nlohmann::json batcher(const fs::path& kit, const Target& target, double seconds
       for (const auto& s : samples) all.insert(all.end(), s.begin(), s.end());
       const auto summary = hepinfer::bench::summarise(all);
       const double per_second = static_cast<double>(all.size()) / wall;
-      result["runs"].push_back({{"requesters", requesters},
-                                {"batcher", batched},
-                                {"requests_per_second", per_second},
-                                {"p50_us", summary.p50_us},
-                                {"p99_us", summary.p99_us}});
-      std::cout << "batcher " << target.name << " " << requesters << " requesters " << (batched ? "batched" : "direct")
-                << ": " << static_cast<std::int64_t>(per_second) << " requests/s, p99 " << summary.p99_us << " us\n";
+      nlohmann::json run = {{"requesters", requesters},
+                            {"batcher", delay.has_value()},
+                            {"requests_per_second", per_second},
+                            {"p50_us", summary.p50_us},
+                            {"p99_us", summary.p99_us}};
+      if (delay) {
+        run["max_delay_us"] = delay->count();
+        run["p99_bound_us"] = static_cast<double>(delay->count()) + 3 * single.p50_us;
+        run["mean_batch_rows"] = dynamic->statistics().mean_batch_rows;
+      }
+      result["runs"].push_back(run);
+      std::cout << "batcher " << target.name << " " << requesters << " requesters "
+                << (delay ? "batched, delay " + std::to_string(delay->count()) + " us" : std::string("direct")) << ": "
+                << static_cast<std::int64_t>(per_second) << " requests/s, p99 " << summary.p99_us << " us\n";
     }
   }
-  result["p99_bound_us"] = static_cast<double>(delay.count()) + 3 * single.p50_us;
   return result;
 }
 
