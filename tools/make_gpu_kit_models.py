@@ -11,10 +11,9 @@ Writes into OUTPUT_DIR:
                          throughput), with references at 1000 and 5000 rows (padded, split)
   mlp_tf32.xla           the same at batch sizes 1, 64 and 4096 compiled with --matmul-precision
                          default (a GPU may use TF32): its speed and its distance from Python TF
-  wide.xla               the 4 MiB-per-row scratch test model at batch sizes 1, 16 and 64 (XLA fuses
-                         its scratch away: a few bytes a row on the device)
   fanout.xla             a model with 4 MiB of output a row, which no compiler can fuse away, at
-                         batch sizes 1, 16 and 64 (memory caps: 256 MiB a run at 64 rows)
+                         batch sizes 1, 16 and 64 (memory caps: 256 MiB a run at 64 rows; the wide
+                         test model's 4 MiB-a-row scratch is fused away by XLA to a few bytes)
   demo/                  the demo job's three models as artifacts, their Python references and a
                          workflow running them (hepinfer run demo/workflow.yaml)
 
@@ -35,7 +34,6 @@ MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
 MLP_TF32_BATCH_SIZES = (1, 64, 4096)
 # TF32 keeps 10 bits of mantissa: products are good to ~1e-3 relative.
 TF32_TOLERANCE = 5e-3
-WIDE_BATCH_SIZES = (1, 16, 64)
 DEMO_BATCH_SIZES = (1, 16, 128, 1024)
 FANOUT_BATCH_SIZES = (1, 16, 64)
 FANOUT_WIDTH = 2**20  # float32 outputs a row: 4 MiB
@@ -130,8 +128,6 @@ def main():
     cases.append({"name": "mlp batch 5000, TF32 allowed", "artifact": "mlp_tf32.xla",
                   "inputs": {mlp_in: "references/mlp_large_x_5000.npy"},
                   "outputs": {mlp_out: "references/mlp_large_prob_5000.npy"}, "tolerance": TF32_TOLERANCE})
-    wide = next(m for m in manifest["models"] if m["name"] == "wide")
-    compile_xla.compile_model(models / wide["formats"]["saved_model"]["path"], output / "wide.xla", WIDE_BATCH_SIZES)
     fanout_source = output / "fanout_saved_model"
     save_fanout(fanout_source)
     compile_xla.compile_model(fanout_source, output / "fanout.xla", FANOUT_BATCH_SIZES)
@@ -145,7 +141,7 @@ def main():
         compile_xla.compile_model(demo_models / name / source, demo / name / "model.xla", DEMO_BATCH_SIZES)
         shutil.copyfile(demo_models / name / "reference.json", demo / name / "reference.json")
     (demo / "workflow.yaml").write_text(DEMO_WORKFLOW)
-    print(f"make_gpu_kit_models: {len(cases)} agreement cases, MLP, wide, fanout and demo artifacts in {output}")
+    print(f"make_gpu_kit_models: {len(cases)} agreement cases, MLP, fanout and demo artifacts in {output}")
 
 
 if __name__ == "__main__":
