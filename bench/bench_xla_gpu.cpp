@@ -17,7 +17,8 @@
 //              allocator's limit and peak of each, the driver's free memory while both run,
 //              out-of-memory splits
 //   batcher    16 and 64 requesters of one row: direct calls, and the dynamic batcher with a
-//              delay of 200 us and of 0 (each batch takes what queued during the previous run)
+//              delay of 200 us and of 0 (each batch takes what queued during the previous run),
+//              and with a delay of 0 and two batches in flight
 
 #include <algorithm>
 #include <cmath>
@@ -276,15 +277,23 @@ nlohmann::json batcher(const fs::path& kit, const Target& target, double seconds
                            {"single_request_p50_us", single.p50_us},
                            {"runs", nlohmann::json::array()}};
   // Direct calls, then the batcher waiting up to 200 us for a batch to fill, then waiting not at
-  // all (each batch takes what queued while the previous one ran).
-  const std::vector<std::optional<std::chrono::microseconds>> modes{
-      std::nullopt, std::chrono::microseconds(200), std::chrono::microseconds(0)};
+  // all (each batch takes what queued while the previous one ran), then that with two batches in
+  // flight (a request arriving during a run need not wait for it to end).
+  struct Mode {
+    std::optional<std::chrono::microseconds> delay;  // none: direct calls
+    int in_flight = 1;
+  };
+  const std::vector<Mode> modes{{std::nullopt},
+                                {std::chrono::microseconds(200)},
+                                {std::chrono::microseconds(0)},
+                                {std::chrono::microseconds(0), 2}};
   for (const int requesters : {16, 64}) {
-    for (const std::optional<std::chrono::microseconds>& delay : modes) {
+    for (const auto& [delay, in_flight] : modes) {
       std::shared_ptr<hepinfer::batching::DynamicBatcher> dynamic;
       if (delay) {
         dynamic = std::make_shared<hepinfer::batching::DynamicBatcher>(
-            model, hepinfer::batching::BatcherOptions{.max_batch_rows = 64, .max_delay = *delay});
+            model, hepinfer::batching::BatcherOptions{
+                       .max_batch_rows = 64, .max_delay = *delay, .batches_in_flight = in_flight});
       }
       const Model& target_model = dynamic ? static_cast<const Model&>(*dynamic) : *model;
       std::vector<std::vector<double>> samples(static_cast<std::size_t>(requesters));
@@ -313,12 +322,16 @@ nlohmann::json batcher(const fs::path& kit, const Target& target, double seconds
                             {"p99_us", summary.p99_us}};
       if (delay) {
         run["max_delay_us"] = delay->count();
+        run["batches_in_flight"] = in_flight;
         run["p99_bound_us"] = static_cast<double>(delay->count()) + 3 * single.p50_us;
         run["mean_batch_rows"] = dynamic->statistics().mean_batch_rows;
       }
       result["runs"].push_back(run);
       std::cout << "batcher " << target.name << " " << requesters << " requesters "
-                << (delay ? "batched, delay " + std::to_string(delay->count()) + " us" : std::string("direct")) << ": "
+                << (delay ? "batched, delay " + std::to_string(delay->count()) + " us, " + std::to_string(in_flight) +
+                                " in flight"
+                          : std::string("direct"))
+                << ": "
                 << static_cast<std::int64_t>(per_second) << " requests/s, p99 " << summary.p99_us << " us\n";
     }
   }

@@ -86,6 +86,36 @@ print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got
 PY
 step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
 timeout 300 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
+step "peer on the same GPU and plugin: JAX, the MLP's shapes (32 -> 4 x 256 -> 8), float32 products"
+timeout 60 python3 - <<'PY' 2>&1 | grep -v '^I0000\|^WARNING: All log' || echo "(no JAX)"
+# JAX's own dispatch of one jitted program: what the plugin allows a caller per round trip
+# (numpy in, numpy out), beside hepinfer's latency part above.
+import time, numpy as np, jax, jax.numpy as jnp
+sizes = [32, 256, 256, 256, 256, 8]
+keys = jax.random.split(jax.random.PRNGKey(0), len(sizes))
+params = [(jax.random.normal(k, (a, b), jnp.float32) * 0.05, jnp.zeros((b,), jnp.float32))
+          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+@jax.jit
+def mlp(x):
+    for w, b in params[:-1]:
+        x = jax.nn.relu(jnp.dot(x, w, precision="highest") + b)
+    w, b = params[-1]
+    return jax.nn.softmax(jnp.dot(x, w, precision="highest") + b)
+print("JAX", jax.__version__, jax.devices()[0])
+for batch in (1, 64, 4096):
+    x = np.random.default_rng(1).random((batch, 32), dtype=np.float32)
+    for _ in range(50):
+        np.asarray(mlp(x))
+    samples, end = [], time.perf_counter() + 2
+    while time.perf_counter() < end:
+        t = time.perf_counter(); np.asarray(mlp(x)); samples.append(time.perf_counter() - t)
+    device_x = jax.device_put(x); mlp(device_x).block_until_ready()
+    on_device, end = [], time.perf_counter() + 1
+    while time.perf_counter() < end:
+        t = time.perf_counter(); mlp(device_x).block_until_ready(); on_device.append(time.perf_counter() - t)
+    print(f"JAX batch {batch}: round trip p50 {np.median(samples) * 1e6:.1f} us, p99 "
+          f"{np.percentile(samples, 99) * 1e6:.1f} us; input already on the GPU p50 {np.median(on_device) * 1e6:.1f} us")
+PY
 step "the demo job with its models on the XLA backend, GPU modules on the GPU"
 timeout 90 "$hepinfer" run "$kit/xla/demo/workflow.yaml" --events 2000 --quiet
 step "the same, second start: programs from the compile cache"

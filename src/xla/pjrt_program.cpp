@@ -3,8 +3,11 @@
 #include <sched.h>
 
 #include <chrono>
+#include <exception>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "hepinfer/core/error.h"
 
@@ -60,6 +63,44 @@ void await_event(const PJRT_Api* api, PJRT_Event* event, const std::string& cont
   api->PJRT_Event_Destroy(&destroy_args);
   throw_if_error(api, error, context);
 }
+
+// Events of one run, awaited together: the run's steps are queued on the device one after
+// another without the caller waiting between them (each wait is a wake-up from the plugin's
+// callback thread, tens of microseconds on a GPU). Awaits whatever is left when destroyed, so
+// no copy still writes into memory its caller has released.
+class PendingEvents {
+ public:
+  explicit PendingEvents(const PJRT_Api* api) : api_(api) {}
+  ~PendingEvents() {
+    try {
+      await_all();
+    } catch (const Error&) {  // the run is already failing with its first error
+    }
+  }
+  PendingEvents(const PendingEvents&) = delete;
+  PendingEvents& operator=(const PendingEvents&) = delete;
+
+  void add(PJRT_Event* event, std::string context) {
+    if (event != nullptr) events_.emplace_back(event, std::move(context));
+  }
+  // Awaits every event, then throws the first error among them.
+  void await_all() {
+    std::exception_ptr first_error;
+    for (auto& [event, context] : events_) {
+      try {
+        await_event(api_, event, context);
+      } catch (const Error&) {
+        if (!first_error) first_error = std::current_exception();
+      }
+    }
+    events_.clear();
+    if (first_error) std::rethrow_exception(first_error);
+  }
+
+ private:
+  const PJRT_Api* api_;
+  std::vector<std::pair<PJRT_Event*, std::string>> events_;
+};
 
 // A device buffer, destroyed with its owner.
 class Buffer {
@@ -224,6 +265,9 @@ const PJRT_Api* PjrtProgram::api() const { return static_cast<const PJRT_Api*>(c
 
 std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   auto* const native = static_cast<PJRT_Client*>(client_->native_handle());
+  // Destroyed in reverse: the pending events are awaited before the outputs they fill are freed.
+  std::vector<Tensor> outputs;
+  PendingEvents pending(api());
   std::vector<Buffer> arguments;
   arguments.reserve(inputs.size());
   for (const Tensor& input : inputs) {
@@ -237,7 +281,7 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
     copy.device = device_;
     throw_if_error(api(), api()->PJRT_Client_BufferFromHostBuffer(&copy), "copying an input of " + what_);
     arguments.emplace_back(api(), copy.buffer);
-    await_event(api(), copy.done_with_host_buffer, "copying an input of " + what_);
+    pending.add(copy.done_with_host_buffer, "copying an input of " + what_);
   }
 
   std::vector<PJRT_Buffer*> argument_list;
@@ -258,9 +302,9 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   throw_if_error(api(), api()->PJRT_LoadedExecutable_Execute(&execute), "running " + what_);
   std::vector<Buffer> results;
   for (PJRT_Buffer* output : output_list) results.emplace_back(api(), output);
-  await_event(api(), finished[0], "running " + what_);
+  pending.add(finished[0], "running " + what_);
 
-  std::vector<Tensor> outputs;
+  // Output buffers have their shapes before the run ends; their copies queue behind it.
   outputs.reserve(results.size());
   for (const Buffer& result : results) {
     auto type = HEPINFER_PJRT_ARGS(PJRT_Buffer_ElementType_Args);
@@ -269,16 +313,17 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
     auto dimensions = HEPINFER_PJRT_ARGS(PJRT_Buffer_Dimensions_Args);
     dimensions.buffer = result.get();
     throw_if_error(api(), api()->PJRT_Buffer_Dimensions(&dimensions), "reading an output of " + what_);
-    Tensor output(dtype_of(type.type, what_),
-                  Shape(std::vector<std::int64_t>(dimensions.dims, dimensions.dims + dimensions.num_dims)));
+    Tensor& output = outputs.emplace_back(
+        dtype_of(type.type, what_),
+        Shape(std::vector<std::int64_t>(dimensions.dims, dimensions.dims + dimensions.num_dims)));
     auto to_host = HEPINFER_PJRT_ARGS(PJRT_Buffer_ToHostBuffer_Args);
     to_host.src = result.get();
     to_host.dst = output.raw_data();
     to_host.dst_size = output.byte_size();
     throw_if_error(api(), api()->PJRT_Buffer_ToHostBuffer(&to_host), "copying an output of " + what_);
-    await_event(api(), to_host.event, "copying an output of " + what_);
-    outputs.push_back(std::move(output));
+    pending.add(to_host.event, "copying an output of " + what_);
   }
+  pending.await_all();
   return outputs;
 }
 

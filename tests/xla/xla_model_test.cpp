@@ -237,6 +237,24 @@ TEST(XlaRunMemory, ProgramsOverTheLimitAreNotUsedAndRunsAreSplitOverTheOthers) {
   EXPECT_TENSORS_MATCH(out[0], read_npy(mlp.cases.back().outputs.at("prob")), kXlaTolerance);
 }
 
+// A growing GPU allocator keeps the regions of earlier, smaller runs: a program is kept only when
+// its run fits beside theirs (on an H200 a 256 MiB run under a 258 MiB cap failed after them).
+TEST(XlaRunMemory, AProgramMustFitBesideTheRunsOfTheSmallerOnes) {
+  const auto unlimited = xla::load_model(artifact_of("mlp"));
+  const xla::XlaLoadReport figures = *xla::load_report(*unlimited);
+  ASSERT_EQ(figures.batches.size(), 2u);
+  const std::int64_t one_row = figures.batches[0].memory->run_bytes();
+  const std::int64_t four_rows = figures.batches[1].memory->run_bytes();
+
+  const auto alone = xla::load_model(artifact_of("mlp"), {}, {.run_memory_limit_bytes = four_rows});
+  EXPECT_TRUE(xla::load_report(*alone)->batches[0].used);
+  EXPECT_FALSE(xla::load_report(*alone)->batches[1].used) << "batch 4 fits the limit alone, not beside batch 1";
+
+  const auto beside = xla::load_model(artifact_of("mlp"), {}, {.run_memory_limit_bytes = one_row + four_rows});
+  EXPECT_TRUE(xla::load_report(*beside)->batches[0].used);
+  EXPECT_TRUE(xla::load_report(*beside)->batches[1].used);
+}
+
 TEST(XlaRunMemory, ALimitNoProgramFitsIsRefusedAtLoadNamingTheNeed) {
   const std::string message = test::error_message_of<ResourceExhaustedError>(
       [&] { xla::load_model(artifact_of("mlp"), {}, {.run_memory_limit_bytes = 1}); });

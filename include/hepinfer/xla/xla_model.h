@@ -16,7 +16,7 @@
 //    allocates on demand (`preallocate=false`, BFC allocator) and is capped at the placement's
 //    memory (`memory_fraction` of the GPU's total, checked against the allocator's own limit
 //    and corrected once if the plugin counts differently). Each module its own client, because
-//    the cap is per client. Programs whose runs need more than the cap by the compiler's figures
+//    the cap is per client. Programs whose runs do not fit in the cap by the compiler's figures
 //    are not used (XlaOptions::run_memory_limit_bytes); a run that still finds the allocator full
 //    (concurrent runs, fragmentation) fails with ResourceExhaustedError, which the batch splitter
 //    answers by splitting.
@@ -46,9 +46,10 @@ struct XlaOptions {
   // $XDG_CACHE_HOME/hepinfer/xla, else ~/.cache/hepinfer/xla; an empty path: no cache. A cache
   // that cannot be written is skipped, never an error.
   std::optional<std::filesystem::path> compile_cache;
-  // The most device memory one run may take, by the compiler's figures (CompiledMemory::run_bytes):
-  // programs that need more are not kept, and larger runs are split over those that fit, so a
-  // capped module never starts a run its allocator cannot hold. None: a GPU placement's cap (its
+  // The device memory a module's runs may hold, by the compiler's figures (CompiledMemory::run_bytes).
+  // A program is kept when its run fits beside the runs of the smaller programs kept (a growing
+  // GPU allocator keeps the regions earlier runs made); larger runs are split over those kept, so
+  // a capped module never starts a run its allocator cannot hold. None: a GPU placement's cap (its
   // memory_mib); on the CPU, no limit. A limit that not even the smallest program fits is a
   // ResourceExhaustedError at load.
   std::optional<std::int64_t> run_memory_limit_bytes;
