@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds what the GPU validation needs without TensorFlow (the GPU machines have neither TF nor a
 # package network) and packs it into gpu-kit/ (under 64 MiB, what the device tool carries):
-#  - the hepinfer CLI and bench_xla_gpu, TF-free, with the XLA backend (no remote backend: its TLS
-#    library would add 5 MB), and the shared libraries
-#    they need beyond glibc;
+#  - the hepinfer CLI, bench_xla_gpu and bench_pjrt_phases, TF-free, with the XLA backend (no
+#    remote backend: its TLS library would add 5 MB), and the shared libraries they need beyond
+#    glibc;
 #  - the PJRT CPU plugin, xz-compressed (the baseline on the GPU host; 259 MB unpacked). The
 #    CUDA plugin is not carried: the GPU machines have jax-cuda13-pjrt with its CUDA libraries;
 #  - XLA artifacts and Python TF's reference outputs made here (tools/make_gpu_kit_models.py);
@@ -14,10 +14,10 @@ cd "$(dirname "$0")/.."
 python=${HEPINFER_PYTHON:-$PWD/.venv/bin/python}
 cmake -S . -B build-gpu-kit -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_WITH_REMOTE=OFF -DHEPINFER_BUILD_TESTS=OFF -DHEPINFER_BUILD_BENCHMARKS=ON \
   -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-gpu-kit -j "$(nproc)" --target hepinfer bench_xla_gpu >/dev/null
+cmake --build build-gpu-kit -j "$(nproc)" --target hepinfer bench_xla_gpu bench_pjrt_phases >/dev/null
 rm -rf gpu-kit && mkdir -p gpu-kit/lib gpu-kit/work
-cp build-gpu-kit/src/cli/hepinfer build-gpu-kit/bench/bench_xla_gpu gpu-kit/
-for library in $(ldd build-gpu-kit/src/cli/hepinfer build-gpu-kit/bench/bench_xla_gpu | awk '/=>/ {print $3}' | sort -u); do
+cp build-gpu-kit/src/cli/hepinfer build-gpu-kit/bench/bench_xla_gpu build-gpu-kit/bench/bench_pjrt_phases gpu-kit/
+for library in $(ldd build-gpu-kit/src/cli/hepinfer build-gpu-kit/bench/bench_xla_gpu build-gpu-kit/bench/bench_pjrt_phases | awk '/=>/ {print $3}' | sort -u); do
   case "$(basename "$library")" in
     libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*) ;;  # the machine's own glibc
     *) cp -L "$library" gpu-kit/lib/ ;;

@@ -10,7 +10,7 @@ kit="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$kit/work/bin"
 # The kit's libraries (libstdc++ among them) only for the kit's programs: the machine's Python and
 # PyTorch keep their own.
-for program in hepinfer bench_xla_gpu; do
+for program in hepinfer bench_xla_gpu bench_pjrt_phases; do
   printf '#!/bin/sh\nLD_LIBRARY_PATH="%s/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s/%s" "$@"\n' \
     "$kit" "$kit" "$program" > "$kit/work/bin/$program"
   chmod +x "$kit/work/bin/$program"
@@ -86,6 +86,8 @@ print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got
 PY
 step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
 timeout 300 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
+step "one batch-1 round trip step by step through the PJRT C API (MLP), and the variants"
+timeout 60 "$kit/work/bin/bench_pjrt_phases" "$kit/xla/mlp.xla/b1.mlirbc" 32 "$kit/work/bench_pjrt_phases.json" --seconds 1
 step "peer on the same GPU and plugin: JAX, the MLP's shapes (32 -> 4 x 256 -> 8), float32 products"
 timeout 60 python3 - <<'PY' 2>&1 | grep -v '^I0000\|^WARNING: All log' || echo "(no JAX)"
 # JAX's own dispatch of one jitted program: what the plugin allows a caller per round trip

@@ -51,6 +51,7 @@ class PjrtProgram {
   PJRT_Device* device_ = nullptr;
   PJRT_LoadedExecutable* executable_ = nullptr;
   std::size_t num_outputs_ = 0;
+  bool on_cpu_ = false;  // the CPU plugin's client
   std::optional<CompiledMemory> compiled_memory_;
 };
 

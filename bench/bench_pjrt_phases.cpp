@@ -1,0 +1,276 @@
+// Where one small run's round trip goes on a PJRT device, step by step through the PJRT C API:
+// the host-to-device copy, the run on an input already on the device, the device-to-host copy,
+// and the whole round trip the XLA backend makes, with the variants it could make instead (no
+// completion event, another input semantics, other ways of waiting). For a GPU whose round trip
+// is far above its run (docs/gpu-validation.md): which step to work on. Runs on the GPU machines
+// (scripts/gpu_kit.sh carries it); without a GPU, on the CPU plugin.
+//
+// usage: bench_pjrt_phases PROGRAM INPUT_COLUMNS OUTPUT.json [--seconds S]
+//   PROGRAM: one program of an XLA artifact (StableHLO), one float32 input [1, INPUT_COLUMNS]
+//   (the MLP test model's b1.mlirbc and 32).
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "hepinfer/core/error.h"
+#include "hepinfer/scheduler/gpu_discovery.h"
+#include "hepinfer/xla/pjrt_plugin.h"
+#include "hepinfer/xla/xla_model.h"
+#include "latency_stats.h"
+#include "nlohmann/json.hpp"
+#include "pjrt_calls.h"
+#include "pjrt_program.h"
+
+namespace {
+
+using hepinfer::xla::detail::throw_if_error;
+using Clock = std::chrono::steady_clock;
+
+enum class Wait { kPollThenBlock, kBlock, kSpin };
+
+class Phases {
+ public:
+  Phases(std::shared_ptr<const hepinfer::xla::PjrtClient> client, const std::string& code, std::int64_t columns)
+      : client_(std::move(client)),
+        api_(static_cast<const PJRT_Api*>(client_->plugin().api())),
+        native_(static_cast<PJRT_Client*>(client_->native_handle())),
+        input_(static_cast<std::size_t>(columns), 0.5f),
+        dims_{1, columns} {
+    std::string code_copy = code;
+    auto program = HEPINFER_PJRT_ARGS(PJRT_Program);
+    program.code = code_copy.data();
+    program.code_size = code_copy.size();
+    program.format = "mlir";
+    program.format_size = 4;
+    auto compile = HEPINFER_PJRT_ARGS(PJRT_Client_Compile_Args);
+    compile.client = native_;
+    compile.program = &program;
+    compile.compile_options = hepinfer::xla::detail::kCompileOptions.data();
+    compile.compile_options_size = hepinfer::xla::detail::kCompileOptions.size();
+    throw_if_error(api_, api_->PJRT_Client_Compile(&compile), "compiling the program");
+    executable_ = compile.executable;
+    auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
+    devices.client = native_;
+    throw_if_error(api_, api_->PJRT_Client_AddressableDevices(&devices), "listing devices");
+    device_ = devices.addressable_devices[0];
+    resident_input_ = to_device(PJRT_HostBufferSemantics_kImmutableOnlyDuringCall, Wait::kBlock);
+    resident_output_ = execute(resident_input_, true, Wait::kBlock);
+    auto size = HEPINFER_PJRT_ARGS(PJRT_Buffer_ToHostBuffer_Args);
+    size.src = resident_output_;
+    throw_if_error(api_, api_->PJRT_Buffer_ToHostBuffer(&size), "sizing the output");
+    output_.resize(size.dst_size);
+  }
+  ~Phases() {
+    destroy(resident_input_);
+    destroy(resident_output_);
+    auto destroy_args = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
+    destroy_args.executable = executable_;
+    api_->PJRT_LoadedExecutable_Destroy(&destroy_args);
+  }
+  Phases(const Phases&) = delete;
+  Phases& operator=(const Phases&) = delete;
+
+  void await(PJRT_Event* event, Wait wait) const {
+    if (event == nullptr) return;
+    auto ready = HEPINFER_PJRT_ARGS(PJRT_Event_IsReady_Args);
+    ready.event = event;
+    if (wait == Wait::kSpin) {
+      while (api_->PJRT_Event_IsReady(&ready) == nullptr && !ready.is_ready) {
+      }
+    } else if (wait == Wait::kPollThenBlock) {  // as the XLA backend waits
+      const auto give_up = Clock::now() + std::chrono::microseconds(200);
+      while (api_->PJRT_Event_IsReady(&ready) == nullptr && !ready.is_ready && Clock::now() < give_up) sched_yield();
+    }
+    auto await_args = HEPINFER_PJRT_ARGS(PJRT_Event_Await_Args);
+    await_args.event = event;
+    PJRT_Error* error = api_->PJRT_Event_Await(&await_args);
+    auto destroy_args = HEPINFER_PJRT_ARGS(PJRT_Event_Destroy_Args);
+    destroy_args.event = event;
+    api_->PJRT_Event_Destroy(&destroy_args);
+    throw_if_error(api_, error, "awaiting an event");
+  }
+
+  void destroy(PJRT_Buffer* buffer) const {
+    auto args = HEPINFER_PJRT_ARGS(PJRT_Buffer_Destroy_Args);
+    args.buffer = buffer;
+    api_->PJRT_Buffer_Destroy(&args);
+  }
+
+  // The input copied to the device, awaited until the buffer is ready there.
+  PJRT_Buffer* to_device(PJRT_HostBufferSemantics semantics, Wait wait) const {
+    PJRT_Buffer* buffer = start_to_device(semantics, wait);
+    auto ready = HEPINFER_PJRT_ARGS(PJRT_Buffer_ReadyEvent_Args);
+    ready.buffer = buffer;
+    throw_if_error(api_, api_->PJRT_Buffer_ReadyEvent(&ready), "the input's ready event");
+    await(ready.event, wait);
+    return buffer;
+  }
+  // The copy queued; awaited only until the host buffer may be reused.
+  PJRT_Buffer* start_to_device(PJRT_HostBufferSemantics semantics, Wait wait) const {
+    auto copy = HEPINFER_PJRT_ARGS(PJRT_Client_BufferFromHostBuffer_Args);
+    copy.client = native_;
+    copy.data = input_.data();
+    copy.type = PJRT_Buffer_Type_F32;
+    copy.dims = dims_.data();
+    copy.num_dims = dims_.size();
+    copy.host_buffer_semantics = semantics;
+    copy.device = device_;
+    throw_if_error(api_, api_->PJRT_Client_BufferFromHostBuffer(&copy), "copying the input");
+    await(copy.done_with_host_buffer, wait);
+    return copy.buffer;
+  }
+  // Runs on `input`; returns the first output (the others destroyed), awaited when `completion`.
+  PJRT_Buffer* execute(PJRT_Buffer* input, bool completion, Wait wait) const {
+    PJRT_Buffer* argument_list[1] = {input};
+    PJRT_Buffer* const* argument_lists[1] = {argument_list};
+    std::vector<PJRT_Buffer*> outputs(16, nullptr);
+    PJRT_Buffer** output_lists[1] = {outputs.data()};
+    PJRT_Event* finished[1] = {nullptr};
+    auto options = HEPINFER_PJRT_ARGS(PJRT_ExecuteOptions);
+    auto execute = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Execute_Args);
+    execute.executable = executable_;
+    execute.options = &options;
+    execute.argument_lists = argument_lists;
+    execute.num_devices = 1;
+    execute.num_args = 1;
+    execute.output_lists = output_lists;
+    execute.device_complete_events = completion ? finished : nullptr;
+    throw_if_error(api_, api_->PJRT_LoadedExecutable_Execute(&execute), "running");
+    for (std::size_t i = 1; i < outputs.size() && outputs[i] != nullptr; ++i) destroy(outputs[i]);
+    if (completion) await(finished[0], wait);
+    return outputs[0];
+  }
+  PJRT_Event* start_to_host(PJRT_Buffer* buffer) const {
+    auto to_host = HEPINFER_PJRT_ARGS(PJRT_Buffer_ToHostBuffer_Args);
+    to_host.src = buffer;
+    to_host.dst = output_.data();
+    to_host.dst_size = output_.size();
+    throw_if_error(api_, api_->PJRT_Buffer_ToHostBuffer(&to_host), "copying the output");
+    return to_host.event;
+  }
+
+  // The XLA backend's round trip: everything queued, then every event awaited.
+  void round_trip(PJRT_HostBufferSemantics semantics, bool completion, Wait wait) const {
+    PJRT_Buffer* input = start_to_device(semantics, wait);
+    PJRT_Buffer* argument_list[1] = {input};
+    PJRT_Buffer* const* argument_lists[1] = {argument_list};
+    std::vector<PJRT_Buffer*> outputs(16, nullptr);
+    PJRT_Buffer** output_lists[1] = {outputs.data()};
+    PJRT_Event* finished[1] = {nullptr};
+    auto options = HEPINFER_PJRT_ARGS(PJRT_ExecuteOptions);
+    auto execute = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Execute_Args);
+    execute.executable = executable_;
+    execute.options = &options;
+    execute.argument_lists = argument_lists;
+    execute.num_devices = 1;
+    execute.num_args = 1;
+    execute.output_lists = output_lists;
+    execute.device_complete_events = completion ? finished : nullptr;
+    throw_if_error(api_, api_->PJRT_LoadedExecutable_Execute(&execute), "running");
+    PJRT_Event* copied = start_to_host(outputs[0]);
+    if (completion) await(finished[0], wait);
+    await(copied, wait);
+    destroy(input);
+    for (std::size_t i = 0; i < outputs.size() && outputs[i] != nullptr; ++i) destroy(outputs[i]);
+  }
+
+  // The memory the program's first output is in ("device", "pinned_host", ...).
+  std::string output_memory_kind() const {
+    auto memory = HEPINFER_PJRT_ARGS(PJRT_Buffer_Memory_Args);
+    memory.buffer = resident_output_;
+    throw_if_error(api_, api_->PJRT_Buffer_Memory(&memory), "the output's memory");
+    auto kind = HEPINFER_PJRT_ARGS(PJRT_Memory_Kind_Args);
+    kind.memory = memory.memory;
+    throw_if_error(api_, api_->PJRT_Memory_Kind(&kind), "the output's memory kind");
+    return std::string(kind.kind, kind.kind_size);
+  }
+
+  PJRT_Buffer* resident_input() const { return resident_input_; }
+  PJRT_Buffer* resident_output() const { return resident_output_; }
+
+ private:
+  std::shared_ptr<const hepinfer::xla::PjrtClient> client_;
+  const PJRT_Api* api_;
+  PJRT_Client* native_;
+  std::vector<float> input_;
+  std::vector<std::int64_t> dims_;
+  mutable std::vector<char> output_;
+  PJRT_LoadedExecutable* executable_ = nullptr;
+  PJRT_Device* device_ = nullptr;
+  PJRT_Buffer* resident_input_ = nullptr;
+  PJRT_Buffer* resident_output_ = nullptr;
+};
+
+nlohmann::json measure(const std::string& device, const std::shared_ptr<const hepinfer::xla::PjrtClient>& client,
+                       const std::string& code, std::int64_t columns, double seconds) {
+  const Phases phases(client, code, columns);
+  constexpr auto kDuring = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
+  constexpr auto kUntil = PJRT_HostBufferSemantics_kImmutableUntilTransferCompletes;
+  const std::vector<std::pair<std::string, std::function<void()>>> steps{
+      {"to device (input copied, buffer ready)", [&] { phases.destroy(phases.to_device(kDuring, Wait::kPollThenBlock)); }},
+      {"run on a resident input (completion awaited)",
+       [&] { phases.destroy(phases.execute(phases.resident_input(), true, Wait::kPollThenBlock)); }},
+      {"to host (resident output copied)",
+       [&] { phases.await(phases.start_to_host(phases.resident_output()), Wait::kPollThenBlock); }},
+      {"round trip, as the backend", [&] { phases.round_trip(kDuring, true, Wait::kPollThenBlock); }},
+      {"round trip, no completion event", [&] { phases.round_trip(kDuring, false, Wait::kPollThenBlock); }},
+      {"round trip, input until transfer completes", [&] { phases.round_trip(kUntil, true, Wait::kPollThenBlock); }},
+      {"round trip, blocking waits", [&] { phases.round_trip(kDuring, true, Wait::kBlock); }},
+      {"round trip, spinning waits", [&] { phases.round_trip(kDuring, true, Wait::kSpin); }},
+  };
+  nlohmann::json result = {
+      {"device", device}, {"output_memory_kind", phases.output_memory_kind()}, {"steps", nlohmann::json::array()}};
+  std::cout << device << ": the output is in " << result["output_memory_kind"] << " memory\n";
+  for (const auto& [name, step] : steps) {
+    const auto summary = hepinfer::bench::summarise(hepinfer::bench::time_calls(step, seconds, 200, 200));
+    std::cout << device << ": " << name << ": p50 " << summary.p50_us << " us, p99 " << summary.p99_us << " us\n";
+    result["steps"].push_back({{"step", name}, {"p50_us", summary.p50_us}, {"p99_us", summary.p99_us}});
+  }
+  return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: bench_pjrt_phases PROGRAM INPUT_COLUMNS OUTPUT.json [--seconds S]\n";
+    return 2;
+  }
+  double seconds = 1.0;
+  std::vector<std::int64_t> unused;
+  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_pjrt_phases", seconds, unused)) return 2;
+  try {
+    std::ifstream file(argv[1], std::ios::binary);
+    if (!file) throw hepinfer::FileNotFoundError(std::string("no program at '") + argv[1] + "'");
+    std::stringstream code;
+    code << file.rdbuf();
+    const std::int64_t columns = std::stoll(argv[2]);
+    nlohmann::json report = nlohmann::json::array();
+    const auto discovery = hepinfer::scheduler::discover_gpus();
+    if (!discovery.inventory.gpus.empty()) {
+      const auto& gpu = discovery.inventory.gpus.front();
+      const auto plugin = hepinfer::xla::PjrtPlugin::open(hepinfer::xla::cuda_plugin_path());
+      const auto client = std::make_shared<const hepinfer::xla::PjrtClient>(
+          plugin, hepinfer::xla::cuda_client_options(gpu.id, 1024, gpu.total_mib));
+      report.push_back(measure("gpu " + std::to_string(gpu.id), client, code.str(), columns, seconds));
+    }
+    const auto cpu_plugin = hepinfer::xla::PjrtPlugin::open(hepinfer::xla::cpu_plugin_path());
+    const auto cpu = std::make_shared<const hepinfer::xla::PjrtClient>(
+        cpu_plugin, hepinfer::xla::PjrtOptions{{"cpu_device_count", std::int64_t{1}}});
+    report.push_back(measure("cpu", cpu, code.str(), columns, seconds));
+    std::ofstream(argv[3]) << report.dump(2) << "\n";
+  } catch (const std::exception& error) {
+    std::cerr << "bench_pjrt_phases: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
