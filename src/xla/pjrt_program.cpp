@@ -64,10 +64,10 @@ void await_event(const PJRT_Api* api, PJRT_Event* event, const std::string& cont
   throw_if_error(api, error, context);
 }
 
-// Events of one run, awaited together: the run's steps are queued on the device one after
-// another without the caller waiting between them (each wait is a wake-up from the plugin's
-// callback thread, tens of microseconds on a GPU). Awaits whatever is left when destroyed, so
-// no copy still writes into memory its caller has released.
+// Events of one run, awaited together: the input copies, the run and the output copies are
+// queued at once (the device does them in order anyway) and the caller waits once, at the end.
+// Awaits whatever is left when destroyed, so no copy still writes into memory its caller has
+// released.
 class PendingEvents {
  public:
   explicit PendingEvents(const PJRT_Api* api) : api_(api) {}
