@@ -159,6 +159,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   info.default_signature = manifest.signature.key;
   info.threading = ThreadingMode::kInline;  // always: the compiled functions are plain calls
   info.device = "CPU (caller's thread)";
+  info.batch_sizes = manifest.batch_sizes;
   if (options.placement && !options.placement->on_cpu()) {
     info.placement_note = "AOT packages run on the CPU; the placement on GPU " +
                           std::to_string(options.placement->devices.front()) + " is not followed";

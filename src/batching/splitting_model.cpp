@@ -1,6 +1,8 @@
 #include "hepinfer/batching/splitting_model.h"
 
+#include <algorithm>
 #include <iostream>
+#include <iterator>
 
 #include "hepinfer/core/error.h"
 
@@ -80,7 +82,12 @@ SplitStatistics SplittingModel::statistics() const {
 }
 
 void SplittingModel::lower_limit(std::int64_t failed_rows, const std::string& why) const {
-  const std::int64_t lowered = std::max<std::int64_t>(1, failed_rows / 2);
+  std::int64_t lowered = std::max<std::int64_t>(1, failed_rows / 2);
+  // A limit between two of the backend's batch sizes would run padded to the size that failed.
+  const std::vector<std::int64_t>& sizes = model_->info().batch_sizes;
+  if (const auto above = std::upper_bound(sizes.begin(), sizes.end(), lowered); above != sizes.begin()) {
+    lowered = *std::prev(above);
+  }
   std::int64_t current = limit_.load();
   while ((current == 0 || current > lowered) && !limit_.compare_exchange_weak(current, lowered)) {
   }
@@ -158,11 +165,15 @@ std::vector<std::vector<Tensor>> SplittingModel::run_rows(const std::vector<Name
     if (rows == 1) throw not_even_one_row(error);
     lower_limit(rows, error.what());
     retries_.fetch_add(1, std::memory_order_relaxed);
-    const std::int64_t middle = begin + rows / 2;
-    std::vector<std::vector<Tensor>> pieces = run_rows(inputs, output_names, options, begin, middle);
-    std::vector<std::vector<Tensor>> rest = run_rows(inputs, output_names, options, middle, end);
-    for (std::size_t o = 0; o < pieces.size(); ++o) {
-      for (Tensor& tensor : rest[o]) pieces[o].push_back(std::move(tensor));
+    // Again in chunks of the lowered limit (at most half the rows).
+    const std::int64_t step = std::max<std::int64_t>(1, batch_limit());
+    std::vector<std::vector<Tensor>> pieces;
+    for (std::int64_t chunk = begin; chunk < end; chunk += step) {
+      std::vector<std::vector<Tensor>> part = run_rows(inputs, output_names, options, chunk, std::min(end, chunk + step));
+      if (pieces.empty()) pieces.resize(part.size());
+      for (std::size_t o = 0; o < part.size(); ++o) {
+        for (Tensor& tensor : part[o]) pieces[o].push_back(std::move(tensor));
+      }
     }
     return pieces;
   }

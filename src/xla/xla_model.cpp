@@ -253,7 +253,10 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   info.gpu = placed.gpu;
   info.placement_note = std::move(placed.placement_note);
   std::string batch_sizes;
-  for (const CompiledBatch& batch : batches) batch_sizes += (batch_sizes.empty() ? "" : ",") + std::to_string(batch.rows);
+  for (const CompiledBatch& batch : batches) {
+    batch_sizes += (batch_sizes.empty() ? "" : ",") + std::to_string(batch.rows);
+    info.batch_sizes.push_back(batch.rows);
+  }
   info.load_details = {
       {"batch sizes", batch_sizes},
       {"programs", std::to_string(report.programs) + " (" + std::to_string(report.programs_from_cache) +

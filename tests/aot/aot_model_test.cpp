@@ -179,6 +179,7 @@ TEST(AotModel, RunsOnTheCallersThreadAndNeverStartsOne) {
   }
   EXPECT_EQ(test::thread_count_settled(before), before);
   EXPECT_EQ(model->info().threading, ThreadingMode::kInline);
+  EXPECT_EQ(model->info().batch_sizes, (std::vector<std::int64_t>{1, 4})) << "the package's compiled sizes";
   // One caller at a time: one instance per batch size it used, however many runs.
   EXPECT_EQ(*aot::pooled_instances(*model), 2u);
 }

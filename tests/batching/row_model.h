@@ -3,10 +3,15 @@
 // real tensors, row by row: for input "x" (float32 [rows, k]) and an optional scalar "scale",
 // output "sum" is float32 [rows] (scale * the row's sum) and "doubled" is float32 [rows, k].
 // Each run needs 8 bytes of scratch memory per element; a run that needs more than the cap
-// throws ResourceExhaustedError, as TF's allocator does when a device's memory runs out.
+// throws ResourceExhaustedError, as TF's allocator does when a device's memory runs out. Given
+// batch sizes, a run's scratch is counted at its rows padded up to the next of them, as an XLA
+// artifact's programs run.
 
+#include <algorithm>
 #include <atomic>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/model.h"
@@ -15,8 +20,10 @@ namespace hepinfer::test {
 
 class RowModel final : public Model {
  public:
-  explicit RowModel(std::int64_t scratch_cap_bytes = 0, std::optional<MemoryModel> memory = std::nullopt)
+  explicit RowModel(std::int64_t scratch_cap_bytes = 0, std::optional<MemoryModel> memory = std::nullopt,
+                    std::vector<std::int64_t> batch_sizes = {})
       : cap_(scratch_cap_bytes) {
+    info_.batch_sizes = std::move(batch_sizes);
     info_.path = "row_model";
     info_.default_signature = "serving_default";
     SignatureInfo signature{"serving_default",
@@ -40,7 +47,8 @@ class RowModel final : public Model {
     if (x == nullptr) throw InvalidArgumentError("row_model needs input 'x'");
     runs.fetch_add(1);
     const std::int64_t rows = x->rows(), width = x->shape()[1];
-    const std::int64_t scratch = rows * width * 8;
+    const auto padded = std::lower_bound(info_.batch_sizes.begin(), info_.batch_sizes.end(), rows);
+    const std::int64_t scratch = (padded == info_.batch_sizes.end() ? rows : *padded) * width * 8;
     if (cap_ > 0 && scratch > cap_) {
       throw ResourceExhaustedError("OOM when allocating " + std::to_string(scratch) + " bytes for " +
                                    std::to_string(rows) + " rows");

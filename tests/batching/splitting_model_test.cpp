@@ -92,6 +92,25 @@ TEST(SplittingModel, OutOfMemoryHalvesTheChunkAndLowersTheLimitOnce) {
   EXPECT_EQ(reports.size(), 1u) << "reported once per model";
 }
 
+TEST(SplittingModel, AfterOutOfMemoryTheLimitIsABatchSizeTheBackendRunsAsItIs) {
+  // Runs are padded to 1, 16 or 64 rows, as an XLA artifact's programs; 16 padded rows fit.
+  auto backend = std::make_shared<test::RowModel>(16 * 4 * 8, std::nullopt, std::vector<std::int64_t>{1, 16, 64});
+  SplittingModel model(backend, {.on_out_of_memory = [](const std::string&) {}});
+  const Tensor x = rows_of(64);
+  expect_identical(model.run({{"x", x}}, {}),
+                   SplittingModel(std::make_shared<test::RowModel>(), {.max_batch_rows = 10}).run({{"x", x}}, {}));
+  EXPECT_EQ(model.batch_limit(), 16) << "not 32 rows, which would run padded to 64 and fail again";
+  EXPECT_EQ(model.statistics().out_of_memory_retries, 1);
+  EXPECT_EQ(model.statistics().backend_runs, 5) << "the failed 64 rows, then four runs of 16";
+
+  // A chunk that fails inside a split is run again in pieces of the lowered limit, too.
+  SplittingModel capped(backend, {.max_batch_rows = 64, .on_out_of_memory = [](const std::string&) {}});
+  expect_identical(capped.run({{"x", rows_of(128)}}, {}),
+                   SplittingModel(std::make_shared<test::RowModel>(), {.max_batch_rows = 10}).run({{"x", rows_of(128)}}, {}));
+  EXPECT_EQ(capped.batch_limit(), 16);
+  EXPECT_EQ(capped.statistics().out_of_memory_retries, 1);
+}
+
 TEST(SplittingModel, WhenNotEvenOneRowFitsTheErrorSaysSo) {
   auto backend = std::make_shared<test::RowModel>(16);  // less than one row of 4 floats
   SplittingModel model(backend, {.on_out_of_memory = [](const std::string&) {}});

@@ -232,6 +232,8 @@ TEST(XlaRunMemory, ProgramsOverTheLimitAreNotUsedAndRunsAreSplitOverTheOthers) {
   EXPECT_TRUE(std::any_of(details.begin(), details.end(), [](const auto& detail) {
     return detail.first == "batch sizes" && detail.second == "1";
   }));
+  EXPECT_EQ(limited->info().batch_sizes, std::vector<std::int64_t>{1}) << "what a splitter may lower its limit to";
+  EXPECT_EQ(unlimited->info().batch_sizes, (std::vector<std::int64_t>{1, 4}));
   // Five rows now run as five programs of one row, and agree all the same.
   const std::vector<Tensor> out = limited->run({{"x", read_npy(mlp.cases.back().inputs.at("x"))}}, {});
   EXPECT_TENSORS_MATCH(out[0], read_npy(mlp.cases.back().outputs.at("prob")), kXlaTolerance);

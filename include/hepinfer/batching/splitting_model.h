@@ -1,8 +1,10 @@
 #pragma once
 // A Model that never hands its backend more rows than fit: batches above the limit are split
 // into chunks that run one after another, and their outputs are concatenated, so the caller
-// gets one result equal to an unsplit run. An out-of-memory error from the backend halves the
-// failed chunk (down to one row) and lowers the remembered limit. Backend-neutral.
+// gets one result equal to an unsplit run. An out-of-memory error from the backend lowers the
+// remembered limit to half the failed chunk (for a backend that pads to fixed batch sizes,
+// ModelInfo::batch_sizes, the largest of them not above that half) and runs the chunk again in
+// pieces of the new limit, down to one row. Backend-neutral.
 
 #include <atomic>
 #include <cstdint>

@@ -83,6 +83,9 @@ struct ModelInfo {
   // How the backend loaded the model, in its words, for `hepinfer inspect` (e.g. {"programs", "2
   // compiled batch sizes, 2 from the compile cache"}).
   std::vector<std::pair<std::string, std::string>> load_details;
+  // The row counts the backend runs as they are, by increasing rows (compiled programs' batch
+  // sizes); it pads any other count up to the next one. Empty: every row count runs as it is.
+  std::vector<std::int64_t> batch_sizes;
   std::optional<MemoryModel> memory;  // when measured at load
   LoadTiming timing;
 
