@@ -6,19 +6,24 @@
 // (scripts/gpu_kit.sh carries it); without a GPU, on the CPU plugin.
 //
 // usage: bench_pjrt_phases PROGRAM INPUT_COLUMNS OUTPUT.json [--seconds S]
+//                          [--host-output PROGRAM] [--host-io PROGRAM]
 //   PROGRAM: one program of an XLA artifact (StableHLO), one float32 input [1, INPUT_COLUMNS]
-//   (the MLP test model's b1.mlirbc and 32).
+//   (the MLP test model's b1.mlirbc and 32). --host-output and --host-io: the same program with
+//   its output, or its input and output, in pinned host memory (tools/host_memory_programs.py;
+//   CUDA plugin only), measured on the GPU too, with the output read where it lies.
 
 #include <sched.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "hepinfer/core/error.h"
@@ -39,7 +44,9 @@ enum class Wait { kPollThenBlock, kBlock, kSpin };
 
 class Phases {
  public:
-  Phases(std::shared_ptr<const hepinfer::xla::PjrtClient> client, const std::string& code, std::int64_t columns)
+  // `input_in_host`: the program takes its input in pinned host memory.
+  Phases(std::shared_ptr<const hepinfer::xla::PjrtClient> client, const std::string& code, std::int64_t columns,
+         bool input_in_host = false)
       : client_(std::move(client)),
         api_(static_cast<const PJRT_Api*>(client_->plugin().api())),
         native_(static_cast<PJRT_Client*>(client_->native_handle())),
@@ -62,12 +69,15 @@ class Phases {
     devices.client = native_;
     throw_if_error(api_, api_->PJRT_Client_AddressableDevices(&devices), "listing devices");
     device_ = devices.addressable_devices[0];
+    if (input_in_host) input_memory_ = memory_of_kind("pinned_host");
     resident_input_ = to_device(PJRT_HostBufferSemantics_kImmutableOnlyDuringCall, Wait::kBlock);
     resident_output_ = execute(resident_input_, true, Wait::kBlock);
     auto size = HEPINFER_PJRT_ARGS(PJRT_Buffer_ToHostBuffer_Args);
     size.src = resident_output_;
     throw_if_error(api_, api_->PJRT_Buffer_ToHostBuffer(&size), "sizing the output");
     output_.resize(size.dst_size);
+    await(start_to_host(resident_output_), Wait::kBlock);
+    copied_output_ = output_;
   }
   ~Phases() {
     destroy(resident_input_);
@@ -123,7 +133,11 @@ class Phases {
     copy.dims = dims_.data();
     copy.num_dims = dims_.size();
     copy.host_buffer_semantics = semantics;
-    copy.device = device_;
+    if (input_memory_ != nullptr) {
+      copy.memory = input_memory_;
+    } else {
+      copy.device = device_;
+    }
     throw_if_error(api_, api_->PJRT_Client_BufferFromHostBuffer(&copy), "copying the input");
     await(copy.done_with_host_buffer, wait);
     return copy.buffer;
@@ -170,6 +184,31 @@ class Phases {
     return to_host.event;
   }
 
+  // True where the first output can be read in place: in host memory (the CPU plugin's device
+  // memory is host memory).
+  bool output_in_host_memory() const {
+    return output_memory_kind() == "pinned_host" || client_->platform_name() == "cpu";
+  }
+
+  // A round trip that reads the output where it lies, once it is ready, instead of copying it.
+  void round_trip_in_place(Wait wait) const {
+    PJRT_Buffer* input = start_to_device(PJRT_HostBufferSemantics_kImmutableOnlyDuringCall, wait);
+    const StartedRun run = start_run(input, false);
+    auto ready = HEPINFER_PJRT_ARGS(PJRT_Buffer_ReadyEvent_Args);
+    ready.buffer = run.outputs[0];
+    throw_if_error(api_, api_->PJRT_Buffer_ReadyEvent(&ready), "the output's ready event");
+    await(ready.event, wait);
+    auto pointer = HEPINFER_PJRT_ARGS(PJRT_Buffer_UnsafePointer_Args);
+    pointer.buffer = run.outputs[0];
+    throw_if_error(api_, api_->PJRT_Buffer_UnsafePointer(&pointer), "the output's address");
+    std::memcpy(output_.data(), reinterpret_cast<const void*>(pointer.buffer_pointer), output_.size());
+    destroy(input);
+    destroy_outputs(run, 0);
+  }
+
+  // Whether the last output read in place equals the one PJRT copied (same input every time).
+  bool read_in_place_matches_copy() const { return output_ == copied_output_; }
+
   // A round trip as the XLA backend makes it: everything queued, then every event awaited.
   void round_trip(PJRT_HostBufferSemantics semantics, bool completion, Wait wait) const {
     PJRT_Buffer* input = start_to_device(semantics, wait);
@@ -192,6 +231,19 @@ class Phases {
     return std::string(kind.kind, kind.kind_size);
   }
 
+  PJRT_Memory* memory_of_kind(const std::string& wanted) const {
+    auto memories = HEPINFER_PJRT_ARGS(PJRT_Device_AddressableMemories_Args);
+    memories.device = device_;
+    throw_if_error(api_, api_->PJRT_Device_AddressableMemories(&memories), "listing the device's memories");
+    for (std::size_t i = 0; i < memories.num_memories; ++i) {
+      auto kind = HEPINFER_PJRT_ARGS(PJRT_Memory_Kind_Args);
+      kind.memory = memories.memories[i];
+      throw_if_error(api_, api_->PJRT_Memory_Kind(&kind), "a memory's kind");
+      if (std::string(kind.kind, kind.kind_size) == wanted) return memories.memories[i];
+    }
+    throw hepinfer::NotFoundError("the device has no '" + wanted + "' memory");
+  }
+
   PJRT_Buffer* resident_input() const { return resident_input_; }
   PJRT_Buffer* resident_output() const { return resident_output_; }
 
@@ -202,18 +254,28 @@ class Phases {
   std::vector<float> input_;
   std::vector<std::int64_t> dims_;
   mutable std::vector<char> output_;
+  std::vector<char> copied_output_;  // the first run's output, copied by PJRT
   PJRT_LoadedExecutable* executable_ = nullptr;
   PJRT_Device* device_ = nullptr;
+  PJRT_Memory* input_memory_ = nullptr;  // set: inputs go to this memory, not the device's default
   PJRT_Buffer* resident_input_ = nullptr;
   PJRT_Buffer* resident_output_ = nullptr;
 };
 
+std::string read_program(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw hepinfer::FileNotFoundError("no program at '" + path + "'");
+  std::stringstream code;
+  code << file.rdbuf();
+  return code.str();
+}
+
 nlohmann::json measure(const std::string& device, const std::shared_ptr<const hepinfer::xla::PjrtClient>& client,
-                       const std::string& code, std::int64_t columns, double seconds) {
-  const Phases phases(client, code, columns);
+                       const std::string& code, std::int64_t columns, double seconds, bool input_in_host = false) {
+  const Phases phases(client, code, columns, input_in_host);
   constexpr auto kDuring = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
   constexpr auto kUntil = PJRT_HostBufferSemantics_kImmutableUntilTransferCompletes;
-  const std::vector<std::pair<std::string, std::function<void()>>> steps{
+  std::vector<std::pair<std::string, std::function<void()>>> steps{
       {"to device (input copied, buffer ready)", [&] { phases.destroy(phases.to_device(kDuring, Wait::kPollThenBlock)); }},
       {"run on a resident input (completion awaited)",
        [&] { phases.destroy(phases.execute(phases.resident_input(), true, Wait::kPollThenBlock)); }},
@@ -226,6 +288,10 @@ nlohmann::json measure(const std::string& device, const std::shared_ptr<const he
       {"round trip, blocking waits", [&] { phases.round_trip(kDuring, true, Wait::kBlock); }},
       {"round trip, spinning waits", [&] { phases.round_trip(kDuring, true, Wait::kSpin); }},
   };
+  const bool in_place = phases.output_in_host_memory();
+  if (in_place) {
+    steps.emplace_back("round trip, output read in place", [&] { phases.round_trip_in_place(Wait::kPollThenBlock); });
+  }
   nlohmann::json result = {
       {"device", device}, {"output_memory_kind", phases.output_memory_kind()}, {"steps", nlohmann::json::array()}};
   std::cout << device << ": the output is in " << result["output_memory_kind"] << " memory\n";
@@ -233,6 +299,12 @@ nlohmann::json measure(const std::string& device, const std::shared_ptr<const he
     const auto summary = hepinfer::bench::summarise(hepinfer::bench::time_calls(step, seconds, 200, 200));
     std::cout << device << ": " << name << ": p50 " << summary.p50_us << " us, p99 " << summary.p99_us << " us\n";
     result["steps"].push_back({{"step", name}, {"p50_us", summary.p50_us}, {"p99_us", summary.p99_us}});
+  }
+  if (in_place) {
+    phases.round_trip_in_place(Wait::kBlock);
+    result["read_in_place_matches_copy"] = phases.read_in_place_matches_copy();
+    std::cout << device << ": the output read in place " << (phases.read_in_place_matches_copy() ? "equals" : "DIFFERS FROM")
+              << " the one PJRT copied\n";
   }
   return result;
 }
@@ -246,12 +318,15 @@ int main(int argc, char** argv) {
   }
   double seconds = 1.0;
   std::vector<std::int64_t> unused;
-  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_pjrt_phases", seconds, unused)) return 2;
+  std::string host_output_program, host_io_program;
+  const auto other = [&](const std::string& option, const std::string& value) {
+    if (option == "--host-output") host_output_program = value;
+    if (option == "--host-io") host_io_program = value;
+    return option == "--host-output" || option == "--host-io";
+  };
+  if (!hepinfer::bench::parse_batch_options(argc, argv, 4, "bench_pjrt_phases", seconds, unused, other)) return 2;
   try {
-    std::ifstream file(argv[1], std::ios::binary);
-    if (!file) throw hepinfer::FileNotFoundError(std::string("no program at '") + argv[1] + "'");
-    std::stringstream code;
-    code << file.rdbuf();
+    const std::string code = read_program(argv[1]);
     const std::int64_t columns = std::stoll(argv[2]);
     nlohmann::json report = nlohmann::json::array();
     const auto discovery = hepinfer::scheduler::discover_gpus();
@@ -260,12 +335,25 @@ int main(int argc, char** argv) {
       const auto plugin = hepinfer::xla::PjrtPlugin::open(hepinfer::xla::cuda_plugin_path());
       const auto client = std::make_shared<const hepinfer::xla::PjrtClient>(
           plugin, hepinfer::xla::cuda_client_options(gpu.id, 1024, gpu.total_mib));
-      report.push_back(measure("gpu " + std::to_string(gpu.id), client, code.str(), columns, seconds));
+      const std::string name = "gpu " + std::to_string(gpu.id);
+      report.push_back(measure(name, client, code, columns, seconds));
+      // Each probe on its own: one the plugin refuses must not hide the others' figures.
+      for (const auto& [what, path, input_in_host] :
+           {std::tuple{"output in pinned host memory", host_output_program, false},
+            std::tuple{"input and output in pinned host memory", host_io_program, true}}) {
+        if (path.empty()) continue;
+        try {
+          report.push_back(measure(name + ", " + what, client, read_program(path), columns, seconds, input_in_host));
+        } catch (const std::exception& error) {
+          std::cout << name << ", " << what << ": " << error.what() << "\n";
+          report.push_back({{"device", name + ", " + what}, {"error", error.what()}});
+        }
+      }
     }
     const auto cpu_plugin = hepinfer::xla::PjrtPlugin::open(hepinfer::xla::cpu_plugin_path());
     const auto cpu = std::make_shared<const hepinfer::xla::PjrtClient>(
         cpu_plugin, hepinfer::xla::PjrtOptions{{"cpu_device_count", std::int64_t{1}}});
-    report.push_back(measure("cpu", cpu, code.str(), columns, seconds));
+    report.push_back(measure("cpu", cpu, code, columns, seconds));
     std::ofstream(argv[3]) << report.dump(2) << "\n";
   } catch (const std::exception& error) {
     std::cerr << "bench_pjrt_phases: " << error.what() << "\n";

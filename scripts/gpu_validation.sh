@@ -22,6 +22,25 @@ step() { printf '\n===== [%3d s] %s\n' "$(($(date +%s) - started))" "$*"; }
 step "machine"; date -u; uname -srm
 step "nvidia-smi"
 nvidia-smi --query-gpu=index,name,compute_cap,memory.total,memory.used,memory.free --format=csv 2>&1 || echo "(no nvidia-smi)"
+# The PJRT plugins first, so every listing below shows what they see too.
+step "PJRT plugins"
+if [ ! -f "$kit/work/xla_cpu_pjrt.so" ]; then
+  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+    "$kit/xla_cpu_pjrt.so.xz" "$kit/work/xla_cpu_pjrt.so" || xz -dc "$kit/xla_cpu_pjrt.so.xz" > "$kit/work/xla_cpu_pjrt.so"
+fi
+export HEPINFER_PJRT_CPU_PLUGIN="$kit/work/xla_cpu_pjrt.so"
+# JAX's CUDA 13 plugin where this machine's Python has it (its CUDA libraries come with it).
+if [ -z "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
+  HEPINFER_PJRT_CUDA_PLUGIN=$(python3 -c "import importlib.util, os; s = importlib.util.find_spec('jax_plugins.xla_cuda13') or importlib.util.find_spec('jax_plugins.xla_cuda12'); print(os.path.join(os.path.dirname(s.origin), 'xla_cuda_plugin.so'))" 2>/dev/null || true)
+fi
+if [ ! -f "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
+  HEPINFER_PJRT_CUDA_PLUGIN=$(find /opt /usr -name xla_cuda_plugin.so -path '*cuda13*' 2>/dev/null | head -1)
+fi
+export HEPINFER_PJRT_CUDA_PLUGIN
+export HEPINFER_XLA_CACHE="$kit/work/xla_cache"
+echo "CPU plugin: $HEPINFER_PJRT_CPU_PLUGIN"
+echo "CUDA plugin: ${HEPINFER_PJRT_CUDA_PLUGIN:-(none found)}"
+python3 -c "import jax; print('JAX', jax.__version__, jax.devices())" 2>&1 | tail -1 || true
 step "hepinfer devices"; "$hepinfer" devices
 step "hepinfer devices --json"; "$hepinfer" devices --json
 step "PyTorch's view (independent cross-check)"
@@ -56,25 +75,6 @@ print(f"PyTorch says free_mib={free // 2**20} while holding 8192 MiB")
 PY
 
 # ---- The XLA backend on the GPU (issue 15) -----------------------------------------------------
-step "PJRT plugins"
-if [ ! -f "$kit/work/xla_cpu_pjrt.so" ]; then
-  python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
-    "$kit/xla_cpu_pjrt.so.xz" "$kit/work/xla_cpu_pjrt.so" || xz -dc "$kit/xla_cpu_pjrt.so.xz" > "$kit/work/xla_cpu_pjrt.so"
-fi
-export HEPINFER_PJRT_CPU_PLUGIN="$kit/work/xla_cpu_pjrt.so"
-# JAX's CUDA 13 plugin where this machine's Python has it (its CUDA libraries come with it).
-if [ -z "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
-  HEPINFER_PJRT_CUDA_PLUGIN=$(python3 -c "import importlib.util, os; s = importlib.util.find_spec('jax_plugins.xla_cuda13') or importlib.util.find_spec('jax_plugins.xla_cuda12'); print(os.path.join(os.path.dirname(s.origin), 'xla_cuda_plugin.so'))" 2>/dev/null || true)
-fi
-if [ ! -f "${HEPINFER_PJRT_CUDA_PLUGIN:-}" ]; then
-  HEPINFER_PJRT_CUDA_PLUGIN=$(find /opt /usr -name xla_cuda_plugin.so -path '*cuda13*' 2>/dev/null | head -1)
-fi
-export HEPINFER_PJRT_CUDA_PLUGIN
-export HEPINFER_XLA_CACHE="$kit/work/xla_cache"
-echo "CPU plugin: $HEPINFER_PJRT_CPU_PLUGIN"
-echo "CUDA plugin: ${HEPINFER_PJRT_CUDA_PLUGIN:-(none found)}"
-python3 -c "import jax; print('JAX', jax.__version__, jax.devices())" 2>&1 | tail -1 || true
-step "hepinfer devices (with the PJRT plugins)"; "$hepinfer" devices
 step "inspect an artifact placed on GPU 0"; "$hepinfer" inspect "$kit/xla/mlp.xla" --gpu 0 --gpu-memory-mib 512 | head -10
 step "infer on GPU 0 vs Python TF (MLP, 5000 rows: split over batch 4096 and padded)"
 "$hepinfer" infer "$kit/xla/mlp.xla" --gpu 0 -i "x=$kit/xla/references/mlp_large_x_5000.npy" \
@@ -86,8 +86,9 @@ print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got
 PY
 step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
 timeout 300 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
-step "one batch-1 round trip step by step through the PJRT C API (MLP), and the variants"
-timeout 60 "$kit/work/bin/bench_pjrt_phases" "$kit/xla/mlp.xla/b1.mlirbc" 32 "$kit/work/bench_pjrt_phases.json" --seconds 1
+step "one batch-1 round trip step by step through the PJRT C API (MLP), the variants, and programs with their output (and input) in pinned host memory"
+timeout 90 "$kit/work/bin/bench_pjrt_phases" "$kit/xla/mlp.xla/b1.mlirbc" 32 "$kit/work/bench_pjrt_phases.json" --seconds 1 \
+  --host-output "$kit/xla/probes/mlp_b1_host_output.mlirbc" --host-io "$kit/xla/probes/mlp_b1_host_io.mlirbc"
 step "peer on the same GPU and plugin: JAX, the MLP's shapes (32 -> 4 x 256 -> 8), float32 products"
 timeout 60 python3 - <<'PY' 2>&1 | grep -v '^I0000\|^WARNING: All log' || echo "(no JAX)"
 # JAX's own dispatch of one jitted program: what the plugin allows a caller per round trip

@@ -70,6 +70,22 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
         tf.config.experimental.enable_tensor_float_32_execution(tf32_was_enabled)
 
 
+def stablehlo_program(source, batch, matmul_precision):
+    """The jit-compiled function of `source` at `batch` rows and its StableHLO text (TF32 as the
+    caller has set it; products rewritten to HIGHEST for "highest")."""
+    tf = source.tf
+    specs = source.batch_specs(batch)
+    frozen = source.frozen_function(batch)
+    compiled = tf.function(lambda *tensors: frozen(*tensors), jit_compile=True, input_signature=specs)
+    try:
+        text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
+    except Exception as error:  # TF names the op XLA cannot compile
+        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
+    if matmul_precision == "highest":
+        text = with_highest_precision(text)
+    return compiled, text
+
+
 def write_artifact(source, output, batch_sizes, matmul_precision):
     tf = source.tf
     from tensorflow.compiler.mlir.stablehlo import stablehlo
@@ -79,14 +95,7 @@ def write_artifact(source, output, batch_sizes, matmul_precision):
     programs, shapes_by_batch = [], {}
     for batch in batch_sizes:
         specs = source.batch_specs(batch)
-        frozen = source.frozen_function(batch)
-        compiled = tf.function(lambda *tensors: frozen(*tensors), jit_compile=True, input_signature=specs)
-        try:
-            text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
-        except Exception as error:  # TF names the op XLA cannot compile
-            fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
-        if matmul_precision == "highest":
-            text = with_highest_precision(text)
+        compiled, text = stablehlo_program(source, batch, matmul_precision)
         program = f"b{batch}.mlirbc"
         (output / program).write_bytes(stablehlo.serialize_portable_artifact_str(text, STABLEHLO_TARGET))
         programs.append({"batch": batch, "file": program, "format": "mlir"})

@@ -16,6 +16,9 @@ Writes into OUTPUT_DIR:
                          test model's 4 MiB-a-row scratch is fused away by XLA to a few bytes)
   demo/                  the demo job's three models as artifacts, their Python references and a
                          workflow running them (hepinfer run demo/workflow.yaml)
+  probes/                the MLP's batch-1 program with its output, and with its input and output,
+                         in pinned host memory (tools/host_memory_programs.py), for
+                         bench_pjrt_phases: CUDA plugin only, not artifacts
 
 Usage: make_gpu_kit_models.py MODELS_DIR DEMO_MODELS_DIR OUTPUT_DIR
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 import compile_xla  # noqa: E402
+from host_memory_programs import in_pinned_host_memory  # noqa: E402
 
 FAMILY_BATCH_SIZES = (1, 4)
 MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
@@ -73,6 +77,22 @@ def save_fanout(path):
 
     module = Fanout()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+
+
+def write_host_memory_probes(mlp_path, probes):
+    """The MLP at batch 1 with its output, and with its input and output, in pinned host memory."""
+    from tensorflow.compiler.mlir.stablehlo import stablehlo
+    source = compile_xla.ModelSource(mlp_path, "serving_default")
+    tf32_was_enabled = source.tf.config.experimental.tensor_float_32_execution_enabled()
+    source.tf.config.experimental.enable_tensor_float_32_execution(False)
+    try:
+        _, text = compile_xla.stablehlo_program(source, 1, "highest")
+    finally:
+        source.tf.config.experimental.enable_tensor_float_32_execution(tf32_was_enabled)
+    probes.mkdir(parents=True, exist_ok=True)
+    for name, inputs in (("mlp_b1_host_output.mlirbc", False), ("mlp_b1_host_io.mlirbc", True)):
+        program = in_pinned_host_memory(text, inputs=inputs)
+        (probes / name).write_bytes(stablehlo.serialize_portable_artifact_str(program, compile_xla.STABLEHLO_TARGET))
 
 
 def main():
@@ -128,6 +148,7 @@ def main():
     cases.append({"name": "mlp batch 5000, TF32 allowed", "artifact": "mlp_tf32.xla",
                   "inputs": {mlp_in: "references/mlp_large_x_5000.npy"},
                   "outputs": {mlp_out: "references/mlp_large_prob_5000.npy"}, "tolerance": TF32_TOLERANCE})
+    write_host_memory_probes(mlp_path, output / "probes")
     fanout_source = output / "fanout_saved_model"
     save_fanout(fanout_source)
     compile_xla.compile_model(fanout_source, output / "fanout.xla", FANOUT_BATCH_SIZES)
