@@ -6,7 +6,7 @@ is made on this side and carried.
 Writes into OUTPUT_DIR:
   agreement.json         cases for bench_xla_gpu: artifact, input and reference output .npy files
   families/<name>.xla    every test model family's SavedModel at batch sizes 1 and 4, with
-                         references at batch 0, 1 and 5 (tools/make_test_models.py)
+                         references at batch 0, 1, 5 and 67 (tools/make_test_models.py)
   mlp.xla                the MLP test model at batch sizes 1, 8, 64, 512 and 4096 (latency and
                          throughput), with references at 1000 and 5000 rows (padded, split)
   mlp_tf32.xla           the same at batch sizes 1, 64 and 4096 compiled with --matmul-precision
