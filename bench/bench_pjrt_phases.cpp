@@ -3,7 +3,9 @@
 // and the whole round trip the XLA backend makes, with the variants it could make instead (no
 // completion event, another input semantics, other ways of waiting). For a GPU whose round trip
 // is far above its run (docs/gpu-validation.md): which step to work on. Runs on the GPU machines
-// (scripts/gpu_kit.sh carries it); without a GPU, on the CPU plugin.
+// (scripts/gpu_kit.sh carries it); without a GPU, on the CPU plugin. On the CPU plugin it also
+// times its hand-off to its own threads alone (two generated programs, below and above the cost
+// under which the plugin runs a program on the caller's thread).
 //
 // usage: bench_pjrt_phases PROGRAM INPUT_COLUMNS OUTPUT.json [--seconds S]
 //                          [--host-output PROGRAM] [--host-io PROGRAM]
@@ -281,7 +283,8 @@ nlohmann::json measure(const std::string& device, const std::shared_ptr<const he
        [&] { phases.destroy(phases.execute(phases.resident_input(), true, Wait::kPollThenBlock)); }},
       {"to host (resident output copied)",
        [&] { phases.await(phases.start_to_host(phases.resident_output()), Wait::kPollThenBlock); }},
-      // The XLA backend awaits the completion event on the CUDA plugin, not on the CPU plugin.
+      // The XLA backend awaits the completion event on the CUDA plugin; on the CPU plugin it
+      // reads the output in place instead (the last step).
       {"round trip, completion event awaited", [&] { phases.round_trip(kDuring, true, Wait::kPollThenBlock); }},
       {"round trip, no completion event", [&] { phases.round_trip(kDuring, false, Wait::kPollThenBlock); }},
       {"round trip, input until transfer completes", [&] { phases.round_trip(kUntil, true, Wait::kPollThenBlock); }},
@@ -305,6 +308,50 @@ nlohmann::json measure(const std::string& device, const std::shared_ptr<const he
     result["read_in_place_matches_copy"] = phases.read_in_place_matches_copy();
     std::cout << device << ": the output read in place " << (phases.read_in_place_matches_copy() ? "equals" : "DIFFERS FROM")
               << " the one PJRT copied\n";
+  }
+  return result;
+}
+
+// Two programs of one float32 [1, 32] input that differ only in what XLA's cost analysis counts:
+// 64 flops, which the CPU plugin runs on the caller's thread (under its threshold of 1000), and a
+// 32x32 matrix product, 2048 flops, handed to its worker threads. Their round trips differ by
+// what the hand-off costs.
+std::pair<std::string, std::string> inline_and_handed_off_programs() {
+  const std::string inline_program =
+      "func.func @main(%x: tensor<1x32xf32>) -> tensor<1x32xf32> {\n"
+      "  %0 = stablehlo.multiply %x, %x : tensor<1x32xf32>\n"
+      "  %1 = stablehlo.add %0, %x : tensor<1x32xf32>\n"
+      "  return %1 : tensor<1x32xf32>\n}\n";
+  std::string weights;
+  for (int row = 0; row < 32; ++row) {
+    weights += row == 0 ? "[" : ", [";
+    for (int column = 0; column < 32; ++column) {
+      // Distinct values, so that the compiler cannot fold the product into a reduction.
+      weights += (column == 0 ? "" : ", ") + std::to_string(0.01 * ((row * 32 + column) % 97) - 0.5);
+    }
+    weights += "]";
+  }
+  const std::string handed_off_program =
+      "func.func @main(%x: tensor<1x32xf32>) -> tensor<1x32xf32> {\n"
+      "  %w = stablehlo.constant dense<[" + weights + "]> : tensor<32x32xf32>\n"
+      "  %0 = stablehlo.dot %x, %w : (tensor<1x32xf32>, tensor<32x32xf32>) -> tensor<1x32xf32>\n"
+      "  return %0 : tensor<1x32xf32>\n}\n";
+  return {inline_program, handed_off_program};
+}
+
+// The CPU plugin's hand-off to its threads, on its own: round trips of the two programs above.
+nlohmann::json measure_cpu_hand_off(const std::shared_ptr<const hepinfer::xla::PjrtClient>& cpu, double seconds) {
+  const auto [inline_program, handed_off_program] = inline_and_handed_off_programs();
+  nlohmann::json result = {{"device", "cpu, hand-off probe"}, {"steps", nlohmann::json::array()}};
+  for (const auto& [name, code] : {std::pair{"64 flops, run on the caller's thread", inline_program},
+                                   std::pair{"2048 flops, handed to the plugin's threads", handed_off_program}}) {
+    const Phases phases(cpu, code, 32);
+    const auto summary = hepinfer::bench::summarise(
+        hepinfer::bench::time_calls([&] { phases.round_trip_in_place(Wait::kPollThenBlock); }, seconds, 200, 200));
+    std::cout << "cpu: round trip of a program of " << name << ", output read in place: p50 " << summary.p50_us
+              << " us, p99 " << summary.p99_us << " us\n";
+    result["steps"].push_back({{"step", std::string("round trip, ") + name}, {"p50_us", summary.p50_us},
+                               {"p99_us", summary.p99_us}});
   }
   return result;
 }
@@ -354,6 +401,7 @@ int main(int argc, char** argv) {
     const auto cpu = std::make_shared<const hepinfer::xla::PjrtClient>(
         cpu_plugin, hepinfer::xla::PjrtOptions{{"cpu_device_count", std::int64_t{1}}});
     report.push_back(measure("cpu", cpu, code, columns, seconds));
+    report.push_back(measure_cpu_hand_off(cpu, seconds));
     std::ofstream(argv[3]) << report.dump(2) << "\n";
   } catch (const std::exception& error) {
     std::cerr << "bench_pjrt_phases: " << error.what() << "\n";

@@ -52,6 +52,7 @@ class PjrtProgram {
   PJRT_LoadedExecutable* executable_ = nullptr;
   std::size_t num_outputs_ = 0;
   bool on_cpu_ = false;  // the CPU plugin's client
+  bool reads_in_place_ = false;  // outputs are read where they lie (the CPU plugin's memory is the host's)
   std::optional<CompiledMemory> compiled_memory_;
 };
 
