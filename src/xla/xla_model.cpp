@@ -32,7 +32,7 @@ class XlaModel final : public Model {
  public:
   XlaModel(ModelInfo info, std::shared_ptr<const PjrtClient> client, std::vector<CompiledBatch> batches)
       : info_(std::move(info)), client_(std::move(client)), batches_(std::move(batches)) {
-    for (const CompiledBatch& batch : batches_) batch_sizes_.push_back(batch.rows);
+    for (const CompiledBatch& batch : batches_) info_.batch_sizes.push_back(batch.rows);
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -53,7 +53,7 @@ class XlaModel final : public Model {
       return *empty_outputs_from_metadata(selected_infos);
     }
     std::vector<Tensor> all = run_over_batch_sizes(
-        batch_sizes_, ordered,
+        info_.batch_sizes, ordered,
         [&](std::size_t size_index, const std::vector<Tensor>& part) { return run_padded(batches_[size_index], part); },
         info_.path);
     if (output_names.empty()) return all;  // every output, in the signature's order
@@ -83,7 +83,6 @@ class XlaModel final : public Model {
   ModelInfo info_;
   std::shared_ptr<const PjrtClient> client_;
   std::vector<CompiledBatch> batches_;  // by increasing rows
-  std::vector<std::int64_t> batch_sizes_;
   XlaLoadReport load_report_;
 };
 
@@ -253,10 +252,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   info.gpu = placed.gpu;
   info.placement_note = std::move(placed.placement_note);
   std::string batch_sizes;
-  for (const CompiledBatch& batch : batches) {
-    batch_sizes += (batch_sizes.empty() ? "" : ",") + std::to_string(batch.rows);
-    info.batch_sizes.push_back(batch.rows);
-  }
+  for (const CompiledBatch& batch : batches) batch_sizes += (batch_sizes.empty() ? "" : ",") + std::to_string(batch.rows);
   info.load_details = {
       {"batch sizes", batch_sizes},
       {"programs", std::to_string(report.programs) + " (" + std::to_string(report.programs_from_cache) +
