@@ -9,7 +9,7 @@ shapes: one function per batch size). A generated wrapper puts the classes behin
 src/aot/package_abi.h, and the system compiler links wrapper, objects and XLA's AOT runtime
 (tools/aot_runtime.py, built once per machine) into one shared library.
 
-The package is a directory:
+The package is a directory (written whole or not at all, tools/staged_output.py):
   manifest.json   format, source model and its hash, TensorFlow's version, signature, inputs and
                   outputs (dtype, shape with -1 for the batch), batch sizes, the library (file,
                   bytes), the target (CPU level and the CPU features it needs), the package id
@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
 import aot_runtime  # noqa: E402
+from staged_output import check_replaceable, staged_directory  # noqa: E402
 import aot_tuning  # noqa: E402
 
 FORMAT = "hepinfer-aot"
@@ -342,11 +343,11 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
     for flag in ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type="):
         if flag not in os.environ.get("XLA_FLAGS", ""):
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+    check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature)
     tf = source.tf
     inputs = source.inputs_manifest("AOT")
     runtimes = {level: aot_runtime.ensure_runtime(level, cxx, log) for level, _ in levels}
-    output.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="hepinfer-aot-"))
     try:
         shapes_by_batch = {}
@@ -408,20 +409,18 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
         raise
 
     def link_and_write():
-        # Libraries of levels an earlier compilation into this directory had, and this one has not.
-        for stale in set(output.glob("model.*.so")) - {output / library_name(level, baseline) for level, _ in levels}:
-            stale.unlink()
         try:
-            for level, _ in levels:
-                link_library(work / level, output / library_name(level, baseline), batch_sizes, level, cxx,
-                             runtimes[level], log)
+            with staged_directory(output, FORMAT) as staging:
+                for level, _ in levels:
+                    link_library(work / level, staging / library_name(level, baseline), batch_sizes, level, cxx,
+                                 runtimes[level], log)
+                manifest["library"]["bytes"] = (staging / LIBRARY).stat().st_size
+                for variant in manifest.get("variants", []):
+                    variant["library"]["bytes"] = (staging / variant["library"]["file"]).stat().st_size
+                manifest["compile_seconds"] = round(time.monotonic() - started, 2)
+                (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        manifest["library"]["bytes"] = (output / LIBRARY).stat().st_size
-        for variant in manifest.get("variants", []):
-            variant["library"]["bytes"] = (output / variant["library"]["file"]).stat().st_size
-        manifest["compile_seconds"] = round(time.monotonic() - started, 2)
-        (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
         return manifest
 
     return linker.submit(link_and_write) if linker is not None else link_and_write()

@@ -3,10 +3,14 @@
 
 The model is read as tools/model_source.py says (a SavedModel signature or a frozen GraphDef).
 
-The artifact is a directory:
+The artifact is a directory (written whole or not at all, tools/staged_output.py):
   manifest.json      format, source model and its hash, signature, inputs and outputs (dtype,
                      shape with -1 for the batch; a frozen graph's also its tensor name "x:0"), the compiled batch sizes and their programs
-  b<N>.mlirbc        one StableHLO portable artifact per batch size N, weights baked in
+  b<N>.mlirbc        one StableHLO portable artifact per batch size N, weights baked in, written
+                     for the oldest StableHLO version that expresses every op of the model
+  b<N>.hlo.pb        instead, where no StableHLO version does (TF lowers tf.math.erf to
+                     mhlo.erf, which StableHLO lacks): the XLA HloModuleProto, program format
+                     "hlo" (read by every PJRT plugin, but not a versioned format)
 
 Weights are baked into each program as constants (frozen with convert_variables_to_constants_v2):
 one file per batch size, no parameters to feed, at the cost of one copy of the weights per batch
@@ -23,6 +27,7 @@ Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
 Exit status 2 with one line on stderr for a model it cannot compile.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -32,12 +37,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
+from staged_output import check_replaceable, staged_directory  # noqa: E402
 
 FORMAT = "hepinfer-xla"
 FORMAT_VERSION = 1
 # Portable artifacts are written for this StableHLO version, which every PJRT plugin since 2024
-# reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22).
+# reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22), or for the oldest later
+# version that has every op of the program (stablehlo.tan needs a newer one).
 STABLEHLO_TARGET = "1.0.0"
+# Ops outside StableHLO, named for the message when a program falls back to an HLO module.
+NON_STABLEHLO_OP = re.compile(r"= \"?(mhlo\.[a-z_0-9]+)")
 MATMUL_PRECISIONS = ("highest", "default")
 # Operand precisions as StableHLO text writes them: `precision = [DEFAULT, DEFAULT]` (dot,
 # dot_general) and `#stablehlo<precision DEFAULT>` (convolution).
@@ -59,6 +68,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
         fail(f"batch sizes {batch_sizes}: expected positive integers")
     if matmul_precision not in MATMUL_PRECISIONS:
         fail(f"matmul precision '{matmul_precision}': expected one of {', '.join(MATMUL_PRECISIONS)}")
+    check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature)
     tf = source.tf
     tf32_was_enabled = tf.config.experimental.tensor_float_32_execution_enabled()
@@ -86,19 +96,80 @@ def stablehlo_program(source, batch, matmul_precision):
     return compiled, text
 
 
-def write_artifact(source, output, batch_sizes, matmul_precision):
-    tf = source.tf
-    from tensorflow.compiler.mlir.stablehlo import stablehlo
+@contextlib.contextmanager
+def mlir_diagnostics_silenced():
+    """The serializer prints each refusal's MLIR diagnostics to the process's stderr; the ladder
+    below expects refusals, so they go nowhere while it climbs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
+
+def version_key(version):
+    return tuple(int(part) for part in version.split("."))
+
+
+def portable_artifact(text):
+    """(bytes, version): `text` as a StableHLO portable artifact for the oldest version from
+    STABLEHLO_TARGET up to this TensorFlow's that expresses every op in it (versions only add ops,
+    so the search halves the range); None where none does."""
+    from tensorflow.compiler.mlir.stablehlo import stablehlo
+    current = stablehlo.get_current_version()
+    major, newest_minor = version_key(current)[:2]
+    candidates = [STABLEHLO_TARGET] + [f"{major}.{minor}.0" for minor in range(version_key(STABLEHLO_TARGET)[1] + 1,
+                                                                              newest_minor + 1)]
+    if candidates[-1] != current:
+        candidates.append(current)
+
+    def serialized(version):
+        try:
+            with mlir_diagnostics_silenced():
+                return stablehlo.serialize_portable_artifact_str(text, version)
+        except ValueError:
+            return None
+
+    found, low, high = None, 0, len(candidates) - 1
+    while low <= high:
+        middle = (low + high) // 2
+        program = serialized(candidates[middle])
+        if program is None:
+            low = middle + 1
+        else:
+            found, high = (program, candidates[middle]), middle - 1
+    return found
+
+
+def write_artifact(source, output, batch_sizes, matmul_precision):
+    with staged_directory(output, FORMAT) as staging:
+        write_artifact_into(source, staging, batch_sizes, matmul_precision)
+
+
+def write_artifact_into(source, output, batch_sizes, matmul_precision):
+    tf = source.tf
     inputs = source.inputs_manifest("XLA")
-    output.mkdir(parents=True, exist_ok=True)
-    programs, shapes_by_batch = [], {}
+    programs, shapes_by_batch, versions = [], {}, [STABLEHLO_TARGET]
     for batch in batch_sizes:
         specs = source.batch_specs(batch)
         compiled, text = stablehlo_program(source, batch, matmul_precision)
-        program = f"b{batch}.mlirbc"
-        (output / program).write_bytes(stablehlo.serialize_portable_artifact_str(text, STABLEHLO_TARGET))
-        programs.append({"batch": batch, "file": program, "format": "mlir"})
+        portable = portable_artifact(text)
+        if portable is not None:
+            program, version = f"b{batch}.mlirbc", portable[1]
+            (output / program).write_bytes(portable[0])
+            programs.append({"batch": batch, "file": program, "format": "mlir"})
+            versions.append(version)
+        else:
+            program = f"b{batch}.hlo.pb"
+            (output / program).write_bytes(compiled.experimental_get_compiler_ir(*specs)(stage="hlo_serialized"))
+            programs.append({"batch": batch, "file": program, "format": "hlo"})
+            outside = sorted(set(NON_STABLEHLO_OP.findall(text))) or ["ops"]
+            print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: its "
+                  f"{', '.join(outside)} has no StableHLO form")
         results = compiled(*[tf.zeros(spec.shape, spec.dtype) for spec in specs])
         shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
 
@@ -110,7 +181,7 @@ def write_artifact(source, output, batch_sizes, matmul_precision):
         "signature": source.signature,
         "inputs": inputs,
         "outputs": source.outputs_manifest(shapes_by_batch, "XLA"),
-        "stablehlo_version": STABLEHLO_TARGET,
+        "stablehlo_version": max(versions, key=version_key),
         "matmul_precision": matmul_precision,
         "weights": "baked into each program",
         "programs": programs,

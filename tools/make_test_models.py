@@ -336,6 +336,34 @@ def embedding():
     return keras.Model(ids, out, name="embedding")
 
 
+class ExactGelu(keras.layers.Layer):
+    """GELU written out with tf.math.erf, as BERT's TF code has it. TF lowers Erf to mhlo.erf, which
+    no StableHLO version has: XLA artifacts keep such programs as HLO modules."""
+
+    def call(self, x):
+        return 0.5 * x * (1.0 + tf.math.erf(x / tf.sqrt(2.0)))
+
+
+def exact_gelu():
+    inputs = keras.Input((16,), name="x")
+    h = ExactGelu()(keras.layers.Dense(32)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(4)(h), name="exact_gelu")
+
+
+class Tangent(keras.layers.Layer):
+    """tf.math.tan lowers to stablehlo.tan, which StableHLO 1.0.0 lacks: XLA artifacts of it are
+    written for a later version."""
+
+    def call(self, x):
+        return tf.math.tan(0.5 * tf.tanh(x))
+
+
+def tangent():
+    inputs = keras.Input((6,), name="x")
+    h = Tangent()(keras.layers.Dense(8)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(2)(h), name="tangent")
+
+
 def add_dtypes_model(writer):
     """A tf.Module over every supported dtype, with closed-form outputs (and one identity)."""
     name = "dtypes"
@@ -624,6 +652,8 @@ def main():
     export_keras(writer, "particle_cloud", particle_cloud(),
                  [{"name": "points", "dtype": f32, "shape": [None, 16, 2]}, {"name": "features", "dtype": f32, "shape": [None, 16, 5]}],
                  ["prob"])
+    export_keras(writer, "exact_gelu", exact_gelu(), [{"name": "x", "dtype": f32, "shape": [None, 16]}], ["out"])
+    export_keras(writer, "tangent", tangent(), [{"name": "x", "dtype": f32, "shape": [None, 6]}], ["out"])
     add_broken_checkpoints(writer, "mlp")
     add_dtypes_model(writer)
     add_tf1_model(writer)

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
 
 #include "hepinfer/core/npy.h"
 #include "nlohmann/json.hpp"
@@ -477,6 +479,39 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
   expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
                                   (scratch_ / "x.xla").string(), "--batch-sizes", "0"}),
                         "expected positive integers");
+  EXPECT_FALSE(fs::exists(scratch_ / "x.xla")) << "a failed compile leaves no directory behind";
+}
+
+std::set<std::string> files_in(const fs::path& directory) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(directory)) names.insert(entry.path().filename().string());
+  return names;
+}
+
+// An artifact is written whole or not at all: a recompile replaces every file of the earlier one,
+// a failed compile leaves the earlier one as it was, and a directory that is not an artifact is
+// never replaced.
+TEST_F(Cli, ACompileReplacesTheWholeArtifactOrNothing) {
+  const std::string model = test::test_model("tf1_graph").formats.at("saved_model").path;
+  const fs::path artifact = scratch_ / "model.xla";
+  const CommandResult first = hepinfer({"compile", model, "-o", artifact.string(), "--batch-sizes", "1,8"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(files_in(artifact), (std::set<std::string>{"b1.mlirbc", "b8.mlirbc", "manifest.json"}));
+  const CommandResult second = hepinfer({"compile", model, "-o", artifact.string(), "--batch-sizes", "2"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(files_in(artifact), (std::set<std::string>{"b2.mlirbc", "manifest.json"}));
+
+  expect_one_line_error(hepinfer({"compile", test::test_model("lstm").formats.at("frozen_graph").path, "-o",
+                                  artifact.string()}),
+                        "TF1 loop ops");
+  EXPECT_EQ(files_in(artifact), (std::set<std::string>{"b2.mlirbc", "manifest.json"}));
+
+  const fs::path other = scratch_ / "notes";
+  fs::create_directories(other);
+  std::ofstream(other / "notes.txt") << "not an artifact\n";
+  expect_one_line_error(hepinfer({"compile", model, "-o", other.string()}), "refusing to replace it");
+  EXPECT_EQ(files_in(other), std::set<std::string>{"notes.txt"});
+  for (const std::string& name : files_in(scratch_)) EXPECT_NE(name.front(), '.') << "a staging directory left behind";
 }
 #endif
 

@@ -78,6 +78,32 @@ TEST(XlaArtifacts, FrozenGraphsCompileOrAreRefusedForTheirLoops) {
   EXPECT_TRUE(index.at("frozen_artifacts").contains("mlp"));
 }
 
+nlohmann::json manifest_of(const fs::path& artifact) {
+  std::ifstream file(artifact / "manifest.json");
+  return nlohmann::json::parse(file);
+}
+
+// Programs are StableHLO portable artifacts for the oldest version that has every op (1.0.0 for
+// most, 1.4.0 for stablehlo.tan); where none has one (TF's Erf lowers to mhlo.erf), HLO modules.
+// Agreement for both comes from the families' MatchesPythonAtEveryBatchSize.
+TEST(XlaArtifacts, ProgramsTakeTheOldestFormThatExpressesTheirOps) {
+  const nlohmann::json mlp = manifest_of(artifact_of("mlp"));
+  EXPECT_EQ(mlp.at("stablehlo_version"), "1.0.0");
+  for (const auto& program : mlp.at("programs")) EXPECT_EQ(program.at("format"), "mlir");
+
+  const nlohmann::json tangent = manifest_of(artifact_of("tangent"));
+  EXPECT_NE(tangent.at("stablehlo_version"), "1.0.0");
+  for (const auto& program : tangent.at("programs")) EXPECT_EQ(program.at("format"), "mlir");
+
+  for (const std::string format : {"saved_model", "frozen_graph"}) {
+    const nlohmann::json gelu = manifest_of(artifact_of("exact_gelu", format));
+    for (const auto& program : gelu.at("programs")) {
+      EXPECT_EQ(program.at("format"), "hlo") << format;
+      EXPECT_TRUE(program.at("file").get<std::string>().ends_with(".hlo.pb")) << program.dump();
+    }
+  }
+}
+
 void expect_agreement(const std::string& family, const std::string& format) {
   const test::TestModel& model = test::test_model(family);
   const auto loaded = xla::load_model(artifact_of(family, format));
