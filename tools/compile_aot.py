@@ -23,6 +23,7 @@ Weights are baked into each batch size's function as constants (one copy per bat
 
 Usage: compile_aot.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
                       [--target-cpu LEVEL[,LEVEL...]] [--cxx g++] [--tune]
+                      [--input-shape NAME=D1,D2,... ...]  (dimensions the signature leaves unknown)
   (levels: x86-64-v2, x86-64-v3 (default), x86-64-v4, native)
 Exit status 2 with one line on stderr ("compile_aot: ...") for a model it cannot compile.
 """
@@ -40,7 +41,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
-from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
+from model_source import (CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes,  # noqa: E402,F401
+                          parse_input_shapes)
 import aot_runtime  # noqa: E402
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 import aot_tuning  # noqa: E402
@@ -323,7 +325,7 @@ def tune(batch, level, features, work, num_inputs, num_outputs, cxx, runtime, lo
 
 
 def compile_model(model, output, batch_sizes, signature="serving_default", target_cpu=DEFAULT_CPU_LEVEL, cxx=None,
-                  log=lambda message: None, linker=None, tuned=False):
+                  log=lambda message: None, linker=None, tuned=False, input_shapes=None):
     """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
     and returns its manifest. `target_cpu` is one level or several separated by commas: the lowest
     is the baseline library (model.so), each higher one a variant (model.<level>.so) that the
@@ -344,7 +346,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
         if flag not in os.environ.get("XLA_FLAGS", ""):
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
     check_replaceable(output, FORMAT)  # before the long part
-    source = ModelSource(model, signature)
+    source = ModelSource(model, signature, input_shapes)
     tf = source.tf
     inputs = source.inputs_manifest("AOT")
     runtimes = {level: aot_runtime.ensure_runtime(level, cxx, log) for level, _ in levels}
@@ -439,11 +441,15 @@ def main():
     parser.add_argument("--tune", action="store_true",
                         help="compile each batch size with several of XLA's code-generation choices, time them on "
                              "this machine and keep the fastest (levels this CPU cannot run keep XLA's default)")
+    parser.add_argument("--input-shape", action="append", default=[],
+                        help="NAME=D1,D2,...: an input's dimensions after the batch, where the signature leaves them "
+                             "unknown")
     args = parser.parse_args()
     try:
         batch_sizes = parse_batch_sizes(args.batch_sizes)
         manifest = compile_model(args.model, args.output, batch_sizes, args.signature, args.target_cpu, args.cxx,
-                                 log=lambda message: print(f"compile_aot: {message}", flush=True), tuned=args.tune)
+                                 log=lambda message: print(f"compile_aot: {message}", flush=True), tuned=args.tune,
+                                 input_shapes=parse_input_shapes(args.input_shape))
     except CompileError as error:
         print(f"compile_aot: {error}", file=sys.stderr)
         sys.exit(2)

@@ -22,7 +22,7 @@ lets a GPU use TF32 tensor cores (faster for large layers, ~1e-3 relative), as T
 GPUs unless told otherwise. CPUs compute in float32 either way.
 
 Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
-                      [--matmul-precision highest|default]
+                      [--matmul-precision highest|default] [--input-shape NAME=D1,D2,... ...]
 (--signature applies to SavedModels; a frozen graph's one signature is "serving_default")
 Exit status 2 with one line on stderr for a model it cannot compile.
 """
@@ -36,7 +36,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
-from model_source import CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes  # noqa: E402,F401,E501
+from model_source import (CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes,  # noqa: E402,F401
+                          parse_input_shapes)
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 
 FORMAT = "hepinfer-xla"
@@ -60,8 +61,10 @@ def with_highest_precision(text):
     return text.replace("#stablehlo<precision DEFAULT>", "#stablehlo<precision HIGHEST>")
 
 
-def compile_model(model, output, batch_sizes, signature="serving_default", matmul_precision="highest"):
-    """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`."""
+def compile_model(model, output, batch_sizes, signature="serving_default", matmul_precision="highest",
+                  input_shapes=None):
+    """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`;
+    `input_shapes` ({name: dims after the batch}) fixes dimensions the signature leaves unknown."""
     output = Path(output)
     batch_sizes = sorted(set(batch_sizes))
     if not batch_sizes or batch_sizes[0] < 1:
@@ -69,7 +72,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
     if matmul_precision not in MATMUL_PRECISIONS:
         fail(f"matmul precision '{matmul_precision}': expected one of {', '.join(MATMUL_PRECISIONS)}")
     check_replaceable(output, FORMAT)  # before the long part
-    source = ModelSource(model, signature)
+    source = ModelSource(model, signature, input_shapes)
     tf = source.tf
     tf32_was_enabled = tf.config.experimental.tensor_float_32_execution_enabled()
     # TF lowers products with precision DEFAULT while TF32 is allowed, HIGHEST otherwise.
@@ -196,10 +199,12 @@ def main():
     parser.add_argument("--batch-sizes", default="1,8,64")
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--matmul-precision", default="highest")
+    parser.add_argument("--input-shape", action="append", default=[])
     args = parser.parse_args()
     try:
         batch_sizes = parse_batch_sizes(args.batch_sizes)
-        compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision)
+        compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision,
+                      parse_input_shapes(args.input_shape))
     except CompileError as error:
         print(f"compile_xla: {error}", file=sys.stderr)
         sys.exit(2)

@@ -527,6 +527,27 @@ def add_stateful_model(writer):
     writer.special["stateful_counter"] = "stateful_counter"
 
 
+def add_variable_length_model(writer):
+    """A particle list of any length ([None, None, 6]: a weighted sum over the particles). The
+    compilers need its length fixed (--input-shape); the reference is at 5 particles."""
+    class ParticleSum(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = tf.Variable(np.linspace(-1.0, 1.0, 6, dtype=np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 6], tf.float32, name="particles")])
+        def serve(self, particles):
+            return {"summed": tf.reduce_sum(tf.tanh(particles * self.weights), axis=1)}
+
+    module = ParticleSum()
+    base = writer.out / "variable_length"
+    tf.saved_model.save(module, str(base / "saved_model"), signatures={"serving_default": module.serve})
+    particles = np.random.default_rng(11).standard_normal((3, 5, 6)).astype(np.float32)
+    np.save(base / "particles_5.npy", particles)
+    np.save(base / "summed_5.npy", module.serve(tf.constant(particles))["summed"].numpy())
+    writer.special["variable_length"] = "variable_length"
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -660,6 +681,7 @@ def main():
     add_table_models(writer)
     add_shared_module(writer)
     add_stateful_model(writer)
+    add_variable_length_model(writer)
     add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")

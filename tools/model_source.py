@@ -6,6 +6,10 @@ and frozen at one static batch size. Shared by compile_xla.py (PJRT artifacts) a
 The model is a SavedModel directory (one signature) or a frozen GraphDef file (its placeholders
 are the inputs, its unconsumed nodes the outputs). Frozen graphs with TF1 loops (Enter/Exit, e.g.
 a frozen LSTM) cannot go through XLA: compile the SavedModel they came from.
+
+XLA compiles static shapes. A signature that leaves a dimension other than the batch unknown (a
+variable-length particle list, [None, None, 8]) is compiled at the dimensions the caller fixes
+(--input-shape particles=100,8); runs then take exactly those.
 """
 import hashlib
 from pathlib import Path
@@ -39,6 +43,24 @@ def parse_batch_sizes(text):
     if not sizes or min(sizes) < 1:
         fail(f"--batch-sizes '{text}': expected positive integers separated by commas")
     return sizes
+
+
+def parse_input_shapes(assignments):
+    """["particles=100,8", ...] as {"particles": [100, 8]}: each input's dimensions after the batch."""
+    shapes = {}
+    for assignment in assignments or []:
+        name, _, dims = assignment.partition("=")
+        try:
+            shape = [int(dim) for dim in dims.split(",")] if dims else []
+        except ValueError:
+            shape = None
+        if not name or not _ or shape is None or any(dim < 0 for dim in shape):
+            fail(f"--input-shape '{assignment}': expected NAME=D1,D2,... (the dimensions after the batch, "
+                 "e.g. particles=100,8)")
+        if name in shapes:
+            fail(f"--input-shape names input '{name}' twice")
+        shapes[name] = shape
+    return shapes
 
 
 def model_hash(path):
@@ -75,7 +97,7 @@ class ModelSource:
     """One signature of a model: `input_names`/`output_names` in sorted order (the compiled
     programs' parameter and result order), `call(named_tensors) -> {output: tensor}`."""
 
-    def __init__(self, model, signature="serving_default"):
+    def __init__(self, model, signature="serving_default", input_shapes=None):
         import tensorflow as tf
         self.tf = tf
         self.path = Path(model)
@@ -92,11 +114,28 @@ class ModelSource:
             self.signature = "serving_default"  # a frozen graph's one signature
             self._open_frozen_graph()
             graph_def = self._keep_alive.graph.as_graph_def()
+        self._fix_input_shapes(input_shapes or {})
         uncompilable = sorted({node.op for node in _all_nodes(graph_def) if node.op in NOT_COMPILABLE})
         if uncompilable:
             fail(f"'{self.path}' uses {', '.join(uncompilable)} (lookup tables), which XLA cannot compile; "
                  "run it on the TensorFlow backend")
         self.input_names = sorted(self.input_specs)
+
+    def _fix_input_shapes(self, input_shapes):
+        """Fills the unknown dimensions after the batch from `input_shapes` ({name: dims}); a
+        dimension the model knows must be given as it is."""
+        tf = self.tf
+        for name, dims in input_shapes.items():
+            if name not in self.input_specs:
+                fail(f"--input-shape names '{name}', which is not an input of '{self.path}' "
+                     f"(inputs: {', '.join(sorted(self.input_specs))})")
+            spec = self.input_specs[name]
+            declared = spec.shape.as_list() if spec.shape.rank is not None else [None] * (len(dims) + 1)
+            if len(declared) != len(dims) + 1 or any(known is not None and known != given
+                                                     for known, given in zip(declared[1:], dims)):
+                fail(f"--input-shape {name}={','.join(map(str, dims))} does not fit input '{name}' of shape "
+                     f"{tf.TensorShape(declared)} (give the dimensions after the batch; known ones as they are)")
+            self.input_specs[name] = tf.TensorSpec([declared[0]] + dims, spec.dtype, name=spec.name)
 
     def _open_saved_model(self):
         loaded = self.tf.saved_model.load(str(self.path))
@@ -172,7 +211,8 @@ class ModelSource:
             if spec.dtype.name not in DTYPES:
                 fail(f"input '{name}' has dtype {spec.dtype.name}; the {backend} backend takes {sorted(DTYPES)}")
             if spec.shape.rank is None or spec.shape.rank < 1 or None in spec.shape.as_list()[1:]:
-                fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be known")
+                fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be known; "
+                     f"fix them with --input-shape {name}=D1,D2,...")
             inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
             if not self.saved_model:
                 inputs[-1]["tensor"] = f"{name}:0"  # runs may name a frozen graph's tensors as the TF backend's do

@@ -1,4 +1,5 @@
-// `hepinfer compile MODEL -o OUT [--target pjrt|cpu-aot] [--batch-sizes 1,8,64] [--signature KEY]`:
+// `hepinfer compile MODEL -o OUT [--target pjrt|cpu-aot] [--batch-sizes 1,8,64] [--signature KEY]
+//  [--input-shape NAME=D1,D2,...]`:
 // a SavedModel or a frozen GraphDef into an XLA artifact for the XLA backend (compile_xla.py) or
 // an ahead-of-time compiled package for the AOT backend (compile_aot.py), by the project's Python
 // TensorFlow.
@@ -80,6 +81,7 @@ void add_compile_command(CLI::App& app) {
   struct Options {
     std::string model, output, target = "pjrt", batch_sizes = "1,8,64", signature = "serving_default",
                                target_cpu = "x86-64-v3", matmul_precision = "highest";
+    std::vector<std::string> input_shapes;
     bool tune = false;
   };
   auto options = std::make_shared<Options>();
@@ -93,6 +95,9 @@ void add_compile_command(CLI::App& app) {
       ->check(CLI::IsMember({"pjrt", "cpu-aot"}));
   command->add_option("--batch-sizes", options->batch_sizes, "Batch sizes to compile, e.g. 1,8,64 (default)");
   command->add_option("--signature", options->signature, "Signature to compile (SavedModels; default serving_default)");
+  command->add_option("--input-shape", options->input_shapes,
+                      "NAME=D1,D2,...: the dimensions after the batch of an input whose signature leaves them unknown "
+                      "(e.g. particles=100,8 for [None, None, 8]); runs then take exactly these. Repeat per input");
   CLI::Option* target_cpu = command->add_option("--target-cpu", options->target_cpu,
                       "cpu-aot: the CPUs the package runs on: x86-64-v2, x86-64-v3 (default), x86-64-v4 or native; "
                       "several, e.g. x86-64-v3,x86-64-v4: one library each, the highest the CPU has is loaded");
@@ -117,6 +122,7 @@ void add_compile_command(CLI::App& app) {
     std::vector<std::string> arguments{python,          script.string(),         options->model,
                                        options->output, "--batch-sizes",         options->batch_sizes,
                                        "--signature",   options->signature};
+    for (const std::string& shape : options->input_shapes) arguments.insert(arguments.end(), {"--input-shape", shape});
     if (aot) {
       arguments.insert(arguments.end(), {"--target-cpu", options->target_cpu});
       if (options->tune) arguments.push_back("--tune");

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <system_error>
 
 #include "commands.h"
 #include "hepinfer/batching/splitting_model.h"
@@ -96,6 +97,14 @@ void add_infer_command(CLI::App& app) {
     }
 
     const std::vector<Tensor> results = model->run(inputs, output_names);
+    if (options->outputs.empty()) {
+      std::error_code failed;
+      std::filesystem::create_directories(options->output_dir, failed);
+      if (failed) {
+        throw FileNotFoundError("cannot create the output directory '" + options->output_dir + "': " +
+                                failed.message());
+      }
+    }
     for (std::size_t i = 0; i < results.size(); ++i) {
       write_npy(output_files[i], results[i]);
       std::cout << output_names[i] << " " << results[i].description() << " -> " << output_files[i].string() << "\n";

@@ -482,6 +482,29 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
   EXPECT_FALSE(fs::exists(scratch_ / "x.xla")) << "a failed compile leaves no directory behind";
 }
 
+// XLA compiles static shapes: a signature that leaves a particle count unknown compiles once the
+// count is fixed, and runs then take exactly that count.
+TEST_F(Cli, UnknownDimensionsAreFixedAtCompileTime) {
+  const fs::path model = test::special_model("variable_length");
+  const fs::path artifact = scratch_ / "particles.xla";
+  expect_one_line_error(hepinfer({"compile", (model / "saved_model").string(), "-o", artifact.string()}),
+                        "--input-shape particles=D1,D2");
+  expect_one_line_error(hepinfer({"compile", (model / "saved_model").string(), "-o", artifact.string(),
+                                  "--input-shape", "particles=5,7"}),
+                        "does not fit input 'particles'");
+  const CommandResult compiled = hepinfer({"compile", (model / "saved_model").string(), "-o", artifact.string(),
+                                           "--batch-sizes", "2", "--input-shape", "particles=5,6"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i",
+                                           "particles=" + (model / "particles_5.npy").string(), "--output-dir",
+                                           (scratch_ / "results").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "results" / "summed.npy"), read_npy(model / "summed_5.npy"), 2e-5);
+  write_npy(scratch_ / "four.npy", Tensor(DType::kFloat32, Shape{3, 4, 6}));
+  expect_one_line_error(hepinfer({"infer", artifact.string(), "-i", "particles=" + (scratch_ / "four.npy").string()}),
+                        "expected shape [-1, 5, 6], got [3, 4, 6]");
+}
+
 std::set<std::string> files_in(const fs::path& directory) {
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(directory)) names.insert(entry.path().filename().string());
@@ -594,6 +617,11 @@ TEST_F(Cli, CompilingForAnUnknownCpuFailsWithOneLine) {
                         "--target-cpu 'pentium'");
   expect_one_line_error(hepinfer({"compile", mlp, "-o", (scratch_ / "x.xla").string(), "--target-cpu", "native"}),
                         "--target-cpu applies to --target cpu-aot");
+  // The AOT compiler reads the model as the XLA one does, --input-shape included.
+  expect_one_line_error(hepinfer({"compile", (fs::path(test::special_model("variable_length")) / "saved_model").string(),
+                                  "-o", (scratch_ / "x.aot").string(), "--target", "cpu-aot", "--input-shape",
+                                  "particles=5,7"}),
+                        "does not fit input 'particles'");
 }
 #endif
 
