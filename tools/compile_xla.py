@@ -124,9 +124,10 @@ def portable_artifact(text):
     so the search halves the range); None where none does."""
     from tensorflow.compiler.mlir.stablehlo import stablehlo
     current = stablehlo.get_current_version()
-    major, newest_minor = version_key(current)[:2]
-    candidates = [STABLEHLO_TARGET] + [f"{major}.{minor}.0" for minor in range(version_key(STABLEHLO_TARGET)[1] + 1,
-                                                                              newest_minor + 1)]
+    (target_major, target_minor), (major, newest_minor) = version_key(STABLEHLO_TARGET)[:2], version_key(current)[:2]
+    candidates = [STABLEHLO_TARGET]
+    if major == target_major:
+        candidates += [f"{major}.{minor}.0" for minor in range(target_minor + 1, newest_minor + 1)]
     if candidates[-1] != current:
         candidates.append(current)
 
@@ -170,9 +171,9 @@ def write_artifact_into(source, output, batch_sizes, matmul_precision):
             program = f"b{batch}.hlo.pb"
             (output / program).write_bytes(compiled.experimental_get_compiler_ir(*specs)(stage="hlo_serialized"))
             programs.append({"batch": batch, "file": program, "format": "hlo"})
-            outside = sorted(set(NON_STABLEHLO_OP.findall(text))) or ["ops"]
-            print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: its "
-                  f"{', '.join(outside)} has no StableHLO form")
+            outside = sorted(set(NON_STABLEHLO_OP.findall(text)))
+            why = f"{', '.join(outside)} has no StableHLO form" if outside else "no StableHLO version expresses it"
+            print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: {why}")
         results = compiled(*[tf.zeros(spec.shape, spec.dtype) for spec in specs])
         shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
 

@@ -44,6 +44,8 @@ def sibling(output, role):
             return path
         except FileExistsError:
             continue
+        except OSError as error:
+            fail(f"cannot write beside output '{output}': {error.strerror}")
 
 
 @contextlib.contextmanager
@@ -53,7 +55,10 @@ def staged_directory(output, artifact_format):
     it was."""
     output = Path(output)
     check_replaceable(output, artifact_format)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"cannot create the folder of output '{output}': {error.strerror}")
     staging = sibling(output, "new")
     try:
         yield staging
