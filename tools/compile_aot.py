@@ -46,6 +46,7 @@ from model_source import (CompileError, ModelSource, fail, first_informative_lin
 import aot_runtime  # noqa: E402
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 import aot_tuning  # noqa: E402
+import tf1_control_flow  # noqa: E402
 
 FORMAT = "hepinfer-aot"
 FORMAT_VERSION = 1
@@ -117,9 +118,23 @@ FUNCTION_FILES = (".o", ".h", "_metadata.o", "_constants.o")
 
 
 def tfcompile(source, batch, frozen, work, level):
-    """XLA-compiles `frozen` (the model at `batch` rows) to work/b<batch>{.o,.h,_constants.o}."""
-    from tensorflow.compiler.tf2xla import tf2xla_pb2
+    """XLA-compiles `frozen` (the model at `batch` rows; None for a frozen graph with TF1 loops, which
+    goes to tf2xla as read) to work/b<batch>{.o,.h,_constants.o}."""
     from tensorflow.python import _pywrap_tfcompile
+
+    if frozen is None:
+        tf1_control_flow.write_tfcompile_inputs(source, batch, work)
+    else:
+        write_traced_tfcompile_inputs(source, batch, frozen, work)
+    try:
+        _pywrap_tfcompile.Compile(**compile_arguments(work, batch, level, work))
+    except Exception as error:  # tfcompile names the op XLA cannot compile
+        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
+
+
+def write_traced_tfcompile_inputs(source, batch, frozen, work):
+    """work/b<batch>.graph.pb and .config.pbtxt of the frozen function `frozen`."""
+    from tensorflow.compiler.tf2xla import tf2xla_pb2
 
     config = tf2xla_pb2.Config()
     for position, tensor in enumerate(frozen.inputs):
@@ -137,10 +152,6 @@ def tfcompile(source, batch, frozen, work, level):
              f"{len(config.fetch)} outputs, the signature {len(source.input_names)} and {len(source.output_names)}")
     (work / f"b{batch}.graph.pb").write_bytes(frozen.graph.as_graph_def().SerializeToString())
     (work / f"b{batch}.config.pbtxt").write_text(str(config))
-    try:
-        _pywrap_tfcompile.Compile(**compile_arguments(work, batch, level, work))
-    except Exception as error:  # tfcompile names the op XLA cannot compile
-        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
 
 
 def wrapper_source(batch_sizes, num_inputs, num_outputs, description):
@@ -354,13 +365,12 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
     try:
         shapes_by_batch = {}
         for batch in batch_sizes:
-            frozen = source.frozen_function(batch)
+            frozen = None if source.tf1_loops else source.frozen_function(batch)
             for level, _ in levels:
                 log(f"compiling batch {batch}" + (f" for {level}" if len(levels) > 1 else ""))
                 (work / level).mkdir(exist_ok=True)
                 tfcompile(source, batch, frozen, work / level, level)
-            results = frozen(*[tf.zeros(spec.shape, spec.dtype) for spec in source.batch_specs(batch)])
-            shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
+            shapes_by_batch[batch] = source.output_shapes(batch)
         outputs = source.outputs_manifest(shapes_by_batch, "AOT")
         tuning = {}
         if tuned:

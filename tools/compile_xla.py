@@ -9,8 +9,9 @@ The artifact is a directory (written whole or not at all, tools/staged_output.py
   b<N>.mlirbc        one StableHLO portable artifact per batch size N, weights baked in, written
                      for the oldest StableHLO version that expresses every op of the model
   b<N>.hlo.pb        instead, where no StableHLO version does (TF lowers tf.math.erf to
-                     mhlo.erf, which StableHLO lacks): the XLA HloModuleProto, program format
-                     "hlo" (read by every PJRT plugin, but not a versioned format)
+                     mhlo.erf, which StableHLO lacks), and for frozen graphs with TF1 loops
+                     (tools/tf1_control_flow.py): the XLA HloModuleProto, program format "hlo"
+                     (read by every PJRT plugin, but not a versioned format)
 
 Weights are baked into each program as constants (frozen with convert_variables_to_constants_v2):
 one file per batch size, no parameters to feed, at the cost of one copy of the weights per batch
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from model_source import (CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes,  # noqa: E402,F401
                           parse_input_shapes)
 from staged_output import check_replaceable, staged_directory  # noqa: E402
+import tf1_control_flow  # noqa: E402
 
 FORMAT = "hepinfer-xla"
 FORMAT_VERSION = 1
@@ -158,7 +160,14 @@ def write_artifact_into(source, output, batch_sizes, matmul_precision):
     tf = source.tf
     inputs = source.inputs_manifest("XLA")
     programs, shapes_by_batch, versions = [], {}, [STABLEHLO_TARGET]
-    for batch in batch_sizes:
+    if source.tf1_loops:
+        print(f"compile_xla: '{source.path}' has TF1 loops ({', '.join(source.tf1_loops)}); tf2xla turns them into "
+              "XLA loops, stored as XLA HLO modules")
+        for batch, module in tf1_control_flow.hlo_modules(source, batch_sizes, matmul_precision).items():
+            (output / f"b{batch}.hlo.pb").write_bytes(module)
+            programs.append({"batch": batch, "file": f"b{batch}.hlo.pb", "format": "hlo"})
+            shapes_by_batch[batch] = source.output_shapes(batch)
+    for batch in batch_sizes if not source.tf1_loops else []:
         specs = source.batch_specs(batch)
         compiled, text = stablehlo_program(source, batch, matmul_precision)
         portable = portable_artifact(text)

@@ -5,7 +5,8 @@ and frozen at one static batch size. Shared by compile_xla.py (PJRT artifacts) a
 
 The model is a SavedModel directory (one signature) or a frozen GraphDef file (its placeholders
 are the inputs, its unconsumed nodes the outputs). Frozen graphs with TF1 loops (Enter/Exit, e.g.
-a frozen LSTM) cannot go through XLA: compile the SavedModel they came from.
+a frozen LSTM) cannot be traced for XLA as functions; tools/tf1_control_flow.py hands them to
+tf2xla as graphs, which turns the loops into XLA's while loops (`tf1_loops` names them).
 
 XLA compiles static shapes. A signature that leaves a dimension other than the batch unknown (a
 variable-length particle list, [None, None, 8]) is compiled at the dimensions the caller fixes
@@ -104,6 +105,8 @@ class ModelSource:
         if not self.path.exists():
             fail(f"'{self.path}' does not exist")
         self.saved_model = (self.path / "saved_model.pb").is_file()
+        self.tf1_loops = []  # the TF1 loop ops of a frozen graph, which only tf1_control_flow.py compiles
+        self.graph_def = None  # a frozen graph's GraphDef, as read
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
         if self.saved_model:
@@ -159,10 +162,8 @@ class ModelSource:
             graph_def.ParseFromString(self.path.read_bytes())
         except Exception as error:
             fail(f"'{self.path}' is neither a SavedModel directory nor a GraphDef file: {error}")
-        loops = sorted({node.op for node in graph_def.node if node.op in TF1_LOOP_OPS})
-        if loops:
-            fail(f"'{self.path}' is a frozen graph with TF1 loop ops ({', '.join(loops)}), which XLA cannot "
-                 "compile; compile the SavedModel it was frozen from instead")
+        self.tf1_loops = sorted({node.op for node in graph_def.node if node.op in TF1_LOOP_OPS})
+        self.graph_def = graph_def
         nodes = {node.name: node for node in graph_def.node}
         consumed = {_node_name(name) for node in graph_def.node for name in node.input}
         output_names = sorted(node.name for node in graph_def.node
@@ -225,7 +226,8 @@ class ModelSource:
 
     def frozen_function(self, batch):
         """A concrete function of positional inputs (input_names order) returning the outputs
-        (output_names order) at `batch` rows, its variables baked in as constants."""
+        (output_names order) at `batch` rows, its variables baked in as constants. Not for a graph
+        with TF1 loops (see tf1_loops)."""
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
         def positional(*tensors):
@@ -236,6 +238,12 @@ class ModelSource:
         return convert_variables_to_constants_v2(
             self.tf.function(positional, input_signature=self.batch_specs(batch)).get_concrete_function(),
             lower_control_flow=False)
+
+    def output_shapes(self, batch):
+        """[(shape, dtype name)] of the outputs (output_names order) at `batch` rows, found by running
+        the model in TF on zeros (a graph with loops may not know them statically)."""
+        results = self.call({spec.name: self.tf.zeros(spec.shape, spec.dtype) for spec in self.batch_specs(batch)})
+        return [(results[key].shape.as_list(), results[key].dtype.name) for key in self.output_names]
 
     def outputs_manifest(self, shapes_by_batch, backend):
         """The outputs as manifests list them, from {batch: [(shape, dtype) per output]} found by

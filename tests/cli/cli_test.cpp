@@ -471,9 +471,9 @@ TEST_F(Cli, FrozenGraphsCompileAndTheirTensorsKeepTheirGraphNames) {
 }
 
 TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
-  expect_one_line_error(hepinfer({"compile", test::test_model("lstm").formats.at("frozen_graph").path, "-o",
+  expect_one_line_error(hepinfer({"compile", test::test_model("vocab_table").formats.at("saved_model").path, "-o",
                                   (scratch_ / "x.xla").string()}),
-                        "TF1 loop ops");
+                        "LookupTableFindV2 (lookup tables)");
   expect_one_line_error(hepinfer({"compile", scratch_.string(), "-o", (scratch_ / "y.xla").string()}),
                         "without saved_model.pb");
   expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
@@ -524,9 +524,9 @@ TEST_F(Cli, ACompileReplacesTheWholeArtifactOrNothing) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(files_in(artifact), (std::set<std::string>{"b2.mlirbc", "manifest.json"}));
 
-  expect_one_line_error(hepinfer({"compile", test::test_model("lstm").formats.at("frozen_graph").path, "-o",
+  expect_one_line_error(hepinfer({"compile", test::test_model("vocab_table").formats.at("saved_model").path, "-o",
                                   artifact.string()}),
-                        "TF1 loop ops");
+                        "lookup tables");
   EXPECT_EQ(files_in(artifact), (std::set<std::string>{"b2.mlirbc", "manifest.json"}));
 
   const fs::path other = scratch_ / "notes";
