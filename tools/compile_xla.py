@@ -156,18 +156,13 @@ def write_artifact(source, output, batch_sizes, matmul_precision):
         write_artifact_into(source, staging, batch_sizes, matmul_precision)
 
 
-def write_artifact_into(source, output, batch_sizes, matmul_precision):
+def traced_programs(source, output, batch_sizes, matmul_precision):
+    """Writes each batch size's program of the model traced as a tf.function (every model but a
+    frozen graph with TF1 loops); returns the manifest's programs, the outputs' shapes by batch
+    size and the StableHLO versions the programs need."""
     tf = source.tf
-    inputs = source.inputs_manifest("XLA")
-    programs, shapes_by_batch, versions = [], {}, [STABLEHLO_TARGET]
-    if source.tf1_loops:
-        print(f"compile_xla: '{source.path}' has TF1 loops ({', '.join(source.tf1_loops)}); tf2xla turns them into "
-              "XLA loops, stored as XLA HLO modules")
-        for batch, module in tf1_control_flow.hlo_modules(source, batch_sizes, matmul_precision).items():
-            (output / f"b{batch}.hlo.pb").write_bytes(module)
-            programs.append({"batch": batch, "file": f"b{batch}.hlo.pb", "format": "hlo"})
-            shapes_by_batch[batch] = source.output_shapes(batch)
-    for batch in batch_sizes if not source.tf1_loops else []:
+    programs, shapes_by_batch, versions = [], {}, []
+    for batch in batch_sizes:
         specs = source.batch_specs(batch)
         compiled, text = stablehlo_program(source, batch, matmul_precision)
         portable = portable_artifact(text)
@@ -185,6 +180,26 @@ def write_artifact_into(source, output, batch_sizes, matmul_precision):
             print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: {why}")
         results = compiled(*[tf.zeros(spec.shape, spec.dtype) for spec in specs])
         shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
+    return programs, shapes_by_batch, versions
+
+
+def tf1_loop_programs(source, output, batch_sizes, matmul_precision):
+    """traced_programs for a frozen graph with TF1 loops: HLO modules from tf2xla."""
+    print(f"compile_xla: '{source.path}' has TF1 loops ({', '.join(source.tf1_loops)}); tf2xla turns them into "
+          "XLA loops, stored as XLA HLO modules")
+    programs, shapes_by_batch = [], {}
+    for batch, module in tf1_control_flow.hlo_modules(source, batch_sizes, matmul_precision).items():
+        (output / f"b{batch}.hlo.pb").write_bytes(module)
+        programs.append({"batch": batch, "file": f"b{batch}.hlo.pb", "format": "hlo"})
+        shapes_by_batch[batch] = source.output_shapes(batch)
+    return programs, shapes_by_batch, []
+
+
+def write_artifact_into(source, output, batch_sizes, matmul_precision):
+    tf = source.tf
+    inputs = source.inputs_manifest("XLA")
+    write_programs = tf1_loop_programs if source.tf1_loops else traced_programs
+    programs, shapes_by_batch, versions = write_programs(source, output, batch_sizes, matmul_precision)
 
     manifest = {
         "format": FORMAT,
@@ -194,7 +209,7 @@ def write_artifact_into(source, output, batch_sizes, matmul_precision):
         "signature": source.signature,
         "inputs": inputs,
         "outputs": source.outputs_manifest(shapes_by_batch, "XLA"),
-        "stablehlo_version": max(versions, key=version_key),
+        "stablehlo_version": max([STABLEHLO_TARGET] + versions, key=version_key),
         "matmul_precision": matmul_precision,
         "weights": "baked into each program",
         "programs": programs,
