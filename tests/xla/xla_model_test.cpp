@@ -77,9 +77,8 @@ TEST(XlaArtifacts, EveryFrozenGraphCompilesTf1LoopsThroughTf2xla) {
     }
   }
   for (const char* family : {"lstm", "conv_gru"}) {
-    for (const auto& program : manifest_of(artifact_of(family, "frozen_graph")).at("programs")) {
-      EXPECT_EQ(program.at("format"), "hlo") << family;
-    }
+    const nlohmann::json manifest = manifest_of(artifact_of(family, "frozen_graph"));
+    for (const auto& program : manifest.at("programs")) EXPECT_EQ(program.at("format"), "hlo") << family;
   }
 }
 
