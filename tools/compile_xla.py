@@ -160,7 +160,6 @@ def traced_programs(source, output, batch_sizes, matmul_precision):
     """Writes each batch size's program of the model traced as a tf.function (every model but a
     frozen graph with TF1 loops); returns the manifest's programs, the outputs' shapes by batch
     size and the StableHLO versions the programs need."""
-    tf = source.tf
     programs, shapes_by_batch, versions = [], {}, []
     for batch in batch_sizes:
         specs = source.batch_specs(batch)
@@ -178,8 +177,7 @@ def traced_programs(source, output, batch_sizes, matmul_precision):
             outside = sorted(set(NON_STABLEHLO_OP.findall(text)))
             why = f"{', '.join(outside)} has no StableHLO form" if outside else "no StableHLO version expresses it"
             print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: {why}")
-        results = compiled(*[tf.zeros(spec.shape, spec.dtype) for spec in specs])
-        shapes_by_batch[batch] = [(tensor.shape.as_list(), tensor.dtype.name) for tensor in results]
+        shapes_by_batch[batch] = source.output_shapes(batch)
     return programs, shapes_by_batch, versions
 
 

@@ -50,12 +50,12 @@ def parse_input_shapes(assignments):
     """["particles=100,8", ...] as {"particles": [100, 8]}: each input's dimensions after the batch."""
     shapes = {}
     for assignment in assignments or []:
-        name, _, dims = assignment.partition("=")
+        name, separator, dims = assignment.partition("=")
         try:
             shape = [int(dim) for dim in dims.split(",")] if dims else []
         except ValueError:
             shape = None
-        if not name or not _ or shape is None or any(dim < 0 for dim in shape):
+        if not name or not separator or shape is None or any(dim < 0 for dim in shape):
             fail(f"--input-shape '{assignment}': expected NAME=D1,D2,... (the dimensions after the batch, "
                  "e.g. particles=100,8)")
         if name in shapes:
