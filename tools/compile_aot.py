@@ -338,16 +338,16 @@ def tune(batch, level, features, work, num_inputs, num_outputs, cxx, runtime, lo
 def compile_model(model, output, batch_sizes, signature="serving_default", target_cpu=DEFAULT_CPU_LEVEL, cxx=None,
                   log=lambda message: None, linker=None, tuned=False, input_shapes=None):
     """Writes the AOT package of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
-    and returns its manifest. `target_cpu` is one level or several separated by commas: the lowest
-    is the baseline library (model.so), each higher one a variant (model.<level>.so) that the
-    loader takes on CPUs that have its features. With `linker` (a concurrent.futures executor) the
+    (None: the default, or the batch the signature fixes) and returns its manifest. `target_cpu`
+    is one level or several separated by commas: the lowest is the baseline library (model.so),
+    each higher one a variant (model.<level>.so) that the loader takes on CPUs that have its
+    features. With `linker` (a concurrent.futures executor) the
     C++ compile and link run there and a future of the manifest is returned, so that the next
     model's XLA compilation overlaps them. With `tuned`, each batch size of each level this CPU
     can run is compiled with aot_tuning's candidates and the fastest here is kept."""
     started = time.monotonic()
     output = Path(output)
-    batch_sizes = sorted(set(batch_sizes))
-    if not batch_sizes or batch_sizes[0] < 1:
+    if batch_sizes is not None and (not batch_sizes or min(batch_sizes) < 1):
         fail(f"batch sizes {batch_sizes}: expected positive integers")
     cxx = cxx or os.environ.get("CXX") or "g++"
     levels = resolve_cpu_levels(target_cpu)
@@ -358,6 +358,8 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
     check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature, input_shapes)
+    batch_sizes = source.batch_sizes(batch_sizes)
+    source.check_rows_independent("AOT")
     tf = source.tf
     inputs = source.inputs_manifest("AOT")
     runtimes = {level: aot_runtime.ensure_runtime(level, cxx, log) for level, _ in levels}
@@ -442,7 +444,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model")
     parser.add_argument("output")
-    parser.add_argument("--batch-sizes", default="1,8,64")
+    parser.add_argument("--batch-sizes", default=None,
+                        help="e.g. 1,8,64 (the default), or the batch the signature fixes")
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--target-cpu", default=DEFAULT_CPU_LEVEL,
                         help="a CPU level (x86-64-v2|x86-64-v3|x86-64-v4|native) or several separated by commas: "
@@ -456,7 +459,7 @@ def main():
                              "unknown")
     args = parser.parse_args()
     try:
-        batch_sizes = parse_batch_sizes(args.batch_sizes)
+        batch_sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes is not None else None
         manifest = compile_model(args.model, args.output, batch_sizes, args.signature, args.target_cpu, args.cxx,
                                  log=lambda message: print(f"compile_aot: {message}", flush=True), tuned=args.tune,
                                  input_shapes=parse_input_shapes(args.input_shape))

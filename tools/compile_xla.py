@@ -65,16 +65,18 @@ def with_highest_precision(text):
 
 def compile_model(model, output, batch_sizes, signature="serving_default", matmul_precision="highest",
                   input_shapes=None):
-    """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`;
+    """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
+    (None: the default, or the batch the signature fixes) and returns the batch sizes compiled;
     `input_shapes` ({name: dims after the batch}) fixes dimensions the signature leaves unknown."""
     output = Path(output)
-    batch_sizes = sorted(set(batch_sizes))
-    if not batch_sizes or batch_sizes[0] < 1:
+    if batch_sizes is not None and (not batch_sizes or min(batch_sizes) < 1):
         fail(f"batch sizes {batch_sizes}: expected positive integers")
     if matmul_precision not in MATMUL_PRECISIONS:
         fail(f"matmul precision '{matmul_precision}': expected one of {', '.join(MATMUL_PRECISIONS)}")
     check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature, input_shapes)
+    batch_sizes = source.batch_sizes(batch_sizes)
+    source.check_rows_independent("XLA")
     tf = source.tf
     tf32_was_enabled = tf.config.experimental.tensor_float_32_execution_enabled()
     # TF lowers products with precision DEFAULT while TF32 is allowed, HIGHEST otherwise.
@@ -83,6 +85,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
         write_artifact(source, output, batch_sizes, matmul_precision)
     finally:
         tf.config.experimental.enable_tensor_float_32_execution(tf32_was_enabled)
+    return batch_sizes
 
 
 def stablehlo_program(source, batch, matmul_precision):
@@ -219,19 +222,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model")
     parser.add_argument("output")
-    parser.add_argument("--batch-sizes", default="1,8,64")
+    parser.add_argument("--batch-sizes", default=None,
+                        help="e.g. 1,8,64 (the default), or the batch the signature fixes")
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--matmul-precision", default="highest")
     parser.add_argument("--input-shape", action="append", default=[])
     args = parser.parse_args()
     try:
-        batch_sizes = parse_batch_sizes(args.batch_sizes)
-        compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision,
-                      parse_input_shapes(args.input_shape))
+        batch_sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes is not None else None
+        compiled = compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision,
+                                 parse_input_shapes(args.input_shape))
     except CompileError as error:
         print(f"compile_xla: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"compile_xla: {args.model} -> {args.output} (batch sizes {sorted(set(batch_sizes))})")
+    print(f"compile_xla: {args.model} -> {args.output} (batch sizes {compiled})")
 
 
 if __name__ == "__main__":

@@ -548,6 +548,34 @@ def add_variable_length_model(writer):
     writer.special["variable_length"] = "variable_length"
 
 
+def add_signature_edge_models(writer):
+    """Signatures the compilers must read as the TF backend does:
+    - awkward_names: keys that are not Python names (input 'jet.pt-eta', output 'tagger/probs:0');
+    - fixed_batch: a batch fixed at 1 ([1, 4]), compiled at that batch alone; the reference is
+      three rows, each run alone;
+    - batch_statistics: each row minus the batch's mean, which padding and splitting would change."""
+    weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
+    rows = np.random.default_rng(13).standard_normal((3, 4)).astype(np.float32)
+
+    def save(name, function, spec):
+        module = tf.Module()
+        module.serve = tf.function(function, input_signature=[spec])
+        tf.saved_model.save(module, str(writer.out / name / "saved_model"), signatures={"serving_default": module.serve})
+        np.save(writer.out / name / "input.npy", rows)
+        writer.special[name] = name
+        return module.serve
+
+    serve = save("awkward_names", lambda x: {"tagger/probs:0": tf.nn.softmax(tf.matmul(x, weights))},
+                 tf.TensorSpec([None, 4], tf.float32, name="jet.pt-eta"))
+    np.save(writer.out / "awkward_names" / "reference.npy", serve(rows)["tagger/probs:0"].numpy())
+    serve = save("fixed_batch", lambda x: {"out": tf.tanh(tf.matmul(x, weights))},
+                 tf.TensorSpec([1, 4], tf.float32, name="x"))
+    np.save(writer.out / "fixed_batch" / "reference.npy",
+            np.concatenate([serve(rows[i:i + 1])["out"].numpy() for i in range(len(rows))]))
+    save("batch_statistics", lambda x: {"out": x - tf.reduce_mean(x, axis=0, keepdims=True)},
+         tf.TensorSpec([None, 4], tf.float32, name="x"))
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -682,6 +710,7 @@ def main():
     add_shared_module(writer)
     add_stateful_model(writer)
     add_variable_length_model(writer)
+    add_signature_edge_models(writer)
     add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")

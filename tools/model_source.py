@@ -10,12 +10,18 @@ tf2xla as graphs, which turns the loops into XLA's while loops (`tf1_loops` name
 
 XLA compiles static shapes. A signature that leaves a dimension other than the batch unknown (a
 variable-length particle list, [None, None, 8]) is compiled at the dimensions the caller fixes
-(--input-shape particles=100,8); runs then take exactly those.
+(--input-shape particles=100,8); runs then take exactly those. A signature that fixes the batch
+too ([1, 16]) compiles at that batch alone; the backends split larger runs into it.
+
+The backends pad a run up to a compiled batch size and split it over the largest, which is only
+faithful when each row's outputs depend on that row alone. check_rows_independent refuses models
+whose rows mix (statistics over the batch) before anything is compiled.
 """
 import hashlib
 from pathlib import Path
 
 DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+DEFAULT_BATCH_SIZES = [1, 8, 64]
 # TF1 loop ops: XLA compiles functional While, not these.
 TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
 # Stateful ops XLA has no kernels for, found before freezing (which cannot take them either).
@@ -145,11 +151,16 @@ class ModelSource:
         if self.signature not in loaded.signatures:
             fail(f"'{self.path}' has no signature '{self.signature}' (it has {sorted(loaded.signatures)})")
         function = loaded.signatures[self.signature]
-        self.input_specs = dict(function.structured_input_signature[1])
+        # The signature's keys are its TensorSpecs' names ("jet.pt"), which the TF backend and
+        # SignatureDef use; tf.function binds the same tensors by argument names it sanitizes ("jet_pt").
+        argument_of = {(spec.name or argument): argument
+                       for argument, spec in function.structured_input_signature[1].items()}
+        self.input_specs = {key: function.structured_input_signature[1][argument]
+                            for key, argument in argument_of.items()}
         self.output_names = sorted(function.structured_outputs)
 
         def call(named):
-            result = function(**named)
+            result = function(**{argument_of[key]: tensor for key, tensor in named.items()})
             return {key: result[key] for key in self.output_names}
 
         self.call = call
@@ -201,8 +212,69 @@ class ModelSource:
     def _traced_graph_def(self):
         """The graph (with its function library) of a SavedModel signature, traced once."""
         tf = self.tf
-        specs = {name: tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, spec in self.input_specs.items()}
-        return tf.function(lambda **named: self.call(named)).get_concrete_function(**specs).graph.as_graph_def()
+        names = sorted(self.input_specs)
+        specs = [tf.TensorSpec(self.input_specs[name].shape, self.input_specs[name].dtype) for name in names]
+        return tf.function(lambda *tensors: self.call(dict(zip(names, tensors)))).get_concrete_function(
+            *specs).graph.as_graph_def()
+
+    def fixed_batch(self):
+        """The batch the signature fixes (an input of shape [1, 16] takes one row), or None."""
+        fixed = {name: spec.shape.as_list()[0] for name, spec in self.input_specs.items()
+                 if spec.shape.rank and spec.shape.as_list()[0] is not None}
+        if len(set(fixed.values())) > 1:
+            fail("the inputs fix different batches "
+                 f"({', '.join(f'{name}: {batch}' for name, batch in sorted(fixed.items()))})")
+        return next(iter(fixed.values()), None)
+
+    def batch_sizes(self, requested):
+        """The batch sizes to compile: `requested` (None: the default, or the batch the signature
+        fixes), checked against a fixed batch."""
+        fixed = self.fixed_batch()
+        if fixed is None:
+            return sorted(set(requested or DEFAULT_BATCH_SIZES))
+        if requested is not None and sorted(set(requested)) != [fixed]:
+            name = next(name for name, spec in sorted(self.input_specs.items())
+                        if spec.shape.rank and spec.shape.as_list()[0] == fixed)
+            fail(f"input '{name}' has shape {self.input_specs[name].shape.as_list()}: its batch is fixed at "
+                 f"{fixed}, so --batch-sizes can only be {fixed} (runs of other sizes are split or padded to it)")
+        return [fixed]
+
+    def check_rows_independent(self, backend):
+        """Fails if a row's outputs change when another row of its batch changes: the backend pads
+        and splits batches, which would change such a model's results. Models whose outputs differ
+        between two identical runs (random ops) cannot be checked and pass."""
+        import numpy as np
+        self.inputs_manifest(backend)  # fails first for dtypes and shapes this check could not feed
+        batch = self.fixed_batch() or 2
+        if batch < 2:
+            return
+        specs = self.batch_specs(batch)
+        zeros = {spec.name: np.zeros(spec.shape, spec.dtype.as_numpy_dtype) for spec in specs}
+        last_row_changed = {name: value.copy() for name, value in zeros.items()}
+        for value in last_row_changed.values():
+            value[-1] = 1
+        try:
+            runs = [{key: np.asarray(tensor) for key, tensor in self.call(
+                {name: self.tf.constant(value) for name, value in feed.items()}).items()}
+                for feed in (zeros, zeros, last_row_changed)]
+        except Exception as error:  # e.g. an assertion in the model that zeros do not pass
+            fail(f"running the model in TensorFlow on {batch} rows of zeros and ones failed: "
+                 f"{first_informative_line(error)}")
+
+        def same_first_rows(a, b):
+            if a.ndim < 1 or a.shape != b.shape or a.shape[0] != batch:
+                return True  # outputs_manifest refuses outputs without one row per input row
+            if a.dtype.kind in "fc":
+                return np.allclose(a[:-1], b[:-1], rtol=1e-6, atol=1e-6, equal_nan=True)
+            return np.array_equal(a[:-1], b[:-1])
+
+        if not all(same_first_rows(runs[0][key], runs[1][key]) for key in self.output_names):
+            return
+        mixed = [key for key in self.output_names if not same_first_rows(runs[0][key], runs[2][key])]
+        if mixed:
+            fail(f"output '{mixed[0]}' changes in one row when another row of the batch changes: "
+                 f"the model mixes the rows of a batch (statistics over the batch?), and the {backend} backend pads "
+                 "and splits batches, which would change its results; run it on the TensorFlow backend")
 
     def inputs_manifest(self, backend):
         """The inputs as manifests list them (dtype, shape with -1 for the batch), checked."""

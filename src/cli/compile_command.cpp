@@ -79,7 +79,7 @@ std::string reason_in(const std::string& errors, const std::string& marker) {
 
 void add_compile_command(CLI::App& app) {
   struct Options {
-    std::string model, output, target = "pjrt", batch_sizes = "1,8,64", signature = "serving_default",
+    std::string model, output, target = "pjrt", batch_sizes, signature = "serving_default",
                                target_cpu = "x86-64-v3", matmul_precision = "highest";
     std::vector<std::string> input_shapes;
     bool tune = false;
@@ -93,7 +93,9 @@ void add_compile_command(CLI::App& app) {
   command->add_option("-o,--output", options->output, "The directory to write (e.g. model.xla or model.aot)")->required();
   command->add_option("--target", options->target, "pjrt (default: XLA artifact for CPU and GPU plugins) or cpu-aot")
       ->check(CLI::IsMember({"pjrt", "cpu-aot"}));
-  command->add_option("--batch-sizes", options->batch_sizes, "Batch sizes to compile, e.g. 1,8,64 (default)");
+  command->add_option("--batch-sizes", options->batch_sizes,
+                      "Batch sizes to compile, e.g. 1,8,64 (the default; a signature that fixes the batch, e.g. "
+                      "[1, 16], compiles that batch alone)");
   command->add_option("--signature", options->signature, "Signature to compile (SavedModels; default serving_default)");
   command->add_option("--input-shape", options->input_shapes,
                       "NAME=D1,D2,...: the dimensions after the batch of an input whose signature leaves them unknown "
@@ -119,9 +121,9 @@ void add_compile_command(CLI::App& app) {
     const bool aot = options->target == "cpu-aot";
     const std::filesystem::path script = data_path(aot ? "compile_aot.py" : "compile_xla.py");
     check_regular_file(script, aot ? "the AOT compiler script" : "the XLA compiler script");
-    std::vector<std::string> arguments{python,          script.string(),         options->model,
-                                       options->output, "--batch-sizes",         options->batch_sizes,
-                                       "--signature",   options->signature};
+    std::vector<std::string> arguments{python, script.string(), options->model, options->output, "--signature",
+                                       options->signature};
+    if (!options->batch_sizes.empty()) arguments.insert(arguments.end(), {"--batch-sizes", options->batch_sizes});
     for (const std::string& shape : options->input_shapes) arguments.insert(arguments.end(), {"--input-shape", shape});
     if (aot) {
       arguments.insert(arguments.end(), {"--target-cpu", options->target_cpu});

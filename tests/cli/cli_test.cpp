@@ -536,6 +536,63 @@ TEST_F(Cli, ACompileReplacesTheWholeArtifactOrNothing) {
   EXPECT_EQ(files_in(other), std::set<std::string>{"notes.txt"});
   for (const std::string& name : files_in(scratch_)) EXPECT_NE(name.front(), '.') << "a staging directory left behind";
 }
+
+// The compilers name a signature's tensors by its keys, as the TF backend does, also where the keys
+// are not Python names (tf.function sanitizes 'jet.pt-eta' to 'jet_pt_eta' for its arguments).
+TEST_F(Cli, CompiledArtifactsKeepTheSignaturesKeys) {
+  const fs::path model = test::special_model("awkward_names");
+  std::vector<fs::path> runnables{model / "saved_model", scratch_ / "names.xla"};
+  std::vector<std::vector<std::string>> targets{{}};
+#ifdef HEPINFER_TEST_AOT
+  runnables.push_back(scratch_ / "names.aot");
+  targets.push_back({"--target", "cpu-aot"});
+#endif
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    std::vector<std::string> command{"compile", (model / "saved_model").string(), "-o", runnables[i + 1].string(),
+                                     "--batch-sizes", "1,4"};
+    command.insert(command.end(), targets[i].begin(), targets[i].end());
+    const CommandResult compiled = hepinfer(command);
+    ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  }
+  for (const fs::path& runnable : runnables) {
+    SCOPED_TRACE(runnable.string());
+    const CommandResult inferred = hepinfer({"infer", runnable.string(), "-i", "jet.pt-eta=" + (model / "input.npy").string(),
+                                             "-o", "tagger/probs:0=" + (scratch_ / "probs.npy").string()});
+    ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+    EXPECT_TENSORS_MATCH(read_npy(scratch_ / "probs.npy"), read_npy(model / "reference.npy"), 2e-6);
+  }
+}
+
+// A signature that fixes the batch ([1, 4]) compiles at that batch alone, and runs of more rows are
+// split into it; other batch sizes are refused by name.
+TEST_F(Cli, ASignatureThatFixesTheBatchCompilesThatBatchAlone) {
+  const fs::path model = test::special_model("fixed_batch");
+  const fs::path artifact = scratch_ / "fixed.xla";
+  expect_one_line_error(hepinfer({"compile", (model / "saved_model").string(), "-o", artifact.string(),
+                                  "--batch-sizes", "1,8"}),
+                        "input 'x' has shape [1, 4]: its batch is fixed at 1");
+  const CommandResult compiled = hepinfer({"compile", (model / "saved_model").string(), "-o", artifact.string()});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_EQ(files_in(artifact), (std::set<std::string>{"b1.mlirbc", "manifest.json"}));
+  const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i", "x=" + (model / "input.npy").string(), "-o",
+                                           "out=" + (scratch_ / "out.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "out.npy"), read_npy(model / "reference.npy"), 2e-6);
+}
+
+// Padding a run to a compiled batch, or splitting it, changes the results of a model whose rows mix
+// (here each row minus the batch's mean): both compilers refuse it before compiling anything.
+TEST_F(Cli, ModelsWhoseRowsMixAreRefused) {
+  const std::string model = (fs::path(test::special_model("batch_statistics")) / "saved_model").string();
+  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "mixed.xla").string()}),
+                        "output 'out' changes in one row when another row of the batch changes");
+#ifdef HEPINFER_TEST_AOT
+  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "mixed.aot").string(), "--target", "cpu-aot"}),
+                        "the AOT backend pads and splits batches");
+#endif
+  EXPECT_FALSE(fs::exists(scratch_ / "mixed.xla"));
+}
+
 #endif
 
 #ifdef HEPINFER_TEST_AOT
