@@ -553,7 +553,8 @@ def add_signature_edge_models(writer):
     - awkward_names: keys that are not Python names (input 'jet.pt-eta', output 'tagger/probs:0');
     - fixed_batch: a batch fixed at 1 ([1, 4]), compiled at that batch alone; the reference is
       three rows, each run alone;
-    - batch_statistics: each row minus the batch's mean, which padding and splitting would change."""
+    - batch_statistics: each row minus the batch's mean, and batch_count: each row divided by the
+      number of rows, which padding and splitting would change."""
     weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
     rows = np.random.default_rng(13).standard_normal((3, 4)).astype(np.float32)
 
@@ -573,6 +574,8 @@ def add_signature_edge_models(writer):
     np.save(writer.out / "fixed_batch" / "reference.npy",
             np.concatenate([serve(rows[i:i + 1])["out"].numpy() for i in range(len(rows))]))
     save("batch_statistics", lambda x: {"out": x - tf.reduce_mean(x, axis=0, keepdims=True)},
+         tf.TensorSpec([None, 4], tf.float32, name="x"))
+    save("batch_count", lambda x: {"out": x / tf.cast(tf.shape(x)[0], tf.float32)},
          tf.TensorSpec([None, 4], tf.float32, name="x"))
 
 

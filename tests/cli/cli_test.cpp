@@ -581,13 +581,17 @@ TEST_F(Cli, ASignatureThatFixesTheBatchCompilesThatBatchAlone) {
 }
 
 // Padding a run to a compiled batch, or splitting it, changes the results of a model whose rows mix
-// (here each row minus the batch's mean): both compilers refuse it before compiling anything.
+// (each row minus the batch's mean) or that counts its rows (each row divided by their number):
+// both compilers refuse them before compiling anything.
 TEST_F(Cli, ModelsWhoseRowsMixAreRefused) {
-  const std::string model = (fs::path(test::special_model("batch_statistics")) / "saved_model").string();
-  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "mixed.xla").string()}),
+  const std::string mixing = (fs::path(test::special_model("batch_statistics")) / "saved_model").string();
+  expect_one_line_error(hepinfer({"compile", mixing, "-o", (scratch_ / "mixed.xla").string()}),
                         "output 'out' changes in one row when another row of the batch changes");
+  const std::string counting = (fs::path(test::special_model("batch_count")) / "saved_model").string();
+  expect_one_line_error(hepinfer({"compile", counting, "-o", (scratch_ / "mixed.xla").string()}),
+                        "output 'out' changes in a row with the number of rows in its batch");
 #ifdef HEPINFER_TEST_AOT
-  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "mixed.aot").string(), "--target", "cpu-aot"}),
+  expect_one_line_error(hepinfer({"compile", mixing, "-o", (scratch_ / "mixed.aot").string(), "--target", "cpu-aot"}),
                         "the AOT backend pads and splits batches");
 #endif
   EXPECT_FALSE(fs::exists(scratch_ / "mixed.xla"));
