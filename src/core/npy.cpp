@@ -141,6 +141,31 @@ std::uint32_t read_le(std::span<const std::byte> bytes, std::size_t offset, std:
   return value;
 }
 
+// Fortran order (what NumPy writes for a transposed or column-major array) keeps the first index
+// fastest; tensors keep the last fastest. Walks `to` in its order and reads each element where
+// Fortran order put it.
+void copy_fortran_to_c_order(const std::byte* from, std::byte* to, const std::vector<std::int64_t>& dims,
+                             std::size_t item) {
+  const std::size_t rank = dims.size();
+  std::vector<std::int64_t> fortran_strides(rank, 1);
+  for (std::size_t k = 1; k < rank; ++k) fortran_strides[k] = fortran_strides[k - 1] * dims[k - 1];
+  std::int64_t elements = 1;
+  for (const std::int64_t dim : dims) elements *= dim;
+  std::vector<std::int64_t> index(rank, 0);
+  std::int64_t offset = 0;  // of `index` in Fortran order
+  for (std::int64_t i = 0; i < elements; ++i) {
+    std::memcpy(to + static_cast<std::size_t>(i) * item, from + static_cast<std::size_t>(offset) * item, item);
+    for (std::size_t k = rank; k-- > 0;) {  // the next index in C order
+      if (++index[k] < dims[k]) {
+        offset += fortran_strides[k];
+        break;
+      }
+      offset -= (dims[k] - 1) * fortran_strides[k];
+      index[k] = 0;
+    }
+  }
+}
+
 }  // namespace
 
 Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
@@ -171,7 +196,6 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
   if (!dtype) {
     throw fail("dtype '" + header.descr + "' is not supported (expected one of <f4 <f8 <i4 <i8 |b1, little-endian)");
   }
-  if (header.fortran_order) throw fail("Fortran-ordered arrays are not supported; save with C order");
 
   const Shape shape(header.shape);
   std::int64_t elements = 0;
@@ -198,7 +222,12 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
     }
   }
   Tensor tensor(*dtype, shape);
-  if (data_bytes > 0) std::memcpy(tensor.raw_data(), data, data_bytes);
+  if (data_bytes == 0) return tensor;
+  if (header.fortran_order) {
+    copy_fortran_to_c_order(data, static_cast<std::byte*>(tensor.raw_data()), header.shape, item);
+  } else {
+    std::memcpy(tensor.raw_data(), data, data_bytes);
+  }
   return tensor;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// NumPy .npy files (format versions 1-3, little-endian, C order) for the dtypes hepinfer knows.
+// NumPy .npy files (format versions 1-3, little-endian) for the dtypes hepinfer knows. Arrays in
+// Fortran order (NumPy writes transposed arrays so) are read into C order; writes are C order.
 // The parser treats its input as untrusted: every size is checked before it is used.
 
 #include <cstddef>
