@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 
+#include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/signature_binding.h"
 
 namespace hepinfer {
 
@@ -49,6 +52,30 @@ std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_siz
     for (const auto& part : parts) pieces.push_back(part[o]);
     outputs.push_back(concat_rows(pieces, "output " + std::to_string(o) + " of '" + std::string(model) + "'"));
   }
+  return outputs;
+}
+
+std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
+                                                   const std::vector<std::string>& output_names,
+                                                   std::span<const std::int64_t> batch_sizes,
+                                                   const RunOnBatchSize& run_one, std::string_view model) {
+  const std::vector<Tensor> ordered = bind_inputs(signature, inputs, model);
+  const std::vector<std::size_t> selected = select_outputs(signature, output_names, model);
+  if (ordered.front().rows() == 0) {
+    std::vector<const TensorInfo*> selected_infos;
+    for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);
+    std::optional<std::vector<Tensor>> empty = empty_outputs_from_metadata(selected_infos);
+    if (!empty) {
+      throw InternalError("model '" + std::string(model) + "': an output's shape does not follow the batch, so " +
+                          "an empty batch has no answer without a run");
+    }
+    return *std::move(empty);
+  }
+  std::vector<Tensor> all = run_over_batch_sizes(batch_sizes, ordered, run_one, model);
+  if (output_names.empty()) return all;
+  std::vector<Tensor> outputs;
+  outputs.reserve(selected.size());
+  for (const std::size_t index : selected) outputs.push_back(std::move(all[index]));
   return outputs;
 }
 

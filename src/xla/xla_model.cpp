@@ -9,12 +9,10 @@
 #include "artifact.h"
 #include "client_placement.h"
 #include "executable_cache.h"
-#include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/core/file_read.h"
 #include "hepinfer/core/fixed_batches.h"
-#include "hepinfer/core/signature_binding.h"
 #include "hepinfer/xla/pjrt_plugin.h"
 #include "pjrt_program.h"
 
@@ -44,23 +42,10 @@ class XlaModel final : public Model {
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options) const override {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
-    const std::vector<Tensor> ordered = bind_inputs(signature, inputs, info_.path);
-    const std::vector<std::size_t> selected = select_outputs(signature, output_names, info_.path);
-
-    if (ordered.front().rows() == 0) {  // every output is [-1, known...]
-      std::vector<const TensorInfo*> selected_infos;
-      for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);
-      return *empty_outputs_from_metadata(selected_infos);
-    }
-    std::vector<Tensor> all = run_over_batch_sizes(
-        info_.batch_sizes, ordered,
+    return run_signature_over_batch_sizes(
+        signature, inputs, output_names, info_.batch_sizes,
         [&](std::size_t size_index, const std::vector<Tensor>& part) { return run_padded(batches_[size_index], part); },
         info_.path);
-    if (output_names.empty()) return all;  // every output, in the signature's order
-    std::vector<Tensor> outputs;
-    outputs.reserve(selected.size());
-    for (const std::size_t index : selected) outputs.push_back(all[index]);
-    return outputs;
   }
 
  private:

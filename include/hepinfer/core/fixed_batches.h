@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "hepinfer/core/model.h"
 #include "hepinfer/core/tensor.h"
 
 namespace hepinfer {
@@ -20,6 +22,15 @@ namespace hepinfer {
 using RunOnBatchSize = std::function<std::vector<Tensor>(std::size_t size_index, const std::vector<Tensor>& part)>;
 std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_sizes, const std::vector<Tensor>& inputs,
                                          const RunOnBatchSize& run_one, std::string_view model);
+
+// A Model::run of a model compiled for fixed batch sizes whose outputs all follow the batch
+// ([-1, known...]): binds `inputs` to `signature`, answers an empty batch from the outputs'
+// metadata without running, runs the rows over `batch_sizes` (run_over_batch_sizes), and returns
+// the outputs `output_names` asks for (none: every output, in the signature's order).
+std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
+                                                   const std::vector<std::string>& output_names,
+                                                   std::span<const std::int64_t> batch_sizes,
+                                                   const RunOnBatchSize& run_one, std::string_view model);
 
 // `tensor` with `rows` (>= its rows) rows: its own first, zeros after.
 Tensor padded_to_rows(const Tensor& tensor, std::int64_t rows);
