@@ -28,6 +28,9 @@ TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond",
 NOT_COMPILABLE = {"HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensorsV2", "LookupTableFindV2",
                   "LookupTableImportV2", "LookupTableInsertV2", "LookupTableSizeV2", "InitializeTableV2",
                   "InitializeTableFromTextFileV2"}
+# Ops that write variables: a compiled program holds the weights as constants and keeps no state.
+VARIABLE_WRITES = {"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign", "AssignAdd", "AssignSub",
+                   "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub"}
 # Unconsumed nodes that are not results (as the TF backend's frozen-graph signature counts them).
 NOT_RESULTS = {"Placeholder", "PlaceholderWithDefault", "Const", "NoOp", "Assert", "VarHandleOp", "VariableV2",
                "Variable", "SaveV2", "RestoreV2", "Print", "PrintV2"}
@@ -124,6 +127,7 @@ class ModelSource:
             self._open_frozen_graph()
             graph_def = self._keep_alive.graph.as_graph_def()
         self._fix_input_shapes(input_shapes or {})
+        self.variable_writes = sorted({node.op for node in _all_nodes(graph_def) if node.op in VARIABLE_WRITES})
         uncompilable = sorted({node.op for node in _all_nodes(graph_def) if node.op in NOT_COMPILABLE})
         if uncompilable:
             fail(f"'{self.path}' uses {', '.join(uncompilable)} (lookup tables), which XLA cannot compile; "
@@ -317,9 +321,15 @@ class ModelSource:
             return [result[key] for key in self.output_names]
 
         # Functional control flow (While, If) is kept: XLA compiles it, not the TF1 Enter/Exit ops it lowers to.
-        return convert_variables_to_constants_v2(
-            self.tf.function(positional, input_signature=self.batch_specs(batch)).get_concrete_function(),
-            lower_control_flow=False)
+        try:
+            return convert_variables_to_constants_v2(
+                self.tf.function(positional, input_signature=self.batch_specs(batch)).get_concrete_function(),
+                lower_control_flow=False)
+        except Exception:
+            if not self.variable_writes:
+                raise
+            fail(f"the model writes its variables ({', '.join(self.variable_writes)}), and a compiled program "
+                 "holds them as constants and keeps no state between runs; run it on the TensorFlow backend")
 
     def output_shapes(self, batch):
         """[(shape, dtype name)] of the outputs (output_names order) at `batch` rows, found by running

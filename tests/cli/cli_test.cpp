@@ -474,6 +474,8 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
   expect_one_line_error(hepinfer({"compile", test::test_model("vocab_table").formats.at("saved_model").path, "-o",
                                   (scratch_ / "x.xla").string()}),
                         "LookupTableFindV2 (lookup tables)");
+  expect_one_line_error(hepinfer({"compile", test::special_model("stateful_counter"), "-o", (scratch_ / "x.xla").string()}),
+                        "the model writes its variables (AssignVariableOp)");
   expect_one_line_error(hepinfer({"compile", scratch_.string(), "-o", (scratch_ / "y.xla").string()}),
                         "without saved_model.pb");
   expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
