@@ -579,6 +579,57 @@ def add_signature_edge_models(writer):
          tf.TensorSpec([None, 4], tf.float32, name="x"))
 
 
+def add_text_and_foreign_files(writer):
+    """What users hand over besides binary SavedModels and GraphDefs:
+    - text_formats: one model as a SavedModel whose graph is saved_model.pbtxt and as a text
+      GraphDef (frozen.pbtxt), which TF reads as it reads the binary ones; input.npy, reference.npy;
+    - foreign: files and folders hepinfer cannot run, for which it must say what they are and what
+      to give it instead: a Keras archive and .h5 file, TF Lite and ONNX models, a checkpoint, a
+      gzipped GraphDef, TF Serving's version folders, and a folder of graphs."""
+    import gzip
+    import shutil
+    import onnx
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+    weights = tf.constant(np.random.default_rng(14).standard_normal((4, 3)).astype(np.float32))
+    rows = np.random.default_rng(15).standard_normal((5, 4)).astype(np.float32)
+    module = tf.Module()
+    module.serve = tf.function(lambda x: {"out": tf.tanh(tf.matmul(x, weights))},
+                               input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    text = writer.out / "text_formats"
+    tf.saved_model.save(module, str(text / "saved_model"), signatures={"serving_default": module.serve})
+    graph = saved_model_pb2.SavedModel()
+    graph.ParseFromString((text / "saved_model" / "saved_model.pb").read_bytes())
+    (text / "saved_model" / "saved_model.pbtxt").write_text(text_format.MessageToString(graph))
+    (text / "saved_model" / "saved_model.pb").unlink()
+    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(text), "frozen.pbtxt", as_text=True)
+    np.save(text / "input.npy", rows)
+    np.save(text / "reference.npy", module.serve(rows)["out"].numpy())
+    writer.special["text_formats"] = "text_formats"
+
+    foreign = writer.out / "foreign"
+    foreign.mkdir(parents=True, exist_ok=True)
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="tanh")(inputs))
+    model.save(str(foreign / "model.keras"))
+    model.save(str(foreign / "model.h5"))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
+    (foreign / "model.tflite").write_bytes(converter.convert())
+    node = onnx.helper.make_node("Tanh", ["x"], ["out"])
+    onnx_graph = onnx.helper.make_graph([node], "tanh", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, 4])],
+                                        [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [None, 4])])
+    onnx.save(onnx.helper.make_model(onnx_graph, producer_name="hepinfer-tests"), str(foreign / "model.onnx"))
+    tf.train.Checkpoint(weights=tf.Variable(weights)).save(str(foreign / "checkpoint" / "model"))
+    graph_bytes = frozen.graph.as_graph_def().SerializeToString()
+    (foreign / "frozen.pb.gz").write_bytes(gzip.compress(graph_bytes))
+    (foreign / "graphs").mkdir(exist_ok=True)
+    (foreign / "graphs" / "frozen.pb").write_bytes(graph_bytes)
+    for version in ("1", "2"):
+        shutil.copytree(text / "saved_model", foreign / "serving" / version, dirs_exist_ok=True)
+    writer.special["foreign"] = "foreign"
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -714,6 +765,7 @@ def main():
     add_stateful_model(writer)
     add_variable_length_model(writer)
     add_signature_edge_models(writer)
+    add_text_and_foreign_files(writer)
     add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")

@@ -3,7 +3,8 @@ and outputs named as hepinfer's TensorFlow backend names them, checked for what 
 and frozen at one static batch size. Shared by compile_xla.py (PJRT artifacts) and compile_aot.py
 (ahead-of-time packages).
 
-The model is a SavedModel directory (one signature) or a frozen GraphDef file (its placeholders
+The model is a SavedModel directory (one signature; saved_model.pb, or .pbtxt) or a frozen GraphDef
+file (binary, or text if named .pbtxt, as the TF backend reads them; its placeholders
 are the inputs, its unconsumed nodes the outputs). Frozen graphs with TF1 loops (Enter/Exit, e.g.
 a frozen LSTM) cannot be traced for XLA as functions; tools/tf1_control_flow.py hands them to
 tf2xla as graphs, which turns the loops into XLA's while loops (`tf1_loops` names them).
@@ -31,6 +32,8 @@ NOT_COMPILABLE = {"HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensor
 # Ops that write variables: a compiled program holds the weights as constants and keeps no state.
 VARIABLE_WRITES = {"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign", "AssignAdd", "AssignSub",
                    "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub"}
+# Variables, which a frozen graph has turned into constants (the TF backend refuses them alike).
+FROZEN_GRAPH_VARIABLES = {"VariableV2", "Variable", "VarHandleOp"}
 # Unconsumed nodes that are not results (as the TF backend's frozen-graph signature counts them).
 NOT_RESULTS = {"Placeholder", "PlaceholderWithDefault", "Const", "NoOp", "Assert", "VarHandleOp", "VariableV2",
                "Variable", "SaveV2", "RestoreV2", "Print", "PrintV2"}
@@ -113,7 +116,7 @@ class ModelSource:
         self.path = Path(model)
         if not self.path.exists():
             fail(f"'{self.path}' does not exist")
-        self.saved_model = (self.path / "saved_model.pb").is_file()
+        self.saved_model = any((self.path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt"))
         self.tf1_loops = []  # the TF1 loop ops of a frozen graph, which only tf1_control_flow.py compiles
         self.graph_def = None  # a frozen graph's GraphDef, as read
         if self.path.is_dir() and not self.saved_model:
@@ -173,10 +176,20 @@ class ModelSource:
     def _open_frozen_graph(self):
         tf = self.tf
         graph_def = tf.compat.v1.GraphDef()
+        text = self.path.suffix == ".pbtxt"  # as the TF backend reads it
         try:
-            graph_def.ParseFromString(self.path.read_bytes())
+            if text:
+                from google.protobuf import text_format
+                text_format.Parse(self.path.read_text(), graph_def)
+            else:
+                graph_def.ParseFromString(self.path.read_bytes())
         except Exception as error:
-            fail(f"'{self.path}' is neither a SavedModel directory nor a GraphDef file: {error}")
+            fail(f"'{self.path}' is neither a SavedModel directory nor a {'text' if text else 'binary'} GraphDef "
+                 f"file: {first_informative_line(error)}")
+        variable = next((node for node in graph_def.node if node.op in FROZEN_GRAPH_VARIABLES), None)
+        if variable is not None:
+            fail(f"'{self.path}' is not a frozen graph: node '{variable.name}' is a {variable.op}; "
+                 "freeze it with convert_variables_to_constants first")
         self.tf1_loops = sorted({node.op for node in graph_def.node if node.op in TF1_LOOP_OPS})
         self.graph_def = graph_def
         nodes = {node.name: node for node in graph_def.node}

@@ -17,6 +17,7 @@
 #include "data_files.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/file_read.h"
+#include "hepinfer/core/model_path_advice.h"
 
 namespace hepinfer::cli {
 namespace {
@@ -117,6 +118,10 @@ void add_compile_command(CLI::App& app) {
     if (access(python.c_str(), X_OK) != 0) {
       throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
                               "' (run scripts/setup.sh or set HEPINFER_PYTHON)");
+    }
+    // What Python's parser would call a corrupt GraphDef is often a Keras, ONNX or TF Lite file.
+    if (const auto advice = advise_on_model_path(options->model)) {
+      throw InvalidModelError("cannot compile '" + options->model + "': '" + options->model + "' " + *advice);
     }
     const bool aot = options->target == "cpu-aot";
     const std::filesystem::path script = data_path(aot ? "compile_aot.py" : "compile_xla.py");

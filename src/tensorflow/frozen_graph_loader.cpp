@@ -4,6 +4,7 @@
 #include "graph_loaders.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/file_read.h"
+#include "hepinfer/core/model_path_advice.h"
 #include "model_metadata.h"
 #include "op_policy.h"
 
@@ -35,6 +36,10 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
   const bool text = path.extension() == ".pbtxt";
   const bool parsed = text ? google::protobuf::TextFormat::ParseFromString(bytes, &graph)
                            : graph.ParseFromString(bytes);
+  if (!parsed || graph.node_size() == 0) {
+    // Keras, ONNX and other files are not GraphDefs, though some parse as one without nodes.
+    if (const auto advice = advise_on_model_path(path)) throw InvalidModelError("'" + where + "' " + *advice);
+  }
   if (!parsed) {
     throw InvalidModelError("'" + where + "' is not a " + (text ? "text" : "binary") +
                             " GraphDef, or is truncated or corrupt (" + std::to_string(bytes.size()) +

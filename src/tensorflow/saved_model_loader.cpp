@@ -4,6 +4,7 @@
 #include "checkpoint_check.h"
 #include "graph_loaders.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/model_path_advice.h"
 #include "model_metadata.h"
 #include "object_graph_restore.h"
 #include "op_policy.h"
@@ -37,6 +38,7 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   const std::string where = path.string();
   std::error_code ec;
   if (!fs::exists(path / "saved_model.pb", ec) && !fs::exists(path / "saved_model.pbtxt", ec)) {
+    if (const auto advice = advise_on_model_path(path)) throw InvalidModelError("'" + where + "' " + *advice);
     throw InvalidModelError("directory '" + where + "' is not a SavedModel: it has no saved_model.pb");
   }
   const std::unordered_set<std::string> tags(options.tags.begin(), options.tags.end());

@@ -378,6 +378,33 @@ TEST_F(Cli, ASavedModelWithoutItsCheckpointFailsAtInspectWithOneLine) {
   expect_one_line_error(hepinfer({"inspect", copy.string()}), "variables.index' is missing");
 }
 
+// What training scripts write besides SavedModels and GraphDefs is named for what it is, with what
+// to give hepinfer instead (files written by Keras, TF Lite, ONNX and TF: tools/make_test_models.py).
+TEST_F(Cli, ModelsInOtherFormatsAreNamedWithWhatToGiveInstead) {
+  const fs::path foreign = test::special_model("foreign");
+  const std::vector<std::pair<fs::path, std::string>> cases{
+      {foreign / "model.keras", "is a Keras archive (.keras)"},
+      {foreign / "model.h5", "is an HDF5 file (Keras 2's .h5 format)"},
+      {foreign / "model.tflite", "is a TensorFlow Lite model"},
+      {foreign / "model.onnx", "is an ONNX model"},
+      {foreign / "checkpoint", "holds a TensorFlow checkpoint"},
+      {foreign / "checkpoint" / "model-1.index", "is part of a TensorFlow checkpoint"},
+      {foreign / "frozen.pb.gz", "is gzip-compressed"},
+      {foreign / "graphs", "is not a SavedModel (it has no saved_model.pb) but holds frozen.pb: give hepinfer the "
+                           "graph file, e.g. '" + (foreign / "graphs" / "frozen.pb").string() + "'"},
+      {foreign / "serving", "is not a SavedModel but holds the versions 1, 2 of a served model (TF Serving's layout): give hepinfer one of "
+                            "them, e.g. '" + (foreign / "serving" / "2").string() + "'"},
+  };
+  for (const auto& [path, what] : cases) {
+    SCOPED_TRACE(path.string());
+    const std::string message = std::string("'").append(path.string()).append("' ").append(what);
+    expect_one_line_error(hepinfer({"inspect", path.string()}), message);
+#ifdef HEPINFER_TEST_XLA
+    expect_one_line_error(hepinfer({"compile", path.string(), "-o", (scratch_ / "x.xla").string()}), message);
+#endif
+  }
+}
+
 TEST_F(Cli, SuccessfulCommandsPrintNothingOnStderr) {
   // TensorFlow logs while it loads (oneDNN on AVX-512 hosts) and while it optimises float64
   // graphs (grappler); the CLI keeps both off its stderr.
@@ -476,12 +503,47 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
                         "LookupTableFindV2 (lookup tables)");
   expect_one_line_error(hepinfer({"compile", test::special_model("stateful_counter"), "-o", (scratch_ / "x.xla").string()}),
                         "the model writes its variables (AssignVariableOp)");
+  expect_one_line_error(hepinfer({"compile", test::broken_model("unfrozen"), "-o", (scratch_ / "x.xla").string()}),
+                        "is not a frozen graph: node 'w1' is a VarHandleOp");
   expect_one_line_error(hepinfer({"compile", scratch_.string(), "-o", (scratch_ / "y.xla").string()}),
                         "without saved_model.pb");
   expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
                                   (scratch_ / "x.xla").string(), "--batch-sizes", "0"}),
                         "expected positive integers");
   EXPECT_FALSE(fs::exists(scratch_ / "x.xla")) << "a failed compile leaves no directory behind";
+}
+
+// TF reads a SavedModel whose graph is saved_model.pbtxt and a GraphDef in text (.pbtxt) as it reads
+// the binary ones; so do both compilers.
+TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
+  const fs::path text = test::special_model("text_formats");
+  struct Source {
+    fs::path model;
+    std::string output;
+  };
+  const std::vector<Source> sources{{text / "saved_model", "out"}, {text / "frozen.pbtxt", "Identity"}};
+  std::vector<std::pair<std::string, std::vector<std::string>>> targets{{"xla", {}}};
+#ifdef HEPINFER_TEST_AOT
+  targets.push_back({"aot", {"--target", "cpu-aot"}});
+#endif
+  for (const Source& source : sources) {
+    std::vector<fs::path> runnables{source.model};
+    for (const auto& [extension, target] : targets) {
+      runnables.push_back(scratch_ / (source.model.stem().string() + "." + extension));
+      std::vector<std::string> command{"compile", source.model.string(), "-o", runnables.back().string(),
+                                       "--batch-sizes", "1,4"};
+      command.insert(command.end(), target.begin(), target.end());
+      const CommandResult compiled = hepinfer(command);
+      ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+    }
+    for (const fs::path& runnable : runnables) {
+      SCOPED_TRACE(runnable.string());
+      const CommandResult inferred = hepinfer({"infer", runnable.string(), "-i", "x=" + (text / "input.npy").string(),
+                                               "-o", source.output + "=" + (scratch_ / "out.npy").string()});
+      ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+      EXPECT_TENSORS_MATCH(read_npy(scratch_ / "out.npy"), read_npy(text / "reference.npy"), 2e-6);
+    }
+  }
 }
 
 // XLA compiles static shapes: a signature that leaves a particle count unknown compiles once the
