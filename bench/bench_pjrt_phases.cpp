@@ -63,8 +63,9 @@ class Phases {
     auto compile = HEPINFER_PJRT_ARGS(PJRT_Client_Compile_Args);
     compile.client = native_;
     compile.program = &program;
-    compile.compile_options = hepinfer::xla::detail::kCompileOptions.data();
-    compile.compile_options_size = hepinfer::xla::detail::kCompileOptions.size();
+    const std::string options = hepinfer::xla::detail::compile_options_for(*client_);
+    compile.compile_options = options.data();
+    compile.compile_options_size = options.size();
     throw_if_error(api_, api_->PJRT_Client_Compile(&compile), "compiling the program");
     executable_ = compile.executable;
     auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);

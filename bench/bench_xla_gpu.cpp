@@ -76,6 +76,11 @@ double difference(const Tensor& got, const Tensor& want) {
     const auto b = want.values<T>();
     for (std::size_t i = 0; i < a.size(); ++i) {
       const double x = static_cast<double>(a[i]), y = static_cast<double>(b[i]);
+      if (std::isnan(x) || std::isnan(y)) {  // NaN agrees with NaN alone (std::max would drop it)
+        if (std::isnan(x) != std::isnan(y)) largest = INFINITY;
+        continue;
+      }
+      if (x == y) continue;  // equal infinities
       largest = std::max(largest, std::abs(x - y) / (1.0 + std::abs(y)));
     }
   };

@@ -352,9 +352,12 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
     cxx = cxx or os.environ.get("CXX") or "g++"
     levels = resolve_cpu_levels(target_cpu)
     baseline = levels[0][0]
-    # One thread: the caller's. YNNPACK fusions would need a runtime the wheel does not ship.
-    for flag in ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type="):
-        if flag not in os.environ.get("XLA_FLAGS", ""):
+    # One thread: the caller's. YNNPACK fusions would need a runtime the wheel does not ship. Min
+    # and max propagate NaN as TF's do (XLA's CPU default lets a reduce_max skip a NaN). A flag the
+    # caller set in XLA_FLAGS is theirs.
+    for flag in ("--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type=",
+                 "--xla_cpu_enable_fast_min_max=false"):
+        if flag.split("=")[0] + "=" not in os.environ.get("XLA_FLAGS", ""):
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
     check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature, input_shapes)

@@ -148,6 +148,14 @@ def main():
     cases.append({"name": "mlp batch 5000, TF32 allowed", "artifact": "mlp_tf32.xla",
                   "inputs": {mlp_in: "references/mlp_large_x_5000.npy"},
                   "outputs": {mlp_out: "references/mlp_large_prob_5000.npy"}, "tolerance": TF32_TOLERANCE})
+    # NaN and infinities, which the GPU plugin must propagate as TF does (its default, unlike the CPU's).
+    non_finite = models / manifest["special"]["non_finite"]
+    compile_xla.compile_model(non_finite / "saved_model", output / "non_finite.xla", FAMILY_BATCH_SIZES)
+    cases.append({"name": "non_finite (NaN, inf) batch 6", "artifact": "non_finite.xla",
+                  "inputs": {"x": reference_file(non_finite / "input.npy")},
+                  "outputs": {file.stem[len("reference_"):]: reference_file(file)
+                              for file in sorted(non_finite.glob("reference_*.npy"))},
+                  "tolerance": 2e-5})
     write_host_memory_probes(mlp_path, output / "probes")
     fanout_source = output / "fanout_saved_model"
     save_fanout(fanout_source)

@@ -630,6 +630,37 @@ def add_text_and_foreign_files(writer):
     writer.special["foreign"] = "foreign"
 
 
+def add_non_finite_model(writer):
+    """non_finite: particles whose features hold NaN (a missing value) and +-inf (an overflow), through
+    what TF computes alike on every kernel path: max and min over particles (NaN propagates), Keras'
+    GlobalMaxPooling1D, sums, relu, clipping, a NaN-cleaning tf.where and a dense layer. Left out:
+    max-pooling windows, argmax, top_k and sort, whose results TF's CPU kernels make up around a NaN
+    (its sort does not even sort; docs/xla.md). input.npy, reference_<output>.npy."""
+    rng = np.random.default_rng(16)
+    weights = tf.constant(rng.standard_normal((4, 3)).astype(np.float32))
+    pooling = keras.layers.GlobalMaxPooling1D()
+    module = tf.Module()
+    module.serve = tf.function(lambda x: {
+        "max": tf.reduce_max(x, axis=1), "min": tf.reduce_min(x, axis=1), "pooled": pooling(x),
+        "sum": tf.reduce_sum(x, axis=1), "relu": tf.nn.relu(x), "clipped": tf.clip_by_value(x, -1.0, 1.0),
+        "cleaned": tf.reduce_sum(tf.matmul(tf.where(tf.math.is_nan(x), tf.zeros_like(x), x), weights), axis=1),
+        "dense": tf.tanh(tf.matmul(x, weights))},
+        input_signature=[tf.TensorSpec([None, 5, 4], tf.float32, name="x")])
+    base = writer.out / "non_finite"
+    tf.saved_model.save(module, str(base / "saved_model"), signatures={"serving_default": module.serve})
+    rows = rng.standard_normal((6, 5, 4)).astype(np.float32)
+    rows[0, 1, 2] = np.nan
+    rows[1, 3, 0] = np.inf
+    rows[2, 0, 1] = -np.inf
+    rows[3, 2, :] = np.nan
+    rows[4, :, 3] = np.nan
+    rows[4, 2, 1] = np.inf  # row 5 stays finite
+    np.save(base / "input.npy", rows)
+    for key, value in module.serve(rows).items():
+        np.save(base / f"reference_{key}.npy", value.numpy())
+    writer.special["non_finite"] = "non_finite"
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -766,6 +797,7 @@ def main():
     add_variable_length_model(writer)
     add_signature_edge_models(writer)
     add_text_and_foreign_files(writer)
+    add_non_finite_model(writer)
     add_unsafe_models(writer)
     writer.finish()
     print(f"make_test_models: wrote {len(writer.models)} models to {out}")

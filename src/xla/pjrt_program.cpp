@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -209,6 +210,22 @@ std::optional<CompiledMemory> compiled_memory_of(const PJRT_Api* api, PJRT_Execu
 
 }  // namespace
 
+std::string compile_options_for(const PjrtClient& client) {
+  // executable_build_options (3) {num_replicas (4): 1, num_partitions (5): 1}
+  std::string options("\x1a\x04\x20\x01\x28\x01", 6);
+  const char* xla_flags = std::getenv("XLA_FLAGS");
+  const bool chosen_by_user = xla_flags != nullptr && std::strstr(xla_flags, "xla_cpu_enable_fast_min_max") != nullptr;
+  if (client.platform_name() == "cpu" && !chosen_by_user) {
+    // env_option_overrides (7): {key (1): the DebugOptions field, value (2): {bool_field (2): false}},
+    // applied by the plugin over its defaults and XLA_FLAGS.
+    const std::string name = "xla_cpu_enable_fast_min_max";
+    const std::string entry =
+        std::string("\x0a", 1) + static_cast<char>(name.size()) + name + std::string("\x12\x02\x10\x00", 4);
+    options += std::string("\x3a", 1) + static_cast<char>(entry.size()) + entry;
+  }
+  return options;
+}
+
 std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
                                                   const std::string& format, std::string what) {
   const PJRT_Api* api = api_of(*client);
@@ -221,8 +238,9 @@ std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClie
   auto compile = HEPINFER_PJRT_ARGS(PJRT_Client_Compile_Args);
   compile.client = static_cast<PJRT_Client*>(client->native_handle());
   compile.program = &program;
-  compile.compile_options = kCompileOptions.data();
-  compile.compile_options_size = kCompileOptions.size();
+  const std::string options = compile_options_for(*client);
+  compile.compile_options = options.data();
+  compile.compile_options_size = options.size();
   throw_if_error(api, api->PJRT_Client_Compile(&compile), "compiling " + what);
   return std::unique_ptr<PjrtProgram>(new PjrtProgram(std::move(client), compile.executable, std::move(what)));
 }

@@ -13,9 +13,12 @@
 
 namespace hepinfer::xla::detail {
 
-// xla.CompileOptionsProto{executable_build_options{num_replicas: 1, num_partitions: 1}}. Empty
-// options make the plugins abort the process, so these are always sent.
-inline const std::string kCompileOptions("\x1a\x04\x20\x01\x28\x01", 6);
+// The serialized xla.CompileOptionsProto every program on `client` is compiled with: one replica
+// and one partition (empty options make the plugins abort the process) and, on the CPU, min and
+// max that propagate NaN as TensorFlow's do. The CPU plugin's default (xla_cpu_enable_fast_min_max)
+// lets a reduce_max skip a NaN that TF returns; the GPU plugin propagates NaN by default. A
+// --xla_cpu_enable_fast_min_max in XLA_FLAGS is the user's choice and is left to the plugin.
+std::string compile_options_for(const PjrtClient& client);
 
 class PjrtProgram {
  public:

@@ -78,9 +78,11 @@ std::string cache_key(const PjrtClient& client, const std::string& code, const s
   const auto size = fs::file_size(plugin.path, ec);
   const auto modified = fs::last_write_time(plugin.path, ec).time_since_epoch().count();
   const PjrtDeviceInfo device = client.devices().front();
+  const char* xla_flags = std::getenv("XLA_FLAGS");
   std::ostringstream key;
   key << "program " << detail::fingerprint(code) << " " << code.size() << " " << format << "\n"
-      << "compile options " << detail::fingerprint(detail::kCompileOptions) << "\n"
+      << "compile options " << detail::fingerprint(detail::compile_options_for(client)) << "\n"
+      << "XLA_FLAGS " << (xla_flags == nullptr ? "" : xla_flags) << "\n"  // the plugin reads them when it compiles
       << "plugin " << fs::weakly_canonical(plugin.path, ec).string() << " " << size << " " << modified << " api "
       << plugin.api_major << "." << plugin.api_minor << "\n"
       << "platform " << client.platform_name() << " " << client.platform_version() << "\n"

@@ -546,6 +546,40 @@ TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
   }
 }
 
+// NaN (a missing feature) and infinities reach the outputs as TF's kernels let them: a max over
+// particles that meets a NaN is NaN (XLA's CPU default would skip it), on the TF backend, a PJRT
+// artifact and an AOT package alike.
+TEST_F(Cli, NanAndInfinityPropagateAsInTensorFlow) {
+  const fs::path model = test::special_model("non_finite");
+  std::vector<fs::path> runnables{model / "saved_model", scratch_ / "non_finite.xla"};
+  std::vector<std::vector<std::string>> targets{{}};
+#ifdef HEPINFER_TEST_AOT
+  runnables.push_back(scratch_ / "non_finite.aot");
+  targets.push_back({"--target", "cpu-aot"});
+#endif
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    std::vector<std::string> command{"compile", (model / "saved_model").string(), "-o", runnables[i + 1].string(),
+                                     "--batch-sizes", "1,4"};
+    command.insert(command.end(), targets[i].begin(), targets[i].end());
+    const CommandResult compiled = hepinfer(command);
+    ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  }
+  const std::vector<std::string> outputs{"max", "min", "pooled", "sum", "relu", "clipped", "cleaned", "dense"};
+  for (const fs::path& runnable : runnables) {
+    std::vector<std::string> command{"infer", runnable.string(), "-i", "x=" + (model / "input.npy").string()};
+    for (const std::string& output : outputs) {
+      command.insert(command.end(), {"-o", output + "=" + (scratch_ / (output + ".npy")).string()});
+    }
+    const CommandResult inferred = hepinfer(command);
+    ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+    for (const std::string& output : outputs) {
+      SCOPED_TRACE(runnable.string() + ": " + output);
+      EXPECT_TENSORS_MATCH(read_npy(scratch_ / (output + ".npy")), read_npy(model / ("reference_" + output + ".npy")),
+                           2e-6);
+    }
+  }
+}
+
 // XLA compiles static shapes: a signature that leaves a particle count unknown compiles once the
 // count is fixed, and runs then take exactly that count.
 TEST_F(Cli, UnknownDimensionsAreFixedAtCompileTime) {

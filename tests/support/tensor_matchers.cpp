@@ -13,7 +13,8 @@ template <class T>
     bool equal = got[i] == want[i];
     if constexpr (std::is_floating_point_v<T>) {
       const double difference = std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
-      equal = equal || difference <= tolerance * (1.0 + std::abs(static_cast<double>(want[i])));
+      equal = equal || difference <= tolerance * (1.0 + std::abs(static_cast<double>(want[i]))) ||
+              (std::isnan(got[i]) && std::isnan(want[i]));  // NaN where NaN is expected
     }
     if (!equal) {
       return ::testing::AssertionFailure() << "element " << i << " differs: got " << +got[i] << ", expected "
