@@ -119,6 +119,7 @@ class ModelSource:
         self.saved_model = any((self.path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt"))
         self.tf1_loops = []  # the TF1 loop ops of a frozen graph, which only tf1_control_flow.py compiles
         self.graph_def = None  # a frozen graph's GraphDef, as read
+        self._index_ranges = None  # index_ranges(), found once
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
         if self.saved_model:
@@ -303,8 +304,109 @@ class ModelSource:
                  f"the batch's size?), and the {backend} backend pads and splits batches, which would change its "
                  "results; run it on the TensorFlow backend")
 
+    def index_ranges(self):
+        """{input: (low, high)} for the integer inputs the model looks up as rows of a table (a Keras
+        Embedding, tf.gather on a constant): the values TF accepts, whose gather refuses any other,
+        where XLA's clamps it. Candidates come from the graph (a gather reached from the input, its
+        table's rows); each is kept only if TF confirms it, run by run: every position of the input
+        refuses `high` (so one table serves them all) and takes high - 1, and the same for `low`,
+        which is 0 or, where the model wraps negative indices as Keras does, -high."""
+        if self._index_ranges is None:
+            self._index_ranges = self._find_index_ranges()
+        return self._index_ranges
+
+    def _find_index_ranges(self):
+        import numpy as np
+        integer = [name for name in self.input_names if self.input_specs[name].dtype.name in ("int32", "int64")]
+        if not integer:
+            return {}
+        batch = self.fixed_batch() or 1
+        if self.graph_def is not None:
+            graph_def, placeholder_of = self.graph_def, {name: name for name in self.input_names}
+        else:
+            frozen = self.frozen_function(batch)
+            graph_def = frozen.graph.as_graph_def()
+            placeholder_of = {name: tensor.op.name for name, tensor in zip(self.input_names, frozen.inputs)}
+        nodes = {node.name: node for node in graph_def.node}
+
+        def through_identities(name):
+            node = nodes.get(_node_name(name))
+            while node is not None and node.op in ("Identity", "Snapshot") and node.input:
+                node = nodes.get(_node_name(node.input[0]))
+            return node
+
+        def constant_dims(node):
+            return [dim.size for dim in node.attr["value"].tensor.tensor_shape.dim] if node is not None and node.op == "Const" else None
+
+        def ancestors(name):
+            seen, pending = set(), [_node_name(name)]
+            while pending:
+                current = pending.pop()
+                if current in seen or current not in nodes:
+                    continue
+                seen.add(current)
+                pending.extend(_node_name(parent) for parent in nodes[current].input if not parent.startswith("^"))
+            return seen
+
+        rows = {}  # the smallest table each placeholder reaches
+        for node in graph_def.node:
+            if node.op not in ("GatherV2", "Gather") or len(node.input) < 2 or node.attr["batch_dims"].i != 0:
+                continue
+            table = constant_dims(through_identities(node.input[0]))
+            axis = 0
+            if node.op == "GatherV2":
+                axis_node = through_identities(node.input[2]) if len(node.input) > 2 else None
+                if axis_node is None or axis_node.op != "Const":
+                    continue
+                axis = int(self.tf.make_ndarray(axis_node.attr["value"].tensor))
+            if not table or not -len(table) <= axis < len(table) or table[axis] < 1:
+                continue
+            for placeholder in ancestors(node.input[1]):
+                rows[placeholder] = min(rows.get(placeholder, table[axis]), table[axis])
+
+        def accepted(name, values):
+            feed = {spec.name: np.ones(spec.shape, spec.dtype.as_numpy_dtype) for spec in self.batch_specs(batch)}
+            shape = feed[name].shape
+            feed[name] = np.broadcast_to(values.reshape(shape[1:]), shape).astype(feed[name].dtype)
+            try:
+                self.call({key: self.tf.constant(value) for key, value in feed.items()})
+                return True
+            except self.tf.errors.InvalidArgumentError as error:
+                if "is not in [" in str(error):
+                    return False
+                raise
+
+        ranges = {}
+        for name in integer:
+            high = rows.get(placeholder_of[name])
+            size = int(np.prod(self.input_specs[name].shape.as_list()[1:]))
+            if high is None or size > 256:
+                continue
+
+            def everywhere(value, size=size):
+                return np.full(size, value, dtype=np.int64)
+
+            def only_at(position, value, size=size):
+                values = np.zeros(size, dtype=np.int64)
+                values[position] = value
+                return values
+
+            try:
+                if not (accepted(name, everywhere(high - 1)) and
+                        not any(accepted(name, only_at(j, high)) for j in range(size))):
+                    continue
+                if not any(accepted(name, only_at(j, -1)) for j in range(size)):
+                    ranges[name] = (0, high)
+                elif accepted(name, everywhere(-high)) and not any(accepted(name, only_at(j, -high - 1))
+                                                                    for j in range(size)):
+                    ranges[name] = (-high, high)
+            except Exception:  # a run failing otherwise: no range, no check
+                continue
+        return ranges
+
     def inputs_manifest(self, backend):
-        """The inputs as manifests list them (dtype, shape with -1 for the batch), checked."""
+        """The inputs as manifests list them (dtype, shape with -1 for the batch), checked; with the
+        values an integer input may hold where the model looks it up in a table (index_ranges)."""
         inputs = []
         for name in self.input_names:
             spec = self.input_specs[name]
@@ -316,6 +418,9 @@ class ModelSource:
             inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
             if not self.saved_model:
                 inputs[-1]["tensor"] = f"{name}:0"  # runs may name a frozen graph's tensors as the TF backend's do
+        for entry in inputs:
+            if entry["name"] in self.index_ranges():
+                entry["index_range"] = list(self.index_ranges()[entry["name"]])
         return inputs
 
     def batch_specs(self, batch):

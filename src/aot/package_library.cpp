@@ -25,7 +25,10 @@ std::string joined(const std::vector<std::string>& names) {
 nlohmann::json described_tensors(const std::vector<TensorInfo>& tensors) {
   nlohmann::json list = nlohmann::json::array();
   for (const TensorInfo& tensor : tensors) {
-    list.push_back({{"name", tensor.key}, {"dtype", std::string(dtype_name(tensor.dtype))}, {"shape", tensor.shape.dims()}});
+    nlohmann::json entry = {{"name", tensor.key}, {"dtype", std::string(dtype_name(tensor.dtype))},
+                            {"shape", tensor.shape.dims()}};
+    if (tensor.index_range) entry["index_range"] = {tensor.index_range->low, tensor.index_range->high};
+    list.push_back(std::move(entry));
   }
   return list;
 }

@@ -13,7 +13,10 @@ namespace {
 nlohmann::json tensor_json(const TensorInfo& info) {
   nlohmann::json shape = nullptr;  // null: unknown rank
   if (info.shape.rank_known()) shape = info.shape.dims();
-  return {{"name", info.key}, {"tensor", info.tensor_name}, {"dtype", dtype_name(info.dtype)}, {"shape", shape}};
+  nlohmann::json tensor = {
+      {"name", info.key}, {"tensor", info.tensor_name}, {"dtype", dtype_name(info.dtype)}, {"shape", shape}};
+  if (info.index_range) tensor["index_range"] = {info.index_range->low, info.index_range->high};
+  return tensor;
 }
 
 std::string runtime_of(const ModelInfo& info) {
@@ -52,7 +55,11 @@ void print_tensors(const char* title, const std::vector<TensorInfo>& infos) {
   for (const TensorInfo& info : infos) {
     std::cout << "      " << std::left << std::setw(static_cast<int>(width)) << info.key << "  " << std::setw(7)
               << dtype_name(info.dtype) << "  " << std::setw(18) << info.shape.to_string() << "  ("
-              << info.tensor_name << ")\n";
+              << info.tensor_name << ")";
+    if (info.index_range) {
+      std::cout << "  indices in [" << info.index_range->low << ", " << info.index_range->high << ")";
+    }
+    std::cout << "\n";
   }
   if (infos.empty()) std::cout << "      (none)\n";
 }

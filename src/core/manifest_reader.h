@@ -76,6 +76,15 @@ class ManifestReader {
       dims.push_back(dim);
     }
     info.shape = Shape(std::move(dims));
+    if (entry.contains("index_range")) {
+      const nlohmann::json& range = entry.at("index_range");
+      const bool integral = info.dtype == DType::kInt32 || info.dtype == DType::kInt64;
+      if (!integral || !range.is_array() || range.size() != 2 || !range[0].is_number_integer() ||
+          !range[1].is_number_integer() || range[0].get<std::int64_t>() >= range[1].get<std::int64_t>()) {
+        fail(field + ".index_range", "expected [low, high) with low < high, on an int32 or int64 tensor");
+      }
+      info.index_range = IndexRange{range[0].get<std::int64_t>(), range[1].get<std::int64_t>()};
+    }
     return info;
   }
 

@@ -1,6 +1,7 @@
 #include "hepinfer/core/signature_binding.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "hepinfer/core/error.h"
 
@@ -11,6 +12,24 @@ std::string keys_of(const std::vector<TensorInfo>& tensors) {
   std::string keys;
   for (const TensorInfo& info : tensors) keys += (keys.empty() ? "'" : ", '") + info.key + "'";
   return keys;
+}
+
+// The first value of `tensor` outside `range`, as TF's gather kernels refuse it.
+template <class T>
+void check_indices(const Tensor& tensor, const TensorInfo& info, const IndexRange& range,
+                   const std::function<std::string()>& where) {
+  const auto values = tensor.values<T>();
+  const auto outside = std::find_if(values.begin(), values.end(), [&](T value) {
+    return static_cast<std::int64_t>(value) < range.low || static_cast<std::int64_t>(value) >= range.high;
+  });
+  if (outside == values.end()) return;
+  const std::int64_t row_size = tensor.rows() == 0 ? 1 : static_cast<std::int64_t>(values.size()) / tensor.rows();
+  const std::int64_t position = outside - values.begin();
+  throw InvalidArgumentError(where() + "input '" + info.key + "' holds " + std::to_string(*outside) + " in row " +
+                             std::to_string(position / row_size) + ", outside [" + std::to_string(range.low) + ", " +
+                             std::to_string(range.high) + "): the model looks its values up as rows of a table of " +
+                             std::to_string(range.high) + " (TensorFlow refuses such a run; a compiled program " +
+                             "would clamp the index)");
 }
 
 }  // namespace
@@ -35,6 +54,11 @@ std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vecto
                                  expected.shape.to_string() + ") was not given");
     }
     check_input_matches(expected, given->tensor, model);
+    if (expected.index_range) {
+      const IndexRange& range = *expected.index_range;
+      if (expected.dtype == DType::kInt64) check_indices<std::int64_t>(given->tensor, expected, range, where);
+      if (expected.dtype == DType::kInt32) check_indices<std::int32_t>(given->tensor, expected, range, where);
+    }
     if (!ordered.empty() && given->tensor.rows() != ordered.front().rows()) {
       throw ShapeMismatchError(where() + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
                                " rows, input '" + signature.inputs[0].key + "' " +

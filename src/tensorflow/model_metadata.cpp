@@ -47,7 +47,7 @@ std::optional<std::vector<TensorInfo>> tensor_infos(
   for (const auto& [key, proto] : map) {
     const auto dtype = from_tf_dtype(proto.dtype());
     if (!dtype || proto.name().empty()) return std::nullopt;  // unsupported dtype or composite
-    infos.push_back({key, proto.name(), *dtype, shape_from_proto(proto.tensor_shape())});
+    infos.push_back({key, proto.name(), *dtype, shape_from_proto(proto.tensor_shape()), std::nullopt});
   }
   std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return infos;
@@ -92,7 +92,7 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
       if (!dtype) continue;  // e.g. a string summary left in the graph: not a model result
       const std::string tensor = node_def.name() + ":" + std::to_string(output);
       infos.push_back({output == 0 ? node_def.name() : tensor, tensor, *dtype,
-                       inferred_shape(refiner, found->second, output)});
+                       inferred_shape(refiner, found->second, output), std::nullopt});
     }
   };
 

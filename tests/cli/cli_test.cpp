@@ -580,6 +580,41 @@ TEST_F(Cli, NanAndInfinityPropagateAsInTensorFlow) {
   }
 }
 
+// An embedding's index outside its table: TF refuses the run, and so do the compiled backends
+// (whose gathers would clamp it), naming the input; indices Keras wraps (-1: the last row) agree.
+TEST_F(Cli, IndicesOutsideAnEmbeddingsTableAreRefusedAsTensorFlowRefusesThem) {
+  const std::string model = test::test_model("embedding").formats.at("saved_model").path;
+  std::vector<fs::path> runnables{model, scratch_ / "embedding.xla"};
+  std::vector<std::vector<std::string>> targets{{}};
+#ifdef HEPINFER_TEST_AOT
+  runnables.push_back(scratch_ / "embedding.aot");
+  targets.push_back({"--target", "cpu-aot"});
+#endif
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    std::vector<std::string> command{"compile", model, "-o", runnables[i + 1].string(), "--batch-sizes", "1,4"};
+    command.insert(command.end(), targets[i].begin(), targets[i].end());
+    const CommandResult compiled = hepinfer(command);
+    ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  }
+  std::vector<std::int64_t> ids(3 * 12);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i * 37 % 200) - 100;  // [-100, 100)
+  write_npy(scratch_ / "inside.npy", Tensor::from_values<std::int64_t>(Shape({3, 12}), ids));
+  ids[12 + 3] = 150;
+  write_npy(scratch_ / "outside.npy", Tensor::from_values<std::int64_t>(Shape({3, 12}), ids));
+  for (const fs::path& runnable : runnables) {
+    SCOPED_TRACE(runnable.string());
+    const fs::path output = scratch_ / (runnable.filename().string() + ".npy");
+    const CommandResult inferred = hepinfer(
+        {"infer", runnable.string(), "-i", "ids=" + (scratch_ / "inside.npy").string(), "-o", "output_0=" + output.string()});
+    ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+    EXPECT_TENSORS_MATCH(read_npy(output), read_npy(scratch_ / (fs::path(model).filename().string() + ".npy")), 2e-6);
+    const std::string refusal = runnable == fs::path(model) ? "= 150 is not in [0, 100)"
+                                                            : "input 'ids' holds 150 in row 1, outside [-100, 100)";
+    expect_one_line_error(hepinfer({"infer", runnable.string(), "-i", "ids=" + (scratch_ / "outside.npy").string()}),
+                          refusal);
+  }
+}
+
 // XLA compiles static shapes: a signature that leaves a particle count unknown compiles once the
 // count is fixed, and runs then take exactly that count.
 TEST_F(Cli, UnknownDimensionsAreFixedAtCompileTime) {

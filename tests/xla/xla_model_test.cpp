@@ -430,6 +430,10 @@ TEST_F(BrokenArtifact, EditedManifestsNameTheField) {
   write(edited);
   expect_refused<InvalidModelError>("programs[0].file");
   edited["programs"][0]["file"] = original["programs"][0]["file"];
+  edited["inputs"][0]["index_range"] = {0, 10};  // on a float32 input
+  write(edited);
+  expect_refused<InvalidModelError>("inputs[0].index_range");
+  edited["inputs"][0].erase("index_range");
   edited["matmul_precision"] = "fp8";
   write(edited);
   expect_refused<InvalidModelError>("matmul_precision");

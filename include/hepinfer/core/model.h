@@ -33,11 +33,21 @@ struct LoadTiming {
 };
 
 // One input or output of a signature.
+// The values an integer input may hold, [low, high): it indexes the rows of a table.
+struct IndexRange {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+};
+
 struct TensorInfo {
   std::string key;          // the name callers use (signature key, or node name for graphs)
   std::string tensor_name;  // the graph tensor it maps to, e.g. "serving_default_x:0"
   DType dtype = DType::kFloat32;
   Shape shape = Shape::unknown_rank();  // -1 marks unknown dimensions
+  // For an integer input the model looks up as rows of a table (an embedding): the indices TF
+  // accepts. TF refuses a run with any other; a compiled program would clamp it to the table, so
+  // the compiled backends check. Empty where unknown or unbounded.
+  std::optional<IndexRange> index_range;
 };
 
 struct SignatureInfo {
