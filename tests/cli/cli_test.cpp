@@ -64,6 +64,27 @@ class Cli : public ::testing::Test {
     EXPECT_NE(result.err.find(culprit), std::string::npos) << result.err;
   }
 
+  // `model` and what `hepinfer compile` makes of it at batch sizes 1 and 4 (an XLA artifact and,
+  // where the AOT backend is tested, an AOT package), named <stem>.xla and <stem>.aot: the
+  // runnables a test checks alike. Empty, with a failure recorded, if a compile fails.
+  std::vector<fs::path> model_and_compiled(const fs::path& model, const std::string& stem) const {
+    std::vector<fs::path> runnables{model};
+    std::vector<std::pair<std::string, std::vector<std::string>>> targets{{".xla", {}}};
+#ifdef HEPINFER_TEST_AOT
+    targets.push_back({".aot", {"--target", "cpu-aot"}});
+#endif
+    for (const auto& [extension, target] : targets) {
+      runnables.push_back(scratch_ / (stem + extension));
+      std::vector<std::string> command{"compile", model.string(), "-o", runnables.back().string(),
+                                       "--batch-sizes", "1,4"};
+      command.insert(command.end(), target.begin(), target.end());
+      const CommandResult compiled = hepinfer(command);
+      EXPECT_EQ(compiled.exit_code, 0) << compiled.err;
+      if (compiled.exit_code != 0) return {};
+    }
+    return runnables;
+  }
+
   test::ScratchDirectory scratch_directory_;
   const fs::path& scratch_ = scratch_directory_.path();
 };
@@ -522,20 +543,9 @@ TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
     std::string output;
   };
   const std::vector<Source> sources{{text / "saved_model", "out"}, {text / "frozen.pbtxt", "Identity"}};
-  std::vector<std::pair<std::string, std::vector<std::string>>> targets{{"xla", {}}};
-#ifdef HEPINFER_TEST_AOT
-  targets.push_back({"aot", {"--target", "cpu-aot"}});
-#endif
   for (const Source& source : sources) {
-    std::vector<fs::path> runnables{source.model};
-    for (const auto& [extension, target] : targets) {
-      runnables.push_back(scratch_ / (source.model.stem().string() + "." + extension));
-      std::vector<std::string> command{"compile", source.model.string(), "-o", runnables.back().string(),
-                                       "--batch-sizes", "1,4"};
-      command.insert(command.end(), target.begin(), target.end());
-      const CommandResult compiled = hepinfer(command);
-      ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-    }
+    const std::vector<fs::path> runnables = model_and_compiled(source.model, source.model.stem().string());
+    ASSERT_FALSE(runnables.empty());
     for (const fs::path& runnable : runnables) {
       SCOPED_TRACE(runnable.string());
       const CommandResult inferred = hepinfer({"infer", runnable.string(), "-i", "x=" + (text / "input.npy").string(),
@@ -551,19 +561,8 @@ TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
 // artifact and an AOT package alike.
 TEST_F(Cli, NanAndInfinityPropagateAsInTensorFlow) {
   const fs::path model = test::special_model("non_finite");
-  std::vector<fs::path> runnables{model / "saved_model", scratch_ / "non_finite.xla"};
-  std::vector<std::vector<std::string>> targets{{}};
-#ifdef HEPINFER_TEST_AOT
-  runnables.push_back(scratch_ / "non_finite.aot");
-  targets.push_back({"--target", "cpu-aot"});
-#endif
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    std::vector<std::string> command{"compile", (model / "saved_model").string(), "-o", runnables[i + 1].string(),
-                                     "--batch-sizes", "1,4"};
-    command.insert(command.end(), targets[i].begin(), targets[i].end());
-    const CommandResult compiled = hepinfer(command);
-    ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-  }
+  const std::vector<fs::path> runnables = model_and_compiled(model / "saved_model", "non_finite");
+  ASSERT_FALSE(runnables.empty());
   const std::vector<std::string> outputs{"max", "min", "pooled", "sum", "relu", "clipped", "cleaned", "dense"};
   for (const fs::path& runnable : runnables) {
     std::vector<std::string> command{"infer", runnable.string(), "-i", "x=" + (model / "input.npy").string()};
@@ -584,18 +583,8 @@ TEST_F(Cli, NanAndInfinityPropagateAsInTensorFlow) {
 // (whose gathers would clamp it), naming the input; indices Keras wraps (-1: the last row) agree.
 TEST_F(Cli, IndicesOutsideAnEmbeddingsTableAreRefusedAsTensorFlowRefusesThem) {
   const std::string model = test::test_model("embedding").formats.at("saved_model").path;
-  std::vector<fs::path> runnables{model, scratch_ / "embedding.xla"};
-  std::vector<std::vector<std::string>> targets{{}};
-#ifdef HEPINFER_TEST_AOT
-  runnables.push_back(scratch_ / "embedding.aot");
-  targets.push_back({"--target", "cpu-aot"});
-#endif
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    std::vector<std::string> command{"compile", model, "-o", runnables[i + 1].string(), "--batch-sizes", "1,4"};
-    command.insert(command.end(), targets[i].begin(), targets[i].end());
-    const CommandResult compiled = hepinfer(command);
-    ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-  }
+  const std::vector<fs::path> runnables = model_and_compiled(model, "embedding");
+  ASSERT_FALSE(runnables.empty());
   std::vector<std::int64_t> ids(3 * 12);
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i * 37 % 200) - 100;  // [-100, 100)
   write_npy(scratch_ / "inside.npy", Tensor::from_values<std::int64_t>(Shape({3, 12}), ids));
@@ -674,19 +663,8 @@ TEST_F(Cli, ACompileReplacesTheWholeArtifactOrNothing) {
 // are not Python names (tf.function sanitizes 'jet.pt-eta' to 'jet_pt_eta' for its arguments).
 TEST_F(Cli, CompiledArtifactsKeepTheSignaturesKeys) {
   const fs::path model = test::special_model("awkward_names");
-  std::vector<fs::path> runnables{model / "saved_model", scratch_ / "names.xla"};
-  std::vector<std::vector<std::string>> targets{{}};
-#ifdef HEPINFER_TEST_AOT
-  runnables.push_back(scratch_ / "names.aot");
-  targets.push_back({"--target", "cpu-aot"});
-#endif
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    std::vector<std::string> command{"compile", (model / "saved_model").string(), "-o", runnables[i + 1].string(),
-                                     "--batch-sizes", "1,4"};
-    command.insert(command.end(), targets[i].begin(), targets[i].end());
-    const CommandResult compiled = hepinfer(command);
-    ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
-  }
+  const std::vector<fs::path> runnables = model_and_compiled(model / "saved_model", "names");
+  ASSERT_FALSE(runnables.empty());
   for (const fs::path& runnable : runnables) {
     SCOPED_TRACE(runnable.string());
     const CommandResult inferred = hepinfer({"infer", runnable.string(), "-i", "jet.pt-eta=" + (model / "input.npy").string(),
