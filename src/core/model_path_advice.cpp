@@ -87,13 +87,22 @@ std::optional<std::string> advise_on_file(const fs::path& path) {
   }
   const FileSample bytes = sample(path);
   const std::string_view head = bytes.head;
-  if (starts_with(head, "\x1f\x8b")) return std::string("is gzip-compressed: decompress it (gunzip) and give hepinfer what it holds");
-  if (starts_with(head, "\x28\xb5\x2f\xfd")) return std::string("is zstd-compressed: decompress it (unzstd) and give hepinfer what it holds");
-  if (starts_with(head, "\xfd" "7zXZ")) return std::string("is xz-compressed: decompress it (unxz) and give hepinfer what it holds");
-  if (starts_with(head, "BZh")) return std::string("is bzip2-compressed: decompress it (bunzip2) and give hepinfer what it holds");
+  struct Compression {
+    std::string_view magic, name, tool;
+  };
+  for (const Compression& compression : {Compression{"\x1f\x8b", "gzip", "gunzip"},
+                                         Compression{"\x28\xb5\x2f\xfd", "zstd", "unzstd"},
+                                         Compression{"\xfd" "7zXZ", "xz", "unxz"},
+                                         Compression{"BZh", "bzip2", "bunzip2"}}) {
+    if (starts_with(head, compression.magic)) {
+      return "is " + std::string(compression.name) + "-compressed: decompress it (" + std::string(compression.tool) +
+             ") and give hepinfer what it holds";
+    }
+  }
   if (starts_with(head, "PK\x03\x04") || starts_with(head, "PK\x05\x06")) return advise_on_zip(bytes);
   if (head.size() > 262 && head.substr(257, 5) == "ustar") {
-    return std::string("is a tar archive: unpack it (tar xf) and give hepinfer the SavedModel directory or .pb file inside");
+    return std::string("is a tar archive: unpack it (tar xf) and give hepinfer the SavedModel directory or .pb "
+                       "file inside");
   }
   constexpr std::string_view kHdf5 = "\x89HDF\r\n\x1a\n";
   for (const std::size_t offset : {0, 512, 1024, 2048}) {  // HDF5 allows a user block before its signature
@@ -122,7 +131,8 @@ std::optional<std::string> advise_on_file(const fs::path& path) {
 
 bool holds_saved_model(const fs::path& directory) {
   std::error_code ec;
-  return fs::is_regular_file(directory / "saved_model.pb", ec) || fs::is_regular_file(directory / "saved_model.pbtxt", ec);
+  return fs::is_regular_file(directory / "saved_model.pb", ec) ||
+         fs::is_regular_file(directory / "saved_model.pbtxt", ec);
 }
 
 bool all_digits(const std::string& text) {
@@ -149,7 +159,8 @@ std::optional<std::string> advise_on_directory(const fs::path& directory) {
       if (holds_saved_model(entry->path())) saved_models.push_back(name);
     } else if (names_a_checkpoint(entry->path())) {
       checkpoint = true;
-    } else if (const std::string extension = entry->path().extension().string(); extension == ".pb" || extension == ".pbtxt") {
+    } else if (const std::string extension = entry->path().extension().string();
+               extension == ".pb" || extension == ".pbtxt") {
       graphs.push_back(name);
     } else {
       other_files.push_back(name);
