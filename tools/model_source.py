@@ -336,7 +336,9 @@ class ModelSource:
             return node
 
         def constant_dims(node):
-            return [dim.size for dim in node.attr["value"].tensor.tensor_shape.dim] if node is not None and node.op == "Const" else None
+            if node is None or node.op != "Const":
+                return None
+            return [dim.size for dim in node.attr["value"].tensor.tensor_shape.dim]
 
         def ancestors(name):
             seen, pending = set(), [_node_name(name)]
