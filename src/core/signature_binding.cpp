@@ -14,7 +14,7 @@ std::string keys_of(const std::vector<TensorInfo>& tensors) {
   return keys;
 }
 
-// The first value of `tensor` outside `range`, as TF's gather kernels refuse it.
+// Refuses `tensor` if it holds a value outside `range`, naming the first, as TF's gathers refuse it.
 template <class T>
 void check_indices(const Tensor& tensor, const TensorInfo& info, const IndexRange& range,
                    const std::function<std::string()>& where) {

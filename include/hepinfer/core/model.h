@@ -32,13 +32,13 @@ struct LoadTiming {
   int warmup_runs = 0;
 };
 
-// One input or output of a signature.
 // The values an integer input may hold, [low, high): it indexes the rows of a table.
 struct IndexRange {
   std::int64_t low = 0;
   std::int64_t high = 0;
 };
 
+// One input or output of a signature.
 struct TensorInfo {
   std::string key;          // the name callers use (signature key, or node name for graphs)
   std::string tensor_name;  // the graph tensor it maps to, e.g. "serving_default_x:0"
