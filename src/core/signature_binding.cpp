@@ -1,7 +1,6 @@
 #include "hepinfer/core/signature_binding.h"
 
 #include <algorithm>
-#include <functional>
 
 #include "hepinfer/core/error.h"
 
@@ -16,8 +15,7 @@ std::string keys_of(const std::vector<TensorInfo>& tensors) {
 
 // Refuses `tensor` if it holds a value outside `range`, naming the first, as TF's gathers refuse it.
 template <class T>
-void check_indices(const Tensor& tensor, const TensorInfo& info, const IndexRange& range,
-                   const std::function<std::string()>& where) {
+void check_indices(const Tensor& tensor, const TensorInfo& info, const IndexRange& range, std::string_view model) {
   const auto values = tensor.values<T>();
   const auto outside = std::find_if(values.begin(), values.end(), [&](T value) {
     return static_cast<std::int64_t>(value) < range.low || static_cast<std::int64_t>(value) >= range.high;
@@ -25,7 +23,7 @@ void check_indices(const Tensor& tensor, const TensorInfo& info, const IndexRang
   if (outside == values.end()) return;
   const std::int64_t row_size = tensor.rows() == 0 ? 1 : static_cast<std::int64_t>(values.size()) / tensor.rows();
   const std::int64_t position = outside - values.begin();
-  throw InvalidArgumentError(where() + "input '" + info.key + "' holds " + std::to_string(*outside) + " in row " +
+  throw InvalidArgumentError("model '" + std::string(model) + "': input '" + info.key + "' holds " + std::to_string(*outside) + " in row " +
                              std::to_string(position / row_size) + ", outside [" + std::to_string(range.low) + ", " +
                              std::to_string(range.high) + "): the model looks its values up as rows of a table of " +
                              std::to_string(range.high) + " (TensorFlow refuses such a run; a compiled program " +
@@ -56,8 +54,8 @@ std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vecto
     check_input_matches(expected, given->tensor, model);
     if (expected.index_range) {
       const IndexRange& range = *expected.index_range;
-      if (expected.dtype == DType::kInt64) check_indices<std::int64_t>(given->tensor, expected, range, where);
-      if (expected.dtype == DType::kInt32) check_indices<std::int32_t>(given->tensor, expected, range, where);
+      if (expected.dtype == DType::kInt64) check_indices<std::int64_t>(given->tensor, expected, range, model);
+      if (expected.dtype == DType::kInt32) check_indices<std::int32_t>(given->tensor, expected, range, model);
     }
     if (!ordered.empty() && given->tensor.rows() != ordered.front().rows()) {
       throw ShapeMismatchError(where() + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
