@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "hepinfer/batching/dynamic_batcher.h"
@@ -70,12 +71,18 @@ struct Target {
 double difference(const Tensor& got, const Tensor& want) {
   if (got.dtype() != want.dtype() || got.shape() != want.shape()) return INFINITY;
   double largest = 0;
-  auto compare = [&](auto tag) {
-    using T = decltype(tag);
+  auto widened = []<class T>(T value) {
+    if constexpr (std::is_same_v<T, hepinfer::Float16>) {
+      return static_cast<double>(value.to_float());
+    } else {
+      return static_cast<double>(value);
+    }
+  };
+  hepinfer::visit_dtype(got.dtype(), [&]<class T>() {
     const auto a = got.values<T>();
     const auto b = want.values<T>();
     for (std::size_t i = 0; i < a.size(); ++i) {
-      const double x = static_cast<double>(a[i]), y = static_cast<double>(b[i]);
+      const double x = widened(a[i]), y = widened(b[i]);
       if (std::isnan(x) || std::isnan(y)) {  // NaN agrees with NaN alone (std::max would drop it)
         if (std::isnan(x) != std::isnan(y)) largest = INFINITY;
         continue;
@@ -83,14 +90,7 @@ double difference(const Tensor& got, const Tensor& want) {
       if (x == y) continue;  // equal infinities
       largest = std::max(largest, std::abs(x - y) / (1.0 + std::abs(y)));
     }
-  };
-  switch (got.dtype()) {
-    case hepinfer::DType::kFloat32: compare(float{}); break;
-    case hepinfer::DType::kFloat64: compare(double{}); break;
-    case hepinfer::DType::kInt32: compare(std::int32_t{}); break;
-    case hepinfer::DType::kInt64: compare(std::int64_t{}); break;
-    case hepinfer::DType::kBool: compare(bool{}); break;
-  }
+  });
   return largest;
 }
 

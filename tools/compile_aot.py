@@ -59,8 +59,6 @@ CPU_LEVELS["x86-64-v3"] = CPU_LEVELS["x86-64-v2"] + ["abm", "avx", "avx2", "bmi1
 CPU_LEVELS["x86-64-v4"] = CPU_LEVELS["x86-64-v3"] + ["avx512bw", "avx512cd", "avx512dq", "avx512f", "avx512vl"]
 DEFAULT_CPU_LEVEL = "x86-64-v3"
 ABI_HEADER = "package_abi.h"
-C_TYPES = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t", "bool": "bool"}
-
 
 def host_cpu_features():
     try:
@@ -129,6 +127,10 @@ def tfcompile(source, batch, frozen, work, level):
     try:
         _pywrap_tfcompile.Compile(**compile_arguments(work, batch, level, work))
     except Exception as error:  # tfcompile names the op XLA cannot compile
+        if frozen is None and "F16 has no equivalent in C++" in str(error):
+            # Traced functions carry float16 across as uint16 bits; a graph tf2xla reads as it is cannot.
+            fail(f"'{source.path}' has TF1 loops and float16 inputs or outputs, which tfcompile cannot take "
+                 "together; give the AOT compiler the model's SavedModel")
         fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
 
 
@@ -370,7 +372,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", targe
     try:
         shapes_by_batch = {}
         for batch in batch_sizes:
-            frozen = None if source.tf1_loops else source.frozen_function(batch)
+            frozen = None if source.tf1_loops else source.frozen_function(batch, half_as_bits=True)
             for level, _ in levels:
                 log(f"compiling batch {batch}" + (f" for {level}" if len(levels) > 1 else ""))
                 (work / level).mkdir(exist_ok=True)

@@ -36,8 +36,13 @@ def random_input(rng, spec, batch):
         return rng.standard_normal(shape).astype(np.float32)
     if kind == "float64":
         return rng.standard_normal(shape).astype(np.float64)
+    if kind == "float16":
+        return rng.standard_normal(shape).astype(np.float16)
     if kind in ("int32", "int64"):
         return rng.integers(0, spec.get("max", 100), size=shape).astype(kind)
+    if kind in ("int8", "int16", "uint8", "uint16"):
+        limits = np.iinfo(kind)
+        return rng.integers(limits.min, limits.max, size=shape, endpoint=True).astype(kind)
     if kind == "bool":
         return rng.integers(0, 2, size=shape).astype(bool)
     raise ValueError(kind)
@@ -414,6 +419,73 @@ def add_dtypes_model(writer):
     writer.add(name, specs, outputs, formats, predict, tolerance=0.0)
 
 
+def add_narrow_dtypes_model(writer):
+    """narrow_dtypes: float16 (what Keras' mixed precision returns) and the small integers of raw
+    detector data (ADC counts, hit maps, images), each fed over its whole range, with outputs of the
+    same dtypes and of float32. Integer arithmetic wraps around in TF, as it must in every backend."""
+    name = "narrow_dtypes"
+    specs = [
+        {"name": "half", "dtype": "float16", "shape": [None, 3]},
+        {"name": "i8", "dtype": "int8", "shape": [None, 3]},
+        {"name": "i16", "dtype": "int16", "shape": [None, 3]},
+        {"name": "u8", "dtype": "uint8", "shape": [None, 3]},
+        {"name": "u16", "dtype": "uint16", "shape": [None, 3]},
+    ]
+    outputs = ["half_out", "half_sum", "i8_out", "i16_out", "u8_scaled", "u8_out", "u16_out"]
+
+    def compute(half, i8, i16, u8, u16):
+        return {
+            "half_out": half * tf.constant(2.0, tf.float16) + tf.constant(0.5, tf.float16),
+            "half_sum": tf.reduce_sum(half, axis=1),
+            "i8_out": i8 * tf.constant(3, tf.int8),
+            "i16_out": i16 - tf.constant(7, tf.int16),
+            "u8_scaled": tf.cast(u8, tf.float32) / 255.0,
+            "u8_out": u8 + tf.constant(100, tf.uint8),
+            "u16_out": u16 // tf.constant(3, tf.uint16),
+        }
+
+    signature = [tf.TensorSpec([None, 3], spec["dtype"], name=spec["name"]) for spec in specs]
+
+    class NarrowDTypes(tf.Module):
+        @tf.function(input_signature=signature)
+        def serve(self, half, i8, i16, u8, u16):
+            return compute(half, i8, i16, u8, u16)
+
+    module = NarrowDTypes()
+    saved = writer.out / name / "saved_model"
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
+    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(writer.out / name), "frozen.pb", as_text=False)
+    frozen_outputs = {key: t.name for key, t in zip(sorted(outputs), frozen.outputs)}
+
+    def predict(inputs):
+        result = compute(**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: result[k].numpy() for k in outputs}
+
+    formats = {
+        "saved_model": {"path": f"{name}/saved_model", "inputs": {s["name"]: s["name"] for s in specs},
+                        "outputs": {o: o for o in outputs}},
+        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {s["name"]: s["name"] + ":0" for s in specs},
+                         "outputs": frozen_outputs},
+    }
+    # A float16 sum may round its last bit differently where a backend accumulates in float32.
+    writer.add(name, specs, outputs, formats, predict, tolerance=1e-3)
+
+
+def mixed_precision():
+    """Keras' mixed_float16 policy, as models trained on GPUs use it: float16 compute, float32
+    weights, and (no dtype given to the last layer) a float16 output."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = keras.Input((10,), name="x")
+        h = keras.layers.Dense(32, activation="relu")(inputs)
+        h = keras.layers.LayerNormalization()(h)
+        h = keras.layers.Dense(16, activation="gelu")(h)
+        return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h), name="mixed_precision")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def add_tf1_model(writer):
     """A TF1-style graph (placeholders, variables, a session), frozen and saved with the v1 builder."""
     name = "tf1_graph"
@@ -661,6 +733,29 @@ def add_non_finite_model(writer):
     writer.special["non_finite"] = "non_finite"
 
 
+def add_unsupported_dtype_models(writer):
+    """unsupported_dtypes: signatures of dtypes hepinfer does not take, which must be named, not
+    dropped without a word: `strings_only` (a SavedModel whose one signature takes strings),
+    `mixed_signatures` (serving_default takes float32; `by_name` takes strings, `bfloat16` returns
+    bfloat16) and `string_placeholder.pb` (a frozen graph fed strings)."""
+    base = writer.out / "unsupported_dtypes"
+    lengths = tf.function(lambda text: {"length": tf.strings.length(text)},
+                          input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    strings_only = tf.Module()
+    strings_only.serve = lengths
+    tf.saved_model.save(strings_only, str(base / "strings_only"), signatures={"serving_default": lengths})
+    mixed = tf.Module()
+    mixed.serve = tf.function(lambda x: {"y": x * 2.0}, input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+    mixed.by_name = lengths
+    mixed.narrow = tf.function(lambda x: {"y": tf.cast(x, tf.bfloat16)},
+                               input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+    tf.saved_model.save(mixed, str(base / "mixed_signatures"),
+                        signatures={"serving_default": mixed.serve, "by_name": mixed.by_name, "bfloat16": mixed.narrow})
+    frozen = convert_variables_to_constants_v2(lengths.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "string_placeholder.pb", as_text=False)
+    writer.special["unsupported_dtypes"] = "unsupported_dtypes"
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -789,7 +884,13 @@ def main():
     export_keras(writer, "exact_gelu", exact_gelu(), [{"name": "x", "dtype": f32, "shape": [None, 16]}], ["out"])
     export_keras(writer, "tangent", tangent(), [{"name": "x", "dtype": f32, "shape": [None, 6]}], ["out"])
     add_broken_checkpoints(writer, "mlp")
+    # float16 products: XLA rounds in other places than TF's CPU kernels (2 float16 steps apart on
+    # the AVX-512 Xeon; 5e-3 is 10 steps near 1).
+    export_keras(writer, "mixed_precision", mixed_precision(), [{"name": "x", "dtype": f32, "shape": [None, 10]}],
+                 ["prob"], tolerance=5e-3)
     add_dtypes_model(writer)
+    add_narrow_dtypes_model(writer)
+    add_unsupported_dtype_models(writer)
     add_tf1_model(writer)
     add_table_models(writer)
     add_shared_module(writer)

@@ -21,7 +21,8 @@ whose rows mix (statistics over the batch) before anything is compiled.
 import hashlib
 from pathlib import Path
 
-DTYPES = {"float32", "float64", "int32", "int64", "bool"}
+# The element types hepinfer tensors hold (core/dtype.h).
+DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool"}
 DEFAULT_BATCH_SIZES = [1, 8, 64]
 # TF1 loop ops: XLA compiles functional While, not these.
 TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
@@ -286,6 +287,8 @@ class ModelSource:
             if min(a.ndim, b.ndim) < 1 or a.shape[1:] != b.shape[1:] or min(len(a), len(b)) < rows:
                 return True  # outputs_manifest refuses outputs without one row per input row
             if a.dtype.kind in "fc":
+                # float16 results round in steps of ~1e-3: a few of them are rounding, not mixing.
+                tolerance = max(tolerance, 8 * float(np.finfo(a.dtype).eps))
                 return np.allclose(a[:rows], b[:rows], rtol=tolerance, atol=tolerance, equal_nan=True)
             return np.array_equal(a[:rows], b[:rows])
 
@@ -430,20 +433,30 @@ class ModelSource:
         return [self.tf.TensorSpec([batch] + self.input_specs[name].shape.as_list()[1:], self.input_specs[name].dtype,
                                    name=name) for name in self.input_names]
 
-    def frozen_function(self, batch):
+    def frozen_function(self, batch, half_as_bits=False):
         """A concrete function of positional inputs (input_names order) returning the outputs
         (output_names order) at `batch` rows, its variables baked in as constants. Not for a graph
-        with TF1 loops (see tf1_loops)."""
+        with TF1 loops (see tf1_loops). half_as_bits: float16 inputs and outputs cross the function's
+        boundary as their uint16 bits (the same bytes), for tfcompile, whose C++ headers have no
+        float16 type."""
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+        tf = self.tf
+
+        def crossing(dtype):
+            return tf.uint16 if half_as_bits and dtype == tf.float16 else dtype
 
         def positional(*tensors):
-            result = self.call(dict(zip(self.input_names, tensors)))
-            return [result[key] for key in self.output_names]
+            inputs = [tf.bitcast(tensor, tf.float16) if tensor.dtype != self.input_specs[name].dtype else tensor
+                      for name, tensor in zip(self.input_names, tensors)]
+            result = self.call(dict(zip(self.input_names, inputs)))
+            return [tf.bitcast(result[key], tf.uint16) if crossing(result[key].dtype) != result[key].dtype
+                    else result[key] for key in self.output_names]
 
+        specs = [tf.TensorSpec(spec.shape, crossing(spec.dtype), name=spec.name) for spec in self.batch_specs(batch)]
         # Functional control flow (While, If) is kept: XLA compiles it, not the TF1 Enter/Exit ops it lowers to.
         try:
             return convert_variables_to_constants_v2(
-                self.tf.function(positional, input_signature=self.batch_specs(batch)).get_concrete_function(),
+                self.tf.function(positional, input_signature=specs).get_concrete_function(),
                 lower_control_flow=False)
         except Exception:
             if not self.variable_writes:

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iostream>
+#include <type_traits>
+#include <vector>
 
 #include "commands.h"
 #include "hepinfer/core/npy.h"
@@ -13,19 +15,20 @@ template <class T>
 void print_range(const Tensor& tensor) {
   const auto values = tensor.values<T>();
   if (values.empty()) return;
-  const auto [low, high] = std::minmax_element(values.begin(), values.end());
-  std::cout << "  min " << +*low << "  max " << +*high;
+  if constexpr (std::is_same_v<T, Float16>) {
+    std::vector<float> widened(values.size());
+    std::transform(values.begin(), values.end(), widened.begin(), [](Float16 value) { return value.to_float(); });
+    const auto [low, high] = std::minmax_element(widened.begin(), widened.end());
+    std::cout << "  min " << *low << "  max " << *high;
+  } else {
+    const auto [low, high] = std::minmax_element(values.begin(), values.end());
+    std::cout << "  min " << +*low << "  max " << +*high;
+  }
 }
 
 void print_summary(const std::string& file, const Tensor& tensor) {
   std::cout << file << ": " << tensor.description();
-  switch (tensor.dtype()) {
-    case DType::kFloat32: print_range<float>(tensor); break;
-    case DType::kFloat64: print_range<double>(tensor); break;
-    case DType::kInt32: print_range<std::int32_t>(tensor); break;
-    case DType::kInt64: print_range<std::int64_t>(tensor); break;
-    case DType::kBool: print_range<bool>(tensor); break;
-  }
+  visit_dtype(tensor.dtype(), [&tensor]<class T>() { print_range<T>(tensor); });
   std::cout << "\n";
 }
 

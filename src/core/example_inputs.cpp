@@ -31,6 +31,8 @@ std::vector<NamedTensor> example_inputs(const ModelInfo& info, std::int64_t rows
       for (float& value : tensor.values<float>()) value = static_cast<float>(uniform(random));
     } else if (seed && input.dtype == DType::kFloat64) {
       for (double& value : tensor.values<double>()) value = uniform(random);
+    } else if (seed && input.dtype == DType::kFloat16) {
+      for (Float16& value : tensor.values<Float16>()) value = Float16::from_float(static_cast<float>(uniform(random)));
     }
     inputs.push_back({input.key, std::move(tensor)});
   }

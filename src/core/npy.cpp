@@ -15,18 +15,22 @@ namespace {
 
 constexpr std::array<char, 6> kMagic = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
-// NumPy's type string: byte order, kind, size ("<f4", "<i8"; "|b1" for bool, which has no order).
+// NumPy's type string: byte order, kind, size ("<f4", "<i8"). Single bytes have no order, so
+// numpy writes "|b1", "|i1", "|u1"; other writers put "<" there, which is read alike.
 std::string descr_of(DType dtype) {
+  const std::string size = std::to_string(dtype_size(dtype));
   if (dtype == DType::kBool) return "|b1";
-  const bool floating = dtype == DType::kFloat32 || dtype == DType::kFloat64;
-  return std::string(floating ? "<f" : "<i") + std::to_string(dtype_size(dtype));
+  const char kind = is_floating(dtype) ? 'f' : (dtype == DType::kUInt8 || dtype == DType::kUInt16) ? 'u' : 'i';
+  return std::string(dtype_size(dtype) == 1 ? "|" : "<") + kind + size;
 }
 
 std::optional<DType> dtype_of_descr(std::string_view descr) {
   for (DType dtype : kAllDTypes) {
-    if (descr == descr_of(dtype)) return dtype;
+    const std::string expected = descr_of(dtype);
+    const bool unordered = expected.front() == '|' && descr.starts_with('<') &&
+                           descr.substr(1) == std::string_view(expected).substr(1);
+    if (descr == expected || unordered) return dtype;
   }
-  if (descr == "<b1") return DType::kBool;
   return std::nullopt;
 }
 
@@ -194,7 +198,13 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
 
   const auto dtype = dtype_of_descr(header.descr);
   if (!dtype) {
-    throw fail("dtype '" + header.descr + "' is not supported (expected one of <f4 <f8 <i4 <i8 |b1, little-endian)");
+    std::string known;
+    for (DType each : kAllDTypes) known.append(" ").append(descr_of(each));
+    // ml_dtypes' bfloat16 has no numpy type string of its own: np.save writes it as raw bytes.
+    const std::string bfloat16_hint =
+        header.descr.ends_with("V2") ? "; numpy writes bfloat16 arrays so: save them as float32" : "";
+    throw fail("dtype '" + header.descr + "' is not supported (expected one of" + known + ", little-endian" +
+               bfloat16_hint + ")");
   }
 
   const Shape shape(header.shape);

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -264,7 +265,14 @@ class RemoteModel::Impl {
     const Encoding encoding = server.encoding;
     call->last_server = index;
     ++call->attempts;
-    std::shared_ptr<HttpRequest> request = request_for(*call, encoding);
+    std::shared_ptr<HttpRequest> request;
+    try {
+      request = request_for(*call, encoding);
+    } catch (const Error& error) {
+      return_channel(server, std::move(channel));
+      complete_here(*call, {{}, unencodable(server, error)});
+      return true;
+    }
     if (server.target.token) call->token_generation = server.target.token->generation();
     {
       std::lock_guard lock(statistics_mutex_);
@@ -500,7 +508,13 @@ class RemoteModel::Impl {
     }
     call->last_server = index;
     ++call->attempts;
-    std::shared_ptr<HttpRequest> request = request_for(*call, server.encoding);
+    std::shared_ptr<HttpRequest> request;
+    try {
+      request = request_for(*call, server.encoding);
+    } catch (const Error& error) {
+      finish(call, {{}, unencodable(server, error)});
+      return;
+    }
     if (server.target.token) call->token_generation = server.target.token->generation();
     const Clock::time_point sent = Clock::now();
     {
@@ -513,6 +527,16 @@ class RemoteModel::Impl {
       handle(call, index, sent, encoding, std::move(reply));
       publish_steady();
     });
+  }
+
+  // Inputs this server's encoding cannot carry (float16, NaN in JSON), as the caller's error: a
+  // configuration to change, not a server failure to retry.
+  std::exception_ptr unencodable(const Server& server, const Error& error) const {
+    try {
+      throw_error(error.code(), describe(server.endpoint) + ", model " + model_.description() + ": " + error.what());
+    } catch (...) {
+      return std::current_exception();
+    }
   }
 
   std::shared_ptr<HttpRequest> request_for(Call& call, Encoding encoding) {

@@ -41,12 +41,21 @@ Shape shape_from_proto(const tensorflow::TensorShapeProto& proto) {
   return Shape(std::move(dims));
 }
 
-std::optional<std::vector<TensorInfo>> tensor_infos(
-    const google::protobuf::Map<std::string, tensorflow::TensorInfo>& map) {
+// The tensors of one side of a signature, or why hepinfer cannot take them ("input 'text' has
+// dtype string").
+std::vector<TensorInfo> tensor_infos(const google::protobuf::Map<std::string, tensorflow::TensorInfo>& map,
+                                     const char* side, std::string& left_out_because) {
   std::vector<TensorInfo> infos;
   for (const auto& [key, proto] : map) {
+    if (proto.name().empty()) {
+      left_out_because = std::string(side) + " '" + key + "' is a sparse or ragged tensor";
+      return {};
+    }
     const auto dtype = from_tf_dtype(proto.dtype());
-    if (!dtype || proto.name().empty()) return std::nullopt;  // unsupported dtype or composite
+    if (!dtype) {
+      left_out_because = std::string(side) + " '" + key + "' has dtype " + tensorflow::DataTypeString(proto.dtype());
+      return {};
+    }
     infos.push_back({key, proto.name(), *dtype, shape_from_proto(proto.tensor_shape()), std::nullopt});
   }
   std::sort(infos.begin(), infos.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
@@ -84,12 +93,23 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
   std::map<std::string, const tensorflow::Node*> nodes;
   for (const tensorflow::Node* node : graph.op_nodes()) nodes.emplace(node->name(), node);
 
+  std::vector<std::string> results_left_out;
   auto describe = [&](const tensorflow::NodeDef& node_def, std::vector<TensorInfo>& infos) {
     const auto found = nodes.find(node_def.name());
     if (found == nodes.end()) return;
     for (int output = 0; output < found->second->num_outputs(); ++output) {
-      const auto dtype = from_tf_dtype(found->second->output_type(output));
-      if (!dtype) continue;  // e.g. a string summary left in the graph: not a model result
+      const tensorflow::DataType tf_dtype = found->second->output_type(output);
+      const auto dtype = from_tf_dtype(tf_dtype);
+      const std::string described = "'" + node_def.name() + "' (" + tensorflow::DataTypeString(tf_dtype) + ")";
+      if (!dtype && node_def.op() == "Placeholder") {
+        throw UnsupportedError("'" + path + "': input " + described + " has a dtype hepinfer cannot feed; it takes " +
+                               std::string(supported_dtype_names()));
+      }
+      if (!dtype) {
+        // e.g. a string summary left in the graph: not a model result, unless nothing else is.
+        results_left_out.push_back(described);
+        continue;
+      }
       const std::string tensor = node_def.name() + ":" + std::to_string(output);
       infos.push_back({output == 0 ? node_def.name() : tensor, tensor, *dtype,
                        inferred_shape(refiner, found->second, output), std::nullopt});
@@ -102,6 +122,12 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
     if (consumed.contains(node_def.name()) || !is_result_op(node_def.op())) continue;
     describe(node_def, signature.outputs);
     pending.push_back(node_def.name());
+  }
+  if (signature.outputs.empty() && !results_left_out.empty()) {
+    std::string names;
+    for (const std::string& name : results_left_out) names += (names.empty() ? "" : ", ") + name;
+    throw UnsupportedError("'" + path + "': the graph's only results, " + names +
+                           ", have dtypes hepinfer cannot return; it returns " + std::string(supported_dtype_names()));
   }
   // Inputs are the placeholders the outputs depend on; freezing control flow can leave
   // placeholders behind that nothing needs.
@@ -120,17 +146,30 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
   return signature;
 }
 
-std::vector<SignatureInfo> saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph) {
-  std::vector<SignatureInfo> signatures;
+SavedModelSignatures saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph) {
+  SavedModelSignatures found;
   for (const auto& [key, definition] : meta_graph.signature_def()) {
     if (key == "__saved_model_init_op") continue;
-    auto inputs = tensor_infos(definition.inputs());
-    auto outputs = tensor_infos(definition.outputs());
-    if (!inputs || !outputs) continue;
-    signatures.push_back({key, std::move(*inputs), std::move(*outputs)});
+    std::string left_out_because;
+    auto inputs = tensor_infos(definition.inputs(), "input", left_out_because);
+    auto outputs = left_out_because.empty() ? tensor_infos(definition.outputs(), "output", left_out_because)
+                                            : std::vector<TensorInfo>{};
+    if (!left_out_because.empty()) {
+      found.left_out.emplace(key, std::move(left_out_because));
+      continue;
+    }
+    found.runnable.push_back({key, std::move(inputs), std::move(outputs)});
   }
-  std::sort(signatures.begin(), signatures.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
-  return signatures;
+  std::sort(found.runnable.begin(), found.runnable.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return found;
+}
+
+std::string SavedModelSignatures::why_left_out() const {
+  std::string reasons;
+  for (const auto& [key, reason] : left_out) {
+    reasons += (reasons.empty() ? "signature '" : "; signature '") + key + "': " + reason;
+  }
+  return reasons;
 }
 
 std::string node_name_of(const std::string& input) {

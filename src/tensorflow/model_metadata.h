@@ -2,6 +2,7 @@
 // Describes a TensorFlow graph as hepinfer metadata: the pseudo-signature of a frozen graph and
 // the signatures of a SavedModel.
 
+#include <map>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -18,13 +19,23 @@ inline constexpr char kSavedModelFormat[] = "SavedModel";
 inline constexpr char kFrozenGraphFormat[] = "frozen GraphDef";
 
 // Placeholders become inputs, nodes whose outputs nothing consumes become outputs; dtypes come
-// from the op definitions and shapes from TF's shape inference (-1 where unknown). Throws
-// InvalidModelError naming `path` if TF cannot import the graph.
+// from the op definitions and shapes from TF's shape inference (-1 where unknown). Results of
+// dtypes hepinfer does not take (a string summary) are left out. Throws InvalidModelError naming
+// `path` if TF cannot import the graph, UnsupportedError for an input of such a dtype or when
+// only such results are left.
 SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph, const std::string& path);
 
-// The SavedModel's signatures, sorted by key. Signatures using dtypes hepinfer does not support
-// (strings, ...) and the internal "__saved_model_init_op" are left out.
-std::vector<SignatureInfo> saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph);
+// The SavedModel's signatures hepinfer can run, sorted by key, and why the others are left out
+// (a tensor of a dtype hepinfer does not take, such as string, or a sparse or ragged one). The
+// internal "__saved_model_init_op" is neither.
+struct SavedModelSignatures {
+  std::vector<SignatureInfo> runnable;
+  std::map<std::string, std::string> left_out;  // key -> "input 'text' has dtype string"
+
+  // "signature 'a': ...; signature 'b': ...", for errors and `inspect`.
+  std::string why_left_out() const;
+};
+SavedModelSignatures saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph);
 
 std::unordered_set<std::string> node_names(const tensorflow::GraphDef& graph);
 

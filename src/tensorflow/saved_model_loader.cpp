@@ -56,6 +56,18 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
     }
     throw invalid(read);
   }
+  const SavedModelSignatures signatures = saved_model_signatures(meta_graph);
+  // Before anything is loaded: a model hepinfer cannot run should fail fast, saying why.
+  if (signatures.runnable.empty()) {
+    throw UnsupportedError("SavedModel '" + where + "' has no signature hepinfer can run" +
+                           (signatures.left_out.empty() ? std::string()
+                                                        : ": " + signatures.why_left_out() + "; hepinfer takes " +
+                                                              std::string(supported_dtype_names())));
+  }
+  if (const auto refused = signatures.left_out.find(options.signature); refused != signatures.left_out.end()) {
+    throw UnsupportedError("SavedModel '" + where + "', signature '" + refused->first + "': " + refused->second +
+                           "; hepinfer takes " + std::string(supported_dtype_names()));
+  }
   // Table initialisers may read the model's own assets and nothing else (asset_policy.h).
   detail::OpPolicy policy = detail::op_policy_of(options);
   const detail::AssetBinding assets = detail::bind_assets(meta_graph, path, policy);
@@ -87,10 +99,8 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   info.path = where;
   info.backend = kBackendName;
   info.format = kSavedModelFormat;
-  info.signatures = saved_model_signatures(meta_graph);
-  if (info.signatures.empty()) {
-    throw InvalidModelError("SavedModel '" + where + "' has no signature hepinfer can run");
-  }
+  info.signatures = signatures.runnable;
+  if (!signatures.left_out.empty()) info.load_details.emplace_back("signatures left out", signatures.why_left_out());
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;
   info.load_details.emplace_back(

@@ -49,6 +49,11 @@ tensorflow::DataType to_tf_dtype(DType dtype) {
     case DType::kInt32: return tensorflow::DT_INT32;
     case DType::kInt64: return tensorflow::DT_INT64;
     case DType::kBool: return tensorflow::DT_BOOL;
+    case DType::kFloat16: return tensorflow::DT_HALF;
+    case DType::kInt8: return tensorflow::DT_INT8;
+    case DType::kInt16: return tensorflow::DT_INT16;
+    case DType::kUInt8: return tensorflow::DT_UINT8;
+    case DType::kUInt16: return tensorflow::DT_UINT16;
   }
   return tensorflow::DT_INVALID;
 }
@@ -60,6 +65,11 @@ std::optional<DType> from_tf_dtype(tensorflow::DataType dtype) {
     case tensorflow::DT_INT32: return DType::kInt32;
     case tensorflow::DT_INT64: return DType::kInt64;
     case tensorflow::DT_BOOL: return DType::kBool;
+    case tensorflow::DT_HALF: return DType::kFloat16;
+    case tensorflow::DT_INT8: return DType::kInt8;
+    case tensorflow::DT_INT16: return DType::kInt16;
+    case tensorflow::DT_UINT8: return DType::kUInt8;
+    case tensorflow::DT_UINT16: return DType::kUInt16;
     default: return std::nullopt;
   }
 }
@@ -84,7 +94,7 @@ Tensor from_tf_tensor(tensorflow::Tensor tensor, std::span<const Tensor> fed_vie
   const auto dtype = from_tf_dtype(tensor.dtype());
   if (!dtype) {
     throw UnsupportedError("model '" + model_path + "', output '" + output + "' has dtype " + tensorflow::DataTypeString(tensor.dtype()) +
-                           ", which hepinfer does not support");
+                           "; hepinfer takes " + std::string(supported_dtype_names()));
   }
   std::vector<std::int64_t> dims(tensor.dims());
   for (int axis = 0; axis < tensor.dims(); ++axis) dims[axis] = tensor.dim_size(axis);

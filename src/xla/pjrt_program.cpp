@@ -23,6 +23,11 @@ PJRT_Buffer_Type buffer_type(DType dtype) {
     case DType::kInt32: return PJRT_Buffer_Type_S32;
     case DType::kInt64: return PJRT_Buffer_Type_S64;
     case DType::kBool: return PJRT_Buffer_Type_PRED;
+    case DType::kFloat16: return PJRT_Buffer_Type_F16;
+    case DType::kInt8: return PJRT_Buffer_Type_S8;
+    case DType::kInt16: return PJRT_Buffer_Type_S16;
+    case DType::kUInt8: return PJRT_Buffer_Type_U8;
+    case DType::kUInt16: return PJRT_Buffer_Type_U16;
   }
   throw UnsupportedError("dtype " + std::string(dtype_name(dtype)) + " has no PJRT buffer type");
 }
@@ -34,6 +39,11 @@ DType dtype_of(PJRT_Buffer_Type type, const std::string& what) {
     case PJRT_Buffer_Type_S32: return DType::kInt32;
     case PJRT_Buffer_Type_S64: return DType::kInt64;
     case PJRT_Buffer_Type_PRED: return DType::kBool;
+    case PJRT_Buffer_Type_F16: return DType::kFloat16;
+    case PJRT_Buffer_Type_S8: return DType::kInt8;
+    case PJRT_Buffer_Type_S16: return DType::kInt16;
+    case PJRT_Buffer_Type_U8: return DType::kUInt8;
+    case PJRT_Buffer_Type_U16: return DType::kUInt16;
     default: throw UnsupportedError(what + " returned an element type hepinfer does not handle (PJRT type " +
                                     std::to_string(static_cast<int>(type)) + ")");
   }

@@ -528,6 +528,10 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
                         "is not a frozen graph: node 'w1' is a VarHandleOp");
   expect_one_line_error(hepinfer({"compile", scratch_.string(), "-o", (scratch_ / "y.xla").string()}),
                         "without saved_model.pb");
+  const fs::path strings = fs::path(test::special_model("unsupported_dtypes")) / "strings_only";
+  expect_one_line_error(hepinfer({"compile", strings.string(), "-o", (scratch_ / "x.xla").string()}),
+                        "input 'text' has dtype string");
+  expect_one_line_error(hepinfer({"inspect", strings.string()}), "input 'text' has dtype string");
   expect_one_line_error(hepinfer({"compile", test::test_model("mlp").formats.at("saved_model").path, "-o",
                                   (scratch_ / "x.xla").string(), "--batch-sizes", "0"}),
                         "expected positive integers");

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/npy.h"
@@ -42,6 +44,35 @@ TEST(Npy, RoundTripsEveryDType) {
   expect_round_trip<std::int64_t>(DType::kInt64, {1LL << 40}, {});
   expect_round_trip<bool>(DType::kBool, {true, false, true}, {3, 1});
   expect_round_trip<float>(DType::kFloat32, {}, {0, 7});
+  expect_round_trip<Float16>(DType::kFloat16, {Float16{0x3c00}, Float16{0xfbff}, Float16{0x7e00}}, {3});
+  expect_round_trip<std::int8_t>(DType::kInt8, {-128, 127}, {2, 1});
+  expect_round_trip<std::int16_t>(DType::kInt16, {-32768, 32767, 5}, {3});
+  expect_round_trip<std::uint8_t>(DType::kUInt8, {0, 255, 17, 3}, {2, 2});
+  expect_round_trip<std::uint16_t>(DType::kUInt16, {65535}, {1});
+}
+
+// Type strings as numpy writes them ("|u1": one byte has no order) and as other writers do ("<u1").
+TEST(Npy, ReadsTheNarrowTypesUnderEitherSpelling) {
+  const std::string two_bytes("\x01\xff", 2);
+  for (const auto& [descr, dtype] : std::vector<std::pair<std::string, DType>>{
+           {"|u1", DType::kUInt8}, {"<u1", DType::kUInt8}, {"|i1", DType::kInt8}, {"<i1", DType::kInt8}}) {
+    const Tensor tensor = parse(npy_file("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2,), }", two_bytes));
+    EXPECT_EQ(tensor.dtype(), dtype) << descr;
+  }
+  const Tensor half = parse(npy_file("{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }", std::string("\x00\x3c", 2)));
+  EXPECT_EQ(half.values<Float16>()[0].to_float(), 1.0f);
+}
+
+// ml_dtypes' bfloat16 (TensorFlow's) has no numpy type string: np.save writes it as raw bytes.
+TEST(Npy, RawTwoByteRecordsAreRefusedNamingBfloat16) {
+  try {
+    parse(npy_file("{'descr': '<V2', 'fortran_order': False, 'shape': (2,), }", std::string(4, '\0')));
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("numpy writes bfloat16 arrays so: save them as float32"), std::string::npos)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("<f2"), std::string::npos) << error.what();
+  }
 }
 
 TEST(Npy, ReadsWhatNumpyWrites) {

@@ -11,7 +11,11 @@ TEST(DType, NamesRoundTrip) {
   for (DType dtype : kAllDTypes) {
     EXPECT_EQ(parse_dtype(dtype_name(dtype)), dtype);
   }
-  EXPECT_FALSE(parse_dtype("float16").has_value());
+  EXPECT_FALSE(parse_dtype("bfloat16").has_value());
+  EXPECT_FALSE(parse_dtype("uint32").has_value());
+  EXPECT_EQ(dtype_size(DType::kFloat16), 2u);
+  EXPECT_EQ(dtype_size(DType::kUInt8), 1u);
+  EXPECT_EQ(dtype_of<std::uint16_t>, DType::kUInt16);
   EXPECT_EQ(dtype_size(DType::kFloat64), 8u);
   EXPECT_EQ(dtype_size(DType::kBool), 1u);
   EXPECT_EQ(dtype_of<std::int64_t>, DType::kInt64);

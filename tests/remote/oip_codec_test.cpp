@@ -47,6 +47,10 @@ std::vector<NamedTensor> every_dtype() {
       {"flag", Tensor::from_values(Shape{3}, std::vector<bool>{true, false, true})},
       {"scalar", Tensor::from_values<float>(Shape{}, {2.5f})},
       {"empty", Tensor(DType::kFloat32, {0, 3})},
+      {"i8", Tensor::from_values<std::int8_t>({3}, {-128, 0, 127})},
+      {"i16", Tensor::from_values<std::int16_t>({2}, {-32768, 32767})},
+      {"u8", Tensor::from_values<std::uint8_t>({3}, {0, 10, 255})},
+      {"u16", Tensor::from_values<std::uint16_t>({2}, {0, 65535})},
   };
 }
 
@@ -103,6 +107,24 @@ TEST(OipCodec, JsonRequestsRefuseNaNAndInfinity) {
       EXPECT_NE(std::string(error.what()).find("input 'x'"), std::string::npos) << error.what();
     }
   }
+}
+
+// The protocol defines no JSON form for FP16 (KServe answers 400): it goes in binary only.
+TEST(OipCodec, JsonRequestsRefuseFloat16AndBinaryOnesCarryIt) {
+  const Tensor half = Tensor::from_values<Float16>({2}, {Float16::from_float(1.5f), Float16::from_float(-2.0f)});
+  try {
+    encode_infer_request({{"h", half}}, {}, /*binary=*/false, "");
+    ADD_FAILURE() << "accepted float16 in JSON";
+  } catch (const UnsupportedError& error) {
+    EXPECT_NE(std::string(error.what()).find("input 'h' is float16"), std::string::npos) << error.what();
+  }
+  const EncodedRequest request = encode_infer_request({{"h", half}}, {}, /*binary=*/true, "");
+  const json header = json::parse(request.body.substr(0, *request.header_length));
+  EXPECT_EQ(header["inputs"][0]["datatype"], "FP16");
+  const std::string reply = R"({"outputs":[{"name":"h","datatype":"FP16","shape":[2],"parameters":{"binary_data_size":4}}]})";
+  const std::vector<NamedTensor> back =
+      decode_infer_response(reply + request.body.substr(*request.header_length), reply.size());
+  expect_same_bytes(by_name(back, "h").tensor, half, "h");
 }
 
 TEST(OipCodec, BinaryRequestsPutTheTensorsAfterTheHeader) {
@@ -214,7 +236,7 @@ TEST(OipCodec, MalformedRepliesAreTypedErrorsThatSayWhatIsWrong) {
       {R"({"outputs":[3]})", ErrorCode::kBackend, "is not an object"},
       {R"({"outputs":[{"datatype":"FP32"}]})", ErrorCode::kBackend, "an output has no \"name\""},
       {R"({"outputs":[{"name":["y"]}]})", ErrorCode::kBackend, "\"name\" is not a string"},
-      {output(R"("datatype":"FP16","shape":[1],"data":[1])"), ErrorCode::kUnsupported, "datatype FP16"},
+      {output(R"("datatype":"BF16","shape":[1],"data":[1])"), ErrorCode::kUnsupported, "datatype BF16"},
       {output(R"("datatype":"FP32","data":[1])"), ErrorCode::kBackend, "output 'y' has no \"shape\""},
       {output(R"("datatype":"FP32","shape":[-1],"data":[1])"), ErrorCode::kBackend, "negative dimension"},
       {output(R"("datatype":"FP32","shape":[9223372036854775808],"data":[1])"), ErrorCode::kBackend, "negative dimension"},

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <thread>
 
 #include "hepinfer/batching/dynamic_batcher.h"
@@ -135,6 +136,25 @@ TEST_F(RemoteStubTest, InvalidInputsFailBeforeTheNetwork) {
   EXPECT_THROW(remote->run({{"nope", rows_of(1)}}, {}), NotFoundError);
   EXPECT_THROW(remote->run({{"x", rows_of(1)}}, {"z"}), NotFoundError);
   EXPECT_EQ(remote->statistics().servers.at(0).requests, 0);
+}
+
+// Inputs the JSON encoding cannot carry fail the call with the caller's error, whether the request
+// goes out on the I/O thread or on the caller's (both once ended the process).
+TEST_F(RemoteStubTest, InputsTheJsonEncodingCannotCarryAreTheCallersError) {
+  auto remote = model("double", {.encoding = Encoding::kJson});
+  Tensor not_a_number = rows_of(2);
+  not_a_number.values<float>()[1] = std::numeric_limits<float>::quiet_NaN();
+  // The first request goes out on the I/O thread; after a success, on the caller's.
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string message =
+        test::error_message_of<UnsupportedError>([&] { remote->run({{"x", not_a_number}}, {}); });
+    EXPECT_NE(message.find("server 'stub'"), std::string::npos) << message;
+    EXPECT_NE(message.find("input 'x' holds NaN or infinity, which JSON cannot carry"), std::string::npos) << message;
+    const Tensor input = rows_of(3);
+    expect_doubled(input, remote->run({{"x", input}}, {}).at(0));
+  }
+  EXPECT_GE(remote->statistics().caller_thread_requests, 1);
 }
 
 TEST_F(RemoteStubTest, ServerRefusingBinaryIsSpokenToInJson) {

@@ -191,6 +191,30 @@ TEST_F(ModelErrors, ACheckpointValueOfAnotherShapeIsRefusedAtLoad) {
   EXPECT_MENTIONS(message, "[33,257]");
 }
 
+// Signatures of dtypes hepinfer does not take (strings, bfloat16) are named with the tensor and
+// its dtype, whether no signature is left, the one asked for is such a one, or others remain.
+TEST_F(ModelErrors, SignaturesOfOtherDTypesAreNamedNotDropped) {
+  const std::filesystem::path models = test::special_model("unsupported_dtypes");
+  auto message = error_message<UnsupportedError>([&] { tf::load_model(models / "strings_only"); });
+  EXPECT_MENTIONS(message, "has no signature hepinfer can run: signature 'serving_default': input 'text' has dtype string");
+  EXPECT_MENTIONS(message, "hepinfer takes float16, float32");
+
+  const auto model = tf::load_model(models / "mixed_signatures");
+  EXPECT_EQ(model->info().default_signature, "serving_default");
+  const auto& details = model->info().load_details;
+  const auto left_out = std::find_if(details.begin(), details.end(), [](const auto& d) { return d.first == "signatures left out"; });
+  ASSERT_NE(left_out, details.end());
+  EXPECT_EQ(left_out->second, "signature 'bfloat16': output 'y' has dtype bfloat16; signature 'by_name': input 'text' has dtype string");
+
+  tf::LoadOptions options;
+  options.signature = "by_name";
+  message = error_message<UnsupportedError>([&] { tf::load_model(models / "mixed_signatures", options); });
+  EXPECT_MENTIONS(message, "signature 'by_name': input 'text' has dtype string");
+
+  message = error_message<UnsupportedError>([&] { tf::load_model(models / "string_placeholder.pb"); });
+  EXPECT_MENTIONS(message, "input 'text' (string) has a dtype hepinfer cannot feed");
+}
+
 TEST_F(ModelErrors, UnknownSignatureAtLoad) {
   tf::LoadOptions options;
   options.signature = "no_such_signature";
