@@ -756,6 +756,21 @@ def add_unsupported_dtype_models(writer):
     writer.special["unsupported_dtypes"] = "unsupported_dtypes"
 
 
+def add_zero_length_model(writer):
+    """zero_length: a Conv1D ('same') over a sequence of any length, summed over the steps. Fed a
+    sequence of no steps, TF's own kernel gives zeros of the filters' width, and oneDNN's returns its
+    input unchanged (6 wide, not 4): hepinfer must never pass that on."""
+    conv = keras.layers.Conv1D(4, 3, padding="same")
+    conv.build((None, None, 6))
+    module = tf.Module()
+    module.conv = conv
+    module.serve = tf.function(lambda steps: {"summed": tf.reduce_sum(conv(steps), axis=1)},
+                               input_signature=[tf.TensorSpec([None, None, 6], tf.float32, name="steps")])
+    tf.saved_model.save(module, str(writer.out / "zero_length" / "saved_model"),
+                        signatures={"serving_default": module.serve})
+    writer.special["zero_length"] = "zero_length"
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -891,6 +906,7 @@ def main():
     add_dtypes_model(writer)
     add_narrow_dtypes_model(writer)
     add_unsupported_dtype_models(writer)
+    add_zero_length_model(writer)
     add_tf1_model(writer)
     add_table_models(writer)
     add_shared_module(writer)

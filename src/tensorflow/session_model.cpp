@@ -65,8 +65,20 @@ std::vector<Tensor> TfModel::execute(const PreparedCall& call, const std::vector
   outputs.reserve(tf_outputs.size());
   for (std::size_t i = 0; i < tf_outputs.size(); ++i) {
     outputs.push_back(from_tf_tensor(std::move(tf_outputs[i]), fed_views, info_.path, call.output_labels[i]));
+    if (call.output_infos[i] != nullptr) check_output_shape(*call.output_infos[i], outputs.back());
   }
   return outputs;
+}
+
+// A result of another shape than the graph gives it comes from a kernel that broke its op's
+// contract; passed on, a downstream module would read its values as something else.
+void TfModel::check_output_shape(const TensorInfo& expected, const Tensor& output) const {
+  if (expected.shape.accepts(output.shape())) return;
+  throw BackendError("model '" + info_.path + "', output '" + expected.key + "' (" + expected.tensor_name +
+                     "): TensorFlow returned shape " + output.shape().to_string() + ", which the model's graph " +
+                     "does not allow (" + expected.shape.to_string() + "). A known cause: with oneDNN on, TF's " +
+                     "convolutions return their input unchanged when a dimension of it has length 0 (a " +
+                     "sequence of no steps); TF_ENABLE_ONEDNN_OPTS=0 gives TF's own kernels");
 }
 
 std::vector<Tensor> TfModel::run_empty_batch(const PreparedCall& call, const std::vector<NamedTensor>& inputs,

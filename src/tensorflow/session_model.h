@@ -60,6 +60,8 @@ class TfModel final : public Model {
  private:
   std::vector<Tensor> execute(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
                               ThreadingMode mode) const;
+  // Throws BackendError if `output` has a shape `expected` does not allow.
+  void check_output_shape(const TensorInfo& expected, const Tensor& output) const;
 
   // An empty batch never reaches TF's kernels (see hepinfer/core/empty_batch.h): oneDNN's
   // convolution answers it wrongly and recurrent layers cannot run it at all.

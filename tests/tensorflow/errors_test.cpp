@@ -10,6 +10,7 @@
 
 #include "hepinfer/core/npy.h"
 #include "hepinfer/tensorflow/tf_model.h"
+#include "hepinfer/tensorflow/tf_runtime.h"
 #include "scratch_directory.h"
 #include "tensor_matchers.h"
 #include "test_models.h"
@@ -213,6 +214,25 @@ TEST_F(ModelErrors, SignaturesOfOtherDTypesAreNamedNotDropped) {
 
   message = error_message<UnsupportedError>([&] { tf::load_model(models / "string_placeholder.pb"); });
   EXPECT_MENTIONS(message, "input 'text' (string) has a dtype hepinfer cannot feed");
+}
+
+// Fed a sequence of no steps, TF's own convolution gives zeros 4 wide; oneDNN's returns its input,
+// 6 wide, which hepinfer must refuse rather than pass on as the model's result.
+TEST_F(ModelErrors, AResultOfAnotherShapeThanTheGraphGivesIsNeverPassedOn) {
+  const auto model = tf::load_model(std::filesystem::path(test::special_model("zero_length")) / "saved_model");
+  const Tensor no_steps(DType::kFloat32, {2, 0, 6});
+  std::vector<Tensor> outputs;
+  try {
+    outputs = model->run({{"steps", no_steps}}, {});
+  } catch (const BackendError& error) {
+    EXPECT_TRUE(tf::onednn_enabled()) << "TF's own kernels keep the shape: " << error.what();
+    EXPECT_MENTIONS(std::string(error.what()), "output 'summed'");
+    EXPECT_MENTIONS(std::string(error.what()), "TensorFlow returned shape [2, 6], which the model's graph does not allow ([-1, 4])");
+    return;
+  }
+  ASSERT_EQ(outputs.size(), 1u);
+  ASSERT_EQ(outputs[0].shape(), Shape({2, 4}));
+  for (float value : outputs[0].values<float>()) EXPECT_EQ(value, 0.0f);
 }
 
 TEST_F(ModelErrors, UnknownSignatureAtLoad) {
