@@ -478,7 +478,8 @@ class ModelSource:
             shapes = [(batch, results[index][0], results[index][1]) for batch, results in shapes_by_batch.items()]
             dtype = shapes[0][2]
             if dtype not in DTYPES:
-                fail(f"output '{key}' has dtype {dtype}; the {backend} backend returns {sorted(DTYPES)}")
+                hint = " (Keras' mixed_bfloat16 policy: give the last layer dtype='float32')" if dtype == "bfloat16" else ""
+                fail(f"output '{key}' has dtype {dtype}{hint}; the {backend} backend returns {sorted(DTYPES)}")
             if any(len(shape) < 1 or shape[0] != batch for batch, shape, _ in shapes):
                 fail(f"output '{key}' does not have one row per input row; the {backend} backend pads and splits "
                      "batches")

@@ -54,6 +54,9 @@ std::vector<TensorInfo> tensor_infos(const google::protobuf::Map<std::string, te
     const auto dtype = from_tf_dtype(proto.dtype());
     if (!dtype) {
       left_out_because = std::string(side) + " '" + key + "' has dtype " + tensorflow::DataTypeString(proto.dtype());
+      if (tensorflow::BaseType(proto.dtype()) == tensorflow::DT_BFLOAT16) {
+        left_out_because += " (Keras' mixed_bfloat16 policy: give the last layer dtype='float32')";
+      }
       return {};
     }
     infos.push_back({key, proto.name(), *dtype, shape_from_proto(proto.tensor_shape()), std::nullopt});

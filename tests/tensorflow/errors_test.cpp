@@ -205,7 +205,9 @@ TEST_F(ModelErrors, SignaturesOfOtherDTypesAreNamedNotDropped) {
   const auto& details = model->info().load_details;
   const auto left_out = std::find_if(details.begin(), details.end(), [](const auto& d) { return d.first == "signatures left out"; });
   ASSERT_NE(left_out, details.end());
-  EXPECT_EQ(left_out->second, "signature 'bfloat16': output 'y' has dtype bfloat16; signature 'by_name': input 'text' has dtype string");
+  EXPECT_EQ(left_out->second,
+            "signature 'bfloat16': output 'y' has dtype bfloat16 (Keras' mixed_bfloat16 policy: give the last layer "
+            "dtype='float32'); signature 'by_name': input 'text' has dtype string");
 
   tf::LoadOptions options;
   options.signature = "by_name";
