@@ -737,7 +737,8 @@ def add_unsupported_dtype_models(writer):
     """unsupported_dtypes: signatures of dtypes hepinfer does not take, which must be named, not
     dropped without a word: `strings_only` (a SavedModel whose one signature takes strings),
     `mixed_signatures` (serving_default takes float32; `by_name` takes strings, `bfloat16` returns
-    bfloat16) and `string_placeholder.pb` (a frozen graph fed strings)."""
+    bfloat16), `default_strings` (serving_default takes strings, `numbers` float32) and
+    `string_placeholder.pb` (a frozen graph fed strings)."""
     base = writer.out / "unsupported_dtypes"
     lengths = tf.function(lambda text: {"length": tf.strings.length(text)},
                           input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -751,6 +752,8 @@ def add_unsupported_dtype_models(writer):
                                input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
     tf.saved_model.save(mixed, str(base / "mixed_signatures"),
                         signatures={"serving_default": mixed.serve, "by_name": mixed.by_name, "bfloat16": mixed.narrow})
+    tf.saved_model.save(mixed, str(base / "default_strings"),
+                        signatures={"serving_default": mixed.by_name, "numbers": mixed.serve})
     frozen = convert_variables_to_constants_v2(lengths.get_concrete_function())
     tf.io.write_graph(frozen.graph.as_graph_def(), str(base), "string_placeholder.pb", as_text=False)
     writer.special["unsupported_dtypes"] = "unsupported_dtypes"

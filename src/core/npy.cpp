@@ -18,8 +18,8 @@ constexpr std::array<char, 6> kMagic = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 // NumPy's type string: byte order, kind, size ("<f4", "<i8"). Single bytes have no order, so
 // numpy writes "|b1", "|i1", "|u1"; other writers put "<" there, which is read alike.
 std::string descr_of(DType dtype) {
-  const std::string size = std::to_string(dtype_size(dtype));
   if (dtype == DType::kBool) return "|b1";
+  const std::string size = std::to_string(dtype_size(dtype));
   const char kind = is_floating(dtype) ? 'f' : (dtype == DType::kUInt8 || dtype == DType::kUInt16) ? 'u' : 'i';
   return std::string(dtype_size(dtype) == 1 ? "|" : "<") + kind + size;
 }

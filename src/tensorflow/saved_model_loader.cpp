@@ -64,9 +64,14 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                                                         : ": " + signatures.why_left_out() + "; hepinfer takes " +
                                                               std::string(supported_dtype_names())));
   }
-  if (const auto refused = signatures.left_out.find(options.signature); refused != signatures.left_out.end()) {
+  // Asked for, or the default when none is asked for: another signature is not what the caller meant.
+  const std::string wanted = options.signature.empty() ? std::string(kDefaultSignatureKey) : options.signature;
+  if (const auto refused = signatures.left_out.find(wanted); refused != signatures.left_out.end()) {
+    std::string runnable;
+    for (const SignatureInfo& signature : signatures.runnable) runnable += (runnable.empty() ? "" : ", ") + signature.key;
     throw UnsupportedError("SavedModel '" + where + "', signature '" + refused->first + "': " + refused->second +
-                           "; hepinfer takes " + std::string(supported_dtype_names()));
+                           "; hepinfer takes " + std::string(supported_dtype_names()) +
+                           "; choose another with --signature (" + runnable + ")");
   }
   // Table initialisers may read the model's own assets and nothing else (asset_policy.h).
   detail::OpPolicy policy = detail::op_policy_of(options);

@@ -214,6 +214,13 @@ TEST_F(ModelErrors, SignaturesOfOtherDTypesAreNamedNotDropped) {
   message = error_message<UnsupportedError>([&] { tf::load_model(models / "mixed_signatures", options); });
   EXPECT_MENTIONS(message, "signature 'by_name': input 'text' has dtype string");
 
+  // Not asked for a signature, hepinfer does not fall back on another than the default.
+  message = error_message<UnsupportedError>([&] { tf::load_model(models / "default_strings"); });
+  EXPECT_MENTIONS(message, "signature 'serving_default': input 'text' has dtype string");
+  EXPECT_MENTIONS(message, "choose another with --signature (numbers)");
+  options.signature = "numbers";
+  EXPECT_EQ(tf::load_model(models / "default_strings", options)->info().default_signature, "numbers");
+
   message = error_message<UnsupportedError>([&] { tf::load_model(models / "string_placeholder.pb"); });
   EXPECT_MENTIONS(message, "input 'text' (string) has a dtype hepinfer cannot feed");
 }
