@@ -369,6 +369,30 @@ def tangent():
     return keras.Model(inputs, keras.layers.Dense(2)(h), name="tangent")
 
 
+def add_closed_form_model(writer, name, specs, outputs, compute, tolerance):
+    """A tf.Module serving compute(**inputs) (closed-form outputs, by key) over `specs`, saved as a
+    SavedModel and as a frozen graph."""
+    names = [spec["name"] for spec in specs]
+    signature = [tf.TensorSpec(spec["shape"], spec["dtype"], name=spec["name"]) for spec in specs]
+    module = tf.Module()
+    module.serve = tf.function(lambda *tensors: compute(**dict(zip(names, tensors))), input_signature=signature)
+    tf.saved_model.save(module, str(writer.out / name / "saved_model"), signatures={"serving_default": module.serve})
+    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
+    tf.io.write_graph(frozen.graph.as_graph_def(), str(writer.out / name), "frozen.pb", as_text=False)
+    # tf.nest flattens the output dict in sorted key order.
+    frozen_outputs = {key: t.name for key, t in zip(sorted(outputs), frozen.outputs)}
+
+    def predict(inputs):
+        result = compute(**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: result[k].numpy() for k in outputs}
+
+    formats = {
+        "saved_model": {"path": f"{name}/saved_model", "inputs": {n: n for n in names}, "outputs": {o: o for o in outputs}},
+        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {n: n + ":0" for n in names}, "outputs": frozen_outputs},
+    }
+    writer.add(name, specs, outputs, formats, predict, tolerance=tolerance)
+
+
 def add_dtypes_model(writer):
     """A tf.Module over every supported dtype, with closed-form outputs (and one identity)."""
     name = "dtypes"
@@ -391,32 +415,7 @@ def add_dtypes_model(writer):
             "f32_identity": tf.identity(f32),
         }
 
-    signature = [tf.TensorSpec([None, 3], spec["dtype"], name=spec["name"]) for spec in specs]
-
-    class DTypes(tf.Module):
-        @tf.function(input_signature=signature)
-        def serve(self, f32, f64, i32, i64, flag):
-            return compute(f32, f64, i32, i64, flag)
-
-    module = DTypes()
-    saved = writer.out / name / "saved_model"
-    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
-    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
-    tf.io.write_graph(frozen.graph.as_graph_def(), str(writer.out / name), "frozen.pb", as_text=False)
-    # tf.nest flattens the output dict in sorted key order.
-    frozen_outputs = {key: t.name for key, t in zip(sorted(outputs), frozen.outputs)}
-
-    def predict(inputs):
-        result = compute(**{k: tf.constant(v) for k, v in inputs.items()})
-        return {k: result[k].numpy() for k in outputs}
-
-    formats = {
-        "saved_model": {"path": f"{name}/saved_model", "inputs": {s["name"]: s["name"] for s in specs},
-                        "outputs": {o: o for o in outputs}},
-        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {s["name"]: s["name"] + ":0" for s in specs},
-                         "outputs": frozen_outputs},
-    }
-    writer.add(name, specs, outputs, formats, predict, tolerance=0.0)
+    add_closed_form_model(writer, name, specs, outputs, compute, tolerance=0.0)
 
 
 def add_narrow_dtypes_model(writer):
@@ -444,32 +443,8 @@ def add_narrow_dtypes_model(writer):
             "u16_out": u16 // tf.constant(3, tf.uint16),
         }
 
-    signature = [tf.TensorSpec([None, 3], spec["dtype"], name=spec["name"]) for spec in specs]
-
-    class NarrowDTypes(tf.Module):
-        @tf.function(input_signature=signature)
-        def serve(self, half, i8, i16, u8, u16):
-            return compute(half, i8, i16, u8, u16)
-
-    module = NarrowDTypes()
-    saved = writer.out / name / "saved_model"
-    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
-    frozen = convert_variables_to_constants_v2(module.serve.get_concrete_function())
-    tf.io.write_graph(frozen.graph.as_graph_def(), str(writer.out / name), "frozen.pb", as_text=False)
-    frozen_outputs = {key: t.name for key, t in zip(sorted(outputs), frozen.outputs)}
-
-    def predict(inputs):
-        result = compute(**{k: tf.constant(v) for k, v in inputs.items()})
-        return {k: result[k].numpy() for k in outputs}
-
-    formats = {
-        "saved_model": {"path": f"{name}/saved_model", "inputs": {s["name"]: s["name"] for s in specs},
-                        "outputs": {o: o for o in outputs}},
-        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {s["name"]: s["name"] + ":0" for s in specs},
-                         "outputs": frozen_outputs},
-    }
     # A float16 sum may round its last bit differently where a backend accumulates in float32.
-    writer.add(name, specs, outputs, formats, predict, tolerance=1e-3)
+    add_closed_form_model(writer, name, specs, outputs, compute, tolerance=1e-3)
 
 
 def mixed_precision():
