@@ -60,6 +60,7 @@ CPU_LEVELS["x86-64-v4"] = CPU_LEVELS["x86-64-v3"] + ["avx512bw", "avx512cd", "av
 DEFAULT_CPU_LEVEL = "x86-64-v3"
 ABI_HEADER = "package_abi.h"
 
+
 def host_cpu_features():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
