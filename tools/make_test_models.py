@@ -749,6 +749,29 @@ def add_zero_length_model(writer):
     writer.special["zero_length"] = "zero_length"
 
 
+def add_integer_division_model(writer):
+    """integer_division: hit counts divided by an integer input (floor division, modulo, truncating
+    division), as track multiplicities over jet counts. The compilers probe models on rows of ones
+    and twos, never zeros, which TF refuses to divide by. counts.npy and divisors.npy (no zero),
+    reference_<output>.npy; zero_divisors.npy, which TF refuses and XLA answers."""
+    base = writer.out / "integer_division"
+    module = tf.Module()
+    module.serve = tf.function(
+        lambda counts, divisors: {"quotient": counts // divisors, "remainder": counts % divisors,
+                                  "truncated": tf.truncatediv(counts, divisors)},
+        input_signature=[tf.TensorSpec([None, 3], tf.int32, name="counts"),
+                         tf.TensorSpec([None, 3], tf.int32, name="divisors")])
+    tf.saved_model.save(module, str(base / "saved_model"), signatures={"serving_default": module.serve})
+    counts = np.array([[7, -7, 0], [100, 3, -1]], np.int32)
+    divisors = np.array([[2, 2, 5], [-3, 7, 4]], np.int32)
+    np.save(base / "counts.npy", counts)
+    np.save(base / "divisors.npy", divisors)
+    np.save(base / "zero_divisors.npy", np.array([[0, 2, 5], [-3, 7, 4]], np.int32))
+    for key, value in module.serve(counts, divisors).items():
+        np.save(base / f"reference_{key}.npy", value.numpy())
+    writer.special["integer_division"] = "integer_division"
+
+
 def add_shared_module(writer):
     """A tf.Module whose two functions read the same variables, saved with both as signatures:
     freezing must give both the same weights. The default signature is `scores`; `probabilities`
@@ -885,6 +908,7 @@ def main():
     add_narrow_dtypes_model(writer)
     add_unsupported_dtype_models(writer)
     add_zero_length_model(writer)
+    add_integer_division_model(writer)
     add_tf1_model(writer)
     add_table_models(writer)
     add_shared_module(writer)

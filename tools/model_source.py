@@ -273,15 +273,18 @@ class ModelSource:
         def ones(rows):
             return {spec.name: np.ones(spec.shape, spec.dtype.as_numpy_dtype) for spec in self.batch_specs(rows)}
 
+        # The changed row holds twos (False for bool): zeros would stop a model that divides by an
+        # integer input, in TF as in no run a user makes of it.
         last_row_changed = ones(batch)
         for value in last_row_changed.values():
-            value[-1] = 0
+            value[-1] = False if value.dtype == bool else 2
         feeds = [ones(batch), ones(batch), last_row_changed] + ([ones(batch + 1)] if fixed is None else [])
         try:
             runs = [{key: np.asarray(tensor) for key, tensor in self.call(
                 {name: self.tf.constant(value) for name, value in feed.items()}).items()} for feed in feeds]
         except Exception as error:  # e.g. an assertion in the model that these rows do not pass
-            fail(f"running the model in TensorFlow on {batch} rows of ones failed: {first_informative_line(error)}")
+            fail(f"running the model in TensorFlow on {batch} rows of ones (one of twos) failed, which the compiler "
+                 f"does to check that rows are independent: {first_informative_line(error)}")
 
         def same_rows(a, b, rows, tolerance):
             if min(a.ndim, b.ndim) < 1 or a.shape[1:] != b.shape[1:] or min(len(a), len(b)) < rows:
@@ -466,8 +469,13 @@ class ModelSource:
 
     def output_shapes(self, batch):
         """[(shape, dtype name)] of the outputs (output_names order) at `batch` rows, found by running
-        the model in TF on zeros (a graph with loops may not know them statically)."""
-        results = self.call({spec.name: self.tf.zeros(spec.shape, spec.dtype) for spec in self.batch_specs(batch)})
+        the model in TF on ones (a graph with loops may not know them statically; zeros would stop a
+        model that divides by an integer input)."""
+        try:
+            results = self.call({spec.name: self.tf.ones(spec.shape, spec.dtype) for spec in self.batch_specs(batch)})
+        except Exception as error:
+            fail(f"running the model in TensorFlow on {batch} rows of ones failed, which the compiler does to find "
+                 f"its output shapes: {first_informative_line(error)}")
         return [(results[key].shape.as_list(), results[key].dtype.name) for key in self.output_names]
 
     def outputs_manifest(self, shapes_by_batch, backend):

@@ -560,6 +560,36 @@ TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
   }
 }
 
+// A model that divides by an integer input compiles (the compilers probe it with ones and twos) and
+// agrees with TF. A zero divisor TF refuses; the compiled backends answer it as XLA defines
+// integer division by zero (x / 0 = -1, x % 0 = x), as docs/xla.md says.
+TEST_F(Cli, ModelsThatDivideByAnIntegerInputCompileAndAgree) {
+  const fs::path model = test::special_model("integer_division");
+  const std::vector<fs::path> runnables = model_and_compiled(model / "saved_model", "integer_division");
+  ASSERT_FALSE(runnables.empty());
+  const std::vector<std::string> outputs{"quotient", "remainder", "truncated"};
+  for (const fs::path& runnable : runnables) {
+    SCOPED_TRACE(runnable.string());
+    std::vector<std::string> command{"infer", runnable.string(), "-i", "counts=" + (model / "counts.npy").string(),
+                                     "-i", "divisors=" + (model / "divisors.npy").string(), "--output-dir",
+                                     scratch_.string()};
+    const CommandResult inferred = hepinfer(command);
+    ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+    for (const std::string& output : outputs) {
+      EXPECT_TENSORS_MATCH(read_npy(scratch_ / (output + ".npy")), read_npy(model / ("reference_" + output + ".npy")), 0);
+    }
+    command[5] = "divisors=" + (model / "zero_divisors.npy").string();
+    const CommandResult by_zero = hepinfer(command);
+    if (runnable == runnables.front()) {
+      expect_one_line_error(by_zero, "Integer division by zero");
+    } else {
+      ASSERT_EQ(by_zero.exit_code, 0) << by_zero.err;
+      EXPECT_EQ(read_npy(scratch_ / "quotient.npy").values<std::int32_t>()[0], -1);
+      EXPECT_EQ(read_npy(scratch_ / "remainder.npy").values<std::int32_t>()[0], 7);
+    }
+  }
+}
+
 // NaN (a missing feature) and infinities reach the outputs as TF's kernels let them: a max over
 // particles that meets a NaN is NaN (XLA's CPU default would skip it), on the TF backend, a PJRT
 // artifact and an AOT package alike.
