@@ -5,6 +5,8 @@
 # Likewise scripts/requirements-kserve.lock from scripts/requirements-kserve.in: the separate
 # environment .venv-kserve of the Open Inference Protocol test server (scripts/setup_kserve.sh).
 # And scripts/requirements-mlserver.lock: .venv-mlserver, MLServer, the JSON-only second test server.
+# scripts/requirements-no-deps.lock is kept by hand (its packages are installed without their
+# dependencies; see its header).
 # pip-compile keeps the pins already in a lock that still satisfy its .in file; delete a lock
 # to resolve it from scratch.
 #

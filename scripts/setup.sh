@@ -4,7 +4,8 @@
 #   2. a project-local virtual environment (.venv) holding exactly the packages of
 #      scripts/requirements.lock (every transitive package pinned, hashes checked): the TensorFlow
 #      wheel, whose libtensorflow_cc / libtensorflow_framework and headers the C++ build links,
-#      and what the model generators and benchmark plots use.
+#      and what the model generators and benchmark plots use; then, without their dependencies,
+#      the packages of scripts/requirements-no-deps.lock (tf-keras, which would bring a second TF).
 #   3. the separate environment of the Open Inference Protocol test server (.venv-kserve, pinned by
 #      scripts/requirements-kserve.lock; scripts/setup_kserve.sh), and of MLServer (.venv-mlserver,
 #      scripts/setup_mlserver.sh).
@@ -39,6 +40,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$repo/scripts/requirements.lock"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+  -r "$repo/scripts/requirements-no-deps.lock"
 "$venv/bin/python" - <<'PY'
 import tensorflow as tf, os
 lib = tf.sysconfig.get_lib()

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+import tf_keras  # noqa: E402  (Keras 2, the tf.keras of TF < 2.16)
 from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
     convert_variables_to_constants_v2,
 )
@@ -33,7 +34,10 @@ def random_input(rng, spec, batch):
     shape = (batch,) + tuple(spec["shape"][1:])
     kind = spec["dtype"]
     if kind == "float32":
-        return rng.standard_normal(shape).astype(np.float32)
+        values = rng.standard_normal(shape).astype(np.float32)
+        if "padded_steps" in spec:  # every other row's last steps are padding, as Masking expects
+            values[::2, -spec["padded_steps"]:] = 0.0
+        return values
     if kind == "float64":
         return rng.standard_normal(shape).astype(np.float64)
     if kind == "float16":
@@ -101,10 +105,18 @@ class Writer:
 
 
 def export_keras(writer, name, model, input_specs, output_names, batch_sizes=BATCH_SIZES, tolerance=1e-5):
-    """Exports a Keras 3 model as a SavedModel (model.export) and as a frozen graph."""
+    """Exports a Keras model as a SavedModel and as a frozen graph. A Keras 3 model is exported with
+    model.export. A Keras 2 (tf_keras) one is saved with model.save(DIR), as most trained HEP models
+    were: that SavedModel also carries every layer's training functions (gradient ops), and an LSTM
+    or GRU both as cuDNN and plain functions that grappler chooses between by device. Keras 2 names
+    the signature's outputs after the output layers, which must carry the logical names."""
     base = writer.out / name
     saved = base / "saved_model"
-    model.export(str(saved), format="tf_saved_model", verbose=False)
+    keras2 = isinstance(model, tf_keras.Model)
+    if keras2:
+        model.save(str(saved))
+    else:
+        model.export(str(saved), format="tf_saved_model", verbose=False)
 
     # Map logical names onto the exported signature's keys.
     serving = tf.saved_model.load(str(saved)).signatures["serving_default"]
@@ -112,7 +124,11 @@ def export_keras(writer, name, model, input_specs, output_names, batch_sizes=BAT
     sig_outputs = sorted(serving.structured_outputs.keys())
     saved_inputs = {spec["name"]: spec["name"] for spec in input_specs}
     assert set(saved_inputs.values()) == set(sig_inputs), (sig_inputs, saved_inputs)
-    saved_outputs = dict(zip(output_names, sig_outputs)) if len(sig_outputs) > 1 else {output_names[0]: sig_outputs[0]}
+    if keras2:
+        assert sig_outputs == sorted(output_names), (sig_outputs, output_names)
+        saved_outputs = {logical: logical for logical in output_names}
+    else:
+        saved_outputs = dict(zip(output_names, sig_outputs)) if len(sig_outputs) > 1 else {output_names[0]: sig_outputs[0]}
 
     # Frozen graph: trace the model with named placeholders, fold the variables into constants.
     signature = [tf.TensorSpec([None] + list(spec["shape"][1:]), spec["dtype"], name=spec["name"]) for spec in input_specs]
@@ -278,6 +294,32 @@ def conv_gru():
     h = keras.layers.GRU(12)(h)
     out = keras.layers.Dense(2)(h)
     return keras.Model(inputs, out, name="conv_gru")
+
+
+def keras2_recurrent():
+    """A DeepJet-like tagger built with Keras 2 (tf_keras), the way many trained HEP models were:
+    charged particles through a 1x1 convolution and a backwards LSTM, neutral ones, zero-padded, through
+    Masking and a bidirectional GRU, global features through batch normalisation; a class and a
+    regression output."""
+    layers = tf_keras.layers
+    glob = tf_keras.Input((8,), name="glob")
+    cpf = tf_keras.Input((10, 6), name="cpf")
+    npf = tf_keras.Input((8, 4), name="npf")
+    g = layers.BatchNormalization()(glob)
+    c = layers.Conv1D(12, 1, activation="relu")(cpf)
+    c = layers.LSTM(16, go_backwards=True)(c)
+    n = layers.Masking(mask_value=0.0)(npf)
+    n = layers.Bidirectional(layers.GRU(6))(n)
+    h = layers.Concatenate()([g, c, n])
+    h = layers.Dense(32, activation="relu")(h)
+    h = layers.Dropout(0.1)(h)
+    probs = layers.Dense(4, activation="softmax", name="probs")(h)
+    pt = layers.Dense(1, name="pt")(h)
+    model = tf_keras.Model([glob, cpf, npf], [probs, pt], name="keras2_recurrent")
+    for weight in model.weights:  # batch statistics as after training, not 0 and 1
+        if "moving" in weight.name:
+            weight.assign(np.linspace(0.5, 1.5, weight.shape[0], dtype=np.float32))
+    return model
 
 
 def attention():
@@ -532,6 +574,28 @@ def add_unsafe_models(writer):
     module.serve = writing(target)
     tf.saved_model.save(module, str(base / "write_file_saved_model"), signatures={"serving_default": module.serve})
     written["write_file_saved_model"] = {"path": "unsafe/write_file_saved_model", "op": "WriteFile",
+                                         "target": str(target), "input": "x", "output": "y"}
+
+    # A SavedModel whose serving function calls a harmless function, while another implementation of
+    # the same API ("api_implements", as Keras 2's cuDNN and plain LSTMs) writes the file. Nothing
+    # calls it, but grappler's implementation selector swaps it in on a CPU, where it prefers to run.
+    target = base / "written_by_alternative.txt"
+    doubling = {"api_implements": "hepinfer_doubling"}
+    plain = tf.function(lambda x: x * 2.0, experimental_attributes={**doubling, "api_preferred_device": "GPU"})
+
+    def writing_alternative(x):
+        tf.io.write_file(str(target), "written by an alternative implementation")
+        return x * 2.0
+    alternative = tf.function(writing_alternative, experimental_attributes={**doubling, "api_preferred_device": "CPU"})
+
+    @tf.function(input_signature=[spec])
+    def serve_plain(x):
+        alternative.get_concrete_function(spec).add_to_graph()  # in the library, called by nothing
+        return {"y": plain(x)}
+    module = tf.Module()
+    module.serve = serve_plain
+    tf.saved_model.save(module, str(base / "write_file_alternative"), signatures={"serving_default": serve_plain})
+    written["write_file_alternative"] = {"path": "unsafe/write_file_alternative", "op": "WriteFile",
                                          "target": str(target), "input": "x", "output": "y"}
 
     # Reading a file, and running Python.
@@ -875,7 +939,7 @@ def add_table_models(writer):
 def main():
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(1234)
+    keras.utils.set_random_seed(1234)  # also seeds tf_keras' initialisers (TF's global seed)
     writer = Writer(out)
     f32 = "float32"
     export_keras(writer, "mlp", mlp(), [{"name": "x", "dtype": f32, "shape": [None, 32]}], ["prob"])
@@ -897,6 +961,10 @@ def main():
     export_keras(writer, "particle_cloud", particle_cloud(),
                  [{"name": "points", "dtype": f32, "shape": [None, 16, 2]}, {"name": "features", "dtype": f32, "shape": [None, 16, 5]}],
                  ["prob"])
+    export_keras(writer, "keras2_recurrent", keras2_recurrent(),
+                 [{"name": "glob", "dtype": f32, "shape": [None, 8]}, {"name": "cpf", "dtype": f32, "shape": [None, 10, 6]},
+                  {"name": "npf", "dtype": f32, "shape": [None, 8, 4], "padded_steps": 3}],
+                 ["probs", "pt"])
     export_keras(writer, "exact_gelu", exact_gelu(), [{"name": "x", "dtype": f32, "shape": [None, 16]}], ["out"])
     export_keras(writer, "tangent", tangent(), [{"name": "x", "dtype": f32, "shape": [None, 6]}], ["out"])
     add_broken_checkpoints(writer, "mlp")

@@ -1,10 +1,10 @@
 #include "op_policy.h"
 
-#include "model_metadata.h"
-
 #include <deque>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "hepinfer/core/error.h"
 #include "model_metadata.h"
@@ -86,7 +86,15 @@ class OpChecker {
  public:
   OpChecker(const tensorflow::GraphDef& graph, const OpPolicy& policy, const std::string& path)
       : graph_(graph), path_(path) {
-    for (const auto& function : graph.library().function()) functions_[function.signature().name()] = &function;
+    for (const auto& function : graph.library().function()) {
+      functions_[function.signature().name()] = &function;
+      if (const std::string key = implementation_key(function); !key.empty()) {
+        implementations_[key].push_back(function.signature().name());
+      }
+    }
+    for (const auto& gradient : graph.library().gradient()) {
+      gradients_[gradient.function_name()] = gradient.gradient_func();
+    }
     allowed_.insert(policy.extra_allowed.begin(), policy.extra_allowed.end());
     vouched_ = policy.vouched_nodes;
   }
@@ -103,12 +111,25 @@ class OpChecker {
     for (const auto& node : graph_.node()) {
       if (saver_nodes.contains(node.name())) check_node(node, "", true);
     }
-    for (const auto& [name, function] : functions_) {  // functions no node calls
-      if (!strict_done_.contains(name) && !lenient_done_.contains(name)) check_function(name, false);
-    }
+    // Functions nothing reaches are left alone: a session cannot run them. Keras 2 SavedModels
+    // carry the training passes of their layers (gradient ops, cuDNN's backward RNN) that way.
   }
 
  private:
+  // Grappler's implementation selector may replace a call to a function by another one of the
+  // library that implements the same API ("api_implements", e.g. Keras 2's cuDNN and plain LSTM)
+  // in the same role: an inference function, or a training pass's forward or backward half, which
+  // TF tells apart by their backward_function_name / forward_function_name attributes. Functions
+  // sharing this key can run wherever one of them is called.
+  static std::string implementation_key(const tensorflow::FunctionDef& function) {
+    const auto implements = function.attr().find("api_implements");
+    if (implements == function.attr().end() || implements->second.s().empty()) return "";
+    std::string role = "inference";
+    if (function.attr().contains("forward_function_name")) role = "backward";
+    if (function.attr().contains("backward_function_name")) role = "forward";
+    return implements->second.s() + "/" + role;
+  }
+
   std::unordered_set<std::string> reached_from(const std::vector<std::string>& roots) const {
     std::unordered_map<std::string, const tensorflow::NodeDef*> nodes;
     for (const auto& node : graph_.node()) nodes[node.name()] = &node;
@@ -146,6 +167,12 @@ class OpChecker {
     if (!(checkpoint_allowed ? lenient_done_ : strict_done_).insert(name).second) return;
     if (checkpoint_allowed && strict_done_.contains(name)) return;
     for (const auto& node : found->second->node_def()) check_node(node, name, checkpoint_allowed);
+    if (const std::string key = implementation_key(*found->second); !key.empty()) {
+      for (const std::string& alternative : implementations_.at(key)) check_function(alternative, checkpoint_allowed);
+    }
+    if (const auto gradient = gradients_.find(name); gradient != gradients_.end()) {
+      check_function(gradient->second, checkpoint_allowed);  // what SymbolicGradient would run
+    }
   }
 
   void check_op(const std::string& op, const std::string& node, const std::string& function,
@@ -167,6 +194,8 @@ class OpChecker {
   const tensorflow::GraphDef& graph_;
   std::string path_;
   std::unordered_map<std::string, const tensorflow::FunctionDef*> functions_;
+  std::unordered_map<std::string, std::vector<std::string>> implementations_;  // implementation_key -> functions
+  std::unordered_map<std::string, std::string> gradients_;                     // function -> its gradient function
   std::unordered_set<std::string> allowed_;
   std::unordered_set<std::string> vouched_;
   std::unordered_set<std::string> strict_done_, lenient_done_;

@@ -24,7 +24,9 @@ inline OpPolicy op_policy_of(const LoadOptions& options) {
   return {.extra_allowed = options.allowed_ops, .allow_all = options.allow_unsafe_ops, .vouched_nodes = {}};
 }
 
-// Every node of `graph` and of its function library must use an allowlisted op. Nodes (and the
+// Every node of `graph`, and of every library function it can run, must use an allowlisted op:
+// functions it calls, their control flow's branches and bodies, and the alternatives grappler may
+// swap in for them (api_implements). Functions nothing reaches are not checked. Nodes (and the
 // functions they call) that only the saver's save/restore ops reach may also use checkpoint ops
 // (RestoreV2, SaveV2, AssignVariableOp, ...). Ops TF does not know are left to TF to reject.
 // Throws PermissionDeniedError naming the model, op, node and function.
