@@ -544,6 +544,100 @@ def add_tf1_model(writer):
     writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, 8]}], ["prob"], formats, predict)
 
 
+def add_tf1_training_model(writer):
+    """tf1_training: a SavedModel exported from the training session itself, as TF1-era trainings did
+    (written with TF 1.x's control flow): reference variables (VariableV2, RefSwitch), batch
+    normalisation switched by a `training` placeholder, whose moving averages only the train op
+    updates (AssignSub), an Adam optimizer with its gradients, a summary. Only the part the serving
+    signature reaches may run: the rest must be neither refused nor fetchable. Also frozen."""
+    name = "tf1_training"
+    base = writer.out / name
+    v1 = tf.compat.v1
+    v1.disable_control_flow_v2()  # tf.cond as Switch/Merge, as TF 1.x wrote it
+    try:
+        graph = tf.Graph()
+        with graph.as_default():
+            v1.set_random_seed(21)
+            x = v1.placeholder(tf.float32, [None, 6], name="x")
+            labels = v1.placeholder(tf.float32, [None, 1], name="labels")
+            training = v1.placeholder_with_default(False, [], name="training")
+
+            def variable(var_name, shape, initializer, trainable=True):
+                return v1.get_variable(var_name, shape, initializer=initializer, trainable=trainable,
+                                       use_resource=False)
+            hidden = tf.matmul(x, variable("w1", [6, 16], v1.glorot_uniform_initializer())) + variable(
+                "b1", [16], v1.zeros_initializer())
+            moving_mean = variable("moving_mean", [16], v1.zeros_initializer(), trainable=False)
+            moving_variance = variable("moving_variance", [16], v1.ones_initializer(), trainable=False)
+            gamma = variable("gamma", [16], v1.ones_initializer())
+            beta = variable("beta", [16], v1.zeros_initializer())
+            mean, variance = tf.nn.moments(hidden, [0])
+            v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, v1.assign_sub(moving_mean, 0.1 * (moving_mean - mean)))
+            v1.add_to_collection(v1.GraphKeys.UPDATE_OPS,
+                                 v1.assign_sub(moving_variance, 0.1 * (moving_variance - variance)))
+            normalized = tf.cond(training,
+                                 lambda: tf.nn.batch_normalization(hidden, mean, variance, beta, gamma, 1e-3),
+                                 lambda: tf.nn.batch_normalization(hidden, moving_mean, moving_variance, beta,
+                                                                   gamma, 1e-3))
+            logits = tf.matmul(tf.nn.relu(normalized), variable("w2", [16, 1], v1.glorot_uniform_initializer()))
+            prob = tf.sigmoid(logits, name="prob")
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
+            v1.summary.scalar("training_loss", loss)
+            with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
+                train = v1.train.AdamOptimizer(0.01).minimize(loss, name="train")
+            session = v1.Session(graph=graph)
+            session.run(v1.global_variables_initializer())
+            rng = np.random.default_rng(21)
+            for _ in range(30):
+                batch = rng.standard_normal((32, 6)).astype(np.float32)
+                session.run(train, {x: batch, labels: (batch[:, :1] > 0).astype(np.float32), training: True})
+            frozen = v1.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), ["prob"])
+            tf.io.write_graph(frozen, str(base), "frozen.pb", as_text=False)
+            v1.add_to_collection("saved_model_train_op", train)  # TF 1.x's builder took it as train_op
+            builder = v1.saved_model.Builder(str(base / "saved_model"))
+            signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs={"x": x},
+                                                                                 outputs={"prob": prob})
+            builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
+                                                 signature_def_map={"serving_default": signature})
+            builder.save()
+    finally:
+        v1.enable_control_flow_v2()
+    assert (train.name, loss.name) == ("train", "loss:0")  # what tests/tensorflow/unsafe_ops_test.cpp fetches
+
+    def predict(inputs):
+        return {"prob": session.run(prob, {x: inputs["x"]})}
+
+    formats = {
+        "saved_model": {"path": f"{name}/saved_model", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
+        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
+    }
+    writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, 6]}], ["prob"], formats, predict)
+
+
+def add_tf1_table_model(writer):
+    """tf1_table: a TF1 SavedModel whose lookup table its main op fills (the builder's main_op or
+    legacy_init_op: a collection, where TF2 SavedModels have the __saved_model_init_op signature).
+    ids 1, 2, 3 map to 10, 20, 30, anything else to -1."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        ids = v1.placeholder(tf.int64, [None, 3], name="ids")
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant([1, 2, 3], tf.int64), tf.constant([10.0, 20.0, 30.0])),
+            default_value=-1.0)
+        values = tf.identity(table.lookup(ids), name="values")
+        with v1.Session(graph=graph) as session:
+            session.run(v1.tables_initializer())
+            builder = v1.saved_model.Builder(str(writer.out / "tf1_table"))
+            signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs={"ids": ids},
+                                                                                 outputs={"values": values})
+            builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
+                                                 signature_def_map={"serving_default": signature},
+                                                 main_op=v1.tables_initializer())
+            builder.save()
+    writer.special["tf1_table"] = "tf1_table"
+
+
 def add_unsafe_models(writer):
     """Graphs that try to touch the file system or run Python, for the op-allowlist tests. Each
     writes (or reads) a file named in the manifest if it ever runs; hepinfer must refuse to load
@@ -978,6 +1072,8 @@ def main():
     add_zero_length_model(writer)
     add_integer_division_model(writer)
     add_tf1_model(writer)
+    add_tf1_training_model(writer)
+    add_tf1_table_model(writer)
     add_table_models(writer)
     add_shared_module(writer)
     add_stateful_model(writer)

@@ -33,6 +33,8 @@ NOT_COMPILABLE = {"HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensor
 # Ops that write variables: a compiled program holds the weights as constants and keeps no state.
 VARIABLE_WRITES = {"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "Assign", "AssignAdd", "AssignSub",
                    "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub"}
+# TF1's reference variables: SavedModels holding them are frozen in a v1 session.
+REFERENCE_VARIABLES = {"VariableV2", "Variable"}
 # Variables, which a frozen graph has turned into constants (the TF backend refuses them alike).
 FROZEN_GRAPH_VARIABLES = {"VariableV2", "Variable", "VarHandleOp"}
 # Unconsumed nodes that are not results (as the TF backend's frozen-graph signature counts them).
@@ -119,14 +121,20 @@ class ModelSource:
             fail(f"'{self.path}' does not exist")
         self.saved_model = any((self.path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt"))
         self.tf1_loops = []  # the TF1 loop ops of a frozen graph, which only tf1_control_flow.py compiles
-        self.graph_def = None  # a frozen graph's GraphDef, as read
+        self.graph_def = None  # a frozen graph's GraphDef, as read (or as a TF1 SavedModel froze)
+        self.graph_tensors = {}  # with graph_def: the graph's tensor ("node:index") of each input and output
         self._index_ranges = None  # index_ranges(), found once
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
         if self.saved_model:
             self.signature = signature
-            self._open_saved_model()
-            graph_def = self._traced_graph_def()
+            meta_graph = self._serving_meta_graph()
+            if any(node.op in REFERENCE_VARIABLES for node in meta_graph.graph_def.node):
+                self._open_tf1_saved_model(meta_graph)
+                graph_def = self.graph_def
+            else:
+                self._open_saved_model()
+                graph_def = self._traced_graph_def()
         else:
             self.signature = "serving_default"  # a frozen graph's one signature
             self._open_frozen_graph()
@@ -175,6 +183,50 @@ class ModelSource:
         self.call = call
         self._keep_alive = loaded  # the variables live as long as the function
 
+    def _serving_meta_graph(self):
+        """The SavedModel's MetaGraph tagged "serve" (the TF backend's default tags)."""
+        from google.protobuf import text_format
+        from tensorflow.core.protobuf import saved_model_pb2
+        saved = saved_model_pb2.SavedModel()
+        binary = self.path / "saved_model.pb"
+        try:
+            if binary.is_file():
+                saved.ParseFromString(binary.read_bytes())
+            else:
+                text_format.Parse((self.path / "saved_model.pbtxt").read_text(), saved)
+        except Exception as error:
+            fail(f"'{self.path}' is not a readable SavedModel: {first_informative_line(error)}")
+        meta_graph = next((meta for meta in saved.meta_graphs if "serve" in meta.meta_info_def.tags), None)
+        if meta_graph is None:
+            fail(f"SavedModel '{self.path}' has no MetaGraph tagged 'serve'")
+        return meta_graph
+
+    def _open_tf1_saved_model(self, meta_graph):
+        """A TF1 SavedModel with reference variables (VariableV2), as TF 1.x wrote them: the v2 loader
+        keeps them as ops XLA has no kernels for, and convert_variables_to_constants_v2 folds only
+        resource variables. So it is frozen as TF 1.x froze graphs, in a session restored from its
+        checkpoint, to what the signature's outputs need; the result is compiled as a frozen graph
+        whose inputs and outputs the signature names."""
+        tf = self.tf
+        v1 = tf.compat.v1
+        if self.signature not in meta_graph.signature_def:
+            fail(f"'{self.path}' has no signature '{self.signature}' "
+                 f"(it has {sorted(key for key in meta_graph.signature_def if not key.startswith('__'))})")
+        signature = meta_graph.signature_def[self.signature]
+        inputs = {key: info.name for key, info in signature.inputs.items()}
+        outputs = {key: info.name for key, info in signature.outputs.items()}
+        graph = tf.Graph()
+        with graph.as_default(), v1.Session(graph=graph) as session:
+            try:
+                v1.saved_model.loader.load(session, list(meta_graph.meta_info_def.tags), str(self.path))
+                graph_def = v1.graph_util.convert_variables_to_constants(
+                    session, graph.as_graph_def(), sorted({_node_name(name) for name in outputs.values()}))
+            except Exception as error:
+                fail(f"TF1 SavedModel '{self.path}' could not be frozen: {first_informative_line(error)}")
+        self.tf1_loops = sorted({node.op for node in graph_def.node if node.op in TF1_LOOP_OPS})
+        self.graph_def = graph_def
+        self._bind_graph(graph_def, inputs, outputs)
+
     def _open_frozen_graph(self):
         tf = self.tf
         graph_def = tf.compat.v1.GraphDef()
@@ -208,18 +260,26 @@ class ModelSource:
                     needed.add(_node_name(name))
                     pending.append(_node_name(name))
         input_names = sorted(node.name for node in graph_def.node if node.op == "Placeholder" and node.name in needed)
+        self._bind_graph(graph_def, {name: f"{name}:0" for name in input_names},
+                         {name: f"{name}:0" for name in output_names})
 
+    def _bind_graph(self, graph_def, inputs, outputs):
+        """Makes the frozen `graph_def` this source's model: `inputs` and `outputs` map the names
+        runs use to the graph's tensors ("node:index"), kept in graph_tensors for tf2xla's graph path."""
+        tf = self.tf
         wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
         graph = wrapped.graph
+        input_names, output_names = sorted(inputs), sorted(outputs)
         try:
-            pruned = wrapped.prune([graph.get_tensor_by_name(f"{name}:0") for name in input_names],
-                                   [graph.get_tensor_by_name(f"{name}:0") for name in output_names])
+            pruned = wrapped.prune([graph.get_tensor_by_name(inputs[name]) for name in input_names],
+                                   [graph.get_tensor_by_name(outputs[name]) for name in output_names])
         except Exception as error:
             fail(f"frozen graph '{self.path}' cannot be cut to its inputs and outputs: {str(error).splitlines()[0]}")
-        self.input_specs = {name: tf.TensorSpec(graph.get_tensor_by_name(f"{name}:0").shape,
-                                                graph.get_tensor_by_name(f"{name}:0").dtype, name=name)
+        self.input_specs = {name: tf.TensorSpec(graph.get_tensor_by_name(inputs[name]).shape,
+                                                graph.get_tensor_by_name(inputs[name]).dtype, name=name)
                             for name in input_names}
         self.output_names = output_names
+        self.graph_tensors = {**inputs, **outputs}
 
         def call(named):
             results = pruned(*[named[name] for name in input_names])
@@ -328,7 +388,8 @@ class ModelSource:
             return {}
         batch = self.fixed_batch() or 1
         if self.graph_def is not None:
-            graph_def, placeholder_of = self.graph_def, {name: name for name in self.input_names}
+            graph_def = self.graph_def
+            placeholder_of = {name: _node_name(self.graph_tensors[name]) for name in self.input_names}
         else:
             frozen = self.frozen_function(batch)
             graph_def = frozen.graph.as_graph_def()

@@ -29,13 +29,15 @@ def write_tfcompile_inputs(source, batch, work):
     from tensorflow.compiler.tf2xla import tf2xla_pb2
 
     config = tf2xla_pb2.Config()
+    def tensor_id(name):
+        node, _, index = source.graph_tensors[name].rpartition(":")
+        return tf2xla_pb2.TensorId(node_name=node, output_index=int(index))
+
     for position, spec in enumerate(source.batch_specs(batch)):
-        config.feed.append(tf2xla_pb2.Feed(id=tf2xla_pb2.TensorId(node_name=spec.name, output_index=0),
-                                           name=f"input{position}", type=spec.dtype.as_datatype_enum,
-                                           shape=spec.shape.as_proto()))
+        config.feed.append(tf2xla_pb2.Feed(id=tensor_id(spec.name), name=f"input{position}",
+                                           type=spec.dtype.as_datatype_enum, shape=spec.shape.as_proto()))
     for position, name in enumerate(source.output_names):
-        config.fetch.append(tf2xla_pb2.Fetch(id=tf2xla_pb2.TensorId(node_name=name, output_index=0),
-                                             name=f"output{position}"))
+        config.fetch.append(tf2xla_pb2.Fetch(id=tensor_id(name), name=f"output{position}"))
     (work / f"b{batch}.graph.pb").write_bytes(source.graph_def.SerializeToString())
     (work / f"b{batch}.config.pbtxt").write_text(str(config))
 

@@ -49,7 +49,8 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
     throw InvalidModelError("'" + where + "' holds no graph nodes; expected a frozen GraphDef");
   }
   check_frozen(graph, where);
-  detail::check_ops(graph, nullptr, detail::op_policy_of(options), where);
+  std::unordered_set<std::string> unfetchable =
+      detail::check_ops(graph, nullptr, std::nullopt, detail::op_policy_of(options), where);
   for (auto& node : *graph.mutable_node()) node.clear_device();  // placement is hepinfer's to decide
 
   ModelInfo info;
@@ -67,7 +68,7 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
     throw InvalidModelError("'" + where + "': TensorFlow rejected the graph: " + std::string(created.message()));
   }
   auto names = node_names(graph);
-  return std::make_unique<TfModel>(std::move(info), std::move(session), std::move(names));
+  return std::make_unique<TfModel>(std::move(info), std::move(session), std::move(names), std::move(unfetchable));
 }
 
 }  // namespace hepinfer::tf

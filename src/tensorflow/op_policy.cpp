@@ -1,6 +1,7 @@
 #include "op_policy.h"
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -23,9 +24,13 @@ const std::unordered_set<std::string>& inference_ops() {
       "PreventGradient", "Snapshot", "PartitionedCall", "StatefulPartitionedCall", "If", "StatelessIf", "While",
       "StatelessWhile", "Case", "StatelessCase", "Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond",
       "ControlTrigger", "Assert", "CheckNumerics", "EnsureShape", "OptionalFromValue", "OptionalNone",
-      // variables (reading), resources
+      "For", "DeviceIndex", "GuaranteeConst", "CheckNumericsV2", "PlaceholderV2",
+      // variables (reading), resources; TF1's reference variables and the control flow around them
       "VarHandleOp", "ReadVariableOp", "VarIsInitializedOp", "VariableShape", "DisableCopyOnRead",
+      "VariableV2", "Variable", "IsVariableInitialized", "RefIdentity", "RefSwitch", "RefMerge", "RefEnter",
+      "RefExit", "RefNextIteration", "RefSelect",
       "AssignVariableOp", "Assign",  // variable initialisers: they write variables, not files
+      "AssignAddVariableOp", "AssignSubVariableOp", "AssignAdd", "AssignSub",  // counters, moving averages
       "ResourceGather", "ResourceGatherNd",
       // arithmetic
       "Add", "AddV2", "AddN", "Sub", "Mul", "MulNoNan", "Div", "DivNoNan", "RealDiv", "TruncateDiv", "FloorDiv",
@@ -43,7 +48,7 @@ const std::unordered_set<std::string>& inference_ops() {
       "Select", "SelectV2", "Where", "ApproximateEqual",
       // neural-network layers
       "Relu", "Relu6", "LeakyRelu", "Elu", "Selu", "Softplus", "Softsign", "Sigmoid", "Softmax", "LogSoftmax",
-      "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
+      "Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv3DBackpropInputV2",
       "MaxPool", "MaxPoolV2", "MaxPool3D", "AvgPool", "AvgPool3D", "FusedBatchNorm", "FusedBatchNormV2",
       "FusedBatchNormV3", "LRN", "L2Loss", "TopKV2", "InTopKV2", "BlockLSTM", "BlockLSTMV2", "LSTMBlockCell",
       "GRUBlockCell", "CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "_FusedMatMul", "_FusedConv2D", "_MklMatMul",
@@ -61,14 +66,64 @@ const std::unordered_set<std::string>& inference_ops() {
       "TensorListLength", "TensorListElementShape", "TensorListPushBack", "TensorListPopBack", "TensorListConcatV2",
       "TensorArrayV3", "TensorArrayReadV3", "TensorArrayWriteV3", "TensorArrayGatherV3", "TensorArrayScatterV3",
       "TensorArraySizeV3", "TensorArrayCloseV3",
+      "EmptyTensorList", "TensorListGather", "TensorListScatter", "TensorListScatterV2",
+      "TensorListScatterIntoExistingList", "TensorListSplit", "TensorListConcat", "TensorListConcatLists",
+      "TensorListResize", "TensorListPushBackBatch", "TensorArrayConcatV3", "TensorArraySplitV3",
+      "TensorArrayV2", "TensorArrayReadV2", "TensorArrayWriteV2", "TensorArrayGatherV2", "TensorArrayScatterV2",
+      "TensorArraySizeV2", "TensorArrayCloseV2", "TensorArrayConcatV2", "TensorArraySplitV2",
+      "Roll", "DataFormatVecPermute", "DataFormatDimMap", "Diag", "ParallelConcat", "InplaceAdd", "InplaceSub",
+      "InplaceUpdate", "TensorScatterSub", "TensorScatterMax", "TensorScatterMin", "TensorStridedSliceUpdate",
+      "ScatterNdNonAliasingAdd", "UnravelIndex", "ListDiff", "UniqueWithCounts", "UniqueWithCountsV2",
+      "BatchToSpace", "SpaceToBatch", "MatrixDiagV2", "MatrixDiagPartV2", "MatrixSetDiag", "MatrixSetDiagV2",
+      "BatchMatrixBandPart", "BatchMatrixDiag", "BatchMatrixDiagPart", "BatchMatrixSetDiag",
+      // sparse and ragged tensors inside a graph (embedding_lookup_sparse, tf.ragged, tf.sparse)
+      "SparseSegmentSum", "SparseSegmentMean", "SparseSegmentSqrtN", "SparseSegmentSumWithNumSegments",
+      "SparseSegmentMeanWithNumSegments", "SparseSegmentSqrtNWithNumSegments", "SparseTensorDenseMatMul",
+      "SparseTensorDenseAdd", "SparseReshape", "SparseReorder", "SparseSlice", "SparseConcat",
+      "SparseFillEmptyRows", "SparseAdd", "SparseReduceSum", "SparseReduceMax", "SparseSoftmax",
+      "RaggedTensorToTensor", "RaggedTensorFromVariant", "RaggedTensorToVariant", "RaggedTensorToSparse",
+      "RaggedGather", "RaggedRange",
+      // counting, sorting and searching (tf.math.bincount, Keras' CategoryEncoding, tf.searchsorted, tf.sort)
+      "Bincount", "DenseBincount", "HistogramFixedWidth", "LowerBound", "UpperBound", "NthElement", "TopK",
+      "InTopK", "ApproxTopK", "SegmentProd", "SegmentSumV2", "SegmentMaxV2", "SegmentMinV2", "SegmentProdV2",
+      "CumulativeLogsumexp", "AccumulateNV2",
+      // special functions
+      "Erfinv", "Ndtri", "Betainc", "Igamma", "Igammac", "Polygamma", "Zeta", "Dawsn", "Expint", "FresnelCos",
+      "FresnelSin", "Spence", "BesselI0", "BesselI0e", "BesselI1", "BesselI1e", "BesselJ0", "BesselJ1", "BesselK0",
+      "BesselK0e", "BesselK1", "BesselK1e", "BesselY0", "BesselY1", "Xlog1py", "NextAfter", "PopulationCount",
+      // complex numbers and Fourier transforms
+      "Complex", "ComplexAbs", "Real", "Imag", "Angle", "Conj", "FFT", "FFT2D", "FFT3D", "FFTND", "IFFT", "IFFT2D",
+      "IFFT3D", "IFFTND", "RFFT", "RFFT2D", "RFFT3D", "RFFTND", "IRFFT", "IRFFT2D", "IRFFT3D", "IRFFTND",
+      // linear algebra
+      "MatrixSolve", "MatrixSolveLs", "MatrixTriangularSolve", "BandedTriangularSolve", "TridiagonalSolve",
+      "TridiagonalMatMul", "LogMatrixDeterminant", "Lu", "Eig", "SelfAdjointEig", "MatrixExponential",
+      "MatrixLogarithm", "MatrixSquareRoot", "BatchCholesky", "BatchMatrixDeterminant", "BatchMatrixInverse",
+      "BatchMatrixSolve", "BatchMatrixSolveLs", "BatchMatrixTriangularSolve", "BatchSelfAdjointEigV2", "BatchSvd",
+      // more layers: pooling, convolutions, normalisation, image resizing, boxes, quantisation-aware training
+      "Conv", "Dilation2D", "MaxPoolWithArgmax", "FractionalMaxPool", "FractionalAvgPool", "FusedPadConv2D",
+      "FusedResizeAndPadConv2D", "ExtractImagePatches", "ExtractVolumePatches", "BatchNormWithGlobalNormalization",
+      "SoftmaxCrossEntropyWithLogits", "ResizeArea", "ResizeBicubic", "ScaleAndTranslate", "CropAndResize",
+      "ImageProjectiveTransformV2", "ImageProjectiveTransformV3", "AdjustContrastv2", "AdjustHue",
+      "AdjustSaturation", "RGBToHSV", "HSVToRGB", "NonMaxSuppression", "NonMaxSuppressionV2",
+      "NonMaxSuppressionV3", "NonMaxSuppressionV4", "NonMaxSuppressionV5", "NonMaxSuppressionWithOverlaps",
+      "CombinedNonMaxSuppression", "FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars",
+      "FakeQuantWithMinMaxVarsPerChannel", "QuantizeAndDequantize", "QuantizeAndDequantizeV2",
+      "QuantizeAndDequantizeV3", "QuantizeAndDequantizeV4",
       // randomness that reads and writes nothing outside the graph
       "RandomUniform", "RandomStandardNormal", "TruncatedNormal", "StatelessRandomUniformV2",
-      "StatelessRandomNormalV2", "StatelessRandomGetKeyCounter",
+      "StatelessRandomNormalV2", "StatelessRandomGetKeyCounter", "StatelessRandomGetAlg",
+      "StatelessRandomGetKeyCounterAlg", "StatelessRandomUniform", "StatelessRandomNormal",
+      "StatelessTruncatedNormal", "StatelessTruncatedNormalV2", "StatelessRandomUniformInt",
+      "StatelessRandomUniformIntV2", "StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
+      "StatelessMultinomial", "StatelessRandomBinomial", "StatelessRandomGammaV2", "StatelessRandomGammaV3",
+      "StatelessRandomPoisson", "StatelessParameterizedTruncatedNormal", "RandomUniformInt", "Multinomial",
+      "RandomShuffle", "RandomGamma", "RandomPoissonV2",
       // lookup tables in memory (initialised from tensors; a table read from a file is allowed only
       // where the file is one of the model's assets, see asset_policy.h)
       "HashTableV2", "LookupTableFindV2", "LookupTableSizeV2", "LookupTableImportV2", "InitializeTableV2",
       // strings, as the saver's file-name plumbing uses them (pure)
       "StringJoin", "StaticRegexFullMatch", "RegexFullMatch", "StringFormat", "AsString", "StringLength",
+      "StringToHashBucketFast", "StringToHashBucketStrong",  // Keras' Hashing layer, on integers too
   };
   return ops;
 }
@@ -99,20 +154,36 @@ class OpChecker {
     vouched_ = policy.vouched_nodes;
   }
 
-  void check(const tensorflow::SaverDef* saver) {
+  std::unordered_set<std::string> check(const tensorflow::SaverDef* saver,
+                                        const std::optional<std::vector<std::string>>& roots) {
     std::unordered_set<std::string> saver_nodes;
     if (saver != nullptr) saver_nodes = reached_from({saver->restore_op_name(), saver->save_tensor_name(),
                                                       saver->filename_tensor_name()});
-    // Nodes and functions anything else can reach are checked first and strictly, so that a
-    // function both paths call is held to the stricter rule.
-    for (const auto& node : graph_.node()) {
-      if (!saver_nodes.contains(node.name())) check_node(node, "", false);
+    // What runs can reach: all of a graph without signatures (runs fetch by tensor name) but the
+    // saver's, or what a SavedModel's signatures and init op reach. Checked first and strictly, so
+    // that a node or function both these and the saver reach is held to the stricter rule.
+    std::unordered_set<std::string> runnable;
+    if (roots.has_value()) {
+      runnable = reached_from(*roots);
+    } else {
+      for (const auto& node : graph_.node()) {
+        if (!saver_nodes.contains(node.name())) runnable.insert(node.name());
+      }
     }
     for (const auto& node : graph_.node()) {
-      if (saver_nodes.contains(node.name())) check_node(node, "", true);
+      if (runnable.contains(node.name())) check_node(node, "", false);
     }
-    // Functions nothing reaches are left alone: a session cannot run them. Keras 2 SavedModels
-    // carry the training passes of their layers (gradient ops, cuDNN's backward RNN) that way.
+    for (const auto& node : graph_.node()) {
+      if (saver_nodes.contains(node.name()) && !runnable.contains(node.name())) check_node(node, "", true);
+    }
+    // Nodes and functions nothing reaches are left alone: a session cannot run them. TF1 SavedModels
+    // exported from a training session carry the optimizer and the summaries that way, Keras 2 ones
+    // their layers' training passes (gradient ops, cuDNN's backward RNN) in the function library.
+    std::unordered_set<std::string> unfetchable;
+    for (const auto& node : graph_.node()) {
+      if (!runnable.contains(node.name())) unfetchable.insert(node.name());
+    }
+    return unfetchable;
   }
 
  private:
@@ -203,10 +274,11 @@ class OpChecker {
 
 }  // namespace
 
-void check_ops(const tensorflow::GraphDef& graph, const tensorflow::SaverDef* saver, const OpPolicy& policy,
-               const std::string& model_path) {
-  if (policy.allow_all) return;
-  OpChecker(graph, policy, model_path).check(saver);
+std::unordered_set<std::string> check_ops(const tensorflow::GraphDef& graph, const tensorflow::SaverDef* saver,
+                                          const std::optional<std::vector<std::string>>& roots,
+                                          const OpPolicy& policy, const std::string& model_path) {
+  if (policy.allow_all) return {};
+  return OpChecker(graph, policy, model_path).check(saver, roots);
 }
 
 }  // namespace hepinfer::tf::detail

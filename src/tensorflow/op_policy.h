@@ -2,6 +2,7 @@
 // Which TensorFlow ops hepinfer lets a model run. A graph is a program: some ops read or write
 // files, run Python or talk to the outside. Models are checked before their session is created,
 // so a refused model never runs anything.
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -24,13 +25,17 @@ inline OpPolicy op_policy_of(const LoadOptions& options) {
   return {.extra_allowed = options.allowed_ops, .allow_all = options.allow_unsafe_ops, .vouched_nodes = {}};
 }
 
-// Every node of `graph`, and of every library function it can run, must use an allowlisted op:
-// functions it calls, their control flow's branches and bodies, and the alternatives grappler may
-// swap in for them (api_implements). Functions nothing reaches are not checked. Nodes (and the
-// functions they call) that only the saver's save/restore ops reach may also use checkpoint ops
-// (RestoreV2, SaveV2, AssignVariableOp, ...). Ops TF does not know are left to TF to reject.
-// Throws PermissionDeniedError naming the model, op, node and function.
-void check_ops(const tensorflow::GraphDef& graph, const tensorflow::SaverDef* saver, const OpPolicy& policy,
-               const std::string& model_path);
+// Every node of `graph` that runs can reach, and of every library function those can run, must use
+// an allowlisted op. Runs can reach what `roots` (tensor or node names: a SavedModel's signatures
+// and init op) reach, or without roots every node but the saver's. Functions run where a node calls
+// them, as a branch, loop body or other function attribute, and where grappler may swap them in
+// for a called one (api_implements). Nodes (and the functions they call) that only the saver's
+// save/restore ops reach may also use checkpoint ops (RestoreV2, SaveV2, AssignVariableOp, ...).
+// Anything else is not checked. Ops TF does not know are left to TF to reject.
+// Throws PermissionDeniedError naming the model, op, node and function. Returns the nodes outside
+// what runs can reach, which runs must therefore not fetch (none when the policy allows all).
+std::unordered_set<std::string> check_ops(const tensorflow::GraphDef& graph, const tensorflow::SaverDef* saver,
+                                          const std::optional<std::vector<std::string>>& roots,
+                                          const OpPolicy& policy, const std::string& model_path);
 
 }  // namespace hepinfer::tf::detail

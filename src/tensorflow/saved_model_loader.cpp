@@ -1,4 +1,6 @@
+#include <optional>
 #include <unordered_set>
+#include <vector>
 
 #include "asset_policy.h"
 #include "checkpoint_check.h"
@@ -17,18 +19,47 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// TF2 SavedModels initialise what the checkpoint does not hold (lookup tables, from their assets)
-// in the op their `__saved_model_init_op` signature names; TF's own loader runs it with every
-// asset tensor fed its file's path.
-void run_init_op(tensorflow::Session& session, const tensorflow::MetaGraphDef& meta_graph,
+// The op TF's loader runs once the variables are restored, found as tensorflow::LoadSavedModel
+// finds it: TF2 names it in the `__saved_model_init_op` signature (lookup tables from their
+// assets); TF1 exports in their main-op or legacy-init-op collection (tables, local variables).
+std::optional<std::string> init_op_of(const tensorflow::MetaGraphDef& meta_graph, const std::string& where) {
+  if (const auto signature = meta_graph.signature_def().find("__saved_model_init_op");
+      signature != meta_graph.signature_def().end()) {
+    const auto output = signature->second.outputs().find("__saved_model_init_op");
+    if (output == signature->second.outputs().end()) return std::nullopt;
+    return node_name_of(output->second.name());
+  }
+  for (const char* key : {"saved_model_main_op", "legacy_init_op"}) {
+    const auto collection = meta_graph.collection_def().find(key);
+    if (collection == meta_graph.collection_def().end()) continue;
+    if (collection->second.node_list().value_size() != 1) {
+      throw InvalidModelError("SavedModel '" + where + "': its '" + key + "' collection must name one op, it has " +
+                              std::to_string(collection->second.node_list().value_size()));
+    }
+    return node_name_of(collection->second.node_list().value(0));
+  }
+  return std::nullopt;
+}
+
+// What runs and the loader can reach: the signatures' tensors and the init op.
+std::vector<std::string> runnable_roots(const SavedModelSignatures& signatures, const std::optional<std::string>& init_op) {
+  std::vector<std::string> roots;
+  for (const SignatureInfo& signature : signatures.runnable) {
+    for (const auto* tensors : {&signature.inputs, &signature.outputs}) {
+      for (const TensorInfo& tensor : *tensors) roots.push_back(tensor.tensor_name);
+    }
+  }
+  if (init_op.has_value()) roots.push_back(*init_op);
+  return roots;
+}
+
+// TF's loader runs the init op with every asset tensor fed its file's path.
+void run_init_op(tensorflow::Session& session, const std::optional<std::string>& init_op,
                  const detail::AssetBinding& assets, const std::string& where) {
-  const auto signature = meta_graph.signature_def().find("__saved_model_init_op");
-  if (signature == meta_graph.signature_def().end()) return;
-  const auto output = signature->second.outputs().find("__saved_model_init_op");
-  if (output == signature->second.outputs().end()) return;
-  const std::string op = node_name_of(output->second.name());
-  if (const absl::Status ran = session.Run(assets.feeds, {}, {op}, nullptr); !ran.ok()) {
-    throw InvalidModelError("SavedModel '" + where + "': its init op '" + op + "' failed: " + std::string(ran.message()));
+  if (!init_op.has_value()) return;
+  if (const absl::Status ran = session.Run(assets.feeds, {}, {*init_op}, nullptr); !ran.ok()) {
+    throw InvalidModelError("SavedModel '" + where + "': its init op '" + *init_op + "' failed: " +
+                            std::string(ran.message()));
   }
 }
 
@@ -77,8 +108,10 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   detail::OpPolicy policy = detail::op_policy_of(options);
   const detail::AssetBinding assets = detail::bind_assets(meta_graph, path, policy);
   policy.vouched_nodes = assets.vouched_nodes;
-  detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr, policy,
-                    where);
+  const std::optional<std::string> init_op = init_op_of(meta_graph, where);
+  std::unordered_set<std::string> unfetchable =
+      detail::check_ops(meta_graph.graph_def(), meta_graph.has_saver_def() ? &meta_graph.saver_def() : nullptr,
+                        runnable_roots(signatures, init_op), policy, where);
   detail::check_checkpoint_present(meta_graph, path);
   // The steps of tensorflow::LoadSavedModel, with the graph pinned to the module's device between
   // creating the session and restoring the variables.
@@ -99,7 +132,7 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   SessionPtr owned(session.release());
   if (!restored.ok()) throw invalid(restored);
   bound.apply(*owned);
-  run_init_op(*owned, meta_graph, assets, where);
+  run_init_op(*owned, init_op, assets, where);
 
   info.path = where;
   info.backend = kBackendName;
@@ -121,7 +154,7 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                                                  " table initialisers reading them)");
   }
   auto names = node_names(meta_graph.graph_def());
-  return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names));
+  return std::make_unique<TfModel>(std::move(info), std::move(owned), std::move(names), std::move(unfetchable));
 }
 
 }  // namespace hepinfer::tf

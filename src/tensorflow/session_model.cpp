@@ -165,6 +165,12 @@ ResolvedTensor TfModel::resolve(const SignatureInfo& signature, const std::strin
                         (is_input ? "input" : "output") + " of signature '" + signature.key +
                         "' (" + (keys.empty() ? "none" : keys) + ") nor a tensor of the graph");
   }
+  if (!is_input && unfetchable_nodes_.contains(node)) {
+    throw PermissionDeniedError("model '" + info_.path + "': '" + name + "' is a tensor no signature or init op "
+                                "reaches (e.g. training or checkpoint ops), so its ops were not checked against "
+                                "the inference allowlist; fetch a signature output, or load the model with "
+                                "allow_unsafe_ops (CLI: --allow-unsafe-ops) if you trust it");
+  }
   for (const SignatureInfo& any_signature : info_.signatures) {
     for (const TensorInfo& info : is_input ? any_signature.inputs : any_signature.outputs) {
       if (info.tensor_name == tensor_name) return {tensor_name, &info};

@@ -42,8 +42,13 @@ struct PreparedCall {
 
 class TfModel final : public Model {
  public:
-  TfModel(ModelInfo info, SessionPtr session, std::unordered_set<std::string> node_names)
-      : info_(std::move(info)), session_(std::move(session)), node_names_(std::move(node_names)) {}
+  // `unfetchable_nodes`: nodes the op check left out (check_ops), which runs must not fetch.
+  TfModel(ModelInfo info, SessionPtr session, std::unordered_set<std::string> node_names,
+          std::unordered_set<std::string> unfetchable_nodes)
+      : info_(std::move(info)),
+        session_(std::move(session)),
+        node_names_(std::move(node_names)),
+        unfetchable_nodes_(std::move(unfetchable_nodes)) {}
 
   const ModelInfo& info() const override { return info_; }
   void set_timing(const LoadTiming& timing) { info_.timing = timing; }
@@ -84,6 +89,7 @@ class TfModel final : public Model {
   ModelInfo info_;
   SessionPtr session_;
   std::unordered_set<std::string> node_names_;
+  std::unordered_set<std::string> unfetchable_nodes_;
   mutable std::shared_mutex calls_mutex_;
   mutable std::unordered_map<std::string, std::unique_ptr<PreparedCall>> calls_;
 };

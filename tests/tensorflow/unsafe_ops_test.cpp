@@ -101,6 +101,43 @@ TEST(FileTables, AnyOtherFileIsRefusedNamingThePathUnlessAllowed) {
   }
 }
 
+// A TF1 SavedModel exported from its training session holds the optimizer, its gradients, the
+// moving-average updates and a summary beside the serving part. What the signature reaches is
+// checked and runs (ModelAgreement compares it with Python); the rest is not checked, so runs may
+// not fetch it, unless the model is trusted.
+TEST(UnsafeOps, TheTrainingPartOfATf1ExportIsNeitherRefusedNorFetchable) {
+  const std::string path = test::test_model("tf1_training").formats.at("saved_model").path;
+  const auto model = tf::load_model(path);
+  Tensor x(DType::kFloat32, {2, 6});
+  EXPECT_EQ(model->run({{"x", x}}, {"prob"}).at(0).shape(), Shape({2, 1}));
+  for (const char* unchecked : {"train", "loss:0", "save/SaveV2"}) {  // as make_test_models.py names them
+    SCOPED_TRACE(unchecked);
+    const std::string message =
+        test::error_message_of<PermissionDeniedError>([&] { model->run({{"x", x}}, {unchecked}); });
+    EXPECT_NE(message.find("no signature or init op reaches"), std::string::npos) << message;
+    EXPECT_NE(message.find(unchecked), std::string::npos) << message;
+  }
+  tf::LoadOptions trusting;
+  trusting.allow_unsafe_ops = true;
+  const auto trusted = tf::load_model(path, trusting);
+  Tensor labels(DType::kFloat32, {2, 1});
+  EXPECT_EQ(trusted->run({{"x", x}, {"labels:0", labels}}, {"loss:0"}).at(0).shape(), Shape({}));
+}
+
+// TF1 SavedModels name their init op in a collection (the builder's main_op or legacy_init_op),
+// not in a signature: the loader runs it as TF's own loader does, or the table would be empty.
+TEST(FileTables, ATf1MainOpFillsItsTable) {
+  const auto model = tf::load_model(test::special_model("tf1_table"));
+  Tensor ids(DType::kInt64, {1, 3});
+  const auto id = ids.values<std::int64_t>();
+  id[0] = 1, id[1] = 3, id[2] = 7;
+  const std::vector<Tensor> values = model->run({{"ids", ids}}, {"values"});
+  ASSERT_EQ(values.at(0).shape(), Shape({1, 3}));
+  EXPECT_FLOAT_EQ(values[0].values<float>()[0], 10.0f);
+  EXPECT_FLOAT_EQ(values[0].values<float>()[1], 30.0f);
+  EXPECT_FLOAT_EQ(values[0].values<float>()[2], -1.0f);
+}
+
 TEST(UnsafeOps, EveryOrdinaryTestModelPassesTheAllowlist) {
   for (const auto& model : test::test_models()) {
     for (const auto& [format, entry] : model.formats) {
