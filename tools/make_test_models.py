@@ -528,12 +528,23 @@ def add_tf1_model(writer):
         next(node for node in unknown_op.node if node.name == "hidden").op = "HepinferNoSuchOp"
         tf.io.write_graph(unknown_op, str(base), "unknown_op.pb", as_text=False)
         writer.broken.update({"unfrozen": f"{name}/unfrozen.pb", "unknown_op": f"{name}/unknown_op.pb"})
-        builder = v1.saved_model.Builder(str(base / "saved_model"))
-        signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs={"x": x}, outputs={"prob": prob})
-        builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
-                                             signature_def_map={"serving_default": signature})
-        builder.save()
+        save_tf1_saved_model(session, base / "saved_model", {"x": x}, {"prob": prob})
+    add_tf1_family(writer, name, session, x, prob)
 
+
+def save_tf1_saved_model(session, path, inputs, outputs, **builder_options):
+    """Saves `session`'s graph with TF1's builder, its serving_default signature of these tensors."""
+    v1 = tf.compat.v1
+    builder = v1.saved_model.Builder(str(path))
+    signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs=inputs, outputs=outputs)
+    builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
+                                         signature_def_map={"serving_default": signature}, **builder_options)
+    builder.save()
+
+
+def add_tf1_family(writer, name, session, x, prob):
+    """The test family `name` (x -> prob) whose SavedModel and frozen graph are written in
+    NAME/saved_model and NAME/frozen.pb; `session` computes the references."""
     def predict(inputs):
         return {"prob": session.run(prob, {x: inputs["x"]})}
 
@@ -541,7 +552,7 @@ def add_tf1_model(writer):
         "saved_model": {"path": f"{name}/saved_model", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
         "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
     }
-    writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, 8]}], ["prob"], formats, predict)
+    writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, x.shape[1]]}], ["prob"], formats, predict)
 
 
 def add_tf1_training_model(writer):
@@ -594,24 +605,11 @@ def add_tf1_training_model(writer):
             frozen = v1.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), ["prob"])
             tf.io.write_graph(frozen, str(base), "frozen.pb", as_text=False)
             v1.add_to_collection("saved_model_train_op", train)  # TF 1.x's builder took it as train_op
-            builder = v1.saved_model.Builder(str(base / "saved_model"))
-            signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs={"x": x},
-                                                                                 outputs={"prob": prob})
-            builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
-                                                 signature_def_map={"serving_default": signature})
-            builder.save()
+            save_tf1_saved_model(session, base / "saved_model", {"x": x}, {"prob": prob})
     finally:
         v1.enable_control_flow_v2()
     assert (train.name, loss.name) == ("train", "loss:0")  # what tests/tensorflow/unsafe_ops_test.cpp fetches
-
-    def predict(inputs):
-        return {"prob": session.run(prob, {x: inputs["x"]})}
-
-    formats = {
-        "saved_model": {"path": f"{name}/saved_model", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
-        "frozen_graph": {"path": f"{name}/frozen.pb", "inputs": {"x": "x"}, "outputs": {"prob": "prob"}},
-    }
-    writer.add(name, [{"name": "x", "dtype": "float32", "shape": [None, 6]}], ["prob"], formats, predict)
+    add_tf1_family(writer, name, session, x, prob)
 
 
 def add_tf1_table_model(writer):
@@ -628,13 +626,8 @@ def add_tf1_table_model(writer):
         values = tf.identity(table.lookup(ids), name="values")
         with v1.Session(graph=graph) as session:
             session.run(v1.tables_initializer())
-            builder = v1.saved_model.Builder(str(writer.out / "tf1_table"))
-            signature = v1.saved_model.signature_def_utils.predict_signature_def(inputs={"ids": ids},
-                                                                                 outputs={"values": values})
-            builder.add_meta_graph_and_variables(session, [v1.saved_model.tag_constants.SERVING],
-                                                 signature_def_map={"serving_default": signature},
-                                                 main_op=v1.tables_initializer())
-            builder.save()
+            save_tf1_saved_model(session, writer.out / "tf1_table", {"ids": ids}, {"values": values},
+                                 main_op=v1.tables_initializer())
     writer.special["tf1_table"] = "tf1_table"
 
 
