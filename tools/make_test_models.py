@@ -435,6 +435,41 @@ def add_closed_form_model(writer, name, specs, outputs, compute, tolerance):
     writer.add(name, specs, outputs, formats, predict, tolerance=tolerance)
 
 
+def add_xla_call_module_model(writer):
+    """xla_call_module: what Keras 3 models exported from the JAX backend (model.export) and jax2tf
+    models are, an XlaCallModule op running a serialized StableHLO module whose batch is polymorphic.
+    Written without JAX: a two-layer network as StableHLO text, serialized as a portable artifact of
+    the oldest StableHLO version TF reads."""
+    from tensorflow.compiler.mlir.stablehlo import stablehlo
+    from tensorflow.compiler.tf2xla.python import xla
+    rng = np.random.default_rng(31)
+    w1, w2 = rng.standard_normal((4, 8)).astype(np.float32), rng.standard_normal((8, 3)).astype(np.float32)
+
+    def constant(array):
+        rows = ", ".join("[" + ", ".join(f"{value:.9e}" for value in row) + "]" for row in array)
+        return f"stablehlo.constant dense<[{rows}]> : tensor<{array.shape[0]}x{array.shape[1]}xf32>"
+    text = f"""
+module @jit_tagger attributes {{jax.uses_shape_polymorphism = true, mhlo.num_partitions = 1 : i32, mhlo.num_replicas = 1 : i32}} {{
+  func.func public @main(%x: tensor<?x4xf32>) -> tensor<?x3xf32> {{
+    %w1 = {constant(w1)}
+    %w2 = {constant(w2)}
+    %0 = stablehlo.dot_general %x, %w1, contracting_dims = [1] x [0] : (tensor<?x4xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+    %1 = stablehlo.tanh %0 : tensor<?x8xf32>
+    %2 = stablehlo.dot_general %1, %w2, contracting_dims = [1] x [0] : (tensor<?x8xf32>, tensor<8x3xf32>) -> tensor<?x3xf32>
+    %3 = stablehlo.logistic %2 : tensor<?x3xf32>
+    return %3 : tensor<?x3xf32>
+  }}
+}}"""
+    module = stablehlo.serialize_portable_artifact_str(text, stablehlo.get_minimum_version())
+
+    def compute(x):
+        (y,) = xla.call_module([x], version=9, module=module, Tout=[tf.float32], Sout=[tf.TensorShape([None, 3])],
+                               platforms=["CPU"])
+        return {"y": y}
+    add_closed_form_model(writer, "xla_call_module", [{"name": "x", "dtype": "float32", "shape": [None, 4]}], ["y"],
+                          compute, tolerance=1e-5)
+
+
 def add_dtypes_model(writer):
     """A tf.Module over every supported dtype, with closed-form outputs (and one identity)."""
     name = "dtypes"
@@ -1060,6 +1095,7 @@ def main():
     export_keras(writer, "mixed_precision", mixed_precision(), [{"name": "x", "dtype": f32, "shape": [None, 10]}],
                  ["prob"], tolerance=5e-3)
     add_dtypes_model(writer)
+    add_xla_call_module_model(writer)
     add_narrow_dtypes_model(writer)
     add_unsupported_dtype_models(writer)
     add_zero_length_model(writer)

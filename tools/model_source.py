@@ -525,8 +525,11 @@ class ModelSource:
         except Exception:
             if not self.variable_writes:
                 raise
+            jax_export = any(node.op == "XlaCallModule" for node in _all_nodes(self._traced_graph_def()))
             fail(f"the model writes its variables ({', '.join(self.variable_writes)}), and a compiled program "
-                 "holds them as constants and keeps no state between runs; run it on the TensorFlow backend")
+                 "holds them as constants and keeps no state between runs; run it on the TensorFlow backend" +
+                 ("; Keras 3 models exported from the JAX backend write their random-seed state on every "
+                  "call: export it with KERAS_BACKEND=tensorflow to compile it" if jax_export else ""))
 
     def output_shapes(self, batch):
         """[(shape, dtype name)] of the outputs (output_names order) at `batch` rows, found by running

@@ -25,6 +25,9 @@ const std::unordered_set<std::string>& inference_ops() {
       "StatelessWhile", "Case", "StatelessCase", "Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond",
       "ControlTrigger", "Assert", "CheckNumerics", "EnsureShape", "OptionalFromValue", "OptionalNone",
       "For", "DeviceIndex", "GuaranteeConst", "CheckNumericsV2", "PlaceholderV2",
+      // a serialized StableHLO module (Keras 3 exports from JAX, jax2tf): XLA computes it; the TF
+      // functions it may call back are its function_list attribute, checked like any other
+      "XlaCallModule",
       // variables (reading), resources; TF1's reference variables and the control flow around them
       "VarHandleOp", "ReadVariableOp", "VarIsInitializedOp", "VariableShape", "DisableCopyOnRead",
       "VariableV2", "Variable", "IsVariableInitialized", "RefIdentity", "RefSwitch", "RefMerge", "RefEnter",
