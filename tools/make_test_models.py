@@ -810,6 +810,14 @@ def add_signature_edge_models(writer):
          tf.TensorSpec([None, 4], tf.float32, name="x"))
     save("batch_count", lambda x: {"out": x / tf.cast(tf.shape(x)[0], tf.float32)},
          tf.TensorSpec([None, 4], tf.float32, name="x"))
+    # A common slip: tf.saved_model.save without signatures= keeps the functions, but no signature
+    # (TF makes one only of an object's single tf.function).
+    unsigned = tf.Module()
+    spec = tf.TensorSpec([None, 4], tf.float32)
+    unsigned.serve = tf.function(lambda x: {"out": x * 2.0}, input_signature=[spec])
+    unsigned.calibrate = tf.function(lambda x: {"out": x - 1.0}, input_signature=[spec])
+    tf.saved_model.save(unsigned, str(writer.out / "no_signatures"))
+    writer.special["no_signatures"] = "no_signatures"
 
 
 def add_text_and_foreign_files(writer):

@@ -166,6 +166,10 @@ class ModelSource:
     def _open_saved_model(self):
         loaded = self.tf.saved_model.load(str(self.path))
         if self.signature not in loaded.signatures:
+            if not loaded.signatures:
+                fail(f"SavedModel '{self.path}' has no signatures, so nothing says what to feed and fetch; save it "
+                     "with one: tf.saved_model.save(model, DIR, signatures={'serving_default': function}), or "
+                     "Keras' model.export(DIR)")
             fail(f"'{self.path}' has no signature '{self.signature}' (it has {sorted(loaded.signatures)})")
         function = loaded.signatures[self.signature]
         # The signature's keys are its TensorSpecs' names ("jet.pt"), which the TF backend and

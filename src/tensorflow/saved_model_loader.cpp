@@ -89,6 +89,11 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   }
   const SavedModelSignatures signatures = saved_model_signatures(meta_graph);
   // Before anything is loaded: a model hepinfer cannot run should fail fast, saying why.
+  if (signatures.runnable.empty() && signatures.left_out.empty()) {
+    throw InvalidModelError("SavedModel '" + where + "' has no signatures, so nothing says what to feed and fetch; "
+                            "save it with one: tf.saved_model.save(model, DIR, signatures={'serving_default': "
+                            "function}), or Keras' model.export(DIR)");
+  }
   if (signatures.runnable.empty()) {
     throw UnsupportedError("SavedModel '" + where + "' has no signature hepinfer can run" +
                            (signatures.left_out.empty() ? std::string()

@@ -563,6 +563,18 @@ TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
 // A model that divides by an integer input compiles (the compilers probe it with ones and twos) and
 // agrees with TF. A zero divisor TF refuses; the compiled backends answer it as XLA defines
 // integer division by zero (x / 0 = -1, x % 0 = x), as docs/xla.md says.
+// The compilers give the TF backend's advice for a SavedModel saved without signatures.
+TEST_F(Cli, CompilingASavedModelWithoutSignaturesSaysHowToSaveOne) {
+  const fs::path model = test::special_model("no_signatures");
+  for (const char* target : {"pjrt", "cpu-aot"}) {
+    SCOPED_TRACE(target);
+    const CommandResult compiled =
+        hepinfer({"compile", model.string(), "-o", (scratch_ / "out").string(), "--target", target});
+    expect_one_line_error(compiled, "has no signatures, so nothing says what to feed and fetch");
+    EXPECT_NE(compiled.err.find("model.export(DIR)"), std::string::npos) << compiled.err;
+  }
+}
+
 TEST_F(Cli, ModelsThatDivideByAnIntegerInputCompileAndAgree) {
   const fs::path model = test::special_model("integer_division");
   const std::vector<fs::path> runnables = model_and_compiled(model / "saved_model", "integer_division");

@@ -192,6 +192,15 @@ TEST_F(ModelErrors, ACheckpointValueOfAnotherShapeIsRefusedAtLoad) {
   EXPECT_MENTIONS(message, "[33,257]");
 }
 
+// tf.saved_model.save without signatures= writes a SavedModel nothing can be run from: say so,
+// and how to save it, rather than that no signature "can run".
+TEST_F(ModelErrors, ASavedModelWithoutSignaturesSaysHowToSaveOne) {
+  const auto message =
+      error_message<InvalidModelError>([&] { tf::load_model(test::special_model("no_signatures")); });
+  EXPECT_MENTIONS(message, "has no signatures, so nothing says what to feed and fetch");
+  EXPECT_MENTIONS(message, "signatures={'serving_default'");
+}
+
 // Signatures of dtypes hepinfer does not take (strings, bfloat16) are named with the tensor and
 // its dtype, whether no signature is left, the one asked for is such a one, or others remain.
 TEST_F(ModelErrors, SignaturesOfOtherDTypesAreNamedNotDropped) {
