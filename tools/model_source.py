@@ -122,7 +122,8 @@ class ModelSource:
         self.saved_model = any((self.path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt"))
         self.tf1_loops = []  # the TF1 loop ops of a frozen graph, which only tf1_control_flow.py compiles
         self.graph_def = None  # a frozen graph's GraphDef, as read (or as a TF1 SavedModel froze)
-        self.graph_tensors = {}  # with graph_def: the graph's tensor ("node:index") of each input and output
+        # With graph_def: the graph's tensor ("node:index") of each input, and of each output.
+        self.input_tensors, self.output_tensors = {}, {}
         self._index_ranges = None  # index_ranges(), found once
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
@@ -269,7 +270,7 @@ class ModelSource:
 
     def _bind_graph(self, graph_def, inputs, outputs):
         """Makes the frozen `graph_def` this source's model: `inputs` and `outputs` map the names
-        runs use to the graph's tensors ("node:index"), kept in graph_tensors for tf2xla's graph path."""
+        runs use to the graph's tensors ("node:index"), kept for tf2xla's graph path."""
         tf = self.tf
         wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
         graph = wrapped.graph
@@ -283,7 +284,7 @@ class ModelSource:
                                                 graph.get_tensor_by_name(inputs[name]).dtype, name=name)
                             for name in input_names}
         self.output_names = output_names
-        self.graph_tensors = {**inputs, **outputs}
+        self.input_tensors, self.output_tensors = inputs, outputs
 
         def call(named):
             results = pruned(*[named[name] for name in input_names])
@@ -393,7 +394,7 @@ class ModelSource:
         batch = self.fixed_batch() or 1
         if self.graph_def is not None:
             graph_def = self.graph_def
-            placeholder_of = {name: _node_name(self.graph_tensors[name]) for name in self.input_names}
+            placeholder_of = {name: _node_name(self.input_tensors[name]) for name in self.input_names}
         else:
             frozen = self.frozen_function(batch)
             graph_def = frozen.graph.as_graph_def()

@@ -28,16 +28,16 @@ def write_tfcompile_inputs(source, batch, work):
     (its inputs fed at `batch` rows, its outputs fetched, in the signature's order)."""
     from tensorflow.compiler.tf2xla import tf2xla_pb2
 
-    config = tf2xla_pb2.Config()
-    def tensor_id(name):
-        node, _, index = source.graph_tensors[name].rpartition(":")
+    def tensor_id(tensor_name):
+        node, _, index = tensor_name.rpartition(":")
         return tf2xla_pb2.TensorId(node_name=node, output_index=int(index))
 
+    config = tf2xla_pb2.Config()
     for position, spec in enumerate(source.batch_specs(batch)):
-        config.feed.append(tf2xla_pb2.Feed(id=tensor_id(spec.name), name=f"input{position}",
+        config.feed.append(tf2xla_pb2.Feed(id=tensor_id(source.input_tensors[spec.name]), name=f"input{position}",
                                            type=spec.dtype.as_datatype_enum, shape=spec.shape.as_proto()))
     for position, name in enumerate(source.output_names):
-        config.fetch.append(tf2xla_pb2.Fetch(id=tensor_id(name), name=f"output{position}"))
+        config.fetch.append(tf2xla_pb2.Fetch(id=tensor_id(source.output_tensors[name]), name=f"output{position}"))
     (work / f"b{batch}.graph.pb").write_bytes(source.graph_def.SerializeToString())
     (work / f"b{batch}.config.pbtxt").write_text(str(config))
 

@@ -95,10 +95,8 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                             "function}), or Keras' model.export(DIR)");
   }
   if (signatures.runnable.empty()) {
-    throw UnsupportedError("SavedModel '" + where + "' has no signature hepinfer can run" +
-                           (signatures.left_out.empty() ? std::string()
-                                                        : ": " + signatures.why_left_out() + "; hepinfer takes " +
-                                                              std::string(supported_dtype_names())));
+    throw UnsupportedError("SavedModel '" + where + "' has no signature hepinfer can run: " +
+                           signatures.why_left_out() + "; hepinfer takes " + std::string(supported_dtype_names()));
   }
   // Asked for, or the default when none is asked for: another signature is not what the caller meant.
   const std::string wanted = options.signature.empty() ? std::string(kDefaultSignatureKey) : options.signature;
