@@ -52,7 +52,7 @@ install(FILES tools/compile_xla.py tools/compile_aot.py tools/model_source.py to
               tools/aot_runtime.py
               tools/aot_tuning.py
               src/aot/package_abi.h
-              src/aot/runtime/matmul_f32.cc src/aot/runtime/matmul_f32.h
+              ${HEPINFER_AOT_RUNTIME_FILES}
         DESTINATION ${CMAKE_INSTALL_DATADIR}/hepinfer)
 # The demo job's models, where the installed `hepinfer run` looks for them (when they were built).
 if(HEPINFER_WITH_TENSORFLOW)

@@ -7,7 +7,9 @@ thunk helpers), and the rest (half-precision, complex and integer matrix product
 half-precision convolutions: 8 of the 21 sources, most of the build time), built only when a
 package's link names one of its functions. In the core, the float matrix product is hepinfer's
 (src/aot/runtime/matmul_f32.cc: the same Eigen kernel, with the weights packed once instead of at
-every call) in place of the wheel's dot_lib_f32.cc. Next to them, with g++, a precompiled header
+every call) in place of the wheel's dot_lib_f32.cc, and the core also has the float -> bfloat16
+conversions XLA's JIT defines for itself (src/aot/runtime/bfloat16_truncation.cc; libgcc has them
+only from GCC 13 on). Next to them, with g++, a precompiled header
 of what every generated function header includes (abseil, XlaCompiledCpuFunction: ~290 000
 lines), which halves the time to compile a package's wrapper.
 
@@ -30,9 +32,10 @@ EXTRA_LIBRARY = "libtf_xla_runtime_extra.a"
 # The sources of the part built on demand, by file name.
 EXTRA_SOURCES = r"(convolution_lib_f16_2d|convolution_lib_f16_3d|convolution_lib_f32_3d|dot_lib_c64|dot_lib_c128|" \
                 r"dot_lib_f16|dot_lib_s8|dot_lib_s32)\.cc$"
-# hepinfer's float matrix product, which replaces the wheel's (dot_lib_f32.cc) in the core.
-MATMUL_SOURCE = "matmul_f32.cc"
-MATMUL_FILES = (MATMUL_SOURCE, "matmul_f32.h")
+# hepinfer's sources in the core: its float matrix product, which replaces the wheel's
+# (dot_lib_f32.cc), and the bfloat16 conversions; with their headers.
+OWN_SOURCES = ("matmul_f32.cc", "bfloat16_truncation.cc")
+OWN_FILES = (*OWN_SOURCES, "matmul_f32.h", "bfloat16_truncation.h")
 # Builds one part of the runtime like the wheel's CMakeLists does, from a subset of its sources.
 PART_CMAKELISTS = """cmake_minimum_required(VERSION 3.16)
 project(hepinfer_xla_aot_runtime CXX)
@@ -40,7 +43,7 @@ file(GLOB_RECURSE sources "${RUNTIME_SOURCES}/*.cc")
 list(FILTER sources ${PART} REGEX "${EXTRA_SOURCES}")
 if(PART STREQUAL "EXCLUDE")
   list(FILTER sources EXCLUDE REGEX "/dot_lib_f32[.]cc$")
-  list(APPEND sources "${MATMUL_SOURCE}")
+  list(APPEND sources ${OWN_SOURCES})
 endif()
 add_library(part STATIC ${sources})
 target_include_directories(part PRIVATE "${RUNTIME_SOURCES}/../include")
@@ -91,27 +94,27 @@ def compiler_identity(cxx):
         fail(f"the C++ compiler '{cxx}' does not run ({error}); set CXX or pass --cxx")
 
 
-def find_matmul_source():
-    """matmul_f32.cc (and its header): next to this script when installed or copied to a build
-    tree, else in src/aot/runtime."""
+def find_own_sources():
+    """The directory of hepinfer's runtime sources (OWN_FILES): next to this script when installed
+    or copied to a build tree, else src/aot/runtime."""
     here = Path(__file__).resolve().parent
     for directory in (here, here.parent / "src" / "aot" / "runtime"):
-        if all((directory / name).is_file() for name in MATMUL_FILES):
-            return directory / MATMUL_SOURCE
-    fail(f"cannot find {' and '.join(MATMUL_FILES)} next to {__file__} or in the source tree")
+        if all((directory / name).is_file() for name in OWN_FILES):
+            return directory
+    fail(f"cannot find {', '.join(OWN_FILES)} next to {__file__} or in the source tree")
 
 
 def runtime_key(sources, cpu_level, cxx):
-    """What the built library depends on: the sources (the wheel's and hepinfer's matrix product),
+    """What the built library depends on: the sources (the wheel's and hepinfer's own),
     the target CPU level and the compiler."""
     digest = hashlib.sha256(PART_CMAKELISTS.encode())
     for file in sorted(p for p in sources.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(sources)).encode())
         digest.update(file.read_bytes())
-    matmul = find_matmul_source()
-    for name in MATMUL_FILES:
+    own = find_own_sources()
+    for name in OWN_FILES:
         digest.update(name.encode())
-        digest.update((matmul.parent / name).read_bytes())
+        digest.update((own / name).read_bytes())
     digest.update(cpu_level.encode())
     digest.update(compiler_identity(cxx).encode())
     return f"{cpu_level}-{digest.hexdigest()[:16]}"
@@ -170,7 +173,7 @@ def configure_command(sources, build, part, cpu_level, cxx, *extra):
             "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", "-DCMAKE_CXX_STANDARD=17",
             f"-DCMAKE_CXX_COMPILER={shutil.which(cxx) or cxx}", f"-DCMAKE_CXX_FLAGS={flags}",
             f"-DRUNTIME_SOURCES={sources}", f"-DPART={part}", f"-DEXTRA_SOURCES={EXTRA_SOURCES}",
-            f"-DMATMUL_SOURCE={find_matmul_source()}", *extra]
+            f"-DOWN_SOURCES={';'.join(str(find_own_sources() / name) for name in OWN_SOURCES)}", *extra]
 
 
 def first_error(output):

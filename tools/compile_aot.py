@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import subprocess
@@ -41,7 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
-from model_source import (CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes,  # noqa: E402,F401
+from model_source import (CompileError, ModelSource, fail, parse_batch_sizes, xla_failure_reason,  # noqa: E402,F401
                           parse_input_shapes)
 import aot_runtime  # noqa: E402
 from staged_output import check_replaceable, staged_directory  # noqa: E402
@@ -132,7 +133,7 @@ def tfcompile(source, batch, frozen, work, level):
             # Traced functions carry float16 across as uint16 bits; a graph tf2xla reads as it is cannot.
             fail(f"'{source.path}' has TF1 loops and float16 inputs or outputs, which tfcompile cannot take "
                  "together; give the AOT compiler the model's SavedModel")
-        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
+        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {xla_failure_reason(error, ahead_of_time=True)}")
 
 
 def write_traced_tfcompile_inputs(source, batch, frozen, work):
@@ -290,8 +291,18 @@ def link_library(work, library, batch_sizes, level, cxx, runtime, log):
         # A function of the runtime's rest (e.g. a half-precision matrix product): build it, link again.
         result = link([runtime.library, runtime.extra_library()])
     if result.returncode != 0:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if "error" in line.lower()]
-        fail(f"linking the package library failed: {(lines or ['no message'])[0].strip()}")
+        fail(f"linking the package library failed: {link_error(result.stderr or result.stdout)}")
+
+
+def link_error(output):
+    """What a failed link lacked or said: the symbols it found no definition for (ld names them on
+    lines without 'error'; its closing 'collect2: error' line says only that it failed), else
+    its first error line."""
+    missing = list(dict.fromkeys(re.findall(r"undefined reference to [`']([^'`]+)'", output)))
+    if missing:
+        return f"no definition of {', '.join(missing)} (a function the compiled code calls that this runtime lacks)"
+    lines = [line.strip() for line in output.splitlines() if "error" in line.lower()]
+    return (lines or [line.strip() for line in output.splitlines() if line.strip()] or ["no message"])[0]
 
 
 def tune(batch, level, features, work, num_inputs, num_outputs, cxx, runtime, log):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
-from model_source import (CompileError, ModelSource, fail, first_informative_line, parse_batch_sizes,  # noqa: E402,F401
+from model_source import (CompileError, ModelSource, fail, parse_batch_sizes, xla_failure_reason,  # noqa: E402,F401
                           parse_input_shapes)
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 import tf1_control_flow  # noqa: E402
@@ -98,7 +98,7 @@ def stablehlo_program(source, batch, matmul_precision):
     try:
         text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
     except Exception as error:  # TF names the op XLA cannot compile
-        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {first_informative_line(error)}")
+        fail(f"XLA cannot compile '{source.path}' at batch {batch}: {xla_failure_reason(error)}")
     if matmul_precision == "highest":
         text = with_highest_precision(text)
     return compiled, text

@@ -538,6 +538,23 @@ def mixed_precision():
         keras.mixed_precision.set_global_policy("float32")
 
 
+def mixed_bfloat16():
+    """Keras' mixed_bfloat16 policy, as models trained on TPUs and recent GPUs use it: bfloat16
+    compute, float32 weights, and a float32 last layer (hepinfer refuses bfloat16 outputs, saying to
+    do this). The LSTM's zero state is a float made bfloat16 once and broadcast, which XLA's AOT
+    code converts by calling a runtime function (__truncsfbf2) that GCC 12's libgcc lacks."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        inputs = keras.Input((10, 4), name="hits")
+        h = keras.layers.Conv1D(16, 3, padding="same", activation="relu")(inputs)
+        h = keras.layers.LSTM(16)(h)
+        h = keras.layers.Dense(16, activation="tanh")(h)
+        outputs = keras.layers.Dense(3, activation="softmax", dtype="float32")(h)
+        return keras.Model(inputs, outputs, name="mixed_bfloat16")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def add_tf1_model(writer):
     """A TF1-style graph (placeholders, variables, a session), frozen and saved with the v1 builder."""
     name = "tf1_graph"
@@ -943,6 +960,20 @@ def add_zero_length_model(writer):
     writer.special["zero_length"] = "zero_length"
 
 
+def add_beyond_xla_model(writer):
+    """beyond_xla: signatures each compiler must refuse in one line that names what it lacks.
+    serving_default uses tf.math.special.bessel_j0, for which XLA has no kernel (the TF backend runs
+    it); `fft` an FFT and its inverse, which XLA compiles but XLA's ahead-of-time code generator
+    cannot emit."""
+    module = tf.Module()
+    spec = [tf.TensorSpec([None, 8], tf.float32, name="x")]
+    module.bessel = tf.function(lambda x: {"y": tf.math.special.bessel_j0(x)}, input_signature=spec)
+    module.fft = tf.function(lambda x: {"y": tf.signal.irfft(tf.signal.rfft(x))}, input_signature=spec)
+    tf.saved_model.save(module, str(writer.out / "beyond_xla" / "saved_model"),
+                        signatures={"serving_default": module.bessel, "fft": module.fft})
+    writer.special["beyond_xla"] = "beyond_xla"
+
+
 def add_integer_division_model(writer):
     """integer_division: hit counts divided by an integer input (floor division, modulo, truncating
     division), as track multiplicities over jet counts. The compilers probe models on rows of ones
@@ -1102,12 +1133,17 @@ def main():
     # the AVX-512 Xeon; 5e-3 is 10 steps near 1).
     export_keras(writer, "mixed_precision", mixed_precision(), [{"name": "x", "dtype": f32, "shape": [None, 10]}],
                  ["prob"], tolerance=5e-3)
+    # bfloat16 keeps 8 significant bits (steps of 2^-8 near 1): TF's fused kernels, oneDNN's and
+    # XLA's round intermediate results at different places (1.5e-3 apart at most on the AVX-512 Xeon).
+    export_keras(writer, "mixed_bfloat16", mixed_bfloat16(), [{"name": "hits", "dtype": f32, "shape": [None, 10, 4]}],
+                 ["prob"], tolerance=1e-2)
     add_dtypes_model(writer)
     add_xla_call_module_model(writer)
     add_narrow_dtypes_model(writer)
     add_unsupported_dtype_models(writer)
     add_zero_length_model(writer)
     add_integer_division_model(writer)
+    add_beyond_xla_model(writer)
     add_tf1_model(writer)
     add_tf1_training_model(writer)
     add_tf1_table_model(writer)

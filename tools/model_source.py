@@ -19,6 +19,7 @@ faithful when each row's outputs depend on that row alone. check_rows_independen
 whose rows mix (statistics over the batch) before anything is compiled.
 """
 import hashlib
+import re
 from pathlib import Path
 
 # The element types hepinfer tensors hold (core/dtype.h).
@@ -95,6 +96,36 @@ def first_informative_line(error):
         if line != "in user code:" and not line.startswith("File "):
             return line
     return lines[0] if lines else type(error).__name__
+
+
+# TF's message for ops XLA has no kernel for lists each as "OP (No registered 'OP' OpKernel for
+# XLA_CPU_JIT devices compatible with node {{function_node F}}{{node NODE}})", then repeats the nodes.
+_UNSUPPORTED_OPS = re.compile(r"Detected unsupported operations when trying to compile graph .*? on XLA_\w+: ")
+_UNSUPPORTED_OP = re.compile(r"(\w+) \(No registered '\1' OpKernel for XLA_\w+ devices compatible with node "
+                             r"(?:\{\{function_node [^}]*\}\})?\{\{node ([^}]+)\}\}")
+# The call wrappers tracing puts around a SavedModel's function body, which no user named.
+_CALL_WRAPPERS = re.compile(r"\b(?:(?:Stateful)?PartitionedCall(?:_\d+)?/)+")
+# What XLA's ahead-of-time code generator (tfcompile's thunks) cannot emit although XLA compiles it.
+_NOT_AHEAD_OF_TIME = re.compile(r"Unsupported thunk type|convolution is not implemented")
+
+
+def xla_failure_reason(error, ahead_of_time=False):
+    """Why XLA could not compile a model, in one line: the ops it has no kernel for, each with a node
+    that uses it, or what the ahead-of-time code generator lacks and where the model runs instead;
+    else TF's first informative line."""
+    line = first_informative_line(error).removeprefix("Failed getting HLO text: '")
+    line = _CALL_WRAPPERS.sub("", line)
+    if _UNSUPPORTED_OPS.search(line):
+        nodes = {}
+        for op, node in _UNSUPPORTED_OP.findall(line):
+            nodes.setdefault(op, node)
+        if nodes:
+            named = ", ".join(f"{op} (node '{node}')" for op, node in nodes.items())
+            return f"XLA has no kernel for {named}; run the model on the TensorFlow backend"
+    if ahead_of_time and _NOT_AHEAD_OF_TIME.search(line):
+        return (f"{line.rstrip('.')}: XLA's ahead-of-time code generator lacks what the model needs; "
+                "compile it with --target pjrt for the XLA backend, or run it on the TensorFlow backend")
+    return line
 
 
 def _node_name(tensor_name):

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from model_source import fail, first_informative_line
+from model_source import fail, xla_failure_reason
 
 # What the child prints before the reason it could not compile.
 CHILD_MARKER = "tf1_control_flow: "
@@ -91,7 +91,7 @@ def compile_in_child():
         try:
             _pywrap_tfcompile.Compile(**compile_aot.compile_arguments(work, batch, "x86-64-v2", objects))
         except Exception as error:  # tf2xla names the op XLA cannot compile
-            print(f"{CHILD_MARKER}{first_informative_line(error)}", file=sys.stderr)
+            print(f"{CHILD_MARKER}{xla_failure_reason(error)}", file=sys.stderr)
             sys.exit(2)
 
 

@@ -42,7 +42,7 @@ void add_bench_command(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("bench", "Concurrent requesters against a model, with or without dynamic batching");
-  command->add_option("model", options->model, "Frozen GraphDef (.pb), SavedModel directory, XLA artifact (.xla) or served model (http(s)://HOST:PORT/v2/models/NAME)")->required();
+  command->add_option("model", options->model, kModelArgumentHelp)->required();
   command->add_option("--requesters", options->requesters, "Concurrent requesting threads (default 1)")
       ->check(CLI::Range(1, 1024));
   command->add_option("--rows", options->rows, "Rows per request (default 1)")->check(CLI::PositiveNumber);

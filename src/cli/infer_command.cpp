@@ -50,7 +50,7 @@ void add_infer_command(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("infer", "Run a model once on .npy inputs and write .npy outputs");
-  command->add_option("model", options->model, "Frozen GraphDef (.pb), SavedModel directory, XLA artifact (.xla) or served model (http(s)://HOST:PORT/v2/models/NAME)")->required();
+  command->add_option("model", options->model, kModelArgumentHelp)->required();
   command->add_option("--signature", options->open.signature, "Signature whose keys name inputs and outputs");
   add_threading_option(*command, options->open.threading);
   add_gpu_options(*command, options->gpu);

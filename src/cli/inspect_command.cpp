@@ -96,7 +96,7 @@ void add_inspect_command(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("inspect", "Show a model's format, signatures, inputs and outputs");
-  command->add_option("model", options->model, "Frozen GraphDef (.pb), SavedModel directory, XLA artifact (.xla) or served model (http(s)://HOST:PORT/v2/models/NAME)")->required();
+  command->add_option("model", options->model, kModelArgumentHelp)->required();
   command->add_option("--signature", options->open.signature, "Default signature to report (SavedModel)");
   command->add_flag("--json", options->json, "Print JSON instead of text");
   command->add_flag("--timing", options->timing, "Also report load and warm-up time");

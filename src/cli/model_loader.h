@@ -14,9 +14,14 @@
 
 namespace hepinfer::cli {
 
-// An XLA artifact (a directory with an XLA manifest) on the XLA backend, anything else on the
-// TensorFlow backend. Throws UnsupportedError for a backend this hepinfer was built without.
+// An XLA artifact on the XLA backend, an AOT package on the AOT backend, a served model's URL (or
+// a placement on servers) on the remote backend, anything else on the TensorFlow backend. Throws
+// UnsupportedError for a backend this hepinfer was built without.
 std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options);
+// What the commands that open a model say their `model` argument may be.
+inline constexpr const char* kModelArgumentHelp =
+    "Frozen GraphDef (.pb), SavedModel directory, XLA artifact (.xla), AOT package (.aot) or served model "
+    "(http(s)://HOST:PORT/v2/models/NAME)";
 std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions& options);
 
 // Adds --allow-op, --allow-unsafe-ops and --live-variables, storing them in `options`.

@@ -3,8 +3,10 @@
 its CMake project (seconds; building it takes minutes): for x86-64-v4 the convolution sources are
 compiled without AVX-512 (with it they do not compile: Eigen's and TensorFlow's packing both
 specialise gemm_pack_rhs for image patches) and the matrix products with it; for x86-64-v3 no
-source is treated apart; the core compiles hepinfer's float matrix product instead of the wheel's. Every part's sources are covered. A failed build is reported by its first
-compiler error. Exit status 0 when all holds.
+source is treated apart; the core compiles hepinfer's float matrix product instead of the wheel's,
+and hepinfer's bfloat16 conversions. Every part's sources are covered. A failed build is reported
+by its first compiler error, a failed package link by the symbols it lacked. Exit status 0 when
+all holds.
 
 usage: runtime_build_flags_test.py
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import aot_runtime  # noqa: E402
+import compile_aot  # noqa: E402
 
 
 def compile_commands(level, part):
@@ -50,6 +53,8 @@ def main():
             failures.append(f"the core part does not compile matmul_f32.cc instead of dot_lib_f32.cc: {sorted(v4)}")
         if part == "INCLUDE" and ("matmul_f32.cc" in v4 or "dot_lib_f32.cc" in v4):
             failures.append(f"the rest compiles a float matrix product: {sorted(v4)}")
+        if ("bfloat16_truncation.cc" in v4) != (part == "EXCLUDE"):
+            failures.append(f"part {part}: bfloat16_truncation.cc belongs to the core alone: {sorted(v4)}")
     # A failed build is reported by its first compiler error, not by make's closing lines.
     output = ("[ 40%] Building CXX object conv.o\n/src/conv.cc:12:3: error: ambiguous template instantiation\n"
               "make[2]: *** [conv.o] Error 1\nmake: *** [all] Error 2\n")
@@ -57,6 +62,12 @@ def main():
         failures.append(f"a failed build is reported as '{aot_runtime.first_error(output)}'")
     if aot_runtime.first_error("ld: cannot find -lfoo\n") != "ld: cannot find -lfoo":
         failures.append("output without an error: line is not reported by its last line")
+    # A failed link names the symbols it lacked (ld's 'collect2: error' line says only that it failed).
+    link = ("/usr/bin/ld: b8.o: in function `f':\n(.text+0x53): undefined reference to `__truncsfbf2'\n"
+            "/usr/bin/ld: b8.o: in function `g':\n(.text+0x54): undefined reference to `__truncsfbf2'\n"
+            "collect2: error: ld returned 1 exit status\n")
+    if not compile_aot.link_error(link).startswith("no definition of __truncsfbf2 ("):
+        failures.append(f"a failed link is reported as '{compile_aot.link_error(link)}'")
     for failure in failures:
         print(f"FAIL: {failure}")
     print("runtime build flags:", "wrong" if failures else "as expected for x86-64-v3 and x86-64-v4")

@@ -538,6 +538,28 @@ TEST_F(Cli, CompilingWhatXlaCannotTakeFailsWithOneLine) {
   EXPECT_FALSE(fs::exists(scratch_ / "x.xla")) << "a failed compile leaves no directory behind";
 }
 
+// An op XLA has no kernel for is named with its node, in one line, by both compilers; what XLA
+// compiles but its ahead-of-time code generator cannot emit (an FFT) says where it runs instead.
+TEST_F(Cli, CompilingAnOpXlaLacksNamesItAndItsNode) {
+  const std::string model = fs::path(test::special_model("beyond_xla")) / "saved_model";
+  const std::string lacking = "XLA has no kernel for BesselJ0 (node 'bessel_j0/BesselJ0')";
+  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "x.xla").string(), "--batch-sizes", "1"}),
+                        lacking);
+#ifdef HEPINFER_TEST_AOT
+  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "x.aot").string(), "--batch-sizes", "1",
+                                  "--target", "cpu-aot"}),
+                        lacking);
+  expect_one_line_error(hepinfer({"compile", model, "--signature", "fft", "-o", (scratch_ / "fft.aot").string(),
+                                  "--batch-sizes", "1", "--target", "cpu-aot"}),
+                        "Unsupported thunk type: fft: XLA's ahead-of-time code generator lacks what the model needs; "
+                        "compile it with --target pjrt");
+#endif
+  const CommandResult compiled = hepinfer({"compile", model, "--signature", "fft", "-o",
+                                           (scratch_ / "fft.xla").string(), "--batch-sizes", "1"});
+  EXPECT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_FALSE(fs::exists(scratch_ / "x.xla") || fs::exists(scratch_ / "x.aot") || fs::exists(scratch_ / "fft.aot"));
+}
+
 // TF reads a SavedModel whose graph is saved_model.pbtxt and a GraphDef in text (.pbtxt) as it reads
 // the binary ones; so do both compilers.
 TEST_F(Cli, TextSavedModelsAndGraphDefsCompileAndAgree) {
