@@ -44,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from model_source import (CompileError, ModelSource, fail, parse_batch_sizes, xla_failure_reason,  # noqa: E402,F401
                           parse_input_shapes)
+import aot_constants  # noqa: E402
 import aot_runtime  # noqa: E402
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 import aot_tuning  # noqa: E402
@@ -265,7 +266,8 @@ def find_abi_header():
 
 def link_library(work, library, batch_sizes, level, cxx, runtime, log):
     tf_directory = aot_runtime.tensorflow_directory()
-    objects = [str(work / f"b{batch}{suffix}") for batch in batch_sizes for suffix in (".o", "_constants.o")]
+    objects = [str(path) for batch in batch_sizes
+               for path in (work / f"b{batch}.o", aot_constants.compact(work / f"b{batch}_constants.o", cxx, log))]
     common = ["-I", str(runtime.common_header.parent), "-include", runtime.common_header.name] \
         if runtime.common_header else []
 
