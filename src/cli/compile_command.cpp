@@ -146,8 +146,10 @@ void add_compile_command(CLI::App& app) {
     }
     const ChildResult result = run_collecting_stderr(arguments);
     if (result.exit_code != 0) {
-      throw InvalidModelError("cannot compile '" + options->model + "': " +
-                              reason_in(result.errors, aot ? "compile_aot: " : "compile_xla: "));
+      const std::string reason = reason_in(result.errors, aot ? "compile_aot: " : "compile_xla: ");
+      // Most of the compilers' reasons name the model already.
+      const bool names_model = reason.find("'" + options->model + "'") != std::string::npos;
+      throw InvalidModelError(names_model ? reason : "cannot compile '" + options->model + "': " + reason);
     }
   });
 }
