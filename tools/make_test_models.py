@@ -804,7 +804,9 @@ def add_signature_edge_models(writer):
     - fixed_batch: a batch fixed at 1 ([1, 4]), compiled at that batch alone; the reference is
       three rows, each run alone;
     - batch_statistics: each row minus the batch's mean, and batch_count: each row divided by the
-      number of rows, which padding and splitting would change."""
+      number of rows, which padding and splitting would change;
+    - rows_last: an output with the batch along its second dimension (a transpose), which cannot
+      be split along the first."""
     weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
     rows = np.random.default_rng(13).standard_normal((3, 4)).astype(np.float32)
 
@@ -827,6 +829,7 @@ def add_signature_edge_models(writer):
          tf.TensorSpec([None, 4], tf.float32, name="x"))
     save("batch_count", lambda x: {"out": x / tf.cast(tf.shape(x)[0], tf.float32)},
          tf.TensorSpec([None, 4], tf.float32, name="x"))
+    save("rows_last", lambda x: {"out": tf.transpose(x)}, tf.TensorSpec([None, 4], tf.float32, name="x"))
     # A common slip: tf.saved_model.save without signatures= keeps the functions, but no signature
     # (TF makes one only of an object's single tf.function).
     unsigned = tf.Module()

@@ -391,6 +391,11 @@ class ModelSource:
                 return np.allclose(a[:rows], b[:rows], rtol=tolerance, atol=tolerance, equal_nan=True)
             return np.array_equal(a[:rows], b[:rows])
 
+        for key in self.output_names:
+            shape = list(runs[0][key].shape)
+            if not shape or shape[0] != batch:
+                fail(f"output '{key}' is {shape} for {batch} rows: not one row per input row along its first "
+                     f"dimension, and the {backend} backend pads and splits batches along it")
         if not all(same_rows(runs[0][key], runs[1][key], batch, 1e-6) for key in self.output_names):
             return
         mixed = [key for key in self.output_names if not same_rows(runs[0][key], runs[2][key], batch - 1, 1e-6)]

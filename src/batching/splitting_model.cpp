@@ -11,6 +11,17 @@ namespace {
 
 std::string mib_text(std::int64_t bytes) { return std::to_string(bytes / (1024 * 1024)) + " MiB"; }
 
+// "output 'prob'": the run's name for its output `index`, else its signature's key.
+std::string output_label(const ModelInfo& info, const std::vector<std::string>& output_names,
+                         const RunOptions& options, std::size_t index) {
+  if (index < output_names.size()) return "output '" + output_names[index] + "'";
+  const std::string& key = options.signature.empty() ? info.default_signature : options.signature;
+  for (const SignatureInfo& signature : info.signatures) {
+    if (signature.key == key && index < signature.outputs.size()) return "output '" + signature.outputs[index].key + "'";
+  }
+  return "output " + std::to_string(index);
+}
+
 std::string memory_text(const ModelInfo& info) {
   if (!info.memory) return "no measured memory model";
   return "measured need " + std::to_string(info.memory->fixed_bytes) + " B + " +
@@ -138,8 +149,8 @@ std::vector<Tensor> SplittingModel::run(const std::vector<NamedTensor>& inputs,
   outputs.reserve(parts.size());
   for (std::size_t o = 0; o < parts.size(); ++o) {
     outputs.push_back(parts[o].size() == 1 ? parts[o][0]
-                                           : concat_rows(parts[o], "output " + std::to_string(o) + " of model '" +
-                                                                       model_->info().path + "'"));
+                                           : concat_rows(parts[o], output_label(model_->info(), output_names, options, o) +
+                                                                       " of model '" + model_->info().path + "'"));
   }
   return outputs;
 }
@@ -180,7 +191,8 @@ std::vector<std::vector<Tensor>> SplittingModel::run_rows(const std::vector<Name
   std::vector<std::vector<Tensor>> pieces(outputs.size());
   for (std::size_t o = 0; o < outputs.size(); ++o) {
     if (outputs[o].shape().rank() == 0 || outputs[o].rows() != end - begin) {
-      throw ShapeMismatchError("model '" + model_->info().path + "': output " + std::to_string(o) + " is " +
+      throw ShapeMismatchError("model '" + model_->info().path + "': " +
+                               output_label(model_->info(), output_names, options, o) + " is " +
                                outputs[o].description() + " for a chunk of " + std::to_string(end - begin) +
                                " rows; only models with one output row per input row can be split");
     }

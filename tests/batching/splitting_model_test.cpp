@@ -153,11 +153,17 @@ TEST(SplittingModel, OutputsThatAreNotPerRowCannotBeSplit) {
                             const RunOptions&) const override {
       return {Tensor(DType::kFloat32, Shape({1, 3}))};  // one summary row whatever the batch
     }
-    ModelInfo info_{.path = "summary_model"};
+    ModelInfo info_{.path = "summary_model",
+                    .default_signature = "serving_default",
+                    .signatures = {{.key = "serving_default", .outputs = {{.key = "summary"}}}}};
   };
   SplittingModel model(std::make_shared<SummaryModel>(), {.max_batch_rows = 4});
+  // Named by the run's name for it, else by its signature's key.
   const std::string message = test::error_message_of<ShapeMismatchError>([&] { model.run({{"x", rows_of(10)}}, {}); });
+  EXPECT_THAT(message, HasSubstr("output 'summary' is float32[1, 3] for a chunk of 4 rows"));
   EXPECT_THAT(message, HasSubstr("one output row per input row"));
+  EXPECT_THAT(test::error_message_of<ShapeMismatchError>([&] { model.run({{"x", rows_of(10)}}, {"mean"}); }),
+              HasSubstr("output 'mean' is"));
 }
 
 TEST(SplittingModel, ConcurrentCallersUnderMemoryPressureAllGetTheirOwnRows) {

@@ -761,7 +761,8 @@ TEST_F(Cli, ASignatureThatFixesTheBatchCompilesThatBatchAlone) {
 
 // Padding a run to a compiled batch, or splitting it, changes the results of a model whose rows mix
 // (each row minus the batch's mean) or that counts its rows (each row divided by their number):
-// both compilers refuse them before compiling anything.
+// both compilers refuse them before compiling anything, as they refuse outputs whose rows lie along
+// another dimension than the first, which the splitter refuses too.
 TEST_F(Cli, ModelsWhoseRowsMixAreRefused) {
   const std::string mixing = (fs::path(test::special_model("batch_statistics")) / "saved_model").string();
   expect_one_line_error(hepinfer({"compile", mixing, "-o", (scratch_ / "mixed.xla").string()}),
@@ -769,6 +770,14 @@ TEST_F(Cli, ModelsWhoseRowsMixAreRefused) {
   const std::string counting = (fs::path(test::special_model("batch_count")) / "saved_model").string();
   expect_one_line_error(hepinfer({"compile", counting, "-o", (scratch_ / "mixed.xla").string()}),
                         "output 'out' changes in a row with the number of rows in its batch");
+  // A transposed output has its rows along another dimension: named as such, not as mixing rows.
+  const fs::path rows_last = test::special_model("rows_last");
+  expect_one_line_error(hepinfer({"compile", (rows_last / "saved_model").string(), "-o", (scratch_ / "mixed.xla").string()}),
+                        "output 'out' is [4, 2] for 2 rows: not one row per input row along its first dimension");
+  expect_one_line_error(hepinfer({"infer", (rows_last / "saved_model").string(), "-i",
+                                  "x=" + (rows_last / "input.npy").string(), "--max-batch", "2", "--output-dir",
+                                  scratch_.string()}),
+                        "output 'out' is float32[4, 2] for a chunk of 2 rows");
 #ifdef HEPINFER_TEST_AOT
   expect_one_line_error(hepinfer({"compile", mixing, "-o", (scratch_ / "mixed.aot").string(), "--target", "cpu-aot"}),
                         "the AOT backend pads and splits batches");
