@@ -18,6 +18,7 @@ SYMBOL_SUFFIX = "_constant_buffer_contents"
 PAGE = 4096
 ELF_MAGIC = b"\x7fELF\x02\x01"  # 64-bit, little-endian
 SECTION_PROGBITS, SECTION_SYMTAB, SECTION_RELA, SECTION_REL = 1, 2, 4, 9
+SECTION_LOADED = 0x2  # SHF_ALLOC
 SYMBOL_NONE, SYMBOL_OBJECT, SYMBOL_SECTION, SYMBOL_FILE = 0, 1, 3, 4
 
 
@@ -55,9 +56,10 @@ def constant_symbols(data):
             return None
         found.append((name, start, HEADER_BYTES + data_bytes))
         holding.add(section_index)
-    # Every section with contents must be one the constants are in.
+    # Every section loaded with contents must be one the constants are in (a compiler's comment,
+    # never loaded, may be dropped).
     for index, section in enumerate(sections):
-        if section[1] == SECTION_PROGBITS and section[5] > 0 and index not in holding:
+        if section[1] == SECTION_PROGBITS and section[2] & SECTION_LOADED and section[5] > 0 and index not in holding:
             return None
     return found or None
 

@@ -18,11 +18,12 @@ namespace hepinfer::cli {
 // a placement on servers) on the remote backend, anything else on the TensorFlow backend. Throws
 // UnsupportedError for a backend this hepinfer was built without.
 std::unique_ptr<Model> open_model(const std::string& path, const LoadOptions& options);
+std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions& options);
+
 // What the commands that open a model say their `model` argument may be.
 inline constexpr const char* kModelArgumentHelp =
     "Frozen GraphDef (.pb), SavedModel directory, XLA artifact (.xla), AOT package (.aot) or served model "
     "(http(s)://HOST:PORT/v2/models/NAME)";
-std::unique_ptr<Model> open_tensorflow_model(const std::string& path, const LoadOptions& options);
 
 // Adds --allow-op, --allow-unsafe-ops and --live-variables, storing them in `options`.
 void add_op_policy_options(CLI::App& command, LoadOptions& options);
