@@ -806,7 +806,10 @@ def add_signature_edge_models(writer):
     - batch_statistics: each row minus the batch's mean, and batch_count: each row divided by the
       number of rows, which padding and splitting would change;
     - rows_last: an output with the batch along its second dimension (a transpose), which cannot
-      be split along the first."""
+      be split along the first;
+    - per_call_inputs: beside x [None, 4], a scalar 'scale' and a table [3, 4], fed whole with
+      every run; the reference input has 3 rows, as many as the table, which must not be taken
+      for rows (scale.npy, table.npy, reference.npy)."""
     weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
     rows = np.random.default_rng(13).standard_normal((3, 4)).astype(np.float32)
 
@@ -830,6 +833,20 @@ def add_signature_edge_models(writer):
     save("batch_count", lambda x: {"out": x / tf.cast(tf.shape(x)[0], tf.float32)},
          tf.TensorSpec([None, 4], tf.float32, name="x"))
     save("rows_last", lambda x: {"out": tf.transpose(x)}, tf.TensorSpec([None, 4], tf.float32, name="x"))
+    per_call = tf.Module()
+    per_call.serve = tf.function(
+        lambda x, scale, table: {"out": tf.tanh(tf.matmul(x, table, transpose_b=True) * scale)},
+        input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x"), tf.TensorSpec([], tf.float32, name="scale"),
+                         tf.TensorSpec([3, 4], tf.float32, name="table")])
+    base = writer.out / "per_call_inputs"
+    tf.saved_model.save(per_call, str(base / "saved_model"), signatures={"serving_default": per_call.serve})
+    scale = np.float32(1.5)
+    table = np.random.default_rng(16).standard_normal((3, 4)).astype(np.float32)
+    np.save(base / "input.npy", rows)
+    np.save(base / "scale.npy", scale)
+    np.save(base / "table.npy", table)
+    np.save(base / "reference.npy", per_call.serve(rows, scale, table)["out"].numpy())
+    writer.special["per_call_inputs"] = "per_call_inputs"
     # A common slip: tf.saved_model.save without signatures= keeps the functions, but no signature
     # (TF makes one only of an object's single tf.function).
     unsigned = tf.Module()

@@ -332,10 +332,23 @@ class ModelSource:
         return tf.function(lambda *tensors: self.call(dict(zip(names, tensors)))).get_concrete_function(
             *specs).graph.as_graph_def()
 
+    def per_call_inputs(self):
+        """The inputs fed whole with every run rather than by rows: scalars (a threshold), and inputs
+        whose first dimension the signature fixes while another input's is open (a table [3, 4] beside
+        x [None, 4]). Programs take them at their own shape; the backends never pad or split them
+        (core/per_call_inputs.h, the same rule)."""
+        def open_batch(spec):
+            return spec.shape.rank is None or (spec.shape.rank >= 1 and spec.shape.as_list()[0] is None)
+
+        any_open = any(open_batch(spec) for spec in self.input_specs.values())
+        return {name for name, spec in self.input_specs.items()
+                if spec.shape.rank == 0 or (any_open and not open_batch(spec))}
+
     def fixed_batch(self):
         """The batch the signature fixes (an input of shape [1, 16] takes one row), or None."""
+        per_call = self.per_call_inputs()
         fixed = {name: spec.shape.as_list()[0] for name, spec in self.input_specs.items()
-                 if spec.shape.rank and spec.shape.as_list()[0] is not None}
+                 if name not in per_call and spec.shape.rank and spec.shape.as_list()[0] is not None}
         if len(set(fixed.values())) > 1:
             fail("the inputs fix different batches "
                  f"({', '.join(f'{name}: {batch}' for name, batch in sorted(fixed.items()))})")
@@ -370,10 +383,11 @@ class ModelSource:
             return {spec.name: np.ones(spec.shape, spec.dtype.as_numpy_dtype) for spec in self.batch_specs(rows)}
 
         # The changed row holds twos (False for bool): zeros would stop a model that divides by an
-        # integer input, in TF as in no run a user makes of it.
+        # integer input, in TF as in no run a user makes of it. Per-call inputs are the same in every run.
         last_row_changed = ones(batch)
-        for value in last_row_changed.values():
-            value[-1] = False if value.dtype == bool else 2
+        for name, value in last_row_changed.items():
+            if name not in self.per_call_inputs():
+                value[-1] = False if value.dtype == bool else 2
         feeds = [ones(batch), ones(batch), last_row_changed] + ([ones(batch + 1)] if fixed is None else [])
         try:
             runs = [{key: np.asarray(tensor) for key, tensor in self.call(
@@ -424,7 +438,8 @@ class ModelSource:
 
     def _find_index_ranges(self):
         import numpy as np
-        integer = [name for name in self.input_names if self.input_specs[name].dtype.name in ("int32", "int64")]
+        integer = [name for name in self.input_names if self.input_specs[name].dtype.name in ("int32", "int64")
+                   and name not in self.per_call_inputs()]
         if not integer:
             return {}
         batch = self.fixed_batch() or 1
@@ -515,17 +530,30 @@ class ModelSource:
         return ranges
 
     def inputs_manifest(self, backend):
-        """The inputs as manifests list them (dtype, shape with -1 for the batch), checked; with the
-        values an integer input may hold where the model looks it up in a table (index_ranges)."""
+        """The inputs as manifests list them (dtype, shape with -1 for the batch; a per-call input's
+        own shape), checked; with the values an integer input may hold where the model looks it up in
+        a table (index_ranges)."""
+        per_call = self.per_call_inputs()
+        if per_call and len(per_call) == len(self.input_names):
+            fail(f"no input has a batch dimension (inputs: {', '.join(f'{name} {self.input_specs[name].shape}' for name in self.input_names)}): "
+                 f"the {backend} backend runs batches of rows along an input's first dimension; run the model on "
+                 "the TensorFlow backend")
         inputs = []
         for name in self.input_names:
             spec = self.input_specs[name]
             if spec.dtype.name not in DTYPES:
                 fail(f"input '{name}' has dtype {spec.dtype.name}; the {backend} backend takes {sorted(DTYPES)}")
-            if spec.shape.rank is None or spec.shape.rank < 1 or None in spec.shape.as_list()[1:]:
-                fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be known; "
-                     f"fix them with --input-shape {name}=D1,D2,...")
-            inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
+            if name in per_call:
+                if None in spec.shape.as_list():
+                    fail(f"input '{name}' has shape {spec.shape}, fed whole with every run (its first dimension is "
+                         "fixed while another input's batch is open): every dimension must be known; fix them with "
+                         f"--input-shape {name}=D2,... (the dimensions after the first)")
+                inputs.append({"name": name, "dtype": spec.dtype.name, "shape": spec.shape.as_list()})
+            else:
+                if spec.shape.rank is None or spec.shape.rank < 1 or None in spec.shape.as_list()[1:]:
+                    fail(f"input '{name}' has shape {spec.shape}: every dimension but the first (the batch) must be "
+                         f"known; fix them with --input-shape {name}=D1,D2,...")
+                inputs.append({"name": name, "dtype": spec.dtype.name, "shape": [-1] + spec.shape.as_list()[1:]})
             if not self.saved_model:
                 inputs[-1]["tensor"] = f"{name}:0"  # runs may name a frozen graph's tensors as the TF backend's do
         for entry in inputs:
@@ -534,8 +562,11 @@ class ModelSource:
         return inputs
 
     def batch_specs(self, batch):
-        """The inputs' TensorSpecs at `batch` rows, in input_names order."""
-        return [self.tf.TensorSpec([batch] + self.input_specs[name].shape.as_list()[1:], self.input_specs[name].dtype,
+        """The inputs' TensorSpecs at `batch` rows (per-call inputs at their own shape), in input_names
+        order."""
+        per_call = self.per_call_inputs()
+        return [self.tf.TensorSpec(self.input_specs[name].shape if name in per_call else
+                                   [batch] + self.input_specs[name].shape.as_list()[1:], self.input_specs[name].dtype,
                                    name=name) for name in self.input_names]
 
     def frozen_function(self, batch, half_as_bits=False):

@@ -44,21 +44,22 @@ class AotModel final : public Model {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
     return run_signature_over_batch_sizes(
         signature, inputs, output_names, manifest_.batch_sizes,
-        [&](std::size_t size_index, const std::vector<Tensor>& part) { return run_on(size_index, part); }, info_.path);
+        [&](std::size_t size_index, const BatchPart& part) { return run_on(size_index, part); }, info_.path);
   }
 
  private:
-  // `inputs` (rows <= the batch size) on the function compiled for batch_sizes[size_index], on
-  // this thread: inputs read in place when they fill the batch and are aligned, else staged and
-  // padded with zeros; the outputs' first `rows` rows copied out.
-  std::vector<Tensor> run_on(std::size_t size_index, const std::vector<Tensor>& inputs) const {
+  // `part` (rows <= the batch size) on the function compiled for batch_sizes[size_index], on
+  // this thread: inputs read in place when they fill the batch (per-call inputs always do) and are
+  // aligned, else staged and padded with zeros; the outputs' first `rows` rows copied out.
+  std::vector<Tensor> run_on(std::size_t size_index, const BatchPart& part) const {
     const HepinferAotPackage& table = library_.table();
     const std::int64_t batch = manifest_.batch_sizes[size_index];
-    const std::int64_t rows = inputs.front().rows();
+    const std::vector<Tensor>& inputs = part.inputs;
+    const std::int64_t rows = part.rows;
     const detail::InstancePool::Lease instance = pools_[size_index]->borrow();
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const Tensor& input = inputs[i];
-      if (rows == batch && is_aligned(input.raw_data())) {
+      if ((rows == batch || part.per_call[i]) && is_aligned(input.raw_data())) {
         table.set_input(instance->function(), static_cast<std::int32_t>(i), input.raw_data());
         continue;
       }

@@ -33,9 +33,11 @@ nlohmann::json described_tensors(const std::vector<TensorInfo>& tensors) {
   return list;
 }
 
+// The bytes of `tensor` at a batch of `rows`; a per-call input's (its first dimension known) at any.
 std::int64_t bytes_at(const TensorInfo& tensor, std::int64_t rows) {
-  std::int64_t elements = rows;
-  for (std::size_t d = 1; d < tensor.shape.rank(); ++d) elements *= tensor.shape[d];
+  const bool follows_batch = tensor.shape.rank() > 0 && tensor.shape[0] == Shape::kUnknownDim;
+  std::int64_t elements = follows_batch ? rows : 1;
+  for (std::size_t d = follows_batch ? 1 : 0; d < tensor.shape.rank(); ++d) elements *= tensor.shape[d];
   return elements * static_cast<std::int64_t>(dtype_size(tensor.dtype));
 }
 

@@ -1,9 +1,11 @@
 #include "hepinfer/batching/dynamic_batcher.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/per_call_inputs.h"
 
 namespace hepinfer::batching {
 namespace {
@@ -13,22 +15,30 @@ constexpr std::size_t kLatencyWindow = 100'000;
 
 double microseconds(Clock::duration duration) { return std::chrono::duration<double, std::micro>(duration).count(); }
 
-// The rows every input shares, or -1 if the request cannot be merged with others.
-std::int64_t mergeable_rows(const std::vector<NamedTensor>& inputs) {
+// The rows every input that follows the batch shares, or -1 if the request cannot be merged with
+// others (no such input, or inputs that disagree).
+std::int64_t mergeable_rows(const std::vector<NamedTensor>& inputs, const std::vector<bool>& per_call) {
   std::int64_t rows = -1;
-  for (const NamedTensor& input : inputs) {
-    if (input.tensor.shape().rank() == 0) return -1;
-    if (rows >= 0 && input.tensor.rows() != rows) return -1;
-    rows = input.tensor.rows();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (per_call[i]) continue;
+    if (rows >= 0 && inputs[i].tensor.rows() != rows) return -1;
+    rows = inputs[i].tensor.rows();
   }
   return rows;
 }
 
-// Whether `other` can share a backend run with `head`: same names, signature and threading, and
-// every input of the same dtype and row shape.
+bool same_values(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         (a.byte_size() == 0 || std::memcmp(a.raw_data(), b.raw_data(), a.byte_size()) == 0);
+}
+
+// Whether `other` can share a backend run with `head`: same names, signature and threading, every
+// input that follows the batch of the same dtype and row shape, and every per-call input equal
+// (the merged run feeds one).
 bool compatible(const std::vector<NamedTensor>& head_inputs, const std::vector<std::string>& head_outputs,
-                const RunOptions& head_options, const std::vector<NamedTensor>& inputs,
-                const std::vector<std::string>& outputs, const RunOptions& options) {
+                const RunOptions& head_options, const std::vector<bool>& per_call,
+                const std::vector<NamedTensor>& inputs, const std::vector<std::string>& outputs,
+                const RunOptions& options) {
   if (head_outputs != outputs || head_options.signature != options.signature ||
       head_options.threading != options.threading || head_inputs.size() != inputs.size()) {
     return false;
@@ -36,9 +46,12 @@ bool compatible(const std::vector<NamedTensor>& head_inputs, const std::vector<s
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& a = head_inputs[i].tensor;
     const Tensor& b = inputs[i].tensor;
-    if (head_inputs[i].name != inputs[i].name || a.dtype() != b.dtype() || a.shape().rank() != b.shape().rank()) {
-      return false;
+    if (head_inputs[i].name != inputs[i].name) return false;
+    if (per_call[i]) {
+      if (!same_values(a, b)) return false;
+      continue;
     }
+    if (a.dtype() != b.dtype() || a.shape().rank() != b.shape().rank()) return false;
     for (std::size_t axis = 1; axis < a.shape().dims().size(); ++axis) {
       if (a.shape()[axis] != b.shape()[axis]) return false;
     }
@@ -120,7 +133,8 @@ void DynamicBatcher::complete(Request& request, BatchResult result) {
 }
 
 void DynamicBatcher::enqueue(Request request) const {
-  request.rows = mergeable_rows(request.inputs);
+  request.per_call = per_call_inputs(request.inputs, find_run_signature(model_->info(), request.options));
+  request.rows = mergeable_rows(request.inputs, request.per_call);
   request.submitted = Clock::now();
   {
     std::lock_guard lock(mutex_);
@@ -218,7 +232,8 @@ std::vector<DynamicBatcher::Request> DynamicBatcher::take_batch(std::unique_lock
   for (auto it = queue_.begin(); it != queue_.end() && rows < options_.max_batch_rows;) {
     const Request& head = batch[0];  // re-read: push_back below may move the vector
     if (it->rows >= 0 && rows + it->rows <= options_.max_batch_rows &&
-        compatible(head.inputs, head.output_names, head.options, it->inputs, it->output_names, it->options)) {
+        compatible(head.inputs, head.output_names, head.options, head.per_call, it->inputs, it->output_names,
+                   it->options)) {
       rows += it->rows;
       batch.push_back(std::move(*it));
       it = queue_.erase(it);
@@ -285,6 +300,10 @@ std::optional<std::vector<Tensor>> DynamicBatcher::run_merged(const std::vector<
   try {
     std::vector<NamedTensor> merged;
     for (std::size_t i = 0; i < batch.front().inputs.size(); ++i) {
+      if (batch.front().per_call[i]) {  // equal in every request (compatible)
+        merged.push_back(batch.front().inputs[i]);
+        continue;
+      }
       std::vector<Tensor> parts;
       parts.reserve(batch.size());
       for (const Request& request : batch) parts.push_back(request.inputs[i].tensor);

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/per_call_inputs.h"
 
 namespace hepinfer::batching {
 namespace {
@@ -28,12 +29,14 @@ std::string memory_text(const ModelInfo& info) {
          std::to_string(info.memory->bytes_per_row) + " B per row";
 }
 
-// The rows shared by every input of rank > 0; -1 when there is none or they disagree.
-std::int64_t common_rows(const std::vector<NamedTensor>& inputs, std::string& disagreement) {
+// The rows shared by every input that follows the batch; -1 when there is none or they disagree.
+std::int64_t common_rows(const std::vector<NamedTensor>& inputs, const std::vector<bool>& per_call,
+                         std::string& disagreement) {
   std::int64_t rows = -1;
   const NamedTensor* first = nullptr;
-  for (const NamedTensor& input : inputs) {
-    if (input.tensor.shape().rank() == 0) continue;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const NamedTensor& input = inputs[i];
+    if (per_call[i]) continue;
     if (first == nullptr) {
       first = &input;
       rows = input.tensor.rows();
@@ -114,7 +117,8 @@ std::vector<Tensor> SplittingModel::run(const std::vector<NamedTensor>& inputs,
                                         const RunOptions& options) const {
   runs_.fetch_add(1, std::memory_order_relaxed);
   std::string disagreement;
-  const std::int64_t rows = common_rows(inputs, disagreement);
+  const std::vector<bool> per_call = per_call_inputs(inputs, find_run_signature(model_->info(), options));
+  const std::int64_t rows = common_rows(inputs, per_call, disagreement);
   if (rows < 0) {
     // No input with rows, or inputs that disagree: nothing to split by; the backend judges.
     backend_runs_.fetch_add(1, std::memory_order_relaxed);
@@ -138,7 +142,7 @@ std::vector<Tensor> SplittingModel::run(const std::vector<NamedTensor>& inputs,
   std::vector<std::vector<Tensor>> parts;  // [output][chunk]
   for (std::int64_t begin = 0; begin < rows;) {
     const std::int64_t end = std::min(rows, begin + std::max<std::int64_t>(1, batch_limit()));
-    std::vector<std::vector<Tensor>> chunk = run_rows(inputs, output_names, options, begin, end);
+    std::vector<std::vector<Tensor>> chunk = run_rows(inputs, per_call, output_names, options, begin, end);
     if (parts.empty()) parts.resize(chunk.size());
     for (std::size_t o = 0; o < chunk.size(); ++o) {
       for (Tensor& tensor : chunk[o]) parts[o].push_back(std::move(tensor));
@@ -158,13 +162,14 @@ std::vector<Tensor> SplittingModel::run(const std::vector<NamedTensor>& inputs,
 // Runs rows [begin, end) as one backend run, or in halves after an out-of-memory error.
 // Returns [output][piece].
 std::vector<std::vector<Tensor>> SplittingModel::run_rows(const std::vector<NamedTensor>& inputs,
+                                                          const std::vector<bool>& per_call,
                                                           const std::vector<std::string>& output_names,
                                                           const RunOptions& options, std::int64_t begin,
                                                           std::int64_t end) const {
   std::vector<NamedTensor> chunk_inputs;
   chunk_inputs.reserve(inputs.size());
-  for (const NamedTensor& input : inputs) {
-    chunk_inputs.push_back({input.name, input.tensor.shape().rank() == 0 ? input.tensor : input.tensor.slice_rows(begin, end)});
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    chunk_inputs.push_back({inputs[i].name, per_call[i] ? inputs[i].tensor : inputs[i].tensor.slice_rows(begin, end)});
   }
   std::vector<Tensor> outputs;
   try {
@@ -180,7 +185,7 @@ std::vector<std::vector<Tensor>> SplittingModel::run_rows(const std::vector<Name
     const std::int64_t step = std::max<std::int64_t>(1, batch_limit());
     std::vector<std::vector<Tensor>> pieces;
     for (std::int64_t chunk = begin; chunk < end; chunk += step) {
-      std::vector<std::vector<Tensor>> part = run_rows(inputs, output_names, options, chunk, std::min(end, chunk + step));
+      std::vector<std::vector<Tensor>> part = run_rows(inputs, per_call, output_names, options, chunk, std::min(end, chunk + step));
       if (pieces.empty()) pieces.resize(part.size());
       for (std::size_t o = 0; o < part.size(); ++o) {
         for (Tensor& tensor : part[o]) pieces[o].push_back(std::move(tensor));

@@ -2,13 +2,22 @@
 
 #include <algorithm>
 
+#include "hepinfer/core/per_call_inputs.h"
+
 namespace hepinfer {
 
-bool is_empty_batch(const std::vector<NamedTensor>& inputs) {
+bool is_empty_batch(const std::vector<NamedTensor>& inputs, const SignatureInfo* signature) {
+  // Every run comes here: the signature is consulted only when some input has 0 rows.
+  if (std::none_of(inputs.begin(), inputs.end(), [](const NamedTensor& input) {
+        return input.tensor.shape().rank() > 0 && input.tensor.rows() == 0;
+      })) {
+    return false;
+  }
+  const std::vector<bool> per_call = per_call_inputs(inputs, signature);
   bool any_batched = false;
-  for (const NamedTensor& input : inputs) {
-    if (input.tensor.shape().rank() == 0) continue;
-    if (input.tensor.rows() != 0) return false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (per_call[i]) continue;
+    if (inputs[i].tensor.rows() != 0) return false;
     any_batched = true;
   }
   return any_batched;
@@ -28,11 +37,13 @@ std::optional<std::vector<Tensor>> empty_outputs_from_metadata(const std::vector
   return empty;
 }
 
-std::vector<NamedTensor> empty_batch_probe_inputs(const std::vector<NamedTensor>& inputs) {
+std::vector<NamedTensor> empty_batch_probe_inputs(const std::vector<NamedTensor>& inputs, const SignatureInfo* signature) {
+  const std::vector<bool> per_call = per_call_inputs(inputs, signature);
   std::vector<NamedTensor> probe;
   probe.reserve(inputs.size());
-  for (const NamedTensor& input : inputs) {
-    if (input.tensor.shape().rank() == 0) {
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const NamedTensor& input = inputs[i];
+    if (per_call[i]) {
       probe.push_back(input);
       continue;
     }

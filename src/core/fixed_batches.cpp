@@ -7,6 +7,7 @@
 
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/per_call_inputs.h"
 #include "hepinfer/core/signature_binding.h"
 
 namespace hepinfer {
@@ -19,9 +20,21 @@ Tensor padded_to_rows(const Tensor& tensor, std::int64_t rows) {
   return result;
 }
 
+namespace {
+
+std::int64_t batch_rows(const std::vector<Tensor>& inputs, const std::vector<bool>& per_call) {
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!per_call[i]) return inputs[i].rows();
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_sizes, const std::vector<Tensor>& inputs,
-                                         const RunOnBatchSize& run_one, std::string_view model) {
-  const std::int64_t rows = inputs.front().rows();
+                                         const std::vector<bool>& per_call, const RunOnBatchSize& run_one,
+                                         std::string_view model) {
+  const std::int64_t rows = batch_rows(inputs, per_call);
   const std::int64_t largest = batch_sizes.back();
   const auto check_rows = [&](const std::vector<Tensor>& outputs, std::int64_t expected) {
     for (const Tensor& output : outputs) {
@@ -33,7 +46,8 @@ std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_siz
   };
   if (rows <= largest) {
     const auto fits = std::find_if(batch_sizes.begin(), batch_sizes.end(), [&](std::int64_t size) { return size >= rows; });
-    std::vector<Tensor> outputs = run_one(static_cast<std::size_t>(fits - batch_sizes.begin()), inputs);
+    std::vector<Tensor> outputs =
+        run_one(static_cast<std::size_t>(fits - batch_sizes.begin()), BatchPart{inputs, per_call, rows});
     check_rows(outputs, rows);
     return outputs;
   }
@@ -42,8 +56,10 @@ std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_siz
     const std::int64_t end = std::min(rows, begin + largest);
     std::vector<Tensor> part;
     part.reserve(inputs.size());
-    for (const Tensor& input : inputs) part.push_back(input.slice_rows(begin, end));
-    parts.push_back(run_over_batch_sizes(batch_sizes, part, run_one, model));
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      part.push_back(per_call[i] ? inputs[i] : inputs[i].slice_rows(begin, end));
+    }
+    parts.push_back(run_over_batch_sizes(batch_sizes, part, per_call, run_one, model));
   }
   std::vector<Tensor> outputs;
   for (std::size_t o = 0; o < parts.front().size(); ++o) {
@@ -61,7 +77,10 @@ std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signatur
                                                    const RunOnBatchSize& run_one, std::string_view model) {
   const std::vector<Tensor> ordered = bind_inputs(signature, inputs, model);
   const std::vector<std::size_t> selected = select_outputs(signature, output_names, model);
-  if (ordered.front().rows() == 0) {
+  std::vector<bool> per_call;
+  per_call.reserve(signature.inputs.size());
+  for (const TensorInfo& input : signature.inputs) per_call.push_back(is_per_call_input(input, signature));
+  if (batch_rows(ordered, per_call) == 0) {
     std::vector<const TensorInfo*> selected_infos;
     for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);
     std::optional<std::vector<Tensor>> empty = empty_outputs_from_metadata(selected_infos);
@@ -71,7 +90,7 @@ std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signatur
     }
     return *std::move(empty);
   }
-  std::vector<Tensor> all = run_over_batch_sizes(batch_sizes, ordered, run_one, model);
+  std::vector<Tensor> all = run_over_batch_sizes(batch_sizes, ordered, per_call, run_one, model);
   if (output_names.empty()) return all;
   std::vector<Tensor> outputs;
   outputs.reserve(selected.size());

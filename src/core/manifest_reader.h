@@ -3,6 +3,7 @@
 // per malformed field. Private to the library (not installed): nlohmann-json is needed to build
 // the backends, not by their users.
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <set>
@@ -54,8 +55,10 @@ class ManifestReader {
     return value.get<std::int64_t>();
   }
 
-  // A tensor entry {"name", "dtype", "shape": [-1, known...], optional "tensor": "x:0"}.
-  TensorInfo tensor(const nlohmann::json& entry, const std::string& field) const {
+  // A tensor entry {"name", "dtype", "shape": [-1, known...], optional "tensor": "x:0"}. With
+  // `per_call_allowed`, the shape may also be fully known (an input fed whole with every run,
+  // core/per_call_inputs.h; [] for a scalar).
+  TensorInfo tensor(const nlohmann::json& entry, const std::string& field, bool per_call_allowed = false) const {
     TensorInfo info;
     info.key = text(entry, "name", field + ".name");
     // The graph tensor's name ("x:0") for models compiled from frozen graphs, whose runs may name it.
@@ -65,14 +68,15 @@ class ManifestReader {
     if (!parsed) fail(field + ".dtype", "'" + dtype + "' is not float32, float64, int32, int64 or bool");
     info.dtype = *parsed;
     const nlohmann::json& shape = at(entry, "shape", field + ".shape");
-    if (!shape.is_array() || shape.empty()) fail(field + ".shape", "expected a list of dimensions, the first -1");
+    const std::string expected = per_call_allowed ? "expected -1 (the batch) or a known dimension, then known dimensions"
+                                                  : "expected -1 (the batch) and then known dimensions";
+    if (!shape.is_array() || (shape.empty() && !per_call_allowed)) fail(field + ".shape", expected);
     std::vector<std::int64_t> dims;
     for (std::size_t i = 0; i < shape.size(); ++i) {
       if (!shape[i].is_number_integer()) fail(field + ".shape", "expected integer dimensions");
       const std::int64_t dim = shape[i].get<std::int64_t>();
-      if ((i == 0 && dim != -1) || (i > 0 && dim < 0)) {
-        fail(field + ".shape", "expected -1 (the batch) and then known dimensions");
-      }
+      const bool batch = i == 0 && dim == -1;
+      if (!batch && (dim < 0 || (i == 0 && !per_call_allowed))) fail(field + ".shape", expected);
       dims.push_back(dim);
     }
     info.shape = Shape(std::move(dims));
@@ -88,15 +92,22 @@ class ManifestReader {
     return info;
   }
 
-  // A non-empty list of tensor entries with distinct names.
+  // A non-empty list of tensor entries with distinct names. Inputs (`key` "inputs") may include
+  // per-call ones, beside at least one that follows the batch; outputs all follow it.
   std::vector<TensorInfo> tensors(const nlohmann::json& manifest, const std::string& key) const {
     const nlohmann::json& list = at(manifest, key, key);
     if (!list.is_array() || list.empty()) fail(key, "expected a non-empty list");
+    const bool inputs = key == "inputs";
     std::vector<TensorInfo> infos;
     std::set<std::string> names;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      infos.push_back(tensor(list[i], key + "[" + std::to_string(i) + "]"));
+      infos.push_back(tensor(list[i], key + "[" + std::to_string(i) + "]", inputs));
       if (!names.insert(infos.back().key).second) fail(key, "'" + infos.back().key + "' appears twice");
+    }
+    if (inputs && std::none_of(infos.begin(), infos.end(), [](const TensorInfo& info) {
+          return info.shape.rank() > 0 && info.shape[0] == Shape::kUnknownDim;
+        })) {
+      fail(key, "expected at least one input whose first dimension is -1 (the batch)");
     }
     return infos;
   }

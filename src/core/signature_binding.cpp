@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/per_call_inputs.h"
 
 namespace hepinfer {
 namespace {
@@ -44,6 +45,7 @@ std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vecto
   const auto where = [&] { return "model '" + std::string(model) + "': "; };
   std::vector<Tensor> ordered;
   ordered.reserve(signature.inputs.size());
+  const TensorInfo* first_batched = nullptr;  // the first input that follows the batch
   for (const TensorInfo& expected : signature.inputs) {
     const auto given = std::find_if(inputs.begin(), inputs.end(),
                                     [&](const NamedTensor& input) { return names_tensor(expected, input.name); });
@@ -57,12 +59,16 @@ std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vecto
       if (expected.dtype == DType::kInt64) check_indices<std::int64_t>(given->tensor, expected, range, model);
       if (expected.dtype == DType::kInt32) check_indices<std::int32_t>(given->tensor, expected, range, model);
     }
-    if (!ordered.empty() && given->tensor.rows() != ordered.front().rows()) {
-      throw ShapeMismatchError(where() + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
-                               " rows, input '" + signature.inputs[0].key + "' " +
-                               std::to_string(ordered.front().rows()) + "; every input needs the same rows");
-    }
     ordered.push_back(given->tensor);
+    if (is_per_call_input(expected, signature)) continue;
+    if (first_batched == nullptr) {
+      first_batched = &expected;
+    } else if (const Tensor& first = ordered[static_cast<std::size_t>(first_batched - signature.inputs.data())];
+               given->tensor.rows() != first.rows()) {
+      throw ShapeMismatchError(where() + "input '" + expected.key + "' has " + std::to_string(given->tensor.rows()) +
+                               " rows, input '" + first_batched->key + "' " + std::to_string(first.rows()) +
+                               "; every input that follows the batch needs the same rows");
+    }
   }
   for (const NamedTensor& input : inputs) {
     if (std::none_of(signature.inputs.begin(), signature.inputs.end(),

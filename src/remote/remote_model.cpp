@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "hepinfer/core/empty_batch.h"
+#include "hepinfer/core/per_call_inputs.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
 #include "bearer_token.h"
@@ -222,7 +223,7 @@ class RemoteModel::Impl {
     try {
       call->outputs = resolve_outputs(output_names);
       check_inputs(inputs);
-      if (is_empty_batch(inputs)) {
+      if (is_empty_batch(inputs, find_run_signature(info_, {}))) {
         std::vector<const TensorInfo*> metadata;
         for (const std::string& name : call->outputs) metadata.push_back(find_output(name));
         if (auto empty = empty_outputs_from_metadata(metadata)) {

@@ -4,6 +4,7 @@
 
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
+#include "hepinfer/core/per_call_inputs.h"
 #include "model_metadata.h"
 #include "runtime_state.h"
 #include "tensor_bridge.h"
@@ -40,7 +41,8 @@ std::vector<Tensor> TfModel::run(const std::vector<NamedTensor>& inputs, const s
     if (call.input_infos[i] != nullptr) check_input_matches(*call.input_infos[i], inputs[i].tensor, info_.path);
   }
   const ThreadingMode mode = options.threading.value_or(info_.threading);
-  if (is_empty_batch(inputs)) return run_empty_batch(call, inputs, mode);
+  const SignatureInfo* signature = find_run_signature(info_, options);
+  if (is_empty_batch(inputs, signature)) return run_empty_batch(call, inputs, signature, mode);
   return execute(call, inputs, mode);
 }
 
@@ -82,9 +84,9 @@ void TfModel::check_output_shape(const TensorInfo& expected, const Tensor& outpu
 }
 
 std::vector<Tensor> TfModel::run_empty_batch(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
-                                             ThreadingMode mode) const {
+                                             const SignatureInfo* signature, ThreadingMode mode) const {
   if (auto outputs = empty_outputs_from_metadata(call.output_infos)) return std::move(*outputs);
-  if (auto outputs = empty_outputs_from_probe(execute(call, empty_batch_probe_inputs(inputs), mode),
+  if (auto outputs = empty_outputs_from_probe(execute(call, empty_batch_probe_inputs(inputs, signature), mode),
                                               call.output_infos)) {
     return std::move(*outputs);
   }

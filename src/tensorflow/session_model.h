@@ -71,7 +71,7 @@ class TfModel final : public Model {
   // An empty batch never reaches TF's kernels (see hepinfer/core/empty_batch.h): oneDNN's
   // convolution answers it wrongly and recurrent layers cannot run it at all.
   std::vector<Tensor> run_empty_batch(const PreparedCall& call, const std::vector<NamedTensor>& inputs,
-                                      ThreadingMode mode) const;
+                                      const SignatureInfo* signature, ThreadingMode mode) const;
 
   // Callables are made once per combination of names and cached; later runs only look them up.
   const PreparedCall& prepared_call(const std::vector<NamedTensor>& inputs,

@@ -44,16 +44,20 @@ class XlaModel final : public Model {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
     return run_signature_over_batch_sizes(
         signature, inputs, output_names, info_.batch_sizes,
-        [&](std::size_t size_index, const std::vector<Tensor>& part) { return run_padded(batches_[size_index], part); },
+        [&](std::size_t size_index, const BatchPart& part) { return run_padded(batches_[size_index], part); },
         info_.path);
   }
 
  private:
-  // `inputs` (rows <= batch.rows) on `batch`'s program, padded with zeros; outputs cut back.
-  std::vector<Tensor> run_padded(const CompiledBatch& batch, const std::vector<Tensor>& inputs) const {
-    const std::int64_t rows = inputs.front().rows();
+  // `part` (rows <= batch.rows) on `batch`'s program, padded with zeros; outputs cut back.
+  std::vector<Tensor> run_padded(const CompiledBatch& batch, const BatchPart& part) const {
+    const std::int64_t rows = part.rows;
     std::vector<Tensor> fed;
-    for (const Tensor& input : inputs) fed.push_back(rows == batch.rows ? input : padded_to_rows(input, batch.rows));
+    fed.reserve(part.inputs.size());
+    for (std::size_t i = 0; i < part.inputs.size(); ++i) {
+      const Tensor& input = part.inputs[i];
+      fed.push_back(rows == batch.rows || part.per_call[i] ? input : padded_to_rows(input, batch.rows));
+    }
     std::vector<Tensor> outputs = batch.program->run(fed);
     for (Tensor& output : outputs) {
       if (output.shape().rank() == 0 || output.rows() != batch.rows) {

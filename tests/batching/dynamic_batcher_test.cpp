@@ -104,6 +104,36 @@ TEST(DynamicBatcher, ConcurrentRequestsShareOneRun) {
   EXPECT_LT(statistics.queue_delay.max_us, 1e6);
 }
 
+// Per-call inputs (a scalar, a table whose first dimension the signature fixes) are not rows:
+// requests whose per-call inputs are equal share a run, which feeds them once; others run apart.
+TEST(DynamicBatcher, RequestsShareARunOnlyWithEqualPerCallInputs) {
+  auto backend = std::make_shared<test::RowModel>();
+  DynamicBatcher batcher(backend, {.max_batch_rows = 64, .max_delay = 200ms});
+  constexpr int kThreads = 8;
+  std::barrier start(kThreads);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> requesters;
+  for (int t = 0; t < kThreads; ++t) {
+    requesters.emplace_back([&, t] {
+      // Two rows each, as many as the bias has: a batcher taking it for rows would concatenate it.
+      const std::vector<NamedTensor> inputs{
+          {"x", request_rows(2, t, 0)},
+          {"scale", Tensor::from_values<float>(Shape({}), {t % 2 == 0 ? 1.0f : 3.0f})},
+          {"bias", Tensor::from_values<float>(Shape({2}), {0.5f, 0.25f})}};
+      start.arrive_and_wait();
+      const auto outputs = batcher.run(inputs, {});
+      const auto expected = test::RowModel().run(inputs, {});
+      if (!same_values(outputs[0], expected[0]) || !same_values(outputs[1], expected[1])) ++wrong;
+    });
+  }
+  for (auto& requester : requesters) requester.join();
+  EXPECT_EQ(wrong.load(), 0);
+  const BatcherStatistics statistics = batcher.statistics();
+  EXPECT_EQ(statistics.requests, kThreads);
+  EXPECT_GE(statistics.executions, 2) << "two scales cannot share a run";
+  EXPECT_LT(statistics.executions, kThreads) << "equal scales and biases share one";
+}
+
 TEST(DynamicBatcher, ABadRequestFailsAloneAndTheOthersSucceed) {
   auto backend = std::make_shared<test::RowModel>();
   DynamicBatcher batcher(backend, {.max_batch_rows = 64, .max_delay = 20ms});

@@ -1,7 +1,8 @@
 #pragma once
 // A small in-process backend for batching tests that need no TensorFlow. It does real work on
-// real tensors, row by row: for input "x" (float32 [rows, k]) and an optional scalar "scale",
-// output "sum" is float32 [rows] (scale * the row's sum) and "doubled" is float32 [rows, k].
+// real tensors, row by row: for input "x" (float32 [rows, k]) and the optional per-call inputs
+// "scale" (a scalar) and "bias" (float32 [2]: the signature fixes its first dimension), output
+// "sum" is float32 [rows] (scale * the row's sum + both biases) and "doubled" is float32 [rows, k].
 // Each run needs 8 bytes of scratch memory per element; a run that needs more than the cap
 // throws ResourceExhaustedError, as TF's allocator does when a device's memory runs out. Given
 // batch sizes, a run's scratch is counted at its rows padded up to the next of them, as an XLA
@@ -27,7 +28,9 @@ class RowModel final : public Model {
     info_.path = "row_model";
     info_.default_signature = "serving_default";
     SignatureInfo signature{"serving_default",
-                            {{"x", "x:0", DType::kFloat32, Shape({-1, -1})}},
+                            {{"x", "x:0", DType::kFloat32, Shape({-1, -1})},
+                             {"scale", "scale:0", DType::kFloat32, Shape({})},
+                             {"bias", "bias:0", DType::kFloat32, Shape({2})}},
                             {{"sum", "sum:0", DType::kFloat32, Shape({-1})},
                              {"doubled", "doubled:0", DType::kFloat32, Shape({-1, -1})}}};
     info_.signatures.push_back(signature);
@@ -39,10 +42,16 @@ class RowModel final : public Model {
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>&,
                           const RunOptions& = {}) const override {
     const Tensor* x = nullptr;
-    float scale = 1.0f;
+    float scale = 1.0f, bias = 0.0f;
     for (const NamedTensor& input : inputs) {
       if (input.name == "x") x = &input.tensor;
       if (input.name == "scale") scale = input.tensor.values<float>()[0];
+      if (input.name == "bias") {
+        if (input.tensor.shape() != Shape({2})) {
+          throw ShapeMismatchError("row_model: input 'bias' must be float32[2], got " + input.tensor.description());
+        }
+        bias = input.tensor.values<float>()[0] + input.tensor.values<float>()[1];
+      }
     }
     if (x == nullptr) throw InvalidArgumentError("row_model needs input 'x'");
     runs.fetch_add(1);
@@ -63,7 +72,7 @@ class RowModel final : public Model {
         total += in[r * width + c];
         twice[r * width + c] = 2 * in[r * width + c];
       }
-      sums[r] = scale * total;
+      sums[r] = scale * total + bias;
     }
     return {sum, doubled};
   }

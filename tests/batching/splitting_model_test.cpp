@@ -62,6 +62,16 @@ TEST(SplittingModel, ScalarInputsGoWholeToEveryChunk) {
   expect_identical(model.run(inputs, {}), backend->run(inputs, {}));
 }
 
+// A per-call input whose first dimension the signature fixes is not rows, even when it has as many
+// as the batch: the chunks get it whole.
+TEST(SplittingModel, PerCallInputsGoWholeToEveryChunk) {
+  auto backend = std::make_shared<test::RowModel>();
+  SplittingModel model(backend, {.max_batch_rows = 1});
+  const std::vector<NamedTensor> inputs{{"x", rows_of(2)}, {"bias", Tensor::from_values<float>(Shape({2}), {0.5f, 4.0f})}};
+  expect_identical(model.run(inputs, {}), backend->run(inputs, {}));
+  EXPECT_EQ(model.statistics().backend_runs, 2);
+}
+
 TEST(SplittingModel, EmptyAndSingleRowBatchesPassThrough) {
   auto backend = std::make_shared<test::RowModel>();
   SplittingModel model(backend, {.max_batch_rows = 1});

@@ -759,6 +759,41 @@ TEST_F(Cli, ASignatureThatFixesTheBatchCompilesThatBatchAlone) {
   EXPECT_TENSORS_MATCH(read_npy(scratch_ / "out.npy"), read_npy(model / "reference.npy"), 2e-6);
 }
 
+// Inputs fed whole with every run (a scalar, a table whose first dimension the signature fixes
+// beside an open batch) are compiled at their own shape, and neither padded nor split, on every
+// backend, even when the table has as many rows as the batch (3 here).
+TEST_F(Cli, PerCallInputsAreFedWholeToEveryRunAndPart) {
+  const fs::path model = test::special_model("per_call_inputs");
+  const std::vector<std::string> inputs{"-i", "x=" + (model / "input.npy").string(),
+                                        "scale=" + (model / "scale.npy").string(),
+                                        "table=" + (model / "table.npy").string()};
+  const auto infer = [&](const fs::path& path, std::vector<std::string> extra) {
+    std::vector<std::string> args{"infer", path.string()};
+    args.insert(args.end(), inputs.begin(), inputs.end());
+    args.insert(args.end(), {"-o", "out=" + (scratch_ / "out.npy").string()});
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CommandResult inferred = hepinfer(args);
+    ASSERT_EQ(inferred.exit_code, 0) << path << ": " << inferred.err;
+    EXPECT_TENSORS_MATCH(read_npy(scratch_ / "out.npy"), read_npy(model / "reference.npy"), 2e-6);
+  };
+  infer(model / "saved_model", {"--max-batch", "2"});
+  const fs::path artifact = scratch_ / "per_call.xla";
+  const CommandResult compiled = hepinfer({"compile", (model / "saved_model").string(), "-o", artifact.string(),
+                                           "--batch-sizes", "1,2"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  infer(artifact, {});
+  const CommandResult inspected = hepinfer({"inspect", artifact.string()});
+  EXPECT_NE(inspected.out.find("table  float32  [3, 4]"), std::string::npos) << inspected.out;
+  EXPECT_NE(inspected.out.find("scale  float32  []"), std::string::npos) << inspected.out;
+#ifdef HEPINFER_TEST_AOT
+  const fs::path package = scratch_ / "per_call.aot";
+  const CommandResult packaged = hepinfer({"compile", (model / "saved_model").string(), "-o", package.string(),
+                                           "--target", "cpu-aot", "--batch-sizes", "2"});
+  ASSERT_EQ(packaged.exit_code, 0) << packaged.err;
+  infer(package, {});
+#endif
+}
+
 // Padding a run to a compiled batch, or splitting it, changes the results of a model whose rows mix
 // (each row minus the batch's mean) or that counts its rows (each row divided by their number):
 // both compilers refuse them before compiling anything, as they refuse outputs whose rows lie along

@@ -10,11 +10,11 @@ namespace {
 TensorInfo info(Shape shape, DType dtype = DType::kFloat32) { return {"out", "out:0", dtype, std::move(shape)}; }
 
 TEST(EmptyBatchDecision, EveryBatchedInputMustHaveZeroRows) {
-  EXPECT_TRUE(is_empty_batch({{"x", Tensor(DType::kFloat32, {0, 4})}}));
-  EXPECT_TRUE(is_empty_batch({{"x", Tensor(DType::kFloat32, {0, 4})}, {"flag", Tensor(DType::kBool, Shape{})}}));
-  EXPECT_FALSE(is_empty_batch({{"x", Tensor(DType::kFloat32, {0, 4})}, {"y", Tensor(DType::kFloat32, {2, 4})}}));
-  EXPECT_FALSE(is_empty_batch({{"flag", Tensor(DType::kBool, Shape{})}}));
-  EXPECT_FALSE(is_empty_batch({}));
+  EXPECT_TRUE(is_empty_batch({{"x", Tensor(DType::kFloat32, {0, 4})}}, nullptr));
+  EXPECT_TRUE(is_empty_batch({{"x", Tensor(DType::kFloat32, {0, 4})}, {"flag", Tensor(DType::kBool, Shape{})}}, nullptr));
+  EXPECT_FALSE(is_empty_batch({{"x", Tensor(DType::kFloat32, {0, 4})}, {"y", Tensor(DType::kFloat32, {2, 4})}}, nullptr));
+  EXPECT_FALSE(is_empty_batch({{"flag", Tensor(DType::kBool, Shape{})}}, nullptr));
+  EXPECT_FALSE(is_empty_batch({}, nullptr));
 }
 
 TEST(EmptyBatchDecision, StaticShapesAnswerWhenOnlyTheBatchIsUnknown) {
@@ -36,7 +36,7 @@ TEST(EmptyBatchDecision, StaticShapesDoNotAnswerWhatTheyDoNotKnow) {
 }
 
 TEST(EmptyBatchDecision, ProbeInputsHaveTheProbeRowsAndKeepScalars) {
-  const auto probe = empty_batch_probe_inputs({{"x", Tensor(DType::kInt32, {0, 7})}, {"t", Tensor(DType::kFloat64, Shape{})}});
+  const auto probe = empty_batch_probe_inputs({{"x", Tensor(DType::kInt32, {0, 7})}, {"t", Tensor(DType::kFloat64, Shape{})}}, nullptr);
   ASSERT_EQ(probe.size(), 2u);
   EXPECT_EQ(probe[0].name, "x");
   EXPECT_EQ(probe[0].tensor.shape(), Shape({kEmptyBatchProbeRows, 7}));

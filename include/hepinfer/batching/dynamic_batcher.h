@@ -2,7 +2,8 @@
 // Dynamic batching: concurrent requests from many threads, each with its own rows (1 or more),
 // are coalesced into one backend run of up to `max_batch_rows` rows, and each requester gets
 // exactly its own rows of the outputs back. A request larger than the limit runs alone and is
-// split (SplittingModel), never rejected.
+// split (SplittingModel), never rejected. Per-call inputs (a scalar threshold, a fixed table:
+// core/per_call_inputs.h) are not rows: requests share a run only when theirs are equal.
 //
 // Threading: each batcher owns `batches_in_flight` dispatcher threads (one by default) that form
 // batches and run them; they are created with the batcher and joined by its destructor, and they
@@ -94,7 +95,8 @@ class DynamicBatcher final : public Model {
     std::vector<NamedTensor> inputs;
     std::vector<std::string> output_names;
     RunOptions options;
-    std::int64_t rows = -1;  // -1: runs alone (scalar inputs, or inputs that disagree on rows)
+    std::vector<bool> per_call;  // per input: fed whole, not by rows (core/per_call_inputs.h)
+    std::int64_t rows = -1;      // -1: runs alone (no input with rows, or inputs that disagree on rows)
     std::shared_ptr<SyncSlot> slot;          // synchronous callers
     std::function<void(BatchResult)> done;  // asynchronous callers
     std::chrono::steady_clock::time_point submitted;

@@ -45,8 +45,9 @@ class SplittingModel final : public Model {
   SplittingModel(std::shared_ptr<const Model> model, SplitOptions options = {});
 
   const ModelInfo& info() const override { return model_->info(); }
-  // Inputs of rank 0 are passed whole to every chunk; all others must share their first
-  // dimension. Every output must have one row per input row when a batch is split.
+  // Per-call inputs (scalars, and tensors whose first dimension the signature fixes while another
+  // input's is open: core/per_call_inputs.h) are passed whole to every chunk; all others must share
+  // their first dimension. Every output must have one row per input row when a batch is split.
   std::vector<Tensor> run(const std::vector<NamedTensor>& inputs, const std::vector<std::string>& output_names,
                           const RunOptions& options = {}) const override;
 
@@ -54,7 +55,7 @@ class SplittingModel final : public Model {
   SplitStatistics statistics() const;
 
  private:
-  std::vector<std::vector<Tensor>> run_rows(const std::vector<NamedTensor>& inputs,
+  std::vector<std::vector<Tensor>> run_rows(const std::vector<NamedTensor>& inputs, const std::vector<bool>& per_call,
                                             const std::vector<std::string>& output_names, const RunOptions& options,
                                             std::int64_t begin, std::int64_t end) const;
   void note_backend_rows(std::int64_t rows) const;

@@ -19,15 +19,18 @@ namespace hepinfer {
 // first dimension is a fixed 1 is not mistaken for one that follows the batch.
 inline constexpr std::int64_t kEmptyBatchProbeRows = 2;
 
-// True if at least one input has rank >= 1 and every input of rank >= 1 has 0 rows.
-bool is_empty_batch(const std::vector<NamedTensor>& inputs);
+// True if at least one input follows the batch and every such input has 0 rows. Inputs that do not
+// follow it (scalars, and per-call inputs as `signature` says: core/per_call_inputs.h; nullptr:
+// scalars only) do not count.
+bool is_empty_batch(const std::vector<NamedTensor>& inputs, const SignatureInfo* signature);
 
 // The empty outputs, if every output's metadata (nullptr: none) has a known rank >= 1, an unknown
 // first dimension and known other dimensions; std::nullopt otherwise.
 std::optional<std::vector<Tensor>> empty_outputs_from_metadata(const std::vector<const TensorInfo*>& outputs);
 
-// `inputs` with every input of rank >= 1 replaced by zeros of kEmptyBatchProbeRows rows.
-std::vector<NamedTensor> empty_batch_probe_inputs(const std::vector<NamedTensor>& inputs);
+// `inputs` with every input that follows the batch (as for is_empty_batch) replaced by zeros of
+// kEmptyBatchProbeRows rows.
+std::vector<NamedTensor> empty_batch_probe_inputs(const std::vector<NamedTensor>& inputs, const SignatureInfo* signature);
 
 // The probe run's outputs cut to 0 rows, if every one of them follows the batch (rank >= 1,
 // kEmptyBatchProbeRows rows, and no metadata fixing its first dimension); std::nullopt otherwise,

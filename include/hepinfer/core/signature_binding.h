@@ -15,8 +15,8 @@ namespace hepinfer {
 // tensor name ("x:0"; "x" means "x:0").
 bool names_tensor(const TensorInfo& info, std::string_view name);
 
-// The inputs in the signature's order, each checked against it (dtype, shape) and all with the same
-// rows. Throws InvalidArgumentError (an input missing or fed twice), NotFoundError (a name the
+// The inputs in the signature's order, each checked against it (dtype, shape), those that follow
+// the batch all with the same rows (per-call inputs: core/per_call_inputs.h). Throws InvalidArgumentError (an input missing or fed twice), NotFoundError (a name the
 // signature lacks), DTypeMismatchError, ShapeMismatchError; messages name `model` (its path).
 std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
                                 std::string_view model);
