@@ -1,5 +1,6 @@
 #include "hepinfer/core/npy.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
@@ -24,14 +25,27 @@ std::string descr_of(DType dtype) {
   return std::string(dtype_size(dtype) == 1 ? "|" : "<") + kind + size;
 }
 
-std::optional<DType> dtype_of_descr(std::string_view descr) {
+struct StoredType {
+  DType dtype;
+  bool big_endian = false;  // '>f4': written on a big-endian machine, or asked for (np.dtype('>f4'))
+};
+
+// '<' and '=' (native: hepinfer runs on little-endian CPUs only) read as written; '>' is swapped.
+std::optional<StoredType> dtype_of_descr(std::string_view descr) {
+  if (descr.size() < 2) return std::nullopt;
+  const char order = descr.front();
+  const std::string_view kind_and_size = descr.substr(1);
+  if (order != '<' && order != '=' && order != '>' && order != '|') return std::nullopt;
   for (DType dtype : kAllDTypes) {
-    const std::string expected = descr_of(dtype);
-    const bool unordered = expected.front() == '|' && descr.starts_with('<') &&
-                           descr.substr(1) == std::string_view(expected).substr(1);
-    if (descr == expected || unordered) return dtype;
+    if (kind_and_size != std::string_view(descr_of(dtype)).substr(1)) continue;
+    if (order == '|' && dtype_size(dtype) != 1) return std::nullopt;  // "|f4" is not a type string
+    return StoredType{dtype, order == '>' && dtype_size(dtype) > 1};
   }
   return std::nullopt;
+}
+
+void swap_byte_order(std::byte* data, std::size_t bytes, std::size_t item) {
+  for (std::size_t offset = 0; offset + item <= bytes; offset += item) std::reverse(data + offset, data + offset + item);
 }
 
 // The header is a Python dict literal such as
@@ -176,6 +190,10 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
   auto fail = [&](const std::string& what) -> InvalidArgumentError {
     return InvalidArgumentError("'" + std::string(source) + "' is not a valid .npy file: " + what);
   };
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0) {
+    throw fail("it is a zip archive (numpy's .npz holds several arrays so); give each array as its own .npy "
+               "(in Python: for name, array in numpy.load(FILE).items(): numpy.save(name + '.npy', array))");
+  }
   if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic.data(), kMagic.size()) != 0) {
     throw fail("missing the \\x93NUMPY magic string");
   }
@@ -196,16 +214,17 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
   const std::string_view header_text(reinterpret_cast<const char*>(bytes.data()) + prefix, header_length);
   const auto header = HeaderParser(header_text, source).parse();
 
-  const auto dtype = dtype_of_descr(header.descr);
-  if (!dtype) {
+  const auto stored = dtype_of_descr(header.descr);
+  if (!stored) {
     std::string known;
     for (DType each : kAllDTypes) known.append(" ").append(descr_of(each));
     // ml_dtypes' bfloat16 has no numpy type string of its own: np.save writes it as raw bytes.
     const std::string bfloat16_hint =
         header.descr.ends_with("V2") ? "; numpy writes bfloat16 arrays so: save them as float32" : "";
-    throw fail("dtype '" + header.descr + "' is not supported (expected one of" + known + ", little-endian" +
+    throw fail("dtype '" + header.descr + "' is not supported (expected one of" + known + ", or '>' for big-endian" +
                bfloat16_hint + ")");
   }
+  const std::optional<DType> dtype = stored->dtype;
 
   const Shape shape(header.shape);
   std::int64_t elements = 0;
@@ -238,6 +257,7 @@ Tensor parse_npy(std::span<const std::byte> bytes, std::string_view source) {
   } else {
     std::memcpy(tensor.raw_data(), data, data_bytes);
   }
+  if (stored->big_endian) swap_byte_order(static_cast<std::byte*>(tensor.raw_data()), data_bytes, item);
   return tensor;
 }
 

@@ -107,6 +107,25 @@ TEST(Npy, ReadsFortranOrderIntoCOrder) {
   EXPECT_EQ(vector.shape(), Shape({2}));
 }
 
+// numpy writes '>' type strings for arrays in big-endian byte order (np.save of a '>f4' array, files
+// from big-endian machines): read into this CPU's order.
+TEST(Npy, BigEndianArraysAreReadInThisMachinesByteOrder) {
+  const std::string floats("\x3f\x80\x00\x00\xc0\x00\x00\x00", 8);  // 1.0f, -2.0f
+  const Tensor f32 = parse(npy_file("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", floats));
+  EXPECT_EQ(f32.values<float>()[0], 1.0f);
+  EXPECT_EQ(f32.values<float>()[1], -2.0f);
+  // int16 [2, 2] in Fortran order: 1, 3 / 2, 4 in C order.
+  const std::string shorts("\x00\x01\x00\x02\x00\x03\x00\x04", 8);
+  const Tensor i16 = parse(npy_file("{'descr': '>i2', 'fortran_order': True, 'shape': (2, 2), }", shorts));
+  EXPECT_EQ(std::vector<std::int16_t>(i16.values<std::int16_t>().begin(), i16.values<std::int16_t>().end()),
+            (std::vector<std::int16_t>{1, 3, 2, 4}));
+  const Tensor u8 = parse(npy_file("{'descr': '>u1', 'fortran_order': False, 'shape': (2,), }", "\x07\x09"));
+  EXPECT_EQ(u8.values<std::uint8_t>()[1], 9);
+  const Tensor native = parse(npy_file("{'descr': '=i8', 'fortran_order': False, 'shape': (1,), }",
+                                       std::string("\x05\0\0\0\0\0\0\0", 8)));
+  EXPECT_EQ(native.values<std::int64_t>()[0], 5);
+}
+
 TEST(Npy, FilesRoundTripOnDisk) {
   const auto path = std::filesystem::temp_directory_path() / "hepinfer_npy_test.npy";
   const Tensor original = Tensor::from_values<double>({3}, std::vector<double>{1, 2, 3});
@@ -159,7 +178,9 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedCase{"trailing data",
                       npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", kFourFloats),
                       "trailing"},
-        MalformedCase{"big endian", npy_file("{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", kFourFloats),
+        MalformedCase{"npz archive", std::string("PK\x03\x04\x14\x00\x00\x00\x00\x00x.npy", 15), "zip archive"},
+        MalformedCase{"multi-byte type without byte order",
+                      npy_file("{'descr': '|f4', 'fortran_order': False, 'shape': (4,), }", kFourFloats),
                       "not supported"},
         MalformedCase{"unsupported dtype",
                       npy_file("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", kFourFloats),

@@ -1,6 +1,7 @@
 #pragma once
-// NumPy .npy files (format versions 1-3, little-endian) for the dtypes hepinfer knows. Arrays in
-// Fortran order (NumPy writes transposed arrays so) are read into C order; writes are C order.
+// NumPy .npy files (format versions 1-3) for the dtypes hepinfer knows. Arrays in Fortran order
+// (NumPy writes transposed arrays so) are read into C order, big-endian ones ('>f4') into this
+// CPU's little-endian order; writes are C order, little-endian.
 // The parser treats its input as untrusted: every size is checked before it is used.
 
 #include <cstddef>
