@@ -809,7 +809,9 @@ def add_signature_edge_models(writer):
       be split along the first;
     - per_call_inputs: beside x [None, 4], a scalar 'scale' and a table [3, 4], fed whole with
       every run; the reference input has 3 rows, as many as the table, which must not be taken
-      for rows (scale.npy, table.npy, reference.npy)."""
+      for rows (scale.npy, table.npy, reference.npy);
+    - ragged_input: a signature over a ragged particle list ([None, None, 3], summed per event),
+      which TF feeds as values and row splits: the TF backend runs it, the compilers refuse it."""
     weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
     rows = np.random.default_rng(13).standard_normal((3, 4)).astype(np.float32)
 
@@ -847,6 +849,11 @@ def add_signature_edge_models(writer):
     np.save(base / "table.npy", table)
     np.save(base / "reference.npy", per_call.serve(rows, scale, table)["out"].numpy())
     writer.special["per_call_inputs"] = "per_call_inputs"
+    ragged = tf.Module()
+    ragged.serve = tf.function(lambda particles: {"summed": tf.reduce_sum(particles, axis=1)},
+                               input_signature=[tf.RaggedTensorSpec([None, None, 3], tf.float32, ragged_rank=1)])
+    tf.saved_model.save(ragged, str(writer.out / "ragged_input" / "saved_model"), signatures={"serving_default": ragged.serve})
+    writer.special["ragged_input"] = "ragged_input"
     # A common slip: tf.saved_model.save without signatures= keeps the functions, but no signature
     # (TF makes one only of an object's single tf.function).
     unsigned = tf.Module()

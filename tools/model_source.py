@@ -89,11 +89,17 @@ def model_hash(path):
     return digest.hexdigest()
 
 
+# Lines of TF's messages that say where, not what: a traceback's, and a run's preamble ("Graph
+# execution error:", "Detected at node N defined at (most recent call last):").
+_WHERE_NOT_WHAT = re.compile(r"in user code:|File .*|Graph execution error:|Detected at node .*|<stack traces unavailable>")
+
+
 def first_informative_line(error):
-    """TF's messages for XLA failures may start with "in user code:" and a traceback."""
+    """TF's messages for XLA failures may start with "in user code:" and a traceback, and those of a
+    failed run with "Graph execution error:" and where the failing node was defined."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     for line in lines:
-        if line != "in user code:" and not line.startswith("File "):
+        if not _WHERE_NOT_WHAT.fullmatch(line):
             return line
     return lines[0] if lines else type(error).__name__
 
@@ -204,6 +210,8 @@ class ModelSource:
                      "Keras' model.export(DIR)")
             fail(f"'{self.path}' has no signature '{self.signature}' (it has {sorted(loaded.signatures)})")
         function = loaded.signatures[self.signature]
+        self._refuse_composite_inputs(sorted(spec.name or argument for argument, spec
+                                             in function.structured_input_signature[1].items()))
         # The signature's keys are its TensorSpecs' names ("jet.pt"), which the TF backend and
         # SignatureDef use; tf.function binds the same tensors by argument names it sanitizes ("jet_pt").
         argument_of = {(spec.name or argument): argument
@@ -218,6 +226,56 @@ class ModelSource:
 
         self.call = call
         self._keep_alive = loaded  # the variables live as long as the function
+
+    def _refuse_composite_inputs(self, inputs):
+        """Fails for a signature whose function takes a ragged or sparse tensor: the signature feeds it
+        as several dense tensors (values and row splits, or indices, values and shape), whose first
+        dimensions are not the batch's, and no padding or splitting of them is faithful."""
+        from tensorflow.core.protobuf import struct_pb2
+        composite = {struct_pb2.TypeSpecProto.RAGGED_TENSOR_SPEC: "ragged tensor",
+                     struct_pb2.TypeSpecProto.SPARSE_TENSOR_SPEC: "sparse tensor"}
+        meta_graph = self._serving_meta_graph()
+        objects = meta_graph.object_graph_def
+        functions = objects.concrete_functions
+
+        def child(node_id, name):
+            if node_id >= len(objects.nodes):  # TF1 SavedModels have no object graph
+                return None
+            return next((ref.node_id for ref in objects.nodes[node_id].children if ref.local_name == name), None)
+
+        # The signature is a wrapper function, saved under the root's "signatures"; it calls the function
+        # that was given as the signature, whose own input signature keeps the ragged or sparse specs.
+        signatures = child(0, "signatures")
+        wrapper_node = child(signatures, self.signature) if signatures is not None else None
+        if wrapper_node is None:
+            return
+        wrapper = objects.nodes[wrapper_node].bare_concrete_function.concrete_function_name
+        body = next((f for f in meta_graph.graph_def.library.function if f.signature.name == wrapper), None)
+        called = {node.attr["f"].func.name for node in (body.node_def if body is not None else [])
+                  if node.op in ("PartitionedCall", "StatefulPartitionedCall")}
+
+        def composites(value):
+            kind = value.WhichOneof("kind")
+            if kind == "type_spec_value" and value.type_spec_value.type_spec_class in composite:
+                yield composite[value.type_spec_value.type_spec_class]
+            elif kind in ("list_value", "tuple_value"):
+                for item in getattr(value, kind).values:
+                    yield from composites(item)
+            elif kind == "dict_value":
+                for _, item in sorted(value.dict_value.fields.items()):
+                    yield from composites(item)
+            elif kind == "named_tuple_value":
+                for pair in value.named_tuple_value.values:
+                    yield from composites(pair.value)
+
+        for name in sorted(called):
+            if name in functions:
+                for kind in composites(functions[name].canonicalized_input_signature):
+                    fail(f"the signature's function takes a {kind}, which the signature feeds as several tensors "
+                         f"(its inputs {', '.join(inputs)}: values, row splits or indices) whose first dimensions are "
+                         "not the batch's, and XLA compiles dense tensors of fixed shapes: export a signature taking "
+                         "a padded dense tensor (with a mask or the lengths beside it), or run the model on the "
+                         "TensorFlow backend")
 
     def _serving_meta_graph(self):
         """The SavedModel's MetaGraph tagged "serve" (the TF backend's default tags)."""

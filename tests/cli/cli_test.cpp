@@ -794,6 +794,20 @@ TEST_F(Cli, PerCallInputsAreFedWholeToEveryRunAndPart) {
 #endif
 }
 
+// A ragged particle list reaches a signature as values and row splits, whose first dimensions are
+// not the batch's: the compilers refuse it, saying what to export instead.
+TEST_F(Cli, RaggedInputsAreRefusedByTheCompilers) {
+  const std::string model = (fs::path(test::special_model("ragged_input")) / "saved_model").string();
+  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "ragged.xla").string()}),
+                        "the signature's function takes a ragged tensor, which the signature feeds as several "
+                        "tensors (its inputs particles, particles_1");
+#ifdef HEPINFER_TEST_AOT
+  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "ragged.aot").string(), "--target", "cpu-aot"}),
+                        "export a signature taking a padded dense tensor");
+#endif
+  EXPECT_FALSE(fs::exists(scratch_ / "ragged.xla"));
+}
+
 // Padding a run to a compiled batch, or splitting it, changes the results of a model whose rows mix
 // (each row minus the batch's mean) or that counts its rows (each row divided by their number):
 // both compilers refuse them before compiling anything, as they refuse outputs whose rows lie along
