@@ -811,7 +811,9 @@ def add_signature_edge_models(writer):
       every run; the reference input has 3 rows, as many as the table, which must not be taken
       for rows (scale.npy, table.npy, reference.npy);
     - ragged_input: a signature over a ragged particle list ([None, None, 3], summed per event),
-      which TF feeds as values and row splits: the TF backend runs it, the compilers refuse it."""
+      which TF feeds as values and row splits: the TF backend runs it, the compilers refuse it;
+    - value_dependent_shape: the rows whose first feature is positive (tf.boolean_mask), an
+      output whose length depends on the values, which XLA only bounds."""
     weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
     rows = np.random.default_rng(13).standard_normal((3, 4)).astype(np.float32)
 
@@ -835,6 +837,8 @@ def add_signature_edge_models(writer):
     save("batch_count", lambda x: {"out": x / tf.cast(tf.shape(x)[0], tf.float32)},
          tf.TensorSpec([None, 4], tf.float32, name="x"))
     save("rows_last", lambda x: {"out": tf.transpose(x)}, tf.TensorSpec([None, 4], tf.float32, name="x"))
+    save("value_dependent_shape", lambda x: {"kept": tf.boolean_mask(x, x[:, 0] > 0)},
+         tf.TensorSpec([None, 4], tf.float32, name="x"))
     per_call = tf.Module()
     per_call.serve = tf.function(
         lambda x, scale, table: {"out": tf.tanh(tf.matmul(x, table, transpose_b=True) * scale)},

@@ -146,6 +146,51 @@ def _all_nodes(graph_def):
     return nodes
 
 
+def _split_top_level(text):
+    """`text` split at the commas outside <...>, (...) and [...]."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "<([":
+            depth += 1
+        elif char in ">)]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index].strip())
+            start = index + 1
+    parts.append(text[start:].strip())
+    return [part for part in parts if part]
+
+
+def main_result_dims(stablehlo_text):
+    """The dimensions ("2x?x4") of each result of a StableHLO module's main function, in order; a
+    "?" is a dimension XLA only bounds (its length depends on the input values)."""
+    line = next((line for line in stablehlo_text.splitlines() if re.search(r"func\.func (public )?@main\(", line)), "")
+    header = line[:line.rfind("{")].strip()
+    arguments_end, depth = None, 0
+    for index, char in enumerate(header):  # the ')' closing main's argument list
+        depth += char == "("
+        depth -= char == ")"
+        if char == ")" and depth == 0:
+            arguments_end = index
+            break
+    if arguments_end is None or "->" not in header[arguments_end:]:
+        return []
+    results = header[header.index("->", arguments_end) + 2:].strip()
+    if results.startswith("(") and results.endswith(")"):
+        results = results[1:-1]
+    dims = []
+    for result in _split_top_level(results):
+        match = re.match(r"tensor<([^,>]*)", result)
+        dims.append(match.group(1).rsplit("x", 1)[0] if match and "x" in match.group(1) else "")
+    return dims
+
+
+def check_output_dtype(key, dtype, backend):
+    if dtype not in DTYPES:
+        hint = " (Keras' mixed_bfloat16 policy: give the last layer dtype='float32')" if dtype == "bfloat16" else ""
+        fail(f"output '{key}' has dtype {dtype}{hint}; the {backend} backend returns {sorted(DTYPES)}")
+
+
 class ModelSource:
     """One signature of a model: `input_names`/`output_names` in sorted order (the compiled
     programs' parameter and result order), `call(named_tensors) -> {output: tensor}`."""
@@ -425,6 +470,32 @@ class ModelSource:
                  f"{fixed}, so --batch-sizes can only be {fixed} (runs of other sizes are split or padded to it)")
         return [fixed]
 
+    def check_outputs_compilable(self, backend):
+        """Fails for outputs a compiled program cannot return as TF does: of a dtype the backends lack
+        (strings), or whose shape depends on the input values (tf.boolean_mask, tf.where with one
+        argument, tf.unique): XLA only bounds such a dimension, and its program returns the output at
+        the bound, the rows beyond the real length unset. Checked on the program lowered at one
+        batch size (frozen graphs with TF1 loops, which tf2xla lowers, are not)."""
+        if self.tf1_loops:
+            return
+        tf = self.tf
+        batch = self.fixed_batch() or 2
+        frozen = self.frozen_function(batch)
+        for key, tensor in zip(self.output_names, frozen.outputs):
+            check_output_dtype(key, tensor.dtype.name, backend)
+        specs = self.batch_specs(batch)
+        compiled = tf.function(lambda *tensors: frozen(*tensors), jit_compile=True, input_signature=specs)
+        try:
+            text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
+        except Exception:
+            return  # what XLA cannot compile, each compiler reports in its own words
+        for key, dims in zip(self.output_names, main_result_dims(text)):
+            if "?" in dims.split("x"):
+                fail(f"output '{key}' has a length that depends on the input values (XLA bounds it: {dims} "
+                     f"at {batch} rows; tf.boolean_mask, tf.where with one argument, tf.unique do this), and a "
+                     "compiled program returns it padded to the bound with unset values; return fixed shapes "
+                     "(the padded rows and a mask), or run the model on the TensorFlow backend")
+
     def check_rows_independent(self, backend):
         """Fails if a row's outputs change when another row of its batch changes, or with the number
         of rows: the backend pads and splits batches, which would change such a model's results.
@@ -432,6 +503,7 @@ class ModelSource:
         pass."""
         import numpy as np
         self.inputs_manifest(backend)  # fails first for dtypes and shapes this check could not feed
+        self.check_outputs_compilable(backend)
         fixed = self.fixed_batch()
         batch = fixed or 2
         if batch < 2:
@@ -679,9 +751,7 @@ class ModelSource:
         for index, key in enumerate(self.output_names):
             shapes = [(batch, results[index][0], results[index][1]) for batch, results in shapes_by_batch.items()]
             dtype = shapes[0][2]
-            if dtype not in DTYPES:
-                hint = " (Keras' mixed_bfloat16 policy: give the last layer dtype='float32')" if dtype == "bfloat16" else ""
-                fail(f"output '{key}' has dtype {dtype}{hint}; the {backend} backend returns {sorted(DTYPES)}")
+            check_output_dtype(key, dtype, backend)
             if any(len(shape) < 1 or shape[0] != batch for batch, shape, _ in shapes):
                 fail(f"output '{key}' does not have one row per input row; the {backend} backend pads and splits "
                      "batches")

@@ -794,6 +794,28 @@ TEST_F(Cli, PerCallInputsAreFedWholeToEveryRunAndPart) {
 #endif
 }
 
+// An output whose length depends on the values (tf.boolean_mask) is only bounded by XLA, whose
+// program would return it padded with unset rows: both compilers refuse it, naming it. The TF
+// backend runs it.
+TEST_F(Cli, OutputsWhoseLengthDependsOnTheValuesAreRefusedByTheCompilers) {
+  const fs::path model = test::special_model("value_dependent_shape");
+  const std::string saved_model = (model / "saved_model").string();
+  expect_one_line_error(hepinfer({"compile", saved_model, "-o", (scratch_ / "masked.xla").string()}),
+                        "output 'kept' has a length that depends on the input values");
+#ifdef HEPINFER_TEST_AOT
+  expect_one_line_error(hepinfer({"compile", saved_model, "-o", (scratch_ / "masked.aot").string(), "--target", "cpu-aot"}),
+                        "output 'kept' has a length that depends on the input values");
+#endif
+  EXPECT_FALSE(fs::exists(scratch_ / "masked.xla"));
+  const CommandResult inferred = hepinfer({"infer", saved_model, "-i", "x=" + (model / "input.npy").string(), "-o",
+                                           "kept=" + (scratch_ / "kept.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  const Tensor input = read_npy(model / "input.npy"), kept = read_npy(scratch_ / "kept.npy");
+  std::int64_t positive = 0;
+  for (std::int64_t row = 0; row < input.rows(); ++row) positive += input.values<float>()[static_cast<std::size_t>(row * 4)] > 0;
+  EXPECT_EQ(kept.rows(), positive);
+}
+
 // A ragged particle list reaches a signature as values and row splits, whose first dimensions are
 // not the batch's: the compilers refuse it, saying what to export instead.
 TEST_F(Cli, RaggedInputsAreRefusedByTheCompilers) {
