@@ -811,7 +811,8 @@ def add_signature_edge_models(writer):
       every run; the reference input has 3 rows, as many as the table, which must not be taken
       for rows (scale.npy, table.npy, reference.npy);
     - ragged_input: a signature over a ragged particle list ([None, None, 3], summed per event),
-      which TF feeds as values and row splits: the TF backend runs it, the compilers refuse it;
+      which TF feeds as values and row splits: the TF backend runs it (values.npy, row_splits.npy,
+      reference.npy: as many values as row splits), the compilers refuse it;
     - value_dependent_shape: the rows whose first feature is positive (tf.boolean_mask), an
       output whose length depends on the values, which XLA only bounds."""
     weights = tf.constant(np.random.default_rng(12).standard_normal((4, 3)).astype(np.float32))
@@ -857,6 +858,14 @@ def add_signature_edge_models(writer):
     ragged.serve = tf.function(lambda particles: {"summed": tf.reduce_sum(particles, axis=1)},
                                input_signature=[tf.RaggedTensorSpec([None, None, 3], tf.float32, ragged_rank=1)])
     tf.saved_model.save(ragged, str(writer.out / "ragged_input" / "saved_model"), signatures={"serving_default": ragged.serve})
+    # Two events of 1 and 2 particles: 3 values and 3 row splits, which a splitter taking them for
+    # rows would cut alike.
+    values = np.random.default_rng(17).standard_normal((3, 3)).astype(np.float32)
+    row_splits = np.array([0, 1, 3], dtype=np.int64)
+    np.save(writer.out / "ragged_input" / "values.npy", values)
+    np.save(writer.out / "ragged_input" / "row_splits.npy", row_splits)
+    np.save(writer.out / "ragged_input" / "reference.npy",
+            ragged.serve(tf.RaggedTensor.from_row_splits(values, row_splits))["summed"].numpy())
     writer.special["ragged_input"] = "ragged_input"
     # A common slip: tf.saved_model.save without signatures= keeps the functions, but no signature
     # (TF makes one only of an object's single tf.function).

@@ -7,6 +7,7 @@
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/core/fixed_batches.h"
+#include "hepinfer/core/per_call_inputs.h"
 #include "instance_pool.h"
 #include "package_library.h"
 #include "package_manifest.h"
@@ -21,7 +22,10 @@ bool is_aligned(const void* data) { return reinterpret_cast<std::uintptr_t>(data
 class AotModel final : public Model {
  public:
   AotModel(ModelInfo info, detail::PackageManifest manifest)
-      : info_(std::move(info)), manifest_(std::move(manifest)), library_(manifest_) {
+      : info_(std::move(info)),
+        manifest_(std::move(manifest)),
+        library_(manifest_),
+        per_call_(per_call_flags(manifest_.signature)) {
     const HepinferAotPackage& table = library_.table();
     for (std::int32_t b = 0; b < table.batch_count; ++b) {
       pools_.push_back(std::make_unique<detail::InstancePool>(
@@ -43,7 +47,7 @@ class AotModel final : public Model {
                           const RunOptions& options) const override {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
     return run_signature_over_batch_sizes(
-        signature, inputs, output_names, manifest_.batch_sizes,
+        signature, per_call_, inputs, output_names, manifest_.batch_sizes,
         [&](std::size_t size_index, const BatchPart& part) { return run_on(size_index, part); }, info_.path);
   }
 
@@ -90,6 +94,7 @@ class AotModel final : public Model {
   ModelInfo info_;
   detail::PackageManifest manifest_;
   detail::PackageLibrary library_;
+  std::vector<bool> per_call_;  // per input of the one signature (core/per_call_inputs.h)
   std::vector<std::unique_ptr<detail::InstancePool>> pools_;  // one per batch size
 };
 

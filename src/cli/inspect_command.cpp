@@ -16,6 +16,7 @@ nlohmann::json tensor_json(const TensorInfo& info) {
   nlohmann::json tensor = {
       {"name", info.key}, {"tensor", info.tensor_name}, {"dtype", dtype_name(info.dtype)}, {"shape", shape}};
   if (info.index_range) tensor["index_range"] = {info.index_range->low, info.index_range->high};
+  if (info.composite_component) tensor["composite_component"] = true;
   return tensor;
 }
 
@@ -59,6 +60,7 @@ void print_tensors(const char* title, const std::vector<TensorInfo>& infos) {
     if (info.index_range) {
       std::cout << "  indices in [" << info.index_range->low << ", " << info.index_range->high << ")";
     }
+    if (info.composite_component) std::cout << "  part of a ragged or sparse tensor: not split or merged as rows";
     std::cout << "\n";
   }
   if (infos.empty()) std::cout << "      (none)\n";

@@ -7,7 +7,6 @@
 
 #include "hepinfer/core/empty_batch.h"
 #include "hepinfer/core/error.h"
-#include "hepinfer/core/per_call_inputs.h"
 #include "hepinfer/core/signature_binding.h"
 
 namespace hepinfer {
@@ -71,15 +70,13 @@ std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_siz
   return outputs;
 }
 
-std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
+std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signature, const std::vector<bool>& per_call,
+                                                   const std::vector<NamedTensor>& inputs,
                                                    const std::vector<std::string>& output_names,
                                                    std::span<const std::int64_t> batch_sizes,
                                                    const RunOnBatchSize& run_one, std::string_view model) {
-  const std::vector<Tensor> ordered = bind_inputs(signature, inputs, model);
+  const std::vector<Tensor> ordered = bind_inputs(signature, inputs, model, per_call);
   const std::vector<std::size_t> selected = select_outputs(signature, output_names, model);
-  std::vector<bool> per_call;
-  per_call.reserve(signature.inputs.size());
-  for (const TensorInfo& input : signature.inputs) per_call.push_back(is_per_call_input(input, signature));
   if (batch_rows(ordered, per_call) == 0) {
     std::vector<const TensorInfo*> selected_infos;
     for (const std::size_t index : selected) selected_infos.push_back(&signature.outputs[index]);

@@ -6,13 +6,32 @@
 
 namespace hepinfer {
 
-bool is_per_call_input(const TensorInfo& input, const SignatureInfo& signature) {
+namespace {
+
+bool opens_the_batch(const TensorInfo& input) {
+  return !input.composite_component &&
+         (!input.shape.rank_known() || (input.shape.rank() > 0 && input.shape[0] == Shape::kUnknownDim));
+}
+
+bool is_per_call(const TensorInfo& input, bool batch_open) {
+  if (input.composite_component) return true;
   if (!input.shape.rank_known()) return false;
   if (input.shape.rank() == 0) return true;
-  if (input.shape[0] == Shape::kUnknownDim) return false;
-  return std::any_of(signature.inputs.begin(), signature.inputs.end(), [](const TensorInfo& other) {
-    return !other.shape.rank_known() || (other.shape.rank() > 0 && other.shape[0] == Shape::kUnknownDim);
-  });
+  return input.shape[0] != Shape::kUnknownDim && batch_open;
+}
+
+}  // namespace
+
+bool is_per_call_input(const TensorInfo& input, const SignatureInfo& signature) {
+  return is_per_call(input, std::any_of(signature.inputs.begin(), signature.inputs.end(), opens_the_batch));
+}
+
+std::vector<bool> per_call_flags(const SignatureInfo& signature) {
+  const bool batch_open = std::any_of(signature.inputs.begin(), signature.inputs.end(), opens_the_batch);
+  std::vector<bool> flags;
+  flags.reserve(signature.inputs.size());
+  for (const TensorInfo& input : signature.inputs) flags.push_back(is_per_call(input, batch_open));
+  return flags;
 }
 
 std::vector<bool> per_call_inputs(const std::vector<NamedTensor>& inputs, const SignatureInfo* signature) {

@@ -41,6 +41,11 @@ bool names_tensor(const TensorInfo& info, std::string_view name) {
 
 std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
                                 std::string_view model) {
+  return bind_inputs(signature, inputs, model, per_call_flags(signature));
+}
+
+std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
+                                std::string_view model, const std::vector<bool>& per_call) {
   // Built only for an error: this runs on every call.
   const auto where = [&] { return "model '" + std::string(model) + "': "; };
   std::vector<Tensor> ordered;
@@ -60,7 +65,7 @@ std::vector<Tensor> bind_inputs(const SignatureInfo& signature, const std::vecto
       if (expected.dtype == DType::kInt32) check_indices<std::int32_t>(given->tensor, expected, range, model);
     }
     ordered.push_back(given->tensor);
-    if (is_per_call_input(expected, signature)) continue;
+    if (per_call[ordered.size() - 1]) continue;
     if (first_batched == nullptr) {
       first_batched = &expected;
     } else if (const Tensor& first = ordered[static_cast<std::size_t>(first_batched - signature.inputs.data())];

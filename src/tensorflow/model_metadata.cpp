@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <unordered_set>
 
 #include "hepinfer/core/error.h"
 #include "tensor_bridge.h"
@@ -10,6 +11,8 @@
 #include "tensorflow/core/common_runtime/shape_refiner.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/graph/graph.h"
+#include "tensorflow/core/protobuf/saved_object_graph.pb.h"
+#include "tensorflow/core/protobuf/struct.pb.h"
 
 namespace hepinfer::tf {
 namespace {
@@ -149,8 +152,66 @@ SignatureInfo frozen_graph_signature(const tensorflow::GraphDef& graph_def, cons
   return signature;
 }
 
+namespace {
+
+// True if `value` (a saved function's input signature) holds a ragged or sparse tensor's spec.
+bool holds_composite(const tensorflow::StructuredValue& value) {
+  switch (value.kind_case()) {
+    case tensorflow::StructuredValue::kTypeSpecValue: {
+      const auto type = value.type_spec_value().type_spec_class();
+      return type == tensorflow::TypeSpecProto::RAGGED_TENSOR_SPEC || type == tensorflow::TypeSpecProto::SPARSE_TENSOR_SPEC;
+    }
+    case tensorflow::StructuredValue::kListValue:
+      return std::any_of(value.list_value().values().begin(), value.list_value().values().end(), holds_composite);
+    case tensorflow::StructuredValue::kTupleValue:
+      return std::any_of(value.tuple_value().values().begin(), value.tuple_value().values().end(), holds_composite);
+    case tensorflow::StructuredValue::kDictValue:
+      return std::any_of(value.dict_value().fields().begin(), value.dict_value().fields().end(),
+                         [](const auto& field) { return holds_composite(field.second); });
+    case tensorflow::StructuredValue::kNamedTupleValue:
+      return std::any_of(value.named_tuple_value().values().begin(), value.named_tuple_value().values().end(),
+                         [](const auto& pair) { return holds_composite(pair.value()); });
+    default: return false;
+  }
+}
+
+// The graph tensors ("node:0") that feed a function taking a ragged or sparse tensor. A signature
+// over one is a wrapper that takes its components as separate tensors and calls the function that
+// takes the composite (whose saved input signature keeps its spec).
+std::unordered_set<std::string> composite_component_tensors(const tensorflow::MetaGraphDef& meta_graph) {
+  std::unordered_set<std::string> composite_functions;
+  for (const auto& [name, function] : meta_graph.object_graph_def().concrete_functions()) {
+    if (holds_composite(function.canonicalized_input_signature())) composite_functions.insert(name);
+  }
+  if (composite_functions.empty()) return {};
+  const auto calls_one = [&](const tensorflow::NodeDef& node) {
+    if (node.op() != "PartitionedCall" && node.op() != "StatefulPartitionedCall") return false;
+    const auto f = node.attr().find("f");
+    return f != node.attr().end() && composite_functions.contains(f->second.func().name());
+  };
+  std::unordered_set<std::string> wrappers;
+  for (const auto& function : meta_graph.graph_def().library().function()) {
+    if (std::any_of(function.node_def().begin(), function.node_def().end(), calls_one)) {
+      wrappers.insert(function.signature().name());
+    }
+  }
+  std::unordered_set<std::string> tensors;
+  for (const auto& node : meta_graph.graph_def().node()) {
+    if (node.op() != "PartitionedCall" && node.op() != "StatefulPartitionedCall") continue;
+    const auto f = node.attr().find("f");
+    if (f == node.attr().end() || !wrappers.contains(f->second.func().name())) continue;
+    for (const auto& input : node.input()) {
+      if (!input.starts_with('^')) tensors.insert(input.find(':') == std::string::npos ? input + ":0" : input);
+    }
+  }
+  return tensors;
+}
+
+}  // namespace
+
 SavedModelSignatures saved_model_signatures(const tensorflow::MetaGraphDef& meta_graph) {
   SavedModelSignatures found;
+  const std::unordered_set<std::string> components = composite_component_tensors(meta_graph);
   for (const auto& [key, definition] : meta_graph.signature_def()) {
     if (key == "__saved_model_init_op") continue;
     std::string left_out_because;
@@ -161,6 +222,7 @@ SavedModelSignatures saved_model_signatures(const tensorflow::MetaGraphDef& meta
       found.left_out.emplace(key, std::move(left_out_because));
       continue;
     }
+    for (TensorInfo& input : inputs) input.composite_component = components.contains(input.tensor_name);
     found.runnable.push_back({key, std::move(inputs), std::move(outputs)});
   }
   std::sort(found.runnable.begin(), found.runnable.end(), [](const auto& a, const auto& b) { return a.key < b.key; });

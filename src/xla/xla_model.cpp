@@ -13,6 +13,7 @@
 #include "hepinfer/core/example_inputs.h"
 #include "hepinfer/core/file_read.h"
 #include "hepinfer/core/fixed_batches.h"
+#include "hepinfer/core/per_call_inputs.h"
 #include "hepinfer/xla/pjrt_plugin.h"
 #include "pjrt_program.h"
 
@@ -31,6 +32,7 @@ class XlaModel final : public Model {
   XlaModel(ModelInfo info, std::shared_ptr<const PjrtClient> client, std::vector<CompiledBatch> batches)
       : info_(std::move(info)), client_(std::move(client)), batches_(std::move(batches)) {
     for (const CompiledBatch& batch : batches_) info_.batch_sizes.push_back(batch.rows);
+    for (const SignatureInfo& signature : info_.signatures) per_call_.push_back(per_call_flags(signature));
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -43,7 +45,8 @@ class XlaModel final : public Model {
                           const RunOptions& options) const override {
     const SignatureInfo& signature = info_.signature(options.signature.empty() ? info_.default_signature : options.signature);
     return run_signature_over_batch_sizes(
-        signature, inputs, output_names, info_.batch_sizes,
+        signature, per_call_[static_cast<std::size_t>(&signature - info_.signatures.data())], inputs, output_names,
+        info_.batch_sizes,
         [&](std::size_t size_index, const BatchPart& part) { return run_padded(batches_[size_index], part); },
         info_.path);
   }
@@ -72,6 +75,7 @@ class XlaModel final : public Model {
   ModelInfo info_;
   std::shared_ptr<const PjrtClient> client_;
   std::vector<CompiledBatch> batches_;  // by increasing rows
+  std::vector<std::vector<bool>> per_call_;  // per signature, per input (core/per_call_inputs.h)
   XlaLoadReport load_report_;
 };
 

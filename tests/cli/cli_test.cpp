@@ -830,6 +830,25 @@ TEST_F(Cli, RaggedInputsAreRefusedByTheCompilers) {
   EXPECT_FALSE(fs::exists(scratch_ / "ragged.xla"));
 }
 
+// The TF backend runs a ragged signature; its components (values, row splits) are never cut or
+// joined as rows, even when they happen to have as many as each other.
+TEST_F(Cli, RaggedInputsRunWholeOnTheTensorFlowBackend) {
+  const fs::path model = test::special_model("ragged_input");
+  const std::string saved_model = (model / "saved_model").string();
+  const CommandResult inspected = hepinfer({"inspect", saved_model});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_NE(inspected.out.find("particles_1  int64    [-1]                (serving_default_particles_1:0)  part of a "
+                               "ragged or sparse tensor"),
+            std::string::npos)
+      << inspected.out;
+  const CommandResult inferred =
+      hepinfer({"infer", saved_model, "-i", "particles=" + (model / "values.npy").string(),
+                "particles_1=" + (model / "row_splits.npy").string(), "--max-batch", "1", "-o",
+                "summed=" + (scratch_ / "summed.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "summed.npy"), read_npy(model / "reference.npy"), 1e-6);
+}
+
 // Padding a run to a compiled batch, or splitting it, changes the results of a model whose rows mix
 // (each row minus the batch's mean) or that counts its rows (each row divided by their number):
 // both compilers refuse them before compiling anything, as they refuse outputs whose rows lie along

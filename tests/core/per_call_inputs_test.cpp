@@ -33,6 +33,18 @@ TEST(PerCallInputs, ScalarsAndFixedShapesBesideAnOpenBatchAreFedWhole) {
   EXPECT_FALSE(is_per_call_input(signature.inputs[0], signature));
   EXPECT_TRUE(is_per_call_input(signature.inputs[1], signature));
   EXPECT_TRUE(is_per_call_input(signature.inputs[2], signature));
+  EXPECT_EQ(per_call_flags(signature), (std::vector<bool>{false, true, true}));
+}
+
+TEST(PerCallInputs, ComponentsOfRaggedOrSparseTensorsAreNeverRows) {
+  TensorInfo values = input("values", {-1, 3}), splits = input("splits", {-1});
+  values.composite_component = splits.composite_component = true;
+  const SignatureInfo ragged{"serving_default", {values, splits}, {}};
+  EXPECT_EQ(per_call_flags(ragged), (std::vector<bool>{true, true}));
+  const SignatureInfo mixed{"serving_default", {values, input("x", {-1, 4}), input("table", {3, 4})}, {}};
+  EXPECT_EQ(per_call_flags(mixed), (std::vector<bool>{true, false, true}));
+  const SignatureInfo alone{"serving_default", {values, input("fixed", {1, 4})}, {}};
+  EXPECT_EQ(per_call_flags(alone), (std::vector<bool>{true, false})) << "a component opens no batch";
 }
 
 TEST(PerCallInputs, AFixedBatchWithoutAnOpenOneIsTheBatch) {
@@ -87,7 +99,8 @@ TEST(PerCallInputs, RunsOverFixedBatchSizesPadAndSplitOnlyTheRows) {
   };
   // Seven rows: 4 + 3, and the table is 3 rows too, which must not be taken for the batch's.
   const std::vector<NamedTensor> inputs{{"x", filled({7, 2}, 0)}, {"scale", filled(Shape{}, 10)}, {"table", filled({3, 2}, 100)}};
-  const std::vector<Tensor> outputs = run_signature_over_batch_sizes(signature, inputs, {}, batch_sizes, run_one, "m");
+  const std::vector<Tensor> outputs = run_signature_over_batch_sizes(signature, per_call_flags(signature), inputs, {}, batch_sizes,
+                                                                    run_one, "m");
   EXPECT_EQ(parts_rows, (std::vector<std::int64_t>{4, 3}));
   ASSERT_EQ(outputs.size(), 1u);
   ASSERT_EQ(outputs[0].shape(), Shape({7, 2}));
@@ -101,7 +114,8 @@ TEST(PerCallInputs, OnlyInputsThatFollowTheBatchMustShareItsRows) {
   const std::vector<NamedTensor> inputs{
       {"a", Tensor(DType::kFloat32, {5, 2})}, {"table", Tensor(DType::kFloat32, {3, 2})}, {"b", Tensor(DType::kFloat32, {4, 2})}};
   try {
-    run_signature_over_batch_sizes(signature, inputs, {}, std::vector<std::int64_t>{8}, nullptr, "m.xla");
+    run_signature_over_batch_sizes(signature, per_call_flags(signature), inputs, {}, std::vector<std::int64_t>{8},
+                                   nullptr, "m.xla");
     FAIL() << "rows that disagree were accepted";
   } catch (const ShapeMismatchError& error) {
     EXPECT_STREQ(error.what(), "model 'm.xla': input 'b' has 4 rows, input 'a' 5; every input that follows the batch "

@@ -36,8 +36,10 @@ std::vector<Tensor> run_over_batch_sizes(std::span<const std::int64_t> batch_siz
 // A Model::run of a model compiled for fixed batch sizes whose outputs all follow the batch
 // ([-1, known...]): binds `inputs` to `signature`, answers an empty batch from the outputs'
 // metadata without running, runs the rows over `batch_sizes` (run_over_batch_sizes), and returns
-// the outputs `output_names` asks for (none: every output, in the signature's order).
-std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signature, const std::vector<NamedTensor>& inputs,
+// the outputs `output_names` asks for (none: every output, in the signature's order). `per_call`
+// is per_call_flags(signature), which the caller computes once (at load), not at every run.
+std::vector<Tensor> run_signature_over_batch_sizes(const SignatureInfo& signature, const std::vector<bool>& per_call,
+                                                   const std::vector<NamedTensor>& inputs,
                                                    const std::vector<std::string>& output_names,
                                                    std::span<const std::int64_t> batch_sizes,
                                                    const RunOnBatchSize& run_one, std::string_view model);

@@ -48,6 +48,9 @@ struct TensorInfo {
   // accepts. TF refuses a run with any other; a compiled program would clamp it to the table, so
   // the compiled backends check. Empty where unknown or unbounded.
   std::optional<IndexRange> index_range;
+  // One of the tensors TF feeds a ragged or sparse tensor as (values, row splits, indices, dense
+  // shape): its first dimension is not the batch's, so it is never split or merged as rows.
+  bool composite_component = false;
 };
 
 struct SignatureInfo {

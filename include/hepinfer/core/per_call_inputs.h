@@ -15,8 +15,12 @@
 namespace hepinfer {
 
 // True if `input`, one of `signature`'s inputs, is fed whole with every run: it is a scalar, or its
-// first dimension is known while another input's is not (or its rank is unknown).
+// first dimension is known while another input's is not (or its rank is unknown), or it is a
+// component of a ragged or sparse tensor (TensorInfo::composite_component).
 bool is_per_call_input(const TensorInfo& input, const SignatureInfo& signature);
+
+// is_per_call_input for each of `signature`'s inputs, in its order.
+std::vector<bool> per_call_flags(const SignatureInfo& signature);
 
 // For each of a run's `inputs`: whether it is per-call, as `signature` (nullptr: none known) says of
 // the input it names (by key or graph tensor name). A scalar tensor is per-call whatever the
