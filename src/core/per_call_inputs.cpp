@@ -35,16 +35,17 @@ std::vector<bool> per_call_flags(const SignatureInfo& signature) {
 }
 
 std::vector<bool> per_call_inputs(const std::vector<NamedTensor>& inputs, const SignatureInfo* signature) {
+  const std::vector<bool> flags = signature != nullptr ? per_call_flags(*signature) : std::vector<bool>{};
   std::vector<bool> per_call;
   per_call.reserve(inputs.size());
   for (const NamedTensor& input : inputs) {
-    const TensorInfo* info = nullptr;
-    if (signature != nullptr && input.tensor.shape().rank() > 0) {
+    bool whole = input.tensor.shape().rank() == 0;
+    if (!whole && signature != nullptr) {
       const auto found = std::find_if(signature->inputs.begin(), signature->inputs.end(),
                                       [&](const TensorInfo& candidate) { return names_tensor(candidate, input.name); });
-      if (found != signature->inputs.end()) info = &*found;
+      whole = found != signature->inputs.end() && flags[static_cast<std::size_t>(found - signature->inputs.begin())];
     }
-    per_call.push_back(input.tensor.shape().rank() == 0 || (info != nullptr && is_per_call_input(*info, *signature)));
+    per_call.push_back(whole);
   }
   return per_call;
 }

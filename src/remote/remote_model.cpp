@@ -14,9 +14,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "hepinfer/core/empty_batch.h"
-#include "hepinfer/core/per_call_inputs.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/example_inputs.h"
+#include "hepinfer/core/per_call_inputs.h"
 #include "bearer_token.h"
 #include "caller_connection.h"
 #include "http_pool.h"
