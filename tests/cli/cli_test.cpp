@@ -64,6 +64,18 @@ class Cli : public ::testing::Test {
     EXPECT_NE(result.err.find(culprit), std::string::npos) << result.err;
   }
 
+  // Both compilers (the AOT one where its backend is tested) refuse `model` in one line naming
+  // `culprit`, and leave nothing behind.
+  void expect_compilers_refuse(const std::string& model, const std::string& culprit) const {
+    expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "refused.xla").string()}), culprit);
+#ifdef HEPINFER_TEST_AOT
+    expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "refused.aot").string(), "--target", "cpu-aot"}),
+                          culprit);
+#endif
+    EXPECT_FALSE(fs::exists(scratch_ / "refused.xla"));
+    EXPECT_FALSE(fs::exists(scratch_ / "refused.aot"));
+  }
+
   // `model` and what `hepinfer compile` makes of it at batch sizes 1 and 4 (an XLA artifact and,
   // where the AOT backend is tested, an AOT package), named <stem>.xla and <stem>.aot: the
   // runnables a test checks alike. Empty, with a failure recorded, if a compile fails.
@@ -800,13 +812,7 @@ TEST_F(Cli, PerCallInputsAreFedWholeToEveryRunAndPart) {
 TEST_F(Cli, OutputsWhoseLengthDependsOnTheValuesAreRefusedByTheCompilers) {
   const fs::path model = test::special_model("value_dependent_shape");
   const std::string saved_model = (model / "saved_model").string();
-  expect_one_line_error(hepinfer({"compile", saved_model, "-o", (scratch_ / "masked.xla").string()}),
-                        "output 'kept' has a length that depends on the input values");
-#ifdef HEPINFER_TEST_AOT
-  expect_one_line_error(hepinfer({"compile", saved_model, "-o", (scratch_ / "masked.aot").string(), "--target", "cpu-aot"}),
-                        "output 'kept' has a length that depends on the input values");
-#endif
-  EXPECT_FALSE(fs::exists(scratch_ / "masked.xla"));
+  expect_compilers_refuse(saved_model, "output 'kept' has a length that depends on the input values");
   const CommandResult inferred = hepinfer({"infer", saved_model, "-i", "x=" + (model / "input.npy").string(), "-o",
                                            "kept=" + (scratch_ / "kept.npy").string()});
   ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
@@ -819,15 +825,9 @@ TEST_F(Cli, OutputsWhoseLengthDependsOnTheValuesAreRefusedByTheCompilers) {
 // A ragged particle list reaches a signature as values and row splits, whose first dimensions are
 // not the batch's: the compilers refuse it, saying what to export instead.
 TEST_F(Cli, RaggedInputsAreRefusedByTheCompilers) {
-  const std::string model = (fs::path(test::special_model("ragged_input")) / "saved_model").string();
-  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "ragged.xla").string()}),
-                        "the signature's function takes a ragged tensor, which the signature feeds as several "
-                        "tensors (its inputs particles, particles_1");
-#ifdef HEPINFER_TEST_AOT
-  expect_one_line_error(hepinfer({"compile", model, "-o", (scratch_ / "ragged.aot").string(), "--target", "cpu-aot"}),
-                        "export a signature taking a padded dense tensor");
-#endif
-  EXPECT_FALSE(fs::exists(scratch_ / "ragged.xla"));
+  expect_compilers_refuse((fs::path(test::special_model("ragged_input")) / "saved_model").string(),
+                          "the signature's function takes a ragged tensor, which the signature feeds as several "
+                          "tensors (its inputs particles, particles_1: values, row splits or indices)");
 }
 
 // The TF backend runs a ragged signature; its components (values, row splits) are never cut or
