@@ -665,9 +665,9 @@ class ModelSource:
         a table (index_ranges)."""
         per_call = self.per_call_inputs()
         if per_call and len(per_call) == len(self.input_names):
-            fail(f"no input has a batch dimension (inputs: {', '.join(f'{name} {self.input_specs[name].shape}' for name in self.input_names)}): "
-                 f"the {backend} backend runs batches of rows along an input's first dimension; run the model on "
-                 "the TensorFlow backend")
+            shapes = ", ".join(f"{name} {self.input_specs[name].shape}" for name in self.input_names)
+            fail(f"no input has a batch dimension (inputs: {shapes}): the {backend} backend runs batches of rows "
+                 "along an input's first dimension; run the model on the TensorFlow backend")
         inputs = []
         for name in self.input_names:
             spec = self.input_specs[name]
