@@ -7,10 +7,11 @@
 // usage: bench_xla_gpu KIT_MODELS_DIR OUTPUT.json [--seconds S]
 //
 // Parts (JSON keys):
-//   agreement  every carried case on the GPU and on the CPU plugin against Python TF's outputs
-//   latency    MLP per-call latency and throughput at batch 1..4096, GPU vs CPU plugin (one
-//              caller; then at the largest batch one caller per core on the CPU plugin, four on
-//              the GPU)
+//   agreement  every carried case on the GPU (the artifacts' pinned-host variants, then their plain
+//              programs) and on the CPU plugin against Python TF's outputs
+//   latency    MLP per-call latency and throughput at batch 1..4096, GPU (pinned-host variants,
+//              then plain programs) vs CPU plugin (one caller; then at the largest batch one
+//              caller per core on the CPU plugin, four on the GPU)
 //   latency_tf32  the same on the GPU with TF32 products allowed (mlp_tf32.xla)
 //   caps       two modules with different memory caps on one GPU running a model with 4 MiB of
 //              output a row: the batch sizes each keeps under its cap (compiler's figures), the
@@ -53,11 +54,16 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t kMiB = 1024 * 1024;
 
-// Where a model is loaded: the CPU plugin, or GPU `gpu` capped at `cap_mib`.
+// Where a model is loaded: the CPU plugin, or GPU `gpu` capped at `cap_mib`, running the
+// artifacts' pinned-host variants (the kit compiles them with --pinned-host-io) or, with
+// kOff, their plain programs.
 struct Target {
-  std::string name;  // "gpu" or "cpu"
+  std::string name;  // "gpu", "gpu plain I/O" or "cpu"
   std::optional<int> gpu;
   std::int64_t cap_mib = 0;
+  hepinfer::xla::PinnedHostIo pinned_host_io = hepinfer::xla::PinnedHostIo::kOnGpus;
+
+  hepinfer::xla::XlaOptions xla_options() const { return {.pinned_host_io = pinned_host_io}; }
 
   hepinfer::LoadOptions options(const std::string& module) const {
     hepinfer::LoadOptions options{.warmup_runs = 1};
@@ -105,7 +111,7 @@ nlohmann::json agreement(const fs::path& kit, const std::vector<Target>& targets
       nlohmann::json result = {{"case", test_case.at("name")}, {"target", target.name}};
       try {
         auto& model = models[artifact];
-        if (!model) model = hepinfer::xla::load_model(kit / artifact, target.options("agreement"));
+        if (!model) model = hepinfer::xla::load_model(kit / artifact, target.options("agreement"), target.xla_options());
         result["device"] = model->info().device;
         std::vector<NamedTensor> inputs;
         for (const auto& [name, file] : test_case.at("inputs").items()) {
@@ -142,11 +148,16 @@ nlohmann::json latency(const fs::path& kit, const std::string& artifact, const s
   for (const Target& target : targets) {
     std::shared_ptr<const Model> model;
     try {
-      model = hepinfer::xla::load_model(kit / artifact, target.options("latency"));
+      model = hepinfer::xla::load_model(kit / artifact, target.options("latency"), target.xla_options());
     } catch (const std::exception& error) {  // the other target is still measured
       results.push_back({{"target", target.name}, {"error", error.what()}});
       std::cout << "latency " << target.name << ": " << error.what() << "\n";
       continue;
+    }
+    if (const auto report = hepinfer::xla::load_report(*model); report->pinned_host_variants > 0) {
+      std::cout << "latency " << artifact << " " << target.name << ": " << report->pinned_host_programs << " of "
+                << report->programs << " programs with pinned-host I/O"
+                << (report->pinned_host_note.empty() ? "" : "; " + report->pinned_host_note) << "\n";
     }
     for (const std::int64_t batch : batches) {
       const auto inputs = hepinfer::example_inputs(model->info(), batch, "bench", /*seed=*/12345);
@@ -158,6 +169,7 @@ nlohmann::json latency(const fs::path& kit, const std::string& artifact, const s
       row["device"] = model->info().device;
       row["batch"] = batch;
       row["callers"] = 1;
+      row["pinned_host_programs"] = hepinfer::xla::load_report(*model)->pinned_host_programs;
       results.push_back(row);
       std::cout << "latency " << artifact << " " << target.name << " batch " << batch << ": median "
                 << summary.p50_us << " us, " << static_cast<std::int64_t>(row["inferences_per_second"].get<double>())
@@ -273,7 +285,8 @@ nlohmann::json caps(const fs::path& kit, int gpu, double seconds) {
 }
 
 nlohmann::json batcher(const fs::path& kit, const Target& target, double seconds) {
-  const std::shared_ptr<const Model> model = hepinfer::xla::load_model(kit / "mlp.xla", target.options("batcher"));
+  const std::shared_ptr<const Model> model =
+      hepinfer::xla::load_model(kit / "mlp.xla", target.options("batcher"), target.xla_options());
   const auto request = hepinfer::example_inputs(model->info(), 1, "bench", 12345);
   const auto single = hepinfer::bench::summarise(
       hepinfer::bench::time_calls([&] { model->run(request, {}); }, seconds / 2, 100, 20));
@@ -394,6 +407,10 @@ int main(int argc, char** argv) {
     std::vector<Target> targets;
     if (!discovery.inventory.gpus.empty()) {
       targets.push_back({.name = "gpu", .gpu = discovery.inventory.gpus.front().id, .cap_mib = 4096});
+      targets.push_back({.name = "gpu plain I/O",
+                         .gpu = discovery.inventory.gpus.front().id,
+                         .cap_mib = 4096,
+                         .pinned_host_io = hepinfer::xla::PinnedHostIo::kOff});
     } else {
       report["gpu_skipped"] = "no GPU: " + discovery.note;
       std::cout << "no GPU (" << discovery.note << "): the GPU parts are skipped\n";
@@ -403,7 +420,7 @@ int main(int argc, char** argv) {
     part("latency", [&] { return latency(kit, "mlp.xla", {1, 8, 64, 512, 4096}, targets, seconds); });
     if (targets.front().gpu) {  // what TF32 products gain on the GPU (agreement has their accuracy)
       part("latency_tf32", [&] {
-        return latency(kit, "mlp_tf32.xla", {1, 64, 4096}, {targets.front()}, seconds);
+        return latency(kit, "mlp_tf32.xla", {64, 4096}, {targets.front()}, seconds);
       });
     }
     if (targets.front().gpu) part("caps", [&] { return caps(kit, *targets.front().gpu, seconds); });

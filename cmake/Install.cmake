@@ -50,7 +50,7 @@ install(TARGETS ${_hepinfer_exported} EXPORT hepinferTargets
 install(TARGETS hepinfer RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES tools/compile_xla.py tools/compile_aot.py tools/model_source.py tools/staged_output.py tools/tf1_control_flow.py
               tools/aot_runtime.py tools/aot_constants.py
-              tools/aot_tuning.py
+              tools/aot_tuning.py tools/host_memory_programs.py
               src/aot/package_abi.h
               ${HEPINFER_AOT_RUNTIME_FILES}
         DESTINATION ${CMAKE_INSTALL_DATADIR}/hepinfer)

@@ -1,5 +1,5 @@
 // libFuzzer target: the XLA artifact manifest reader. Each input is written as the manifest of a
-// scratch artifact whose two program files exist; reading must give an artifact or throw a
+// scratch artifact whose two program files and their pinned-host variants exist; reading must give an artifact or throw a
 // hepinfer::Error, never crash. Nothing reaches a plugin.
 #include <unistd.h>
 
@@ -20,6 +20,8 @@ const std::filesystem::path& scratch_artifact() {
     std::filesystem::create_directories(path);
     std::ofstream(path / "b1.mlirbc") << "program";
     std::ofstream(path / "b4.mlirbc") << "program";
+    std::ofstream(path / "b1.pinned_host_io.mlirbc") << "program";
+    std::ofstream(path / "b4.pinned_host_io.mlirbc") << "program";
     return path;
   }();
   return directory;

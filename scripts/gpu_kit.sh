@@ -17,6 +17,7 @@ cmake -S . -B build-gpu-kit -DHEPINFER_WITH_TENSORFLOW=OFF -DHEPINFER_WITH_REMOT
 cmake --build build-gpu-kit -j "$(nproc)" --target hepinfer bench_xla_gpu bench_pjrt_phases >/dev/null
 rm -rf gpu-kit && mkdir -p gpu-kit/lib gpu-kit/work
 cp build-gpu-kit/src/cli/hepinfer build-gpu-kit/bench/bench_xla_gpu build-gpu-kit/bench/bench_pjrt_phases gpu-kit/
+strip gpu-kit/hepinfer gpu-kit/bench_xla_gpu gpu-kit/bench_pjrt_phases  # the kit's 64 MiB
 for library in $(ldd build-gpu-kit/src/cli/hepinfer build-gpu-kit/bench/bench_xla_gpu build-gpu-kit/bench/bench_pjrt_phases | awk '/=>/ {print $3}' | sort -u); do
   case "$(basename "$library")" in
     libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*) ;;  # the machine's own glibc

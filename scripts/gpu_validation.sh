@@ -75,7 +75,8 @@ print(f"PyTorch says free_mib={free // 2**20} while holding 8192 MiB")
 PY
 
 # ---- The XLA backend on the GPU (issue 15) -----------------------------------------------------
-step "inspect an artifact placed on GPU 0"; "$hepinfer" inspect "$kit/xla/mlp.xla" --gpu 0 --gpu-memory-mib 512 | head -10
+step "inspect an artifact placed on GPU 0 (its programs' pinned-host variants run there)"
+"$hepinfer" inspect "$kit/xla/mlp.xla" --gpu 0 --gpu-memory-mib 512
 step "infer on GPU 0 vs Python TF (MLP, 5000 rows: split over batch 4096 and padded)"
 "$hepinfer" infer "$kit/xla/mlp.xla" --gpu 0 -i "x=$kit/xla/references/mlp_large_x_5000.npy" \
   -o "output_0=$kit/work/mlp_gpu_5000.npy" && python3 - "$kit" <<'PY' 2>&1 || echo "(no numpy)"
@@ -84,11 +85,11 @@ kit = sys.argv[1]
 got = np.load(f"{kit}/work/mlp_gpu_5000.npy"); want = np.load(f"{kit}/xla/references/mlp_large_prob_5000.npy")
 print("max |GPU - Python TF| =", float(np.max(np.abs(got - want))), "shape", got.shape)
 PY
-step "bench_xla_gpu: agreement, latency GPU vs CPU plugin, two caps on one GPU, batcher (JSON below)"
+step "bench_xla_gpu: agreement, latency GPU (pinned-host variants, plain programs) vs CPU plugin, two caps on one GPU, batcher (JSON below)"
 timeout 300 "$kit/work/bin/bench_xla_gpu" "$kit/xla" "$kit/work/bench_xla_gpu.json" --seconds 3
 step "one batch-1 round trip step by step through the PJRT C API (MLP), the variants, and programs with their output (and input) in pinned host memory"
 timeout 90 "$kit/work/bin/bench_pjrt_phases" "$kit/xla/mlp.xla/b1.mlirbc" 32 "$kit/work/bench_pjrt_phases.json" --seconds 1 \
-  --host-output "$kit/xla/probes/mlp_b1_host_output.mlirbc" --host-io "$kit/xla/probes/mlp_b1_host_io.mlirbc"
+  --host-output "$kit/xla/probes/mlp_b1_host_output.mlirbc" --host-io "$kit/xla/mlp.xla/b1.pinned_host_io.mlirbc"
 step "peer on the same GPU and plugin: JAX, the MLP's shapes (32 -> 4 x 256 -> 8), float32 products"
 timeout 60 python3 - <<'PY' 2>&1 | grep -v '^I0000\|^WARNING: All log' || echo "(no JAX)"
 # JAX's own dispatch of one jitted program: what the plugin allows a caller per round trip

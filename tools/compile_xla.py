@@ -13,6 +13,15 @@ The artifact is a directory (written whole or not at all, tools/staged_output.py
                      (tools/tf1_control_flow.py): the XLA HloModuleProto, program format "hlo"
                      (read by every PJRT plugin, but not a versioned format)
 
+With --pinned-host-io each "mlir" program also gets a variant for GPUs,
+  b<N>.pinned_host_io.mlirbc
+                     the same program with its inputs and outputs in the GPU's pinned host
+                     memory (tools/host_memory_programs.py): XLA moves them inside the program,
+                     and the caller reads the outputs where they lie, where PJRT's own copies
+                     cost a small batch's round trip most of its time. A GPU client runs it in
+                     place of the plain program; the CPU plugin cannot compile it and runs the
+                     plain one. Twice the programs on disk.
+
 Weights are baked into each program as constants (frozen with convert_variables_to_constants_v2):
 one file per batch size, no parameters to feed, at the cost of one copy of the weights per batch
 size on disk and in the compiled executables.
@@ -24,6 +33,7 @@ GPUs unless told otherwise. CPUs compute in float32 either way.
 
 Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
                       [--matmul-precision highest|default] [--input-shape NAME=D1,D2,... ...]
+                      [--pinned-host-io]
 (--signature applies to SavedModels; a frozen graph's one signature is "serving_default")
 Exit status 2 with one line on stderr for a model it cannot compile.
 """
@@ -39,6 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from model_source import (CompileError, ModelSource, fail, parse_batch_sizes, xla_failure_reason,  # noqa: E402,F401
                           parse_input_shapes)
+from host_memory_programs import in_pinned_host_memory  # noqa: E402
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 import tf1_control_flow  # noqa: E402
 
@@ -64,10 +75,11 @@ def with_highest_precision(text):
 
 
 def compile_model(model, output, batch_sizes, signature="serving_default", matmul_precision="highest",
-                  input_shapes=None):
+                  input_shapes=None, pinned_host_io=False):
     """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
     (None: the default, or the batch the signature fixes) and returns the batch sizes compiled;
-    `input_shapes` ({name: dims after the batch}) fixes dimensions the signature leaves unknown."""
+    `input_shapes` ({name: dims after the batch}) fixes dimensions the signature leaves unknown;
+    `pinned_host_io` adds each program's variant for GPUs (see the module's docstring)."""
     output = Path(output)
     if batch_sizes is not None and (not batch_sizes or min(batch_sizes) < 1):
         fail(f"batch sizes {batch_sizes}: expected positive integers")
@@ -82,7 +94,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
     # TF lowers products with precision DEFAULT while TF32 is allowed, HIGHEST otherwise.
     tf.config.experimental.enable_tensor_float_32_execution(matmul_precision == "default")
     try:
-        write_artifact(source, output, batch_sizes, matmul_precision)
+        write_artifact(source, output, batch_sizes, matmul_precision, pinned_host_io)
     finally:
         tf.config.experimental.enable_tensor_float_32_execution(tf32_was_enabled)
     return batch_sizes
@@ -154,15 +166,32 @@ def portable_artifact(text):
     return found
 
 
-def write_artifact(source, output, batch_sizes, matmul_precision):
+def write_artifact(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
     with staged_directory(output, FORMAT) as staging:
-        write_artifact_into(source, staging, batch_sizes, matmul_precision)
+        write_artifact_into(source, staging, batch_sizes, matmul_precision, pinned_host_io)
 
 
-def traced_programs(source, output, batch_sizes, matmul_precision):
+def pinned_host_variant(source, text, batch, version, output):
+    """Writes batch `batch`'s program (StableHLO `text`) with its inputs and outputs in pinned host
+    memory, as a portable artifact of `version`, and returns its manifest entry; None, saying why,
+    where the rewrite cannot read the program."""
+    from tensorflow.compiler.mlir.stablehlo import stablehlo
+    try:
+        with mlir_diagnostics_silenced():
+            program = stablehlo.serialize_portable_artifact_str(in_pinned_host_memory(text, inputs=True), version)
+    except ValueError as error:
+        print(f"compile_xla: batch {batch} of '{source.path}' has no pinned-host variant: {error}")
+        return None
+    file = f"b{batch}.pinned_host_io.mlirbc"
+    (output / file).write_bytes(program)
+    return {"file": file, "inputs_in_pinned_host": True}
+
+
+def traced_programs(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
     """Writes each batch size's program of the model traced as a tf.function (every model but a
-    frozen graph with TF1 loops); returns the manifest's programs, the outputs' shapes by batch
-    size and the StableHLO versions the programs need."""
+    frozen graph with TF1 loops), with `pinned_host_io` its variant for GPUs; returns the
+    manifest's programs, the outputs' shapes by batch size and the StableHLO versions the programs
+    need."""
     programs, shapes_by_batch, versions = [], {}, []
     for batch in batch_sizes:
         specs = source.batch_specs(batch)
@@ -173,21 +202,25 @@ def traced_programs(source, output, batch_sizes, matmul_precision):
             (output / program).write_bytes(portable[0])
             programs.append({"batch": batch, "file": program, "format": "mlir"})
             versions.append(version)
+            variant = pinned_host_variant(source, text, batch, version, output) if pinned_host_io else None
+            if variant is not None:
+                programs[-1]["pinned_host_io"] = variant
         else:
             program = f"b{batch}.hlo.pb"
             (output / program).write_bytes(compiled.experimental_get_compiler_ir(*specs)(stage="hlo_serialized"))
             programs.append({"batch": batch, "file": program, "format": "hlo"})
             outside = sorted(set(NON_STABLEHLO_OP.findall(text)))
             why = f"{', '.join(outside)} has no StableHLO form" if outside else "no StableHLO version expresses it"
-            print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: {why}")
+            print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: {why}" +
+                  ("; HLO modules get no pinned-host variant" if pinned_host_io else ""))
         shapes_by_batch[batch] = source.output_shapes(batch)
     return programs, shapes_by_batch, versions
 
 
-def tf1_loop_programs(source, output, batch_sizes, matmul_precision):
+def tf1_loop_programs(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
     """traced_programs for a frozen graph with TF1 loops: HLO modules from tf2xla."""
     print(f"compile_xla: '{source.path}' has TF1 loops ({', '.join(source.tf1_loops)}); tf2xla turns them into "
-          "XLA loops, stored as XLA HLO modules")
+          "XLA loops, stored as XLA HLO modules" + (", which get no pinned-host variant" if pinned_host_io else ""))
     programs, shapes_by_batch = [], {}
     for batch, module in tf1_control_flow.hlo_modules(source, batch_sizes, matmul_precision).items():
         (output / f"b{batch}.hlo.pb").write_bytes(module)
@@ -196,11 +229,12 @@ def tf1_loop_programs(source, output, batch_sizes, matmul_precision):
     return programs, shapes_by_batch, []
 
 
-def write_artifact_into(source, output, batch_sizes, matmul_precision):
+def write_artifact_into(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
     tf = source.tf
     inputs = source.inputs_manifest("XLA")
     write_programs = tf1_loop_programs if source.tf1_loops else traced_programs
-    programs, shapes_by_batch, versions = write_programs(source, output, batch_sizes, matmul_precision)
+    programs, shapes_by_batch, versions = write_programs(source, output, batch_sizes, matmul_precision,
+                                                         pinned_host_io)
 
     manifest = {
         "format": FORMAT,
@@ -227,11 +261,13 @@ def main():
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--matmul-precision", default="highest")
     parser.add_argument("--input-shape", action="append", default=[])
+    parser.add_argument("--pinned-host-io", action="store_true",
+                        help="also write each program with its inputs and outputs in a GPU's pinned host memory")
     args = parser.parse_args()
     try:
         batch_sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes is not None else None
         compiled = compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision,
-                                 parse_input_shapes(args.input_shape))
+                                 parse_input_shapes(args.input_shape), args.pinned_host_io)
     except CompileError as error:
         print(f"compile_xla: {error}", file=sys.stderr)
         sys.exit(2)

@@ -4,9 +4,10 @@ host memory, marked as JAX marks them: an `mhlo.memory_kind = "pinned_host"` att
 copies them between host and device inside the program, and the caller reads the output where it
 lies instead of asking PJRT for a copy.
 
-For the GPU kit's probe of the batch-1 round trip (bench_pjrt_phases, docs/gpu-validation.md):
-XLA's CPU plugin rejects the custom call, so these programs are for the CUDA plugin only and are
-not part of an artifact.
+Used by `hepinfer compile --pinned-host-io` (tools/compile_xla.py: each program's variant for
+GPUs in the artifact) and by the GPU kit's probe of the batch-1 round trip (bench_pjrt_phases,
+docs/gpu-validation.md). XLA's CPU plugin rejects the custom call, so these programs are for the
+CUDA plugin only; the backend runs the plain program where a plugin refuses one.
 """
 import re
 

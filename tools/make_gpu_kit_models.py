@@ -3,22 +3,26 @@
 TensorFlow is: the GPU machines have no TensorFlow, so every artifact and every reference output
 is made on this side and carried.
 
-Writes into OUTPUT_DIR:
+Writes into OUTPUT_DIR (the artifacts but mlp_tf32.xla and fanout.xla with their programs'
+pinned-host variants up to batch 64, families' at batch 1, `hepinfer compile --pinned-host-io`,
+which the GPU runs; bench_xla_gpu also runs the plain programs on the GPU; the kit must stay under
+the device tool's 64 MiB with the working tree):
   agreement.json         cases for bench_xla_gpu: artifact, input and reference output .npy files
   families/<name>.xla    every test model family's SavedModel at batch sizes 1 and 4, with
                          references at batch 0, 1, 5 and 67 (tools/make_test_models.py)
   mlp.xla                the MLP test model at batch sizes 1, 8, 64, 512 and 4096 (latency and
                          throughput), with references at 1000 and 5000 rows (padded, split)
-  mlp_tf32.xla           the same at batch sizes 1, 64 and 4096 compiled with --matmul-precision
+  mlp_tf32.xla           the same at batch sizes 64 and 4096 compiled with --matmul-precision
                          default (a GPU may use TF32): its speed and its distance from Python TF
   fanout.xla             a model with 4 MiB of output a row, which no compiler can fuse away, at
                          batch sizes 1, 16 and 64 (memory caps: 256 MiB a run at 64 rows; the wide
                          test model's 4 MiB-a-row scratch is fused away by XLA to a few bytes)
   demo/                  the demo job's three models as artifacts, their Python references and a
                          workflow running them (hepinfer run demo/workflow.yaml)
-  probes/                the MLP's batch-1 program with its output, and with its input and output,
-                         in pinned host memory (tools/host_memory_programs.py), for
-                         bench_pjrt_phases: CUDA plugin only, not artifacts
+  probes/                the MLP's batch-1 program with its output alone in pinned host memory
+                         (tools/host_memory_programs.py), for bench_pjrt_phases: CUDA plugin
+                         only, not an artifact (mlp.xla's b1.pinned_host_io.mlirbc is the one
+                         with its input there too)
 
 Usage: make_gpu_kit_models.py MODELS_DIR DEMO_MODELS_DIR OUTPUT_DIR
 """
@@ -35,7 +39,7 @@ from host_memory_programs import in_pinned_host_memory  # noqa: E402
 
 FAMILY_BATCH_SIZES = (1, 4)
 MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
-MLP_TF32_BATCH_SIZES = (1, 64, 4096)
+MLP_TF32_BATCH_SIZES = (64, 4096)
 # TF32 keeps 10 bits of mantissa: products are good to ~1e-3 relative.
 TF32_TOLERANCE = 5e-3
 DEMO_BATCH_SIZES = (1, 16, 128, 1024)
@@ -79,8 +83,18 @@ def save_fanout(path):
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
 
 
-def write_host_memory_probes(mlp_path, probes):
-    """The MLP at batch 1 with its output, and with its input and output, in pinned host memory."""
+def keep_pinned_host_variants(artifact, largest_batch):
+    """Drops `artifact`'s pinned-host variants of batch sizes above `largest_batch`."""
+    manifest_path = artifact / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for program in manifest["programs"]:
+        if program["batch"] > largest_batch and "pinned_host_io" in program:
+            (artifact / program.pop("pinned_host_io")["file"]).unlink()
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+
+
+def write_host_memory_probe(mlp_path, probes):
+    """The MLP at batch 1 with its output in pinned host memory."""
     from tensorflow.compiler.mlir.stablehlo import stablehlo
     source = compile_xla.ModelSource(mlp_path, "serving_default")
     tf32_was_enabled = source.tf.config.experimental.tensor_float_32_execution_enabled()
@@ -90,9 +104,9 @@ def write_host_memory_probes(mlp_path, probes):
     finally:
         source.tf.config.experimental.enable_tensor_float_32_execution(tf32_was_enabled)
     probes.mkdir(parents=True, exist_ok=True)
-    for name, inputs in (("mlp_b1_host_output.mlirbc", False), ("mlp_b1_host_io.mlirbc", True)):
-        program = in_pinned_host_memory(text, inputs=inputs)
-        (probes / name).write_bytes(stablehlo.serialize_portable_artifact_str(program, compile_xla.STABLEHLO_TARGET))
+    program = in_pinned_host_memory(text, inputs=False)
+    (probes / "mlp_b1_host_output.mlirbc").write_bytes(
+        stablehlo.serialize_portable_artifact_str(program, compile_xla.STABLEHLO_TARGET))
 
 
 def main():
@@ -115,7 +129,9 @@ def main():
         name, saved = model["name"], model["formats"]["saved_model"]
         artifact = f"families/{name}.xla"
         try:
-            compile_xla.compile_model(models / saved["path"], output / artifact, FAMILY_BATCH_SIZES)
+            compile_xla.compile_model(models / saved["path"], output / artifact, FAMILY_BATCH_SIZES,
+                                      pinned_host_io=True)
+            keep_pinned_host_variants(output / artifact, 1)
         except compile_xla.CompileError as error:  # e.g. lookup tables, which XLA cannot compile
             print(f"make_gpu_kit_models: {name} skipped: {error}", file=sys.stderr)
             continue
@@ -133,7 +149,8 @@ def main():
     mlp = next(m for m in manifest["models"] if m["name"] == "mlp")
     mlp_path = models / mlp["formats"]["saved_model"]["path"]
     mlp_in, mlp_out = mlp["formats"]["saved_model"]["inputs"]["x"], mlp["formats"]["saved_model"]["outputs"]["prob"]
-    compile_xla.compile_model(mlp_path, output / "mlp.xla", MLP_BATCH_SIZES)
+    compile_xla.compile_model(mlp_path, output / "mlp.xla", MLP_BATCH_SIZES, pinned_host_io=True)
+    keep_pinned_host_variants(output / "mlp.xla", 64)
     compile_xla.compile_model(mlp_path, output / "mlp_tf32.xla", MLP_TF32_BATCH_SIZES, matmul_precision="default")
     serve = tf.saved_model.load(str(mlp_path)).signatures["serving_default"]
     rng = np.random.default_rng(2026)
@@ -150,13 +167,14 @@ def main():
                   "outputs": {mlp_out: "references/mlp_large_prob_5000.npy"}, "tolerance": TF32_TOLERANCE})
     # NaN and infinities, which the GPU plugin must propagate as TF does (its default, unlike the CPU's).
     non_finite = models / manifest["special"]["non_finite"]
-    compile_xla.compile_model(non_finite / "saved_model", output / "non_finite.xla", FAMILY_BATCH_SIZES)
+    compile_xla.compile_model(non_finite / "saved_model", output / "non_finite.xla", FAMILY_BATCH_SIZES,
+                              pinned_host_io=True)
     cases.append({"name": "non_finite (NaN, inf) batch 6", "artifact": "non_finite.xla",
                   "inputs": {"x": reference_file(non_finite / "input.npy")},
                   "outputs": {file.stem[len("reference_"):]: reference_file(file)
                               for file in sorted(non_finite.glob("reference_*.npy"))},
                   "tolerance": 2e-5})
-    write_host_memory_probes(mlp_path, output / "probes")
+    write_host_memory_probe(mlp_path, output / "probes")
     fanout_source = output / "fanout_saved_model"
     save_fanout(fanout_source)
     compile_xla.compile_model(fanout_source, output / "fanout.xla", FANOUT_BATCH_SIZES)
@@ -167,7 +185,8 @@ def main():
     for name, source in (("jet_tagger", "saved_model"), ("event_classifier", "frozen.pb"),
                          ("particle_flow", "saved_model")):
         (demo / name).mkdir(parents=True)
-        compile_xla.compile_model(demo_models / name / source, demo / name / "model.xla", DEMO_BATCH_SIZES)
+        compile_xla.compile_model(demo_models / name / source, demo / name / "model.xla", DEMO_BATCH_SIZES,
+                                  pinned_host_io=True)
         shutil.copyfile(demo_models / name / "reference.json", demo / name / "reference.json")
     (demo / "workflow.yaml").write_text(DEMO_WORKFLOW)
     print(f"make_gpu_kit_models: {len(cases)} agreement cases, MLP, fanout and demo artifacts in {output}")

@@ -2,8 +2,10 @@
 """Compiles every test model's SavedModel and frozen graph (tools/make_test_models.py's manifest)
 into XLA artifacts for the XLA backend's tests, at batch sizes 1 and 4 (so that a batch of 5 is
 split and one of 2 is padded). Writes OUTPUT_DIR/<model>.xla (from the SavedModel),
-OUTPUT_DIR/<model>.frozen.xla (from the frozen graph) and OUTPUT_DIR/index.json, which lists the
-artifacts and, for a model XLA cannot compile, why.
+OUTPUT_DIR/<model>.frozen.xla (from the frozen graph), OUTPUT_DIR/<model>.pinned_host_io.xla
+(the SavedModels of PINNED_HOST_IO_FAMILIES with each program's variant for GPUs,
+`hepinfer compile --pinned-host-io`) and OUTPUT_DIR/index.json, which lists the artifacts and, for
+a model XLA cannot compile, why.
 
 Usage: make_xla_models.py MODELS_DIR OUTPUT_DIR
 """
@@ -17,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import compile_xla  # noqa: E402
 
 BATCH_SIZES = (1, 4)
+# Several inputs and outputs; float64, int32, int64 and bool.
+PINNED_HOST_IO_FAMILIES = ("multi_io", "dtypes")
 
 
 def main():
@@ -24,7 +28,7 @@ def main():
     output.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((models / "manifest.json").read_text())
     index = {"batch_sizes": list(BATCH_SIZES), "artifacts": {}, "refused": {}, "frozen_artifacts": {},
-             "frozen_refused": {}}
+             "frozen_refused": {}, "pinned_host_io_artifacts": {}}
     for model in manifest["models"]:
         name = model["name"]
         for format_name, suffix, compiled, refused in (("saved_model", ".xla", "artifacts", "refused"),
@@ -38,6 +42,10 @@ def main():
                 index[compiled][name] = f"{name}{suffix}"
             except compile_xla.CompileError as error:
                 index[refused][name] = str(error)
+        if name in PINNED_HOST_IO_FAMILIES:
+            compile_xla.compile_model(models / model["formats"]["saved_model"]["path"],
+                                      output / f"{name}.pinned_host_io.xla", BATCH_SIZES, pinned_host_io=True)
+            index["pinned_host_io_artifacts"][name] = f"{name}.pinned_host_io.xla"
     (output / "index.json").write_text(json.dumps(index, indent=2))
     print(f"make_xla_models: {len(index['artifacts'])} SavedModel artifacts, {len(index['refused'])} refused: "
           f"{sorted(index['refused'])}; {len(index['frozen_artifacts'])} frozen-graph artifacts, "

@@ -83,7 +83,7 @@ void add_compile_command(CLI::App& app) {
     std::string model, output, target = "pjrt", batch_sizes, signature = "serving_default",
                                target_cpu = "x86-64-v3", matmul_precision = "highest";
     std::vector<std::string> input_shapes;
-    bool tune = false;
+    bool tune = false, pinned_host_io = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -113,7 +113,11 @@ void add_compile_command(CLI::App& app) {
                           "pjrt: highest (default: a GPU computes float32 products in float32, agreeing with TF on a "
                           "CPU to ~1e-6) or default (a GPU may use TF32 tensor cores: faster, ~1e-3 relative)")
           ->check(CLI::IsMember({"highest", "default"}));
-  command->callback([options, target_cpu, tune, matmul_precision] {
+  CLI::Option* pinned_host_io = command->add_flag(
+      "--pinned-host-io", options->pinned_host_io,
+      "pjrt: also write each program with its inputs and outputs in the GPU's pinned host memory, which GPU clients "
+      "run instead (no PJRT copies around a run: for small batches' latency); twice the programs on disk");
+  command->callback([options, target_cpu, tune, matmul_precision, pinned_host_io] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {
       throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
@@ -137,12 +141,17 @@ void add_compile_command(CLI::App& app) {
         throw InvalidArgumentError("--matmul-precision applies to --target pjrt; the AOT backend runs on the CPU, "
                                    "where products are float32 either way");
       }
+      if (pinned_host_io->count() > 0) {
+        throw InvalidArgumentError("--pinned-host-io applies to --target pjrt; the AOT backend runs on the CPU, "
+                                   "in the caller's memory");
+      }
     } else if (target_cpu->count() > 0) {
       throw InvalidArgumentError("--target-cpu applies to --target cpu-aot; PJRT compiles for the CPU it runs on");
     } else if (tune->count() > 0) {
       throw InvalidArgumentError("--tune applies to --target cpu-aot; PJRT programs are compiled where they run");
     } else {
       arguments.insert(arguments.end(), {"--matmul-precision", options->matmul_precision});
+      if (options->pinned_host_io) arguments.push_back("--pinned-host-io");
     }
     const ChildResult result = run_collecting_stderr(arguments);
     if (result.exit_code != 0) {

@@ -56,6 +56,17 @@ Artifact read_artifact(const fs::path& directory) {
     check_regular_file(program.file, "XLA program");
     program.format = reader.text(programs[i], "format", field + ".format");
     if (program.format != "mlir" && program.format != "hlo") reader.fail(field + ".format", "expected mlir or hlo");
+    if (programs[i].is_object() && programs[i].contains("pinned_host_io")) {
+      const std::string variant_field = field + ".pinned_host_io";
+      const nlohmann::json& variant = programs[i].at("pinned_host_io");
+      PinnedHostVariant pinned;
+      pinned.file = reader.file_inside(directory, variant, "file", variant_field + ".file");
+      check_regular_file(pinned.file, "XLA program");
+      const nlohmann::json& inputs = reader.at(variant, "inputs_in_pinned_host", variant_field + ".inputs_in_pinned_host");
+      if (!inputs.is_boolean()) reader.fail(variant_field + ".inputs_in_pinned_host", "expected true or false");
+      pinned.inputs_in_pinned_host = inputs.get<bool>();
+      program.pinned_host_io = std::move(pinned);
+    }
     artifact.programs.push_back(std::move(program));
   }
   std::sort(artifact.programs.begin(), artifact.programs.end(),

@@ -18,10 +18,18 @@ namespace hepinfer::xla::detail {
 inline constexpr char kArtifactFormat[] = "hepinfer-xla";
 inline constexpr int kArtifactFormatVersion = 1;
 
+// A program's variant for GPUs (`hepinfer compile --pinned-host-io`): the same computation with
+// its outputs, and with `inputs_in_pinned_host` its inputs, in the device's pinned host memory.
+struct PinnedHostVariant {
+  std::filesystem::path file;  // in the program's format
+  bool inputs_in_pinned_host = false;
+};
+
 struct ArtifactProgram {
   std::int64_t batch = 0;  // rows the program takes
   std::filesystem::path file;
   std::string format;  // "mlir" or "hlo"
+  std::optional<PinnedHostVariant> pinned_host_io;
 };
 
 struct Artifact {

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -218,6 +219,58 @@ std::optional<CompiledMemory> compiled_memory_of(const PJRT_Api* api, PJRT_Execu
                         .code_bytes = stats.generated_code_size_in_bytes};
 }
 
+// A PJRT_Executable borrowed from a loaded executable, released when done.
+class ExecutableView {
+ public:
+  ExecutableView(const PJRT_Api* api, PJRT_Executable* executable) : api_(api), executable_(executable) {}
+  ~ExecutableView() {
+    auto destroy = HEPINFER_PJRT_ARGS(PJRT_Executable_Destroy_Args);
+    destroy.executable = executable_;
+    succeeded(api_, api_->PJRT_Executable_Destroy(&destroy));
+  }
+  ExecutableView(const ExecutableView&) = delete;
+  ExecutableView& operator=(const ExecutableView&) = delete;
+
+ private:
+  const PJRT_Api* api_;
+  PJRT_Executable* executable_;
+};
+
+// The memory kind of each output of `executable` ("device", "pinned_host", ...); empty where the
+// plugin does not say.
+std::vector<std::string> output_memory_kinds(const PJRT_Api* api, PJRT_Executable* executable) {
+  if (!HEPINFER_PJRT_HAS(api, PJRT_Executable_OutputMemoryKinds)) return {};
+  auto kinds = HEPINFER_PJRT_ARGS(PJRT_Executable_OutputMemoryKinds_Args);
+  kinds.executable = executable;
+  if (!succeeded(api, api->PJRT_Executable_OutputMemoryKinds(&kinds))) return {};
+  std::vector<std::string> result;
+  for (std::size_t i = 0; i < kinds.num_outputs; ++i) result.emplace_back(kinds.memory_kinds[i], kinds.memory_kind_sizes[i]);
+  return result;
+}
+
+// `device`'s memory of `kind`; NotFoundError naming the kinds it has if there is none.
+PJRT_Memory* memory_of_kind(const PJRT_Api* api, PJRT_Device* device, const std::string& kind,
+                            const std::string& what) {
+  if (!HEPINFER_PJRT_HAS(api, PJRT_Device_AddressableMemories) || !HEPINFER_PJRT_HAS(api, PJRT_Memory_Kind)) {
+    throw UnsupportedError(what + " takes its inputs in " + kind + " memory, and the PJRT plugin cannot name its "
+                           "device's memories");
+  }
+  auto memories = HEPINFER_PJRT_ARGS(PJRT_Device_AddressableMemories_Args);
+  memories.device = device;
+  throw_if_error(api, api->PJRT_Device_AddressableMemories(&memories), "listing the memories of the device for " + what);
+  std::string kinds;
+  for (std::size_t i = 0; i < memories.num_memories; ++i) {
+    auto memory_kind = HEPINFER_PJRT_ARGS(PJRT_Memory_Kind_Args);
+    memory_kind.memory = memories.memories[i];
+    throw_if_error(api, api->PJRT_Memory_Kind(&memory_kind), "reading a memory's kind for " + what);
+    const std::string found(memory_kind.kind, memory_kind.kind_size);
+    if (found == kind) return memories.memories[i];
+    kinds += (kinds.empty() ? "" : ", ") + found;
+  }
+  throw NotFoundError(what + " takes its inputs in " + kind + " memory, which the device does not have (it has " +
+                      (kinds.empty() ? std::string("none listed") : kinds) + ")");
+}
+
 }  // namespace
 
 std::string compile_options_for(const PjrtClient& client) {
@@ -237,7 +290,7 @@ std::string compile_options_for(const PjrtClient& client) {
 }
 
 std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
-                                                  const std::string& format, std::string what) {
+                                                  const std::string& format, std::string what, InputMemory inputs) {
   const PJRT_Api* api = api_of(*client);
   auto program = HEPINFER_PJRT_ARGS(PJRT_Program);
   std::string code_copy = code;  // PJRT_Program::code is not const
@@ -252,11 +305,12 @@ std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClie
   compile.compile_options = options.data();
   compile.compile_options_size = options.size();
   throw_if_error(api, api->PJRT_Client_Compile(&compile), "compiling " + what);
-  return std::unique_ptr<PjrtProgram>(new PjrtProgram(std::move(client), compile.executable, std::move(what)));
+  return std::unique_ptr<PjrtProgram>(
+      new PjrtProgram(std::move(client), compile.executable, std::move(what), inputs));
 }
 
 std::unique_ptr<PjrtProgram> PjrtProgram::deserialize(std::shared_ptr<const PjrtClient> client,
-                                                      const std::string& bytes, std::string what) {
+                                                      const std::string& bytes, std::string what, InputMemory inputs) {
   const PJRT_Api* api = api_of(*client);
   if (!HEPINFER_PJRT_HAS(api, PJRT_Executable_DeserializeAndLoad)) {
     throw UnsupportedError("PJRT plugin '" + client->plugin().info().path.string() +
@@ -267,44 +321,50 @@ std::unique_ptr<PjrtProgram> PjrtProgram::deserialize(std::shared_ptr<const Pjrt
   load.serialized_executable = bytes.data();
   load.serialized_executable_size = bytes.size();
   throw_if_error(api, api->PJRT_Executable_DeserializeAndLoad(&load), "loading the compiled " + what);
-  return std::unique_ptr<PjrtProgram>(new PjrtProgram(std::move(client), load.loaded_executable, std::move(what)));
+  return std::unique_ptr<PjrtProgram>(
+      new PjrtProgram(std::move(client), load.loaded_executable, std::move(what), inputs));
 }
 
-PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what)
+PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what,
+                         InputMemory inputs)
     : client_(std::move(client)), what_(std::move(what)), executable_(executable) {
-  PJRT_Error* error = nullptr;
   try {
-    device_ = first_device(api(), static_cast<PJRT_Client*>(client_->native_handle()), what_);
-    on_cpu_ = client_->platform_name() == "cpu";
-    reads_in_place_ = on_cpu_ && HEPINFER_PJRT_HAS(api(), PJRT_Buffer_ReadyEvent) &&
-                      HEPINFER_PJRT_HAS(api(), PJRT_Buffer_UnsafePointer) &&
-                      HEPINFER_PJRT_HAS(api(), PJRT_Buffer_OnDeviceSizeInBytes) &&
-                      HEPINFER_PJRT_HAS(api(), PJRT_Buffer_GetMemoryLayout);
+    describe_executable(inputs);
   } catch (...) {
     auto destroy = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
     destroy.executable = executable_;
     api()->PJRT_LoadedExecutable_Destroy(&destroy);
     throw;
   }
+}
+
+void PjrtProgram::describe_executable(InputMemory inputs) {
+  device_ = first_device(api(), static_cast<PJRT_Client*>(client_->native_handle()), what_);
+  on_cpu_ = client_->platform_name() == "cpu";
+  if (inputs == InputMemory::kPinnedHost) input_memory_ = memory_of_kind(api(), device_, "pinned_host", what_);
   auto get = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
   get.loaded_executable = executable_;
-  error = api()->PJRT_LoadedExecutable_GetExecutable(&get);
-  if (error == nullptr) {
-    auto outputs = HEPINFER_PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
-    outputs.executable = get.executable;
-    error = api()->PJRT_Executable_NumOutputs(&outputs);
-    num_outputs_ = outputs.num_outputs;
-    if (error == nullptr) compiled_memory_ = compiled_memory_of(api(), get.executable);
-    auto destroy = HEPINFER_PJRT_ARGS(PJRT_Executable_Destroy_Args);
-    destroy.executable = get.executable;
-    api()->PJRT_Executable_Destroy(&destroy);
+  throw_if_error(api(), api()->PJRT_LoadedExecutable_GetExecutable(&get), "reading the outputs of " + what_);
+  const ExecutableView executable(api(), get.executable);
+  auto outputs = HEPINFER_PJRT_ARGS(PJRT_Executable_NumOutputs_Args);
+  outputs.executable = get.executable;
+  throw_if_error(api(), api()->PJRT_Executable_NumOutputs(&outputs), "reading the outputs of " + what_);
+  num_outputs_ = outputs.num_outputs;
+  compiled_memory_ = compiled_memory_of(api(), get.executable);
+  const std::vector<std::string> kinds = output_memory_kinds(api(), get.executable);
+  const bool can_read_in_place = HEPINFER_PJRT_HAS(api(), PJRT_Buffer_ReadyEvent) &&
+                                 HEPINFER_PJRT_HAS(api(), PJRT_Buffer_UnsafePointer) &&
+                                 HEPINFER_PJRT_HAS(api(), PJRT_Buffer_OnDeviceSizeInBytes) &&
+                                 HEPINFER_PJRT_HAS(api(), PJRT_Buffer_GetMemoryLayout);
+  for (std::size_t i = 0; i < num_outputs_; ++i) {
+    const bool in_host_memory = on_cpu_ || (i < kinds.size() && kinds[i] == "pinned_host");
+    read_in_place_.push_back(can_read_in_place && in_host_memory);
   }
-  if (error != nullptr) {
-    auto destroy = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
-    destroy.executable = executable_;
-    api()->PJRT_LoadedExecutable_Destroy(&destroy);
-    throw_if_error(api(), error, "reading the outputs of " + what_);
-  }
+}
+
+bool PjrtProgram::outputs_in_pinned_host() const {
+  return !on_cpu_ && num_outputs_ > 0 &&
+         std::all_of(read_in_place_.begin(), read_in_place_.end(), [](bool in_place) { return in_place; });
 }
 
 std::string PjrtProgram::serialize() const {
@@ -361,6 +421,7 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
     copy.num_dims = input.shape().rank();
     copy.host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
     copy.device = device_;
+    copy.memory = input_memory_;  // null: the device's default memory
     throw_if_error(api(), api()->PJRT_Client_BufferFromHostBuffer(&copy), "copying an input of " + what_);
     arguments.emplace_back(api(), copy.buffer);
     pending.add(copy.done_with_host_buffer, "copying an input of " + what_);
@@ -392,10 +453,11 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
 
   // Output buffers have their shapes before the run ends. On the CPU plugin an output is read
   // where it lies once ready: a copy through PJRT_Buffer_ToHostBuffer is handed to the plugin's
-  // thread pool and costs a wake-up, 3 of a one-row MLP's 21 us (bench_pjrt_phases). Elsewhere
-  // the copies queue behind the run.
+  // thread pool and costs a wake-up, 3 of a one-row MLP's 21 us (bench_pjrt_phases). So is an
+  // output a GPU program wrote to pinned host memory. Other outputs' copies queue behind the run.
   outputs.reserve(results.size());
-  for (const Buffer& result : results) {
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const Buffer& result = results[i];
     auto type = HEPINFER_PJRT_ARGS(PJRT_Buffer_ElementType_Args);
     type.buffer = result.get();
     throw_if_error(api(), api()->PJRT_Buffer_ElementType(&type), "reading an output of " + what_);
@@ -405,7 +467,7 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
     Tensor& output = outputs.emplace_back(
         dtype_of(type.type, what_),
         Shape(std::vector<std::int64_t>(dimensions.dims, dimensions.dims + dimensions.num_dims)));
-    if (reads_in_place_) {
+    if (read_in_place_[i]) {
       auto ready = HEPINFER_PJRT_ARGS(PJRT_Buffer_ReadyEvent_Args);
       ready.buffer = result.get();
       throw_if_error(api(), api()->PJRT_Buffer_ReadyEvent(&ready), "running " + what_);
@@ -415,11 +477,11 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
     }
   }
   pending.await_all();
-  if (reads_in_place_) {
+  if (std::find(read_in_place_.begin(), read_in_place_.end(), true) != read_in_place_.end()) {
     // Only now: asked before the run ends, these queries wait for it (a one-row MLP then took
     // 30-50 us instead of 18).
     for (std::size_t i = 0; i < results.size(); ++i) {
-      if (outputs[i].byte_size() == 0) continue;
+      if (!read_in_place_[i] || outputs[i].byte_size() == 0) continue;
       if (const void* data = dense_host_data(api(), results[i].get(), outputs[i])) {
         std::memcpy(outputs[i].raw_data(), data, outputs[i].byte_size());
       } else {

@@ -20,21 +20,29 @@ namespace hepinfer::xla::detail {
 // --xla_cpu_enable_fast_min_max in XLA_FLAGS is the user's choice and is left to the plugin.
 std::string compile_options_for(const PjrtClient& client);
 
+// Where a program takes its inputs: the device's own memory, or (a program compiled with its
+// parameters in pinned host memory, artifact.h's PinnedHostVariant) the device's pinned host memory.
+enum class InputMemory { kDevice, kPinnedHost };
+
 class PjrtProgram {
  public:
   // Compiles `code` ("mlir": StableHLO, text, bytecode or portable artifact; "hlo": an
   // HloModuleProto) for one replica and one partition. `what` names the program in errors.
+  // Throws NotFoundError for kPinnedHost on a device without pinned host memory.
   static std::unique_ptr<PjrtProgram> compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
-                                              const std::string& format, std::string what);
+                                              const std::string& format, std::string what,
+                                              InputMemory inputs = InputMemory::kDevice);
   // Loads what serialize() wrote, by the same plugin build on the same kind of device (the
   // caller's cache key makes sure of that).
   static std::unique_ptr<PjrtProgram> deserialize(std::shared_ptr<const PjrtClient> client, const std::string& bytes,
-                                                  std::string what);
+                                                  std::string what, InputMemory inputs = InputMemory::kDevice);
   ~PjrtProgram();
   PjrtProgram(const PjrtProgram&) = delete;
   PjrtProgram& operator=(const PjrtProgram&) = delete;
 
   std::size_t num_outputs() const { return num_outputs_; }
+  // True if every output lands in pinned host memory and is read there (a GPU program compiled so).
+  bool outputs_in_pinned_host() const;
   // What one run needs on the device, as the compiler counted it; none if the plugin does not say.
   const std::optional<CompiledMemory>& compiled_memory() const { return compiled_memory_; }
   // The compiled executable, as the plugin serializes it.
@@ -46,7 +54,10 @@ class PjrtProgram {
 
  private:
   // Takes ownership of `executable`, destroying it if reading its outputs fails.
-  PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what);
+  PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what,
+              InputMemory inputs);
+  // Reads the executable's output count, memory figures and output memories; throws.
+  void describe_executable(InputMemory inputs);
   const PJRT_Api* api() const;
 
   std::shared_ptr<const PjrtClient> client_;
@@ -55,7 +66,10 @@ class PjrtProgram {
   PJRT_LoadedExecutable* executable_ = nullptr;
   std::size_t num_outputs_ = 0;
   bool on_cpu_ = false;  // the CPU plugin's client
-  bool reads_in_place_ = false;  // outputs are read where they lie (the CPU plugin's memory is the host's)
+  PJRT_Memory* input_memory_ = nullptr;  // set: inputs are placed there, not in the device's default memory
+  // Per output: read where it lies once ready (the CPU plugin's memory and pinned host memory are
+  // the host's), not copied through PJRT.
+  std::vector<bool> read_in_place_;
   std::optional<CompiledMemory> compiled_memory_;
 };
 

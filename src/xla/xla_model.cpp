@@ -103,14 +103,14 @@ std::string cache_key(const PjrtClient& client, const std::string& code, const s
 std::unique_ptr<detail::PjrtProgram> program_for(const std::shared_ptr<const PjrtClient>& client,
                                                  const detail::ExecutableCache& cache, const std::string& code,
                                                  const std::string& format, const std::string& what,
-                                                 bool& from_cache) {
+                                                 detail::InputMemory inputs, bool& from_cache) {
   from_cache = false;
   std::string key;
   if (cache.enabled()) {
     key = cache_key(*client, code, format);
     if (const std::optional<std::string> serialized = cache.find(key)) {
       try {
-        auto program = detail::PjrtProgram::deserialize(client, *serialized, what);
+        auto program = detail::PjrtProgram::deserialize(client, *serialized, what, inputs);
         from_cache = true;
         return program;
       } catch (const Error&) {
@@ -118,7 +118,7 @@ std::unique_ptr<detail::PjrtProgram> program_for(const std::shared_ptr<const Pjr
       }
     }
   }
-  auto program = detail::PjrtProgram::compile(client, code, format, what);
+  auto program = detail::PjrtProgram::compile(client, code, format, what, inputs);
   if (cache.enabled()) {
     try {
       cache.store(key, program->serialize());
@@ -188,6 +188,50 @@ std::string run_memory_text(const XlaLoadReport& report) {
   return text;
 }
 
+// True if `client` should run the pinned-host variants of an artifact's programs.
+bool runs_pinned_host_variants(const PjrtClient& client, PinnedHostIo policy) {
+  switch (policy) {
+    case PinnedHostIo::kOnGpus: return client.platform_name() != "cpu";
+    case PinnedHostIo::kOff: return false;
+    case PinnedHostIo::kEverywhere: return true;
+  }
+  return false;
+}
+
+// `program`'s pinned-host variant, or null (its reason in `report`) if the plugin refuses it.
+std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<const PjrtClient>& client,
+                                                         const detail::ExecutableCache& cache,
+                                                         const detail::ArtifactProgram& program, bool& from_cache,
+                                                         XlaLoadReport& report) {
+  const detail::PinnedHostVariant& variant = *program.pinned_host_io;
+  const std::string what =
+      "pinned-host program '" + variant.file.string() + "' (batch " + std::to_string(program.batch) + ")";
+  try {
+    auto compiled = program_for(client, cache, read_regular_file(variant.file, "XLA program"), program.format, what,
+                                variant.inputs_in_pinned_host ? detail::InputMemory::kPinnedHost
+                                                              : detail::InputMemory::kDevice,
+                                from_cache);
+    ++report.pinned_host_programs;
+    return compiled;
+  } catch (const Error& error) {
+    if (report.pinned_host_note.empty()) report.pinned_host_note = error.what();
+    return nullptr;
+  }
+}
+
+// The load details' line on pinned-host variants, for `hepinfer inspect`.
+std::string pinned_host_text(const XlaLoadReport& report, PinnedHostIo policy) {
+  const std::string text = std::to_string(report.pinned_host_programs) + " of " + std::to_string(report.programs) +
+                           " programs run with their inputs and outputs in pinned host memory";
+  if (policy == PinnedHostIo::kOff) {
+    return text + " (XlaOptions::pinned_host_io is off; the artifact has " +
+           std::to_string(report.pinned_host_variants) + " such variants)";
+  }
+  if (!report.pinned_host_note.empty()) return text + "; the plain programs run instead of the others: " + report.pinned_host_note;
+  if (report.pinned_host_programs < report.pinned_host_variants) return text + " (the variants run on GPUs only)";
+  return text;
+}
+
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -219,11 +263,19 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   const detail::ExecutableCache cache(xla_options.compile_cache.value_or(detail::ExecutableCache::default_directory()));
   XlaLoadReport report{.programs = artifact.programs.size(), .programs_from_cache = 0, .cache = cache.directory()};
   std::vector<CompiledBatch> batches;
+  const bool variants_wanted = runs_pinned_host_variants(*client, xla_options.pinned_host_io);
   for (const detail::ArtifactProgram& program : artifact.programs) {
     const std::string what = "program '" + program.file.string() + "' (batch " + std::to_string(program.batch) + ")";
     bool from_cache = false;
-    auto compiled =
-        program_for(client, cache, read_regular_file(program.file, "XLA program"), program.format, what, from_cache);
+    std::unique_ptr<detail::PjrtProgram> compiled;
+    if (program.pinned_host_io) {
+      ++report.pinned_host_variants;
+      if (variants_wanted) compiled = pinned_host_variant(client, cache, program, from_cache, report);
+    }
+    if (compiled == nullptr) {
+      compiled = program_for(client, cache, read_regular_file(program.file, "XLA program"), program.format, what,
+                             detail::InputMemory::kDevice, from_cache);
+    }
     report.programs_from_cache += from_cache ? 1 : 0;
     if (compiled->num_outputs() != artifact.signature.outputs.size()) {
       throw InvalidModelError("XLA artifact '" + path.string() + "': " + what + " has " +
@@ -262,6 +314,9 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   if (report.run_memory_limit_bytes > 0) {
     info.load_details.emplace_back("run memory limit",
                                    size_text(report.run_memory_limit_bytes) + " (" + limit_source + ")");
+  }
+  if (report.pinned_host_variants > 0) {
+    info.load_details.emplace_back("pinned host I/O", pinned_host_text(report, xla_options.pinned_host_io));
   }
   if (!info.placement_note.empty()) info.load_details.emplace_back("placement", info.placement_note);
   auto model = std::make_unique<XlaModel>(std::move(info), std::move(placed.client), std::move(batches));

@@ -517,6 +517,41 @@ TEST_F(Cli, Tf32ProductsAreAChoiceRecordedInTheArtifact) {
                         "--matmul-precision applies to --target pjrt");
 }
 
+TEST_F(Cli, PinnedHostVariantsAreWrittenOnRequestAndRunOnGpusOnly) {
+  const auto& mlp = test::test_model("mlp");
+  const fs::path artifact = scratch_ / "mlp_pinned.xla";
+  const CommandResult compiled = hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", artifact.string(),
+                                           "--batch-sizes", "1,4", "--pinned-host-io"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_EQ(compiled.err, "");
+  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(artifact / "manifest.json"));
+  for (const auto& program : manifest.at("programs")) {
+    EXPECT_TRUE(fs::is_regular_file(artifact / program.at("pinned_host_io").at("file").get<std::string>()))
+        << program.dump();
+  }
+  const CommandResult inspected = hepinfer({"inspect", artifact.string(), "--json"});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  const std::string line = nlohmann::json::parse(inspected.out).at("load_details").at("pinned host I/O");
+  EXPECT_NE(line.find("0 of 2 programs"), std::string::npos) << line;
+  EXPECT_NE(line.find("on GPUs only"), std::string::npos) << line;
+  const auto& reference = mlp.cases.back();
+  const CommandResult inferred = hepinfer({"infer", artifact.string(), "-i", "x=" + reference.inputs.at("x"),
+                                           "--output", "output_0=" + (scratch_ / "prob.npy").string()});
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  EXPECT_TENSORS_MATCH(read_npy(scratch_ / "prob.npy"), read_npy(reference.outputs.at("prob")), 2e-5);
+
+  // HLO modules (a program no StableHLO version expresses) get none, and say so.
+  const fs::path gelu = scratch_ / "gelu_pinned.xla";
+  const CommandResult hlo = hepinfer({"compile", test::test_model("exact_gelu").formats.at("saved_model").path, "-o",
+                                      gelu.string(), "--batch-sizes", "2", "--pinned-host-io"});
+  ASSERT_EQ(hlo.exit_code, 0) << hlo.err;
+  EXPECT_NE(hlo.out.find("HLO modules get no pinned-host variant"), std::string::npos) << hlo.out;
+  EXPECT_FALSE(nlohmann::json::parse(std::ifstream(gelu / "manifest.json")).at("programs")[0].contains("pinned_host_io"));
+  expect_one_line_error(hepinfer({"compile", mlp.formats.at("saved_model").path, "-o", (scratch_ / "x.aot").string(),
+                                  "--target", "cpu-aot", "--pinned-host-io"}),
+                        "--pinned-host-io applies to --target pjrt");
+}
+
 TEST_F(Cli, FrozenGraphsCompileAndTheirTensorsKeepTheirGraphNames) {
   const auto& mlp = test::test_model("mlp");
   const fs::path artifact = scratch_ / "mlp_frozen.xla";

@@ -103,14 +103,13 @@ TEST(XlaArtifacts, ProgramsTakeTheOldestFormThatExpressesTheirOps) {
   }
 }
 
-void expect_agreement(const std::string& family, const std::string& format) {
+void expect_agreement(const Model& loaded, const std::string& family, const std::string& format) {
   const test::TestModel& model = test::test_model(family);
-  const auto loaded = xla::load_model(artifact_of(family, format));
-  EXPECT_EQ(loaded->info().backend, "xla");
+  EXPECT_EQ(loaded.info().backend, "xla");
   const std::vector<std::string> outputs = test::output_names(model, format);
   for (const test::ReferenceCase& reference : model.cases) {
     SCOPED_TRACE("batch " + std::to_string(reference.batch));
-    const std::vector<Tensor> got = loaded->run(test::reference_inputs(model, format, reference), outputs);
+    const std::vector<Tensor> got = loaded.run(test::reference_inputs(model, format, reference), outputs);
     ASSERT_EQ(got.size(), model.outputs.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
       SCOPED_TRACE("output " + model.outputs[i]);
@@ -119,6 +118,10 @@ void expect_agreement(const std::string& family, const std::string& format) {
                            std::max(model.tolerance, model.tolerance > 0 ? kXlaTolerance : 0.0));
     }
   }
+}
+
+void expect_agreement(const std::string& family, const std::string& format) {
+  expect_agreement(*xla::load_model(artifact_of(family, format)), family, format);
 }
 
 class XlaAgreement : public ::testing::TestWithParam<std::string> {};
@@ -374,6 +377,92 @@ TEST(XlaCompileCache, NoCacheOrAnUnwritableOneIsNoError) {
   EXPECT_EQ(xla::load_report(*unwritable)->programs_from_cache, 0u);
 }
 
+fs::path pinned_host_artifact_of(const std::string& family) {
+  return fs::path(HEPINFER_XLA_MODELS_DIR) / xla_index().at("pinned_host_io_artifacts").at(family).get<std::string>();
+}
+
+// multi_io and dtypes (tools/make_xla_models.py).
+std::vector<std::string> pinned_host_families() {
+  const nlohmann::json index = xla_index();
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : index.at("pinned_host_io_artifacts").items()) names.push_back(name);
+  return names;
+}
+
+std::string load_detail(const Model& model, const std::string& key) {
+  for (const auto& [name, value] : model.info().load_details) {
+    if (name == key) return value;
+  }
+  return "";
+}
+
+TEST(XlaPinnedHostIo, EveryProgramHasItsVariantBesideIt) {
+  ASSERT_EQ(pinned_host_families().size(), 2u);
+  for (const std::string& family : pinned_host_families()) {
+    SCOPED_TRACE(family);
+    const fs::path artifact = pinned_host_artifact_of(family);
+    const nlohmann::json manifest = manifest_of(artifact);
+    ASSERT_EQ(manifest.at("programs").size(), 2u);
+    for (const auto& program : manifest.at("programs")) {
+      ASSERT_TRUE(program.contains("pinned_host_io")) << program.dump();
+      const nlohmann::json& variant = program.at("pinned_host_io");
+      EXPECT_TRUE(variant.at("inputs_in_pinned_host").get<bool>());
+      const fs::path plain = artifact / program.at("file").get<std::string>();
+      const fs::path pinned = artifact / variant.at("file").get<std::string>();
+      ASSERT_TRUE(fs::is_regular_file(pinned));
+      EXPECT_NE(fs::file_size(pinned), fs::file_size(plain)) << "the variant holds the placement annotations";
+    }
+  }
+}
+
+TEST(XlaPinnedHostIo, TheCpuPluginRunsThePlainPrograms) {
+  ASSERT_EQ(pinned_host_families().size(), 2u);
+  for (const std::string& family : pinned_host_families()) {
+    SCOPED_TRACE(family);
+    const auto model = xla::load_model(pinned_host_artifact_of(family), {}, {.compile_cache = fs::path()});
+    const xla::XlaLoadReport report = *xla::load_report(*model);
+    EXPECT_EQ(report.pinned_host_variants, 2u);
+    EXPECT_EQ(report.pinned_host_programs, 0u);
+    EXPECT_TRUE(report.pinned_host_note.empty()) << report.pinned_host_note;
+    EXPECT_NE(load_detail(*model, "pinned host I/O").find("on GPUs only"), std::string::npos)
+        << load_detail(*model, "pinned host I/O");
+    expect_agreement(*model, family, "saved_model");
+  }
+}
+
+TEST(XlaPinnedHostIo, AVariantThePluginRefusesIsReplacedByItsPlainProgram) {
+  // The CPU plugin has no implementation of XLA's placement annotation: asked to run the variants
+  // anyway, it refuses each, and the model runs the plain programs.
+  ASSERT_EQ(pinned_host_families().size(), 2u);
+  for (const std::string& family : pinned_host_families()) {
+    SCOPED_TRACE(family);
+    const auto model = xla::load_model(pinned_host_artifact_of(family), {},
+                                       {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kEverywhere});
+    const xla::XlaLoadReport report = *xla::load_report(*model);
+    EXPECT_EQ(report.pinned_host_variants, 2u);
+    EXPECT_EQ(report.pinned_host_programs, 0u);
+    EXPECT_NE(report.pinned_host_note.find("b1.pinned_host_io.mlirbc"), std::string::npos) << report.pinned_host_note;
+    EXPECT_NE(load_detail(*model, "pinned host I/O").find("the plain programs run instead"), std::string::npos)
+        << load_detail(*model, "pinned host I/O");
+    expect_agreement(*model, family, "saved_model");
+  }
+}
+
+TEST(XlaPinnedHostIo, OffRunsThePlainProgramsAndSaysSo) {
+  const auto model = xla::load_model(pinned_host_artifact_of("multi_io"), {},
+                                     {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kOff});
+  EXPECT_EQ(xla::load_report(*model)->pinned_host_programs, 0u);
+  EXPECT_TRUE(xla::load_report(*model)->pinned_host_note.empty());
+  EXPECT_NE(load_detail(*model, "pinned host I/O").find("is off"), std::string::npos);
+  expect_agreement(*model, "multi_io", "saved_model");
+}
+
+TEST(XlaPinnedHostIo, ArtifactsWithoutVariantsSayNothingOfThem) {
+  const auto model = xla::load_model(artifact_of("multi_io"));
+  EXPECT_EQ(xla::load_report(*model)->pinned_host_variants, 0u);
+  EXPECT_EQ(load_detail(*model, "pinned host I/O"), "");
+}
+
 class BrokenArtifact : public ::testing::Test {
  protected:
   BrokenArtifact() { fs::copy(artifact_of("mlp"), copy_, fs::copy_options::recursive); }
@@ -451,6 +540,23 @@ TEST_F(BrokenArtifact, AStableHloVersionThePluginCannotReadIsRefusedBeforeItSees
   edited["stablehlo_version"] = "one.two";
   write(edited);
   expect_refused<InvalidModelError>("stablehlo_version");
+}
+
+TEST_F(BrokenArtifact, PinnedHostVariantsAreCheckedLikePrograms) {
+  nlohmann::json edited = manifest();
+  edited["programs"][0]["pinned_host_io"] = {{"file", "b1.pinned_host_io.mlirbc"}, {"inputs_in_pinned_host", true}};
+  write(edited);
+  expect_refused<FileNotFoundError>("b1.pinned_host_io.mlirbc");
+  edited["programs"][0]["pinned_host_io"]["file"] = "../mlp.xla/b1.mlirbc";
+  write(edited);
+  expect_refused<InvalidModelError>("programs[0].pinned_host_io.file");
+  edited["programs"][0]["pinned_host_io"]["file"] = edited["programs"][0]["file"];
+  edited["programs"][0]["pinned_host_io"]["inputs_in_pinned_host"] = "yes";
+  write(edited);
+  expect_refused<InvalidModelError>("programs[0].pinned_host_io.inputs_in_pinned_host");
+  edited["programs"][0]["pinned_host_io"].erase("inputs_in_pinned_host");
+  write(edited);
+  expect_refused<InvalidModelError>("programs[0].pinned_host_io.inputs_in_pinned_host");
 }
 
 TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {

@@ -36,6 +36,15 @@
 
 namespace hepinfer::xla {
 
+// Which programs run where an artifact has pinned-host variants (`hepinfer compile
+// --pinned-host-io`: each program also with its inputs and outputs in the GPU's pinned host
+// memory, moved inside the program, the outputs read where they lie).
+enum class PinnedHostIo {
+  kOnGpus,      // the variants on GPU clients, the plain programs on the CPU plugin
+  kOff,         // the plain programs everywhere
+  kEverywhere,  // the variants on every client (the CPU plugin refuses them today)
+};
+
 // What the XLA backend needs beyond LoadOptions.
 struct XlaOptions {
   // The plugins to run on; empty: found as cpu_plugin_path() / cuda_plugin_path() say.
@@ -53,6 +62,8 @@ struct XlaOptions {
   // memory_mib); on the CPU, no limit. A limit that not even the smallest program fits is a
   // ResourceExhaustedError at load.
   std::optional<std::int64_t> run_memory_limit_bytes;
+  // A variant the plugin refuses is replaced by its plain program; XlaLoadReport says why.
+  PinnedHostIo pinned_host_io = PinnedHostIo::kOnGpus;
 };
 
 // What the compiler says one run of a program needs on its device (PJRT's compiled memory
@@ -82,6 +93,9 @@ struct XlaLoadReport {
   std::filesystem::path cache;          // empty: no cache
   std::vector<CompiledBatchReport> batches;  // by increasing rows
   std::int64_t run_memory_limit_bytes = 0;   // 0: none (see XlaOptions)
+  std::size_t pinned_host_variants = 0;      // programs with a pinned-host variant in the artifact
+  std::size_t pinned_host_programs = 0;      // of those, running as the variant
+  std::string pinned_host_note;              // why a variant was not run; empty if each was
 };
 
 // Throws FileNotFoundError, InvalidModelError (a malformed manifest or program, naming it), the
