@@ -448,6 +448,23 @@ TEST(XlaPinnedHostIo, AVariantThePluginRefusesIsReplacedByItsPlainProgram) {
   }
 }
 
+TEST(XlaPinnedHostIo, InputsArePlacedInTheDevicesPinnedHostMemory) {
+  // The CPU plugin's device has a pinned_host memory too, and a plain program takes its inputs
+  // from there: a manifest naming each plain program as its own variant runs the variant path's
+  // input placement here.
+  const test::ScratchDirectory scratch;
+  const fs::path copy = scratch.path() / "multi_io.xla";
+  fs::copy(artifact_of("multi_io"), copy, fs::copy_options::recursive);
+  nlohmann::json manifest = manifest_of(copy);
+  for (auto& program : manifest.at("programs")) {
+    program["pinned_host_io"] = {{"file", program.at("file")}, {"inputs_in_pinned_host", true}};
+  }
+  std::ofstream(copy / "manifest.json") << manifest.dump();
+  const auto model = xla::load_model(copy, {}, {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kEverywhere});
+  EXPECT_EQ(xla::load_report(*model)->pinned_host_programs, 2u) << xla::load_report(*model)->pinned_host_note;
+  expect_agreement(*model, "multi_io", "saved_model");
+}
+
 TEST(XlaPinnedHostIo, OffRunsThePlainProgramsAndSaysSo) {
   const auto model = xla::load_model(pinned_host_artifact_of("multi_io"), {},
                                      {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kOff});
