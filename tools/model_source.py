@@ -724,7 +724,11 @@ class ModelSource:
             return convert_variables_to_constants_v2(
                 self.tf.function(positional, input_signature=specs).get_concrete_function(),
                 lower_control_flow=False)
-        except Exception:
+        except Exception as error:
+            if "larger than 2GB" in str(error):
+                fail(f"'{self.path}' has weights over 2 GB in one tensor, and the compilers bake the weights into each "
+                     f"program as constants, which TensorFlow cannot hold over 2 GB ({first_informative_line(error)}); "
+                     "run it on the TensorFlow backend")
             if not self.variable_writes:
                 raise
             jax_export = any(node.op == "XlaCallModule" for node in _all_nodes(self._traced_graph_def()))

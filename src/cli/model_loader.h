@@ -25,7 +25,7 @@ inline constexpr const char* kModelArgumentHelp =
     "Frozen GraphDef (.pb), SavedModel directory, XLA artifact (.xla), AOT package (.aot) or served model "
     "(http(s)://HOST:PORT/v2/models/NAME)";
 
-// Adds --allow-op, --allow-unsafe-ops and --live-variables, storing them in `options`.
+// Adds --allow-op, --allow-unsafe-ops, --live-variables and --freeze-limit-mib, storing them in `options`.
 void add_op_policy_options(CLI::App& command, LoadOptions& options);
 
 // The hooks through which the backend follows a ResourceScheduler (TensorFlow takes its

@@ -19,6 +19,12 @@ void add_op_policy_options(CLI::App& command, LoadOptions& options) {
   command.add_flag_function(
       "--live-variables", [&options](std::int64_t) { options.freeze_variables = false; },
       "SavedModels: keep variables live instead of freezing read-only ones into constants at load");
+  command
+      .add_option_function<std::int64_t>(
+          "--freeze-limit-mib", [&options](std::int64_t mib) { options.freeze_limit_bytes = mib << 20; },
+          "SavedModels: freeze read-only variables, smallest first, up to this many MiB in all (default 64); the "
+          "rest stay live (freezing costs ~13x the frozen bytes of memory while the model loads)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30));
   command.add_option("--allow-op", options.allowed_ops,
                      "Accept this TF op type although it is outside the inference allowlist (repeatable)");
   command.add_flag("--allow-unsafe-ops", options.allow_unsafe_ops,

@@ -1,5 +1,7 @@
 #include "object_graph_restore.h"
 
+#include <algorithm>
+
 #include <map>
 #include <unordered_set>
 #include <unordered_map>
@@ -79,11 +81,30 @@ tensorflow::TensorShape declared_shape(const tensorflow::NodeDef& handle) {
   return result;
 }
 
+// The smallest of `values` whose sizes add up to at most `limit_bytes` (tensors share their
+// buffers: nothing is copied). Smallest first: each variable frozen saves one read a run, whatever
+// its size, while freezing costs in proportion to the bytes.
+std::map<std::string, tensorflow::Tensor> within_freeze_limit(const std::map<std::string, tensorflow::Tensor>& values,
+                                                              std::int64_t limit_bytes) {
+  std::vector<std::pair<std::int64_t, std::string>> by_size;
+  for (const auto& [name, value] : values) by_size.emplace_back(static_cast<std::int64_t>(value.TotalBytes()), name);
+  std::sort(by_size.begin(), by_size.end());
+  std::map<std::string, tensorflow::Tensor> chosen;
+  std::int64_t total = 0;
+  for (const auto& [bytes, name] : by_size) {
+    if (total + bytes > limit_bytes) break;
+    total += bytes;
+    chosen.emplace(name, values.at(name));
+  }
+  return chosen;
+}
+
 }  // namespace
 
 ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& meta_graph,
                                                const std::filesystem::path& saved_model_dir,
-                                               tensorflow::GraphDef& graph, bool freeze) {
+                                               tensorflow::GraphDef& graph, bool freeze,
+                                               std::int64_t freeze_limit_bytes) {
   ObjectGraphRestore restored;
   const std::string where = saved_model_dir.string();
   restored.where_ = where;
@@ -152,7 +173,11 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
       (key == "__saved_model_init_op" ? initialised : served).insert(node_name_of(info.name()));
     }
   }
-  const FreezeResult frozen = freeze ? freeze_read_only_variables(graph, values, served, initialised) : FreezeResult{};
+  const std::map<std::string, tensorflow::Tensor> freezable =
+      freeze ? within_freeze_limit(values, freeze_limit_bytes) : std::map<std::string, tensorflow::Tensor>{};
+  restored.over_freeze_limit_ = freeze ? static_cast<int>(values.size() - freezable.size()) : 0;
+  const FreezeResult frozen =
+      freeze ? freeze_read_only_variables(graph, freezable, served, initialised) : FreezeResult{};
   restored.frozen_reads_ = frozen.constants;
   restored.checkpoint_unneeded_ = freeze && frozen.reads_no_variable;
   for (auto& [name, value] : values) {

@@ -31,11 +31,12 @@ class ObjectGraphRestore {
   // Nothing to do for TF1 SavedModels. Throws InvalidModelError naming the SavedModel, the
   // variable and the checkpoint when a capture maps to nothing, the checkpoint lacks a value, or a
   // value's dtype or shape differs from the variable's.
-  // With `freeze`, the variables the calls only read become constants of `graph` instead
-  // (variable_freezing.h) and are not assigned.
+  // With `freeze`, variables the calls only read become constants of `graph` instead
+  // (variable_freezing.h) and are not assigned: the smallest first, up to `freeze_limit_bytes` of
+  // values in all (LoadOptions::freeze_limit_bytes says why); larger ones stay live.
   static ObjectGraphRestore prepare(const tensorflow::MetaGraphDef& meta_graph,
                                     const std::filesystem::path& saved_model_dir, tensorflow::GraphDef& graph,
-                                    bool freeze);
+                                    bool freeze, std::int64_t freeze_limit_bytes);
 
   // Assigns the values in `session` and releases them. Throws InvalidModelError.
   void apply(tensorflow::Session& session);
@@ -44,6 +45,7 @@ class ObjectGraphRestore {
   std::int64_t bytes() const { return bytes_; }   // the values' size
   int frozen_reads() const { return frozen_reads_; }        // variable reads now constants
   int live_variables() const { return live_variables_; }    // variables still read at run time
+  int over_freeze_limit() const { return over_freeze_limit_; }  // of those, left live by the limit
   // Nothing the signatures or the init op run reads a variable any more: restoring the checkpoint
   // would only fill variables nobody reads (the weights are the graph's constants now).
   bool checkpoint_unneeded() const { return checkpoint_unneeded_; }
@@ -56,6 +58,7 @@ class ObjectGraphRestore {
   std::int64_t bytes_ = 0;
   int frozen_reads_ = 0;
   int live_variables_ = 0;
+  int over_freeze_limit_ = 0;
   bool checkpoint_unneeded_ = false;
 };
 

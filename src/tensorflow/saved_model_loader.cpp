@@ -125,7 +125,8 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   // the checkpoint, by nodes added to the session's graph (object_graph_restore.h).
   tensorflow::GraphDef session_graph = meta_graph.graph_def();
   detail::ObjectGraphRestore bound =
-      detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables);
+      detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables,
+                                          options.freeze_limit_bytes);
   if (const absl::Status created = placed->Create(session_graph); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
   // A frozen model whose runs read no variable needs no restore: the weights would be held twice.
@@ -149,7 +150,13 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                        ? std::to_string(bound.variables()) + " captured variables bound through the object graph (" +
                              std::to_string(bound.bytes()) + " bytes); " + std::to_string(bound.frozen_reads()) +
                              " reads frozen into constants, " + std::to_string(bound.live_variables()) +
-                             " variables live" + (bound.checkpoint_unneeded() ? "; checkpoint not restored" : "")
+                             " variables live" +
+                             (bound.over_freeze_limit() > 0
+                                  ? " (" + std::to_string(bound.over_freeze_limit()) +
+                                        " not frozen: beyond the freeze limit of " +
+                                        std::to_string(options.freeze_limit_bytes) + " bytes)"
+                                  : "") +
+                             (bound.checkpoint_unneeded() ? "; checkpoint not restored" : "")
                        : (meta_graph.has_saver_def() ? "restored by the checkpoint's saver" : "none"));
   if (!assets.feeds.empty()) {
     info.load_details.emplace_back("assets", std::to_string(assets.feeds.size()) + " (" +

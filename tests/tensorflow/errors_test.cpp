@@ -147,6 +147,25 @@ TEST_F(ModelErrors, ReadOnlyVariablesAreFrozenAndTheSwitchKeepsThemLive) {
   }
 }
 
+// Freezing costs ~13 times the frozen bytes while the session is built, so it stops at
+// LoadOptions::freeze_limit_bytes, the smallest variables first. The MLP's biases (4 x 1 KiB and
+// 32 B) and its last kernel (8 KiB) fit in 40 KiB; the first kernel (32 KiB) and the three
+// 256 KiB ones stay live.
+TEST_F(ModelErrors, FreezingStopsAtItsLimitSmallestVariablesFirst) {
+  const auto& mlp = test::test_model("mlp");
+  const auto& reference = mlp.cases.back();
+  tf::LoadOptions options;
+  options.freeze_limit_bytes = 40 * 1024;
+  const auto model = tf::load_model(path_of("mlp", "saved_model_tf_save"), options);
+  EXPECT_MENTIONS(variables_detail(*model), "6 reads frozen into constants, 4 variables live (4 not frozen: beyond the "
+                                            "freeze limit of 40960 bytes)");
+  const std::vector<Tensor> out = model->run({{"x", read_npy(reference.inputs.at("x"))}}, {"out0"});
+  EXPECT_TENSORS_MATCH(out[0], read_npy(reference.outputs.at("prob")), 1e-5);
+  options.freeze_limit_bytes = 0;
+  EXPECT_MENTIONS(variables_detail(*tf::load_model(path_of("mlp", "saved_model_tf_save"), options)),
+                  "0 reads frozen into constants, 10 variables live");
+}
+
 // Two signatures of one tf.Module read the same variables: both are frozen with the same values.
 TEST_F(ModelErrors, TwoSignaturesSharingVariablesAgreeAfterFreezing) {
   const auto& shared = test::test_model("shared_module");
