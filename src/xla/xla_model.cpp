@@ -198,11 +198,28 @@ bool runs_pinned_host_variants(const PjrtClient& client, PinnedHostIo policy) {
   return false;
 }
 
-// `program`'s pinned-host variant, or null (its reason in `report`) if the plugin refuses it.
+// Zeros for every input of `signature` at `rows` rows (inputs without a batch dimension at their
+// own shape), in parameter order.
+std::vector<Tensor> zero_inputs(const SignatureInfo& signature, std::int64_t rows) {
+  std::vector<Tensor> zeros;
+  for (const TensorInfo& input : signature.inputs) {
+    std::vector<std::int64_t> dims = input.shape.dims();
+    std::replace(dims.begin(), dims.end(), std::int64_t{-1}, rows);
+    zeros.emplace_back(input.dtype, Shape(std::move(dims)));
+  }
+  return zeros;
+}
+
+// `program`'s pinned-host variant, or null (its reason in `report`) if the plugin refuses to
+// compile it or, with `probe`, its run on zeros fails: variants must never leave a model that
+// loads but cannot run where its plain programs would. The caller probes the smallest variant
+// only: a larger one's run may not fit a capped module's memory, and a GPU allocator that runs
+// out waits seconds before failing.
 std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<const PjrtClient>& client,
                                                          const detail::ExecutableCache& cache,
-                                                         const detail::ArtifactProgram& program, bool& from_cache,
-                                                         XlaLoadReport& report) {
+                                                         const detail::ArtifactProgram& program,
+                                                         const SignatureInfo& signature, bool probe,
+                                                         bool& from_cache, XlaLoadReport& report) {
   const detail::PinnedHostVariant& variant = *program.pinned_host_io;
   const std::string what =
       "pinned-host program '" + variant.file.string() + "' (batch " + std::to_string(program.batch) + ")";
@@ -211,6 +228,7 @@ std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<c
                                 variant.inputs_in_pinned_host ? detail::InputMemory::kPinnedHost
                                                               : detail::InputMemory::kDevice,
                                 from_cache);
+    if (probe) compiled->run(zero_inputs(signature, program.batch));
     ++report.pinned_host_programs;
     return compiled;
   } catch (const Error& error) {
@@ -263,14 +281,19 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   const detail::ExecutableCache cache(xla_options.compile_cache.value_or(detail::ExecutableCache::default_directory()));
   XlaLoadReport report{.programs = artifact.programs.size(), .programs_from_cache = 0, .cache = cache.directory()};
   std::vector<CompiledBatch> batches;
-  const bool variants_wanted = runs_pinned_host_variants(*client, xla_options.pinned_host_io);
+  // Until a variant fails: the others would fail alike (a plugin without pinned host memory).
+  bool variants_wanted = runs_pinned_host_variants(*client, xla_options.pinned_host_io);
   for (const detail::ArtifactProgram& program : artifact.programs) {
     const std::string what = "program '" + program.file.string() + "' (batch " + std::to_string(program.batch) + ")";
     bool from_cache = false;
     std::unique_ptr<detail::PjrtProgram> compiled;
     if (program.pinned_host_io) {
       ++report.pinned_host_variants;
-      if (variants_wanted) compiled = pinned_host_variant(client, cache, program, from_cache, report);
+      if (variants_wanted) {
+        compiled = pinned_host_variant(client, cache, program, artifact.signature,
+                                       /*probe=*/report.pinned_host_programs == 0, from_cache, report);
+        variants_wanted = compiled != nullptr;
+      }
     }
     if (compiled == nullptr) {
       compiled = program_for(client, cache, read_regular_file(program.file, "XLA program"), program.format, what,

@@ -465,6 +465,25 @@ TEST(XlaPinnedHostIo, InputsArePlacedInTheDevicesPinnedHostMemory) {
   expect_agreement(*model, "multi_io", "saved_model");
 }
 
+TEST(XlaPinnedHostIo, AVariantWhoseFirstRunFailsIsReplacedByItsPlainProgram) {
+  // The batch-4 program named as the batch-1 program's variant compiles, and its run on one row of
+  // zeros fails (PJRT checks the buffers' sizes): the model must load with the plain programs.
+  const test::ScratchDirectory scratch;
+  const fs::path copy = scratch.path() / "multi_io.xla";
+  fs::copy(artifact_of("multi_io"), copy, fs::copy_options::recursive);
+  nlohmann::json manifest = manifest_of(copy);
+  ASSERT_EQ(manifest.at("programs")[0].at("batch"), 1);
+  manifest["programs"][0]["pinned_host_io"] = {{"file", manifest.at("programs")[1].at("file")},
+                                               {"inputs_in_pinned_host", false}};
+  std::ofstream(copy / "manifest.json") << manifest.dump();
+  const auto model = xla::load_model(copy, {}, {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kEverywhere});
+  const xla::XlaLoadReport report = *xla::load_report(*model);
+  EXPECT_EQ(report.pinned_host_programs, 0u);
+  EXPECT_NE(report.pinned_host_note.find(manifest.at("programs")[1].at("file").get<std::string>()), std::string::npos)
+      << report.pinned_host_note;
+  expect_agreement(*model, "multi_io", "saved_model");
+}
+
 TEST(XlaPinnedHostIo, OffRunsThePlainProgramsAndSaysSo) {
   const auto model = xla::load_model(pinned_host_artifact_of("multi_io"), {},
                                      {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kOff});
