@@ -1,7 +1,6 @@
 #include "object_graph_restore.h"
 
 #include <algorithm>
-
 #include <map>
 #include <unordered_set>
 #include <unordered_map>
@@ -175,7 +174,6 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
   }
   const std::map<std::string, tensorflow::Tensor> freezable =
       freeze ? within_freeze_limit(values, freeze_limit_bytes) : std::map<std::string, tensorflow::Tensor>{};
-  restored.over_freeze_limit_ = freeze ? static_cast<int>(values.size() - freezable.size()) : 0;
   const FreezeResult frozen =
       freeze ? freeze_read_only_variables(graph, freezable, served, initialised) : FreezeResult{};
   restored.frozen_reads_ = frozen.constants;
@@ -183,6 +181,7 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
   for (auto& [name, value] : values) {
     if (frozen.handles.contains(name)) continue;  // nothing reads it at run time any more
     ++restored.live_variables_;
+    if (freeze && !freezable.contains(name)) ++restored.over_freeze_limit_;
     const CapturedVariable& variable = captured.at(name);
     const std::string index = std::to_string(restored.targets_.size());
     tensorflow::NodeDef* placeholder = graph.add_node();
