@@ -375,20 +375,14 @@ std::string PjrtProgram::serialize() const {
   auto get = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_GetExecutable_Args);
   get.loaded_executable = executable_;
   throw_if_error(api(), api()->PJRT_LoadedExecutable_GetExecutable(&get), "serializing " + what_);
+  const ExecutableView executable(api(), get.executable);
   auto serialize = HEPINFER_PJRT_ARGS(PJRT_Executable_Serialize_Args);
   serialize.executable = get.executable;
-  PJRT_Error* error = api()->PJRT_Executable_Serialize(&serialize);
-  std::string bytes;
-  if (error == nullptr) {
-    bytes.assign(serialize.serialized_bytes, serialize.serialized_bytes_size);
-    if (serialize.serialized_executable_deleter != nullptr) {
-      serialize.serialized_executable_deleter(serialize.serialized_executable);
-    }
+  throw_if_error(api(), api()->PJRT_Executable_Serialize(&serialize), "serializing " + what_);
+  std::string bytes(serialize.serialized_bytes, serialize.serialized_bytes_size);
+  if (serialize.serialized_executable_deleter != nullptr) {
+    serialize.serialized_executable_deleter(serialize.serialized_executable);
   }
-  auto destroy = HEPINFER_PJRT_ARGS(PJRT_Executable_Destroy_Args);
-  destroy.executable = get.executable;
-  api()->PJRT_Executable_Destroy(&destroy);
-  throw_if_error(api(), error, "serializing " + what_);
   return bytes;
 }
 
