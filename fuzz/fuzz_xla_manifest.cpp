@@ -1,6 +1,7 @@
 // libFuzzer target: the XLA artifact manifest reader. Each input is written as the manifest of a
-// scratch artifact whose two program files and their pinned-host variants exist; reading must give an artifact or throw a
-// hepinfer::Error, never crash. Nothing reaches a plugin.
+// scratch artifact whose two program files, their pinned-host variants and a 4 KiB weights.bin
+// exist; reading must give an artifact or throw a hepinfer::Error, never crash. Nothing reaches
+// a plugin.
 #include <unistd.h>
 
 #include <cstdint>
@@ -22,6 +23,7 @@ const std::filesystem::path& scratch_artifact() {
     std::ofstream(path / "b4.mlirbc") << "program";
     std::ofstream(path / "b1.pinned_host_io.mlirbc") << "program";
     std::ofstream(path / "b4.pinned_host_io.mlirbc") << "program";
+    std::ofstream(path / "weights.bin") << std::string(4096, '\0');
     return path;
   }();
   return directory;

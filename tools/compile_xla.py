@@ -22,9 +22,17 @@ With --pinned-host-io each "mlir" program also gets a variant for GPUs,
                      place of the plain program; the CPU plugin cannot compile it and runs the
                      plain one. Twice the programs on disk.
 
-Weights are baked into each program as constants (frozen with convert_variables_to_constants_v2):
-one file per batch size, no parameters to feed, at the cost of one copy of the weights per batch
-size on disk and in the compiled executables.
+Weights (--weights):
+  baked              into each program as constants (frozen with convert_variables_to_constants_v2):
+                     nothing to feed, at the cost of one copy of the weights per batch size on disk,
+                     in the compiled executables and in a GPU's memory, and of TF's freezing (about
+                     13 times the weights' bytes at its peak; no tensor over 2 GB)
+  parameters         a TF2 SavedModel's variables in one file, weights.bin, fed to every program as
+                     parameters after the inputs (the manifest lists them in that order: name, dtype,
+                     shape, offset); the backend puts them on the device once, beside all the
+                     programs. Format version 2. XLA cannot fold them into the code, which small
+                     models may feel; large ones compile in seconds instead of minutes
+  auto (default)     parameters above 64 MiB of variables in a SavedModel, else baked
 
 Matrix products and convolutions carry a precision: "highest" (the default here) makes a GPU
 compute float32 products in full float32, so results agree with TF on a CPU to ~1e-6; "default"
@@ -33,7 +41,7 @@ GPUs unless told otherwise. CPUs compute in float32 either way.
 
 Usage: compile_xla.py MODEL OUTPUT_DIR [--batch-sizes 1,8,64] [--signature KEY]
                       [--matmul-precision highest|default] [--input-shape NAME=D1,D2,... ...]
-                      [--pinned-host-io]
+                      [--pinned-host-io] [--weights auto|baked|parameters]
 (--signature applies to SavedModels; a frozen graph's one signature is "serving_default")
 Exit status 2 with one line on stderr for a model it cannot compile.
 """
@@ -48,13 +56,19 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 from model_source import (CompileError, ModelSource, fail, parse_batch_sizes, xla_failure_reason,  # noqa: E402,F401
-                          parse_input_shapes)
+                          parse_input_shapes, main_argument_types, DTYPES)
 from host_memory_programs import in_pinned_host_memory  # noqa: E402
 from staged_output import check_replaceable, staged_directory  # noqa: E402
 import tf1_control_flow  # noqa: E402
 
 FORMAT = "hepinfer-xla"
 FORMAT_VERSION = 1
+# Artifacts whose weights are parameters: a hepinfer that reads version 1 only would run their
+# programs without the weights, so they say they need a newer reader.
+FORMAT_VERSION_WEIGHT_PARAMETERS = 2
+WEIGHTS_FILE = "weights.bin"
+# Each weight starts at a multiple of this in weights.bin (a cache line; what device copies like).
+WEIGHT_ALIGNMENT = 64
 # Portable artifacts are written for this StableHLO version, which every PJRT plugin since 2024
 # reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22), or for the oldest later
 # version that has every op of the program (stablehlo.tan needs a newer one).
@@ -75,11 +89,12 @@ def with_highest_precision(text):
 
 
 def compile_model(model, output, batch_sizes, signature="serving_default", matmul_precision="highest",
-                  input_shapes=None, pinned_host_io=False):
+                  input_shapes=None, pinned_host_io=False, weights="auto"):
     """Writes the artifact of `model` (SavedModel directory or frozen GraphDef) for `batch_sizes`
     (None: the default, or the batch the signature fixes) and returns the batch sizes compiled;
     `input_shapes` ({name: dims after the batch}) fixes dimensions the signature leaves unknown;
-    `pinned_host_io` adds each program's variant for GPUs (see the module's docstring)."""
+    `pinned_host_io` adds each program's variant for GPUs; `weights` is the layout (see the
+    module's docstring)."""
     output = Path(output)
     if batch_sizes is not None and (not batch_sizes or min(batch_sizes) < 1):
         fail(f"batch sizes {batch_sizes}: expected positive integers")
@@ -87,6 +102,9 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
         fail(f"matmul precision '{matmul_precision}': expected one of {', '.join(MATMUL_PRECISIONS)}")
     check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature, input_shapes)
+    if source.choose_weight_layout(weights) == "parameters" and weights == "auto":
+        print(f"compile_xla: '{source.path}' has {source.variable_bytes() / 2**20:.0f} MiB of variables, fed to the "
+              f"programs as parameters from {WEIGHTS_FILE} (--weights baked to bake them in)")
     batch_sizes = source.batch_sizes(batch_sizes)
     source.check_rows_independent("XLA")
     tf = source.tf
@@ -105,7 +123,7 @@ def stablehlo_program(source, batch, matmul_precision):
     caller has set it; products rewritten to HIGHEST for "highest")."""
     tf = source.tf
     specs = source.batch_specs(batch)
-    frozen = source.frozen_function(batch)
+    frozen = source.traced_function(batch)
     compiled = tf.function(lambda *tensors: frozen(*tensors), jit_compile=True, input_signature=specs)
     try:
         text = compiled.experimental_get_compiler_ir(*specs)(stage="stablehlo")
@@ -171,14 +189,15 @@ def write_artifact(source, output, batch_sizes, matmul_precision, pinned_host_io
         write_artifact_into(source, staging, batch_sizes, matmul_precision, pinned_host_io)
 
 
-def pinned_host_variant(source, text, batch, version, output):
-    """Writes batch `batch`'s program (StableHLO `text`) with its inputs and outputs in pinned host
-    memory, as a portable artifact of `version`, and returns its manifest entry; None, saying why,
-    where the rewrite cannot read the program."""
+def pinned_host_variant(source, text, batch, version, output, input_count):
+    """Writes batch `batch`'s program (StableHLO `text`) with its inputs (its first `input_count`
+    parameters: weights stay on the device) and outputs in pinned host memory, as a portable
+    artifact of `version`, and returns its manifest entry; None, saying why, where the rewrite
+    cannot read the program."""
     from tensorflow.compiler.mlir.stablehlo import stablehlo
     try:
         with mlir_diagnostics_silenced():
-            program = stablehlo.serialize_portable_artifact_str(in_pinned_host_memory(text, inputs=True), version)
+            program = stablehlo.serialize_portable_artifact_str(in_pinned_host_memory(text, inputs=True, input_count=input_count), version)
     except ValueError as error:
         print(f"compile_xla: batch {batch} of '{source.path}' has no pinned-host variant: {error}")
         return None
@@ -189,20 +208,31 @@ def pinned_host_variant(source, text, batch, version, output):
 
 def traced_programs(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
     """Writes each batch size's program of the model traced as a tf.function (every model but a
-    frozen graph with TF1 loops), with `pinned_host_io` its variant for GPUs; returns the
-    manifest's programs, the outputs' shapes by batch size and the StableHLO versions the programs
-    need."""
-    programs, shapes_by_batch, versions = [], {}, []
+    frozen graph with TF1 loops), with `pinned_host_io` its variant for GPUs, and with weights as
+    parameters their file; returns the manifest's programs, the outputs' shapes by batch size, the
+    StableHLO versions the programs need and the weights' manifest entry (None: baked)."""
+    programs, shapes_by_batch, versions, weights = [], {}, [], None
     for batch in batch_sizes:
         specs = source.batch_specs(batch)
         compiled, text = stablehlo_program(source, batch, matmul_precision)
+        if source.weights_as_parameters:
+            tensors = source.weights_of(compiled.get_concrete_function(*specs))
+            check_parameters(source, text, specs, tensors, batch)
+            written = weights["tensors"] if weights else []
+            if batch == batch_sizes[0]:
+                weights = write_weights(source, tensors, output) if tensors else None  # none: nothing to feed
+            elif [entry_of(name, value) for name, value in tensors] != [
+                    {key: entry[key] for key in ("name", "dtype", "shape")} for entry in written]:
+                fail(f"'{source.path}' captures other variables at batch {batch} than at batch {batch_sizes[0]}; "
+                     "compile it with --weights baked")
         portable = portable_artifact(text)
         if portable is not None:
             program, version = f"b{batch}.mlirbc", portable[1]
             (output / program).write_bytes(portable[0])
             programs.append({"batch": batch, "file": program, "format": "mlir"})
             versions.append(version)
-            variant = pinned_host_variant(source, text, batch, version, output) if pinned_host_io else None
+            variant = (pinned_host_variant(source, text, batch, version, output, len(specs))
+                       if pinned_host_io else None)
             if variant is not None:
                 programs[-1]["pinned_host_io"] = variant
         else:
@@ -214,7 +244,47 @@ def traced_programs(source, output, batch_sizes, matmul_precision, pinned_host_i
             print(f"compile_xla: batch {batch} of '{source.path}' is stored as an XLA HLO module: {why}" +
                   ("; HLO modules get no pinned-host variant" if pinned_host_io else ""))
         shapes_by_batch[batch] = source.output_shapes(batch)
-    return programs, shapes_by_batch, versions
+    return programs, shapes_by_batch, versions, weights
+
+
+def entry_of(name, value):
+    """The manifest's entry of weight `value` (a variable or tensor), without its offset."""
+    return {"name": name, "dtype": value.dtype.name, "shape": value.shape.as_list()}
+
+
+def check_parameters(source, text, specs, tensors, batch):
+    """Fails unless the lowered program's parameters are the inputs, then `tensors` (name, variable
+    or tensor), in type: the order the backend feeds them in."""
+    unsupported = sorted({value.dtype.name for _, value in tensors} - DTYPES)  # bfloat16, strings
+    if unsupported:
+        fail(f"'{source.path}' has variables of dtype {', '.join(unsupported)}, which the XLA backend cannot feed as "
+             "parameters; compile it with --weights baked")
+    expected = [(spec.dtype.name, spec.shape.as_list()) for spec in specs]
+    expected += [(value.dtype.name, value.shape.as_list()) for _, value in tensors]
+    found = main_argument_types(text)
+    if found != expected:
+        fail(f"the program of '{source.path}' at batch {batch} takes parameters {found}, not its inputs and then its "
+             f"{len(tensors)} captured variables {expected[len(specs):]}; compile it with --weights baked")
+
+
+def write_weights(source, tensors, output):
+    """Writes `tensors` (name, variable or tensor) to WEIGHTS_FILE, little-endian and row-major,
+    each at a multiple of WEIGHT_ALIGNMENT, and returns the manifest's weights entry. One value is
+    in memory at a time, beside the model."""
+    import numpy as np
+    entries, offset = [], 0
+    with open(output / WEIGHTS_FILE, "wb") as file:
+        for name, value in tensors:
+            offset += -offset % WEIGHT_ALIGNMENT
+            file.seek(offset)
+            data = np.ascontiguousarray(value.numpy())
+            data = data.astype(data.dtype.newbyteorder("<"), copy=False)
+            file.write(memoryview(data).cast("B"))
+            entries.append({**entry_of(name, value), "offset": offset})
+            offset += data.nbytes
+            del data
+        file.truncate(offset)
+    return {"layout": "parameters", "file": WEIGHTS_FILE, "bytes": offset, "tensors": entries}
 
 
 def tf1_loop_programs(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
@@ -226,19 +296,19 @@ def tf1_loop_programs(source, output, batch_sizes, matmul_precision, pinned_host
         (output / f"b{batch}.hlo.pb").write_bytes(module)
         programs.append({"batch": batch, "file": f"b{batch}.hlo.pb", "format": "hlo"})
         shapes_by_batch[batch] = source.output_shapes(batch)
-    return programs, shapes_by_batch, []
+    return programs, shapes_by_batch, [], None
 
 
 def write_artifact_into(source, output, batch_sizes, matmul_precision, pinned_host_io=False):
     tf = source.tf
     inputs = source.inputs_manifest("XLA")
     write_programs = tf1_loop_programs if source.tf1_loops else traced_programs
-    programs, shapes_by_batch, versions = write_programs(source, output, batch_sizes, matmul_precision,
-                                                         pinned_host_io)
+    programs, shapes_by_batch, versions, weights = write_programs(source, output, batch_sizes, matmul_precision,
+                                                                  pinned_host_io)
 
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if weights is None else FORMAT_VERSION_WEIGHT_PARAMETERS,
         "source": source.source_manifest(),
         "tensorflow": tf.__version__,
         "signature": source.signature,
@@ -246,7 +316,7 @@ def write_artifact_into(source, output, batch_sizes, matmul_precision, pinned_ho
         "outputs": source.outputs_manifest(shapes_by_batch, "XLA"),
         "stablehlo_version": max([STABLEHLO_TARGET] + versions, key=version_key),
         "matmul_precision": matmul_precision,
-        "weights": "baked into each program",
+        "weights": "baked into each program" if weights is None else weights,
         "programs": programs,
     }
     (output / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -263,11 +333,12 @@ def main():
     parser.add_argument("--input-shape", action="append", default=[])
     parser.add_argument("--pinned-host-io", action="store_true",
                         help="also write each program with its inputs and outputs in a GPU's pinned host memory")
+    parser.add_argument("--weights", default="auto", help="auto (the default), baked or parameters")
     args = parser.parse_args()
     try:
         batch_sizes = parse_batch_sizes(args.batch_sizes) if args.batch_sizes is not None else None
         compiled = compile_model(args.model, args.output, batch_sizes, args.signature, args.matmul_precision,
-                                 parse_input_shapes(args.input_shape), args.pinned_host_io)
+                                 parse_input_shapes(args.input_shape), args.pinned_host_io, args.weights)
     except CompileError as error:
         print(f"compile_xla: {error}", file=sys.stderr)
         sys.exit(2)

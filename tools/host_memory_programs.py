@@ -35,9 +35,11 @@ def placement(value, placed, kind, value_type):
             f'mhlo.frontend_attributes = {{_xla_buffer_placement = "{kind}"}}}} : ({value_type}) -> {value_type}')
 
 
-def in_pinned_host_memory(text, inputs=False):
-    """`text` (TF's StableHLO of one program) with its results, and with `inputs` its arguments,
-    in pinned host memory. Raises ValueError for a module whose @main it cannot read."""
+def in_pinned_host_memory(text, inputs=False, input_count=None):
+    """`text` (TF's StableHLO of one program) with its results, and with `inputs` its arguments
+    (the first `input_count` of them; None: all), in pinned host memory. Weights fed as parameters
+    after the inputs stay in device memory, where every run reads them. Raises ValueError for a
+    module whose @main it cannot read."""
     header = MAIN_HEADER.search(text)
     if header is None:
         raise ValueError("no @main function with results")
@@ -55,13 +57,16 @@ def in_pinned_host_memory(text, inputs=False):
     prologue = []
     arguments = header.group("args")
     if inputs:
-        for argument in ARGUMENT.finditer(header.group("args")):
+        moved = list(ARGUMENT.finditer(header.group("args")))[:input_count]
+        for argument in moved:
             name, value_type = argument.group("name"), argument.group("type")
             on_device = f"%hepinfer_device_{name[1:]}"
             prologue.append(placement(name, on_device, "device", value_type))
             body = re.sub(re.escape(name) + r"\b", on_device, body)
             operands = [on_device if operand == name else operand for operand in operands]
-        arguments = ARGUMENT.sub(lambda match: f"{match.group(0)} {PINNED_HOST}", arguments)
+        moved_names = {argument.group("name") for argument in moved}
+        arguments = ARGUMENT.sub(lambda match: f"{match.group(0)} {PINNED_HOST}" if match.group("name") in moved_names
+                                 else match.group(0), arguments)
     epilogue = [placement(operand, f"%hepinfer_host_{i}", "pinned_host", value_type)
                 for i, (operand, value_type) in enumerate(zip(operands, result_types))]
     new_return = ("    return " + ", ".join(f"%hepinfer_host_{i}" for i in range(len(operands))) + " : " +

@@ -12,6 +12,9 @@ the device tool's 64 MiB with the working tree):
                          references at batch 0, 1, 5 and 67 (tools/make_test_models.py)
   mlp.xla                the MLP test model at batch sizes 1, 8, 64, 512 and 4096 (latency and
                          throughput), with references at 1000 and 5000 rows (padded, split)
+  mlp_parameters.xla     the same at batch sizes 1, 64 and 4096 with its weights fed as parameters
+                         (--weights parameters: on the GPU once, beside the programs), checked at
+                         1000 and 5000 rows; its pinned-host variants leave the weights on the GPU
   mlp_tf32.xla           the same at batch sizes 64 and 4096 compiled with --matmul-precision
                          default (a GPU may use TF32): its speed and its distance from Python TF
   fanout.xla             a model with 4 MiB of output a row, which no compiler can fuse away, at
@@ -40,6 +43,7 @@ from host_memory_programs import in_pinned_host_memory  # noqa: E402
 FAMILY_BATCH_SIZES = (1, 4)
 MLP_BATCH_SIZES = (1, 8, 64, 512, 4096)
 MLP_TF32_BATCH_SIZES = (64, 4096)
+MLP_PARAMETERS_BATCH_SIZES = (1, 64, 4096)
 # TF32 keeps 10 bits of mantissa: products are good to ~1e-3 relative.
 TF32_TOLERANCE = 5e-3
 DEMO_BATCH_SIZES = (1, 16, 128, 1024)
@@ -152,6 +156,9 @@ def main():
     compile_xla.compile_model(mlp_path, output / "mlp.xla", MLP_BATCH_SIZES, pinned_host_io=True)
     keep_pinned_host_variants(output / "mlp.xla", 64)
     compile_xla.compile_model(mlp_path, output / "mlp_tf32.xla", MLP_TF32_BATCH_SIZES, matmul_precision="default")
+    compile_xla.compile_model(mlp_path, output / "mlp_parameters.xla", MLP_PARAMETERS_BATCH_SIZES, pinned_host_io=True,
+                              weights="parameters")
+    keep_pinned_host_variants(output / "mlp_parameters.xla", 64)
     serve = tf.saved_model.load(str(mlp_path)).signatures["serving_default"]
     rng = np.random.default_rng(2026)
     for rows in (1000, 5000):
@@ -159,9 +166,10 @@ def main():
         prob = serve(**{mlp_in: tf.constant(x)})[mlp_out].numpy()
         np.save(output / "references" / f"mlp_large_x_{rows}.npy", x)
         np.save(output / "references" / f"mlp_large_prob_{rows}.npy", prob)
-        cases.append({"name": f"mlp batch {rows}", "artifact": "mlp.xla",
-                      "inputs": {mlp_in: f"references/mlp_large_x_{rows}.npy"},
-                      "outputs": {mlp_out: f"references/mlp_large_prob_{rows}.npy"}, "tolerance": 2e-5})
+        for artifact, how in (("mlp.xla", ""), ("mlp_parameters.xla", ", weights as parameters")):
+            cases.append({"name": f"mlp batch {rows}{how}", "artifact": artifact,
+                          "inputs": {mlp_in: f"references/mlp_large_x_{rows}.npy"},
+                          "outputs": {mlp_out: f"references/mlp_large_prob_{rows}.npy"}, "tolerance": 2e-5})
     cases.append({"name": "mlp batch 5000, TF32 allowed", "artifact": "mlp_tf32.xla",
                   "inputs": {mlp_in: "references/mlp_large_x_5000.npy"},
                   "outputs": {mlp_out: "references/mlp_large_prob_5000.npy"}, "tolerance": TF32_TOLERANCE})

@@ -25,6 +25,13 @@ from pathlib import Path
 # The element types hepinfer tensors hold (core/dtype.h).
 DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool"}
 DEFAULT_BATCH_SIZES = [1, 8, 64]
+# Weight layouts of compiled programs: constants baked into each program, or parameters fed from one
+# file (a TF2 SavedModel's variables only: a frozen graph holds its weights as constants). "auto"
+# feeds them above WEIGHTS_AS_PARAMETERS_ABOVE bytes, the TF backend's freeze limit
+# (LoadOptions::freeze_limit_bytes): freezing costs ~13 times the frozen bytes at its peak, and a
+# tensor over 2 GB cannot be a constant at all.
+WEIGHT_LAYOUTS = ("auto", "baked", "parameters")
+WEIGHTS_AS_PARAMETERS_ABOVE = 64 * 1024 * 1024
 # TF1 loop ops: XLA compiles functional While, not these.
 TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
 # Stateful ops XLA has no kernels for, found before freezing (which cannot take them either).
@@ -185,6 +192,23 @@ def main_result_dims(stablehlo_text):
     return dims
 
 
+# StableHLO's element types by the dtype names manifests use.
+_STABLEHLO_DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64", "i1": "bool",
+                     "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64", "ui8": "uint8", "ui16": "uint16",
+                     "ui32": "uint32", "ui64": "uint64"}
+
+
+def main_argument_types(stablehlo_text):
+    """[(dtype name, [dims])] of each parameter of a StableHLO module's main function, in order."""
+    line = next((line for line in stablehlo_text.splitlines() if re.search(r"func\.func (public )?@main\(", line)), "")
+    types = []
+    for element in re.findall(r"%arg\d+: tensor<([^,>]*)", line[:line.find(") ->")]):
+        parts = element.split("x")
+        types.append((_STABLEHLO_DTYPES.get(parts[-1], parts[-1]),
+                      [int(dim) if dim.isdigit() else dim for dim in parts[:-1]]))
+    return types
+
+
 def check_output_dtype(key, dtype, backend):
     if dtype not in DTYPES:
         hint = " (Keras' mixed_bfloat16 policy: give the last layer dtype='float32')" if dtype == "bfloat16" else ""
@@ -207,6 +231,8 @@ class ModelSource:
         # With graph_def: the graph's tensor ("node:index") of each input, and of each output.
         self.input_tensors, self.output_tensors = {}, {}
         self._index_ranges = None  # index_ranges(), found once
+        # Set by choose_weight_layout: traced_function() keeps the variables as parameters.
+        self.weights_as_parameters = False
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
         if self.saved_model:
@@ -480,7 +506,7 @@ class ModelSource:
             return
         tf = self.tf
         batch = self.fixed_batch() or 2
-        frozen = self.frozen_function(batch)
+        frozen = self.traced_function(batch)
         for key, tensor in zip(self.output_names, frozen.outputs):
             check_output_dtype(key, tensor.dtype.name, backend)
         specs = self.batch_specs(batch)
@@ -699,13 +725,63 @@ class ModelSource:
                                    [batch] + self.input_specs[name].shape.as_list()[1:], self.input_specs[name].dtype,
                                    name=name) for name in self.input_names]
 
-    def frozen_function(self, batch, half_as_bits=False):
-        """A concrete function of positional inputs (input_names order) returning the outputs
-        (output_names order) at `batch` rows, its variables baked in as constants. Not for a graph
-        with TF1 loops (see tf1_loops). half_as_bits: float16 inputs and outputs cross the function's
-        boundary as their uint16 bits (the same bytes), for tfcompile, whose C++ headers have no
-        float16 type."""
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    def can_feed_weights(self):
+        """True for a TF2 SavedModel, whose variables a program can take as parameters; a frozen graph
+        (or a TF1 SavedModel, frozen in a session) holds its weights as constants."""
+        return self.saved_model and self.graph_def is None
+
+    def variable_bytes(self):
+        """The bytes of the variables the signature's function captures (0 for frozen graphs)."""
+        if not self.can_feed_weights():
+            return 0
+        return sum(variable.shape.num_elements() * variable.dtype.size
+                   for variable in self._positional_function(self.fixed_batch() or 1).variables)
+
+    def choose_weight_layout(self, layout):
+        """Sets how traced_function() holds the weights, for `layout` "baked", "parameters" or "auto"
+        (parameters above WEIGHTS_AS_PARAMETERS_ABOVE bytes of variables, where a SavedModel has
+        them), and returns "baked" or "parameters"."""
+        if layout not in WEIGHT_LAYOUTS:
+            fail(f"weights '{layout}': expected one of {', '.join(WEIGHT_LAYOUTS)}")
+        if layout == "parameters" and not self.can_feed_weights():
+            kind = ("a TF1 SavedModel (reference variables, frozen in a session)" if self.saved_model else
+                    "a frozen graph")
+            fail(f"--weights parameters: '{self.path}' is {kind}, whose weights are constants in its graph; only a TF2 "
+                 "SavedModel's variables can be fed as parameters (" +
+                 ("" if self.saved_model else "compile the model's SavedModel, or ") + "use --weights baked)")
+        if layout == "auto":
+            layout = "parameters" if self.variable_bytes() > WEIGHTS_AS_PARAMETERS_ABOVE else "baked"
+        self.weights_as_parameters = layout == "parameters"
+        if self.weights_as_parameters and self.variable_writes:
+            self._refuse_variable_writes()
+        return layout
+
+    def traced_function(self, batch):
+        """frozen_function(batch), or with weights_as_parameters the same function with its variables
+        captured: lowered for XLA, they become the program's parameters after the inputs, in the
+        order weights_of() lists them."""
+        return self._positional_function(batch) if self.weights_as_parameters else self.frozen_function(batch)
+
+    def weights_of(self, function):
+        """[(name, variable or tensor)] of what `function` (a concrete function) captures, in its
+        captured_inputs order: the parameters its lowered program takes after the inputs. Their
+        values are read one at a time, when written (`.numpy()`), not all at once."""
+        variables = {id(variable.handle): variable for variable in function.variables}
+        weights = []
+        for index, captured in enumerate(function.captured_inputs):
+            variable = variables.get(id(captured))
+            if variable is not None:
+                weights.append((variable.name.removesuffix(":0"), variable))
+            elif captured.dtype == self.tf.resource:
+                fail(f"'{self.path}' captures a resource that is not a variable (capture {index}), which a "
+                     "compiled program cannot take as a parameter; compile it with --weights baked")
+            else:
+                weights.append((f"captured_constant_{index}", captured))
+        return weights
+
+    def _positional_function(self, batch, half_as_bits=False):
+        """The concrete function of positional inputs (input_names order) returning the outputs
+        (output_names order) at `batch` rows, its variables captured."""
         tf = self.tf
 
         def crossing(dtype):
@@ -719,23 +795,35 @@ class ModelSource:
                     else result[key] for key in self.output_names]
 
         specs = [tf.TensorSpec(spec.shape, crossing(spec.dtype), name=spec.name) for spec in self.batch_specs(batch)]
+        return tf.function(positional, input_signature=specs).get_concrete_function()
+
+    def _refuse_variable_writes(self):
+        jax_export = any(node.op == "XlaCallModule" for node in _all_nodes(self._traced_graph_def()))
+        fail(f"the model writes its variables ({', '.join(self.variable_writes)}), and a compiled program "
+             "holds them as constants and keeps no state between runs; run it on the TensorFlow backend" +
+             ("; Keras 3 models exported from the JAX backend write their random-seed state on every "
+              "call: export it with KERAS_BACKEND=tensorflow to compile it" if jax_export else ""))
+
+    def frozen_function(self, batch, half_as_bits=False):
+        """A concrete function of positional inputs (input_names order) returning the outputs
+        (output_names order) at `batch` rows, its variables baked in as constants. Not for a graph
+        with TF1 loops (see tf1_loops). half_as_bits: float16 inputs and outputs cross the function's
+        boundary as their uint16 bits (the same bytes), for tfcompile, whose C++ headers have no
+        float16 type."""
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
         # Functional control flow (While, If) is kept: XLA compiles it, not the TF1 Enter/Exit ops it lowers to.
         try:
-            return convert_variables_to_constants_v2(
-                self.tf.function(positional, input_signature=specs).get_concrete_function(),
-                lower_control_flow=False)
+            return convert_variables_to_constants_v2(self._positional_function(batch, half_as_bits),
+                                                     lower_control_flow=False)
         except Exception as error:
             if "larger than 2GB" in str(error):
-                fail(f"'{self.path}' has weights over 2 GB in one tensor, and the compilers bake the weights into each "
-                     f"program as constants, which TensorFlow cannot hold over 2 GB ({first_informative_line(error)}); "
-                     "run it on the TensorFlow backend")
+                fail(f"'{self.path}' has weights over 2 GB in one tensor, which TensorFlow cannot hold as a constant "
+                     f"({first_informative_line(error)}); the XLA compiler feeds a SavedModel's weights as parameters "
+                     "(--target pjrt --weights parameters), ahead-of-time packages cannot; or run it on the TensorFlow "
+                     "backend")
             if not self.variable_writes:
                 raise
-            jax_export = any(node.op == "XlaCallModule" for node in _all_nodes(self._traced_graph_def()))
-            fail(f"the model writes its variables ({', '.join(self.variable_writes)}), and a compiled program "
-                 "holds them as constants and keeps no state between runs; run it on the TensorFlow backend" +
-                 ("; Keras 3 models exported from the JAX backend write their random-seed state on every "
-                  "call: export it with KERAS_BACKEND=tensorflow to compile it" if jax_export else ""))
+            self._refuse_variable_writes()
 
     def output_shapes(self, batch):
         """[(shape, dtype name)] of the outputs (output_names order) at `batch` rows, found by running

@@ -81,7 +81,7 @@ std::string reason_in(const std::string& errors, const std::string& marker) {
 void add_compile_command(CLI::App& app) {
   struct Options {
     std::string model, output, target = "pjrt", batch_sizes, signature = "serving_default",
-                               target_cpu = "x86-64-v3", matmul_precision = "highest";
+                               target_cpu = "x86-64-v3", matmul_precision = "highest", weights = "auto";
     std::vector<std::string> input_shapes;
     bool tune = false, pinned_host_io = false;
   };
@@ -117,7 +117,13 @@ void add_compile_command(CLI::App& app) {
       "--pinned-host-io", options->pinned_host_io,
       "pjrt: also write each program with its inputs and outputs in the GPU's pinned host memory, which GPU clients "
       "run instead (no PJRT copies around a run: for small batches' latency); twice the programs on disk");
-  command->callback([options, target_cpu, tune, matmul_precision, pinned_host_io] {
+  CLI::Option* weights =
+      command->add_option("--weights", options->weights,
+                          "pjrt: auto (default: parameters above 64 MiB of variables, else baked), baked (constants in "
+                          "each program) or parameters (a SavedModel's variables in one file, weights.bin, on the "
+                          "device once for every batch size)")
+          ->check(CLI::IsMember({"auto", "baked", "parameters"}));
+  command->callback([options, target_cpu, tune, matmul_precision, pinned_host_io, weights] {
     const std::string python = python_interpreter();
     if (access(python.c_str(), X_OK) != 0) {
       throw FileNotFoundError("compiling needs the project's Python with TensorFlow, not found at '" + python +
@@ -145,6 +151,10 @@ void add_compile_command(CLI::App& app) {
         throw InvalidArgumentError("--pinned-host-io applies to --target pjrt; the AOT backend runs on the CPU, "
                                    "in the caller's memory");
       }
+      if (weights->count() > 0) {
+        throw InvalidArgumentError("--weights applies to --target pjrt; ahead-of-time packages hold their weights in "
+                                   "their library");
+      }
     } else if (target_cpu->count() > 0) {
       throw InvalidArgumentError("--target-cpu applies to --target cpu-aot; PJRT compiles for the CPU it runs on");
     } else if (tune->count() > 0) {
@@ -152,6 +162,7 @@ void add_compile_command(CLI::App& app) {
     } else {
       arguments.insert(arguments.end(), {"--matmul-precision", options->matmul_precision});
       if (options->pinned_host_io) arguments.push_back("--pinned-host-io");
+      arguments.insert(arguments.end(), {"--weights", options->weights});
     }
     const ChildResult result = run_collecting_stderr(arguments);
     if (result.exit_code != 0) {

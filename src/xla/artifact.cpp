@@ -10,6 +10,70 @@ namespace hepinfer::xla::detail {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The "weights" entry of a manifest: "baked into each program" (none), or the weights fed as
+// parameters, each checked to lie inside its file.
+std::optional<ArtifactWeights> read_weights(const hepinfer::detail::ManifestReader& reader,
+                                            const nlohmann::json& manifest, const fs::path& directory) {
+  if (!manifest.contains("weights")) return std::nullopt;
+  const nlohmann::json& entry = manifest.at("weights");
+  if (entry.is_string()) return std::nullopt;  // baked into each program
+  if (reader.text(entry, "layout", "weights.layout") != "parameters") {
+    reader.fail("weights.layout", "expected parameters (or \"weights\" a string: baked into each program)");
+  }
+  ArtifactWeights weights;
+  weights.file = reader.file_inside(directory, entry, "file", "weights.file");
+  check_regular_file(weights.file, "XLA weights file");
+  std::error_code ec;
+  const auto file_size = static_cast<std::int64_t>(fs::file_size(weights.file, ec));
+  if (ec) throw FileNotFoundError("XLA weights file '" + weights.file.string() + "' cannot be read: " + ec.message());
+  const nlohmann::json& tensors = reader.at(entry, "tensors", "weights.tensors");
+  if (!tensors.is_array() || tensors.empty()) reader.fail("weights.tensors", "expected a non-empty list");
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const std::string field = "weights.tensors[" + std::to_string(i) + "]";
+    WeightTensor tensor;
+    tensor.name = reader.text(tensors[i], "name", field + ".name");
+    const std::string dtype = reader.text(tensors[i], "dtype", field + ".dtype");
+    const std::optional<DType> parsed = parse_dtype(dtype);
+    if (!parsed) reader.fail(field + ".dtype", "'" + dtype + "' is not a dtype hepinfer tensors hold");
+    tensor.dtype = *parsed;
+    const nlohmann::json& shape = reader.at(tensors[i], "shape", field + ".shape");
+    if (!shape.is_array()) reader.fail(field + ".shape", "expected a list of dimensions");
+    std::vector<std::int64_t> dims;
+    for (const nlohmann::json& dim : shape) {
+      if (!dim.is_number_integer() || dim.get<std::int64_t>() < 0) {
+        reader.fail(field + ".shape", "expected non-negative integer dimensions");
+      }
+      dims.push_back(dim.get<std::int64_t>());
+    }
+    tensor.shape = Shape(std::move(dims));
+    tensor.offset = reader.integer(tensors[i], "offset", field + ".offset");
+    std::int64_t elements = 0;
+    try {
+      elements = tensor.shape.num_elements();
+    } catch (const InvalidArgumentError& error) {
+      reader.fail(field + ".shape", error.what());
+    }
+    if (tensor.offset < 0 || tensor.offset > file_size || elements > file_size ||
+        tensor.byte_size() > file_size - tensor.offset) {
+      reader.fail(field, "'" + tensor.name + "' (" + dtype + " " + tensor.shape.to_string() + " at offset " +
+                             std::to_string(tensor.offset) + ") does not lie inside '" + weights.file.string() +
+                             "' (" + std::to_string(file_size) + " bytes)");
+    }
+    weights.tensors.push_back(std::move(tensor));
+  }
+  return weights;
+}
+
+}  // namespace
+
+std::int64_t ArtifactWeights::bytes() const {
+  std::int64_t total = 0;
+  for (const WeightTensor& tensor : tensors) total += tensor.byte_size();
+  return total;
+}
+
 bool is_artifact(const fs::path& path) {
   std::error_code ec;
   return fs::is_directory(path, ec) && fs::is_regular_file(path / "manifest.json", ec) &&
@@ -26,8 +90,9 @@ Artifact read_artifact(const fs::path& directory) {
     reader.fail("format", std::string("expected '") + kArtifactFormat + "'");
   }
   if (const std::int64_t version = reader.integer(manifest, "format_version", "format_version");
-      version != kArtifactFormatVersion) {
-    reader.fail("format_version", "this hepinfer reads version " + std::to_string(kArtifactFormatVersion) + ", got " +
+      version != kArtifactFormatVersion && version != kArtifactFormatVersionWeightParameters) {
+    reader.fail("format_version", "this hepinfer reads versions " + std::to_string(kArtifactFormatVersion) + " and " +
+                                      std::to_string(kArtifactFormatVersionWeightParameters) + ", got " +
                                       std::to_string(version) + "; compile the model again");
   }
   Artifact artifact;
@@ -45,6 +110,7 @@ Artifact read_artifact(const fs::path& directory) {
   if (artifact.matmul_precision != "highest" && artifact.matmul_precision != "default") {
     reader.fail("matmul_precision", "expected highest or default, got '" + artifact.matmul_precision + "'");
   }
+  artifact.weights = read_weights(reader, manifest, directory);
   const nlohmann::json& programs = reader.at(manifest, "programs", "programs");
   if (!programs.is_array() || programs.empty()) reader.fail("programs", "expected a non-empty list");
   for (std::size_t i = 0; i < programs.size(); ++i) {

@@ -1,7 +1,5 @@
 #include "pjrt_program.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -16,22 +14,6 @@
 
 namespace hepinfer::xla::detail {
 namespace {
-
-PJRT_Buffer_Type buffer_type(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return PJRT_Buffer_Type_F32;
-    case DType::kFloat64: return PJRT_Buffer_Type_F64;
-    case DType::kInt32: return PJRT_Buffer_Type_S32;
-    case DType::kInt64: return PJRT_Buffer_Type_S64;
-    case DType::kBool: return PJRT_Buffer_Type_PRED;
-    case DType::kFloat16: return PJRT_Buffer_Type_F16;
-    case DType::kInt8: return PJRT_Buffer_Type_S8;
-    case DType::kInt16: return PJRT_Buffer_Type_S16;
-    case DType::kUInt8: return PJRT_Buffer_Type_U8;
-    case DType::kUInt16: return PJRT_Buffer_Type_U16;
-  }
-  throw UnsupportedError("dtype " + std::string(dtype_name(dtype)) + " has no PJRT buffer type");
-}
 
 DType dtype_of(PJRT_Buffer_Type type, const std::string& what) {
   switch (type) {
@@ -48,33 +30,6 @@ DType dtype_of(PJRT_Buffer_Type type, const std::string& what) {
     default: throw UnsupportedError(what + " returned an element type hepinfer does not handle (PJRT type " +
                                     std::to_string(static_cast<int>(type)) + ")");
   }
-}
-
-// How long a caller polls an event before blocking on it. The plugin signals events from its own
-// threads; a caller blocked in the kernel is woken by an inter-processor interrupt, which on a
-// virtual machine's idle vCPU costs ~100 us, more than a small program's run. Polling for a
-// bounded time keeps the caller's CPU awake for those short waits only.
-constexpr auto kPollBeforeBlocking = std::chrono::microseconds(200);
-
-// Waits for `event` and destroys it; throws its error.
-void await_event(const PJRT_Api* api, PJRT_Event* event, const std::string& context) {
-  if (event == nullptr) return;
-  if (HEPINFER_PJRT_HAS(api, PJRT_Event_IsReady)) {
-    const auto give_up = std::chrono::steady_clock::now() + kPollBeforeBlocking;
-    auto ready = HEPINFER_PJRT_ARGS(PJRT_Event_IsReady_Args);
-    ready.event = event;
-    while (api->PJRT_Event_IsReady(&ready) == nullptr && !ready.is_ready &&
-           std::chrono::steady_clock::now() < give_up) {
-      sched_yield();  // the plugin's threads may need this CPU to finish
-    }
-  }
-  auto await_args = HEPINFER_PJRT_ARGS(PJRT_Event_Await_Args);
-  await_args.event = event;
-  PJRT_Error* error = api->PJRT_Event_Await(&await_args);
-  auto destroy_args = HEPINFER_PJRT_ARGS(PJRT_Event_Destroy_Args);
-  destroy_args.event = event;
-  api->PJRT_Event_Destroy(&destroy_args);
-  throw_if_error(api, error, context);
 }
 
 // Events of one run, awaited together: the input copies, the run and the output copies are
@@ -115,42 +70,6 @@ class PendingEvents {
   std::vector<std::pair<PJRT_Event*, std::string>> events_;
 };
 
-// A device buffer, destroyed with its owner.
-class Buffer {
- public:
-  Buffer(const PJRT_Api* api, PJRT_Buffer* buffer) : api_(api), buffer_(buffer) {}
-  ~Buffer() {
-    if (buffer_ == nullptr) return;
-    auto args = HEPINFER_PJRT_ARGS(PJRT_Buffer_Destroy_Args);
-    args.buffer = buffer_;
-    if (PJRT_Error* error = api_->PJRT_Buffer_Destroy(&args)) {
-      try {
-        throw_if_error(api_, error, "destroying a PJRT buffer");
-      } catch (const Error&) {  // nothing to do; the error object is released
-      }
-    }
-  }
-  Buffer(Buffer&& other) noexcept : api_(other.api_), buffer_(std::exchange(other.buffer_, nullptr)) {}
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  Buffer& operator=(Buffer&&) = delete;
-  PJRT_Buffer* get() const { return buffer_; }
-
- private:
-  const PJRT_Api* api_;
-  PJRT_Buffer* buffer_;
-};
-
-// For optional queries: true on success; an error is released, not raised.
-bool succeeded(const PJRT_Api* api, PJRT_Error* error) {
-  if (error == nullptr) return true;
-  try {
-    throw_if_error(api, error, "");
-  } catch (const Error&) {
-  }
-  return false;
-}
-
 // Queues the copy of `buffer` into `output`.
 void start_copy(const PJRT_Api* api, PJRT_Buffer* buffer, Tensor& output, PendingEvents& pending,
                 const std::string& what) {
@@ -187,14 +106,6 @@ const void* dense_host_data(const PJRT_Api* api, PJRT_Buffer* buffer, const Tens
   pointer.buffer = buffer;
   if (!succeeded(api, api->PJRT_Buffer_UnsafePointer(&pointer)) || pointer.buffer_pointer == 0) return nullptr;
   return reinterpret_cast<const void*>(pointer.buffer_pointer);
-}
-
-PJRT_Device* first_device(const PJRT_Api* api, PJRT_Client* client, const std::string& what) {
-  auto devices = HEPINFER_PJRT_ARGS(PJRT_Client_AddressableDevices_Args);
-  devices.client = client;
-  throw_if_error(api, api->PJRT_Client_AddressableDevices(&devices), "listing the devices for " + what);
-  if (devices.num_addressable_devices == 0) throw FailedPreconditionError("no PJRT device to run " + what + " on");
-  return devices.addressable_devices[0];
 }
 
 const PJRT_Api* api_of(const PjrtClient& client) { return static_cast<const PJRT_Api*>(client.plugin().api()); }
@@ -290,7 +201,8 @@ std::string compile_options_for(const PjrtClient& client) {
 }
 
 std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
-                                                  const std::string& format, std::string what, InputMemory inputs) {
+                                                  const std::string& format, std::string what, InputMemory inputs,
+                                                  std::shared_ptr<const ResidentWeights> weights) {
   const PJRT_Api* api = api_of(*client);
   auto program = HEPINFER_PJRT_ARGS(PJRT_Program);
   std::string code_copy = code;  // PJRT_Program::code is not const
@@ -306,11 +218,12 @@ std::unique_ptr<PjrtProgram> PjrtProgram::compile(std::shared_ptr<const PjrtClie
   compile.compile_options_size = options.size();
   throw_if_error(api, api->PJRT_Client_Compile(&compile), "compiling " + what);
   return std::unique_ptr<PjrtProgram>(
-      new PjrtProgram(std::move(client), compile.executable, std::move(what), inputs));
+      new PjrtProgram(std::move(client), compile.executable, std::move(what), inputs, std::move(weights)));
 }
 
 std::unique_ptr<PjrtProgram> PjrtProgram::deserialize(std::shared_ptr<const PjrtClient> client,
-                                                      const std::string& bytes, std::string what, InputMemory inputs) {
+                                                      const std::string& bytes, std::string what, InputMemory inputs,
+                                                      std::shared_ptr<const ResidentWeights> weights) {
   const PJRT_Api* api = api_of(*client);
   if (!HEPINFER_PJRT_HAS(api, PJRT_Executable_DeserializeAndLoad)) {
     throw UnsupportedError("PJRT plugin '" + client->plugin().info().path.string() +
@@ -322,12 +235,12 @@ std::unique_ptr<PjrtProgram> PjrtProgram::deserialize(std::shared_ptr<const Pjrt
   load.serialized_executable_size = bytes.size();
   throw_if_error(api, api->PJRT_Executable_DeserializeAndLoad(&load), "loading the compiled " + what);
   return std::unique_ptr<PjrtProgram>(
-      new PjrtProgram(std::move(client), load.loaded_executable, std::move(what), inputs));
+      new PjrtProgram(std::move(client), load.loaded_executable, std::move(what), inputs, std::move(weights)));
 }
 
 PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what,
-                         InputMemory inputs)
-    : client_(std::move(client)), what_(std::move(what)), executable_(executable) {
+                         InputMemory inputs, std::shared_ptr<const ResidentWeights> weights)
+    : client_(std::move(client)), what_(std::move(what)), executable_(executable), weights_(std::move(weights)) {
   try {
     describe_executable(inputs);
   } catch (...) {
@@ -351,6 +264,7 @@ void PjrtProgram::describe_executable(InputMemory inputs) {
   throw_if_error(api(), api()->PJRT_Executable_NumOutputs(&outputs), "reading the outputs of " + what_);
   num_outputs_ = outputs.num_outputs;
   compiled_memory_ = compiled_memory_of(api(), get.executable);
+  if (compiled_memory_ && weights_) compiled_memory_->resident_argument_bytes = weights_->bytes();
   const std::vector<std::string> kinds = output_memory_kinds(api(), get.executable);
   const bool can_read_in_place = HEPINFER_PJRT_HAS(api(), PJRT_Buffer_ReadyEvent) &&
                                  HEPINFER_PJRT_HAS(api(), PJRT_Buffer_UnsafePointer) &&
@@ -404,7 +318,7 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   // Destroyed in reverse: the pending events are awaited before the outputs they fill are freed.
   std::vector<Tensor> outputs;
   PendingEvents pending(api());
-  std::vector<Buffer> arguments;
+  std::vector<DeviceBuffer> arguments;
   arguments.reserve(inputs.size());
   for (const Tensor& input : inputs) {
     auto copy = HEPINFER_PJRT_ARGS(PJRT_Client_BufferFromHostBuffer_Args);
@@ -422,7 +336,8 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   }
 
   std::vector<PJRT_Buffer*> argument_list;
-  for (const Buffer& argument : arguments) argument_list.push_back(argument.get());
+  for (const DeviceBuffer& argument : arguments) argument_list.push_back(argument.get());
+  if (weights_) argument_list.insert(argument_list.end(), weights_->buffers().begin(), weights_->buffers().end());
   std::vector<PJRT_Buffer*> output_list(num_outputs_, nullptr);
   PJRT_Buffer* const* argument_lists[1] = {argument_list.data()};
   PJRT_Buffer** output_lists[1] = {output_list.data()};
@@ -441,7 +356,7 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   // CUDA plugin it changed nothing measurable.
   if (num_outputs_ == 0 || !on_cpu_) execute.device_complete_events = finished;
   throw_if_error(api(), api()->PJRT_LoadedExecutable_Execute(&execute), "running " + what_);
-  std::vector<Buffer> results;
+  std::vector<DeviceBuffer> results;
   for (PJRT_Buffer* output : output_list) results.emplace_back(api(), output);
   pending.add(finished[0], "running " + what_);
 
@@ -451,7 +366,7 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   // output a GPU program wrote to pinned host memory. Other outputs' copies queue behind the run.
   outputs.reserve(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
-    const Buffer& result = results[i];
+    const DeviceBuffer& result = results[i];
     auto type = HEPINFER_PJRT_ARGS(PJRT_Buffer_ElementType_Args);
     type.buffer = result.get();
     throw_if_error(api(), api()->PJRT_Buffer_ElementType(&type), "reading an output of " + what_);

@@ -10,6 +10,7 @@
 #include "hepinfer/xla/pjrt_plugin.h"
 #include "hepinfer/xla/xla_model.h"
 #include "pjrt_calls.h"
+#include "resident_weights.h"
 
 namespace hepinfer::xla::detail {
 
@@ -28,14 +29,18 @@ class PjrtProgram {
  public:
   // Compiles `code` ("mlir": StableHLO, text, bytecode or portable artifact; "hlo": an
   // HloModuleProto) for one replica and one partition. `what` names the program in errors.
-  // Throws NotFoundError for kPinnedHost on a device without pinned host memory.
+  // `weights` (on the same client), where the program takes them as parameters, follow the
+  // inputs in every run. Throws NotFoundError for kPinnedHost on a device without pinned host
+  // memory.
   static std::unique_ptr<PjrtProgram> compile(std::shared_ptr<const PjrtClient> client, const std::string& code,
                                               const std::string& format, std::string what,
-                                              InputMemory inputs = InputMemory::kDevice);
+                                              InputMemory inputs = InputMemory::kDevice,
+                                              std::shared_ptr<const ResidentWeights> weights = nullptr);
   // Loads what serialize() wrote, by the same plugin build on the same kind of device (the
   // caller's cache key makes sure of that).
   static std::unique_ptr<PjrtProgram> deserialize(std::shared_ptr<const PjrtClient> client, const std::string& bytes,
-                                                  std::string what, InputMemory inputs = InputMemory::kDevice);
+                                                  std::string what, InputMemory inputs = InputMemory::kDevice,
+                                                  std::shared_ptr<const ResidentWeights> weights = nullptr);
   ~PjrtProgram();
   PjrtProgram(const PjrtProgram&) = delete;
   PjrtProgram& operator=(const PjrtProgram&) = delete;
@@ -43,19 +48,20 @@ class PjrtProgram {
   std::size_t num_outputs() const { return num_outputs_; }
   // True if every output lands in pinned host memory and is read there (a GPU program compiled so).
   bool outputs_in_pinned_host() const;
-  // What one run needs on the device, as the compiler counted it; none if the plugin does not say.
+  // What one run needs on the device, as the compiler counted it (the weights fed as parameters
+  // as resident_argument_bytes); none if the plugin does not say.
   const std::optional<CompiledMemory>& compiled_memory() const { return compiled_memory_; }
   // The compiled executable, as the plugin serializes it.
   std::string serialize() const;
 
   // Runs on `inputs`, which the caller has checked against the program's parameters (PJRT checks
-  // only byte sizes). Thread-safe.
+  // only byte sizes), and the weights. Thread-safe.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
 
  private:
   // Takes ownership of `executable`, destroying it if reading its outputs fails.
   PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedExecutable* executable, std::string what,
-              InputMemory inputs);
+              InputMemory inputs, std::shared_ptr<const ResidentWeights> weights);
   // Reads the executable's output count, memory figures and output memories; throws.
   void describe_executable(InputMemory inputs);
   const PJRT_Api* api() const;
@@ -71,6 +77,7 @@ class PjrtProgram {
   // the host's), not copied through PJRT.
   std::vector<bool> read_in_place_;
   std::optional<CompiledMemory> compiled_memory_;
+  std::shared_ptr<const ResidentWeights> weights_;  // null: baked into the program
 };
 
 }  // namespace hepinfer::xla::detail

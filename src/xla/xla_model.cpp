@@ -16,6 +16,7 @@
 #include "hepinfer/core/per_call_inputs.h"
 #include "hepinfer/xla/pjrt_plugin.h"
 #include "pjrt_program.h"
+#include "resident_weights.h"
 
 namespace hepinfer::xla {
 namespace {
@@ -100,17 +101,20 @@ std::string cache_key(const PjrtClient& client, const std::string& code, const s
 }
 
 // The program for `code`: from the cache when it holds one, else compiled (and then cached).
+// `weights`: those the program takes as parameters after its inputs (null: baked in).
 std::unique_ptr<detail::PjrtProgram> program_for(const std::shared_ptr<const PjrtClient>& client,
                                                  const detail::ExecutableCache& cache, const std::string& code,
                                                  const std::string& format, const std::string& what,
-                                                 detail::InputMemory inputs, bool& from_cache) {
+                                                 detail::InputMemory inputs,
+                                                 const std::shared_ptr<const detail::ResidentWeights>& weights,
+                                                 bool& from_cache) {
   from_cache = false;
   std::string key;
   if (cache.enabled()) {
     key = cache_key(*client, code, format);
     if (const std::optional<std::string> serialized = cache.find(key)) {
       try {
-        auto program = detail::PjrtProgram::deserialize(client, *serialized, what, inputs);
+        auto program = detail::PjrtProgram::deserialize(client, *serialized, what, inputs, weights);
         from_cache = true;
         return program;
       } catch (const Error&) {
@@ -118,7 +122,7 @@ std::unique_ptr<detail::PjrtProgram> program_for(const std::shared_ptr<const Pjr
       }
     }
   }
-  auto program = detail::PjrtProgram::compile(client, code, format, what, inputs);
+  auto program = detail::PjrtProgram::compile(client, code, format, what, inputs, weights);
   if (cache.enabled()) {
     try {
       cache.store(key, program->serialize());
@@ -144,6 +148,7 @@ std::string size_text(std::int64_t bytes) {
 }
 
 // Keeps the programs (by increasing rows) whose runs fit in `limit_bytes` (0: all) beside the
+// weights fed as parameters (report.resident_weight_bytes, on the device for good) and the
 // runs of the smaller programs kept, and records every one in `report`. Beside, not alone: a
 // growing GPU allocator (BFC) keeps the regions earlier runs made and never merges them, so the
 // first run of a large program finds only the limit less those regions. Measured on an H200: a
@@ -155,7 +160,7 @@ std::vector<CompiledBatch> within_run_memory_limit(std::vector<CompiledBatch> ba
                                                    XlaLoadReport& report) {
   report.run_memory_limit_bytes = limit_bytes;
   std::vector<CompiledBatch> kept;
-  std::int64_t held_by_smaller_runs = 0;
+  std::int64_t held_by_smaller_runs = report.resident_weight_bytes;
   for (CompiledBatch& batch : batches) {
     const std::optional<CompiledMemory>& memory = batch.program->compiled_memory();
     const bool fits = limit_bytes <= 0 || !memory || held_by_smaller_runs + memory->run_bytes() <= limit_bytes;
@@ -171,7 +176,11 @@ std::vector<CompiledBatch> within_run_memory_limit(std::vector<CompiledBatch> ba
                                  size_text(smallest.run_bytes()) + " a run by the compiler's figures (inputs " +
                                  size_text(smallest.argument_bytes) + ", outputs " + size_text(smallest.output_bytes) +
                                  ", temporaries " + size_text(smallest.temp_bytes) +
-                                 "), more than the run memory limit of " + size_text(limit_bytes) + " (" + limit_source +
+                                 ")" +
+                                 (report.resident_weight_bytes > 0
+                                      ? " beside its weights' " + size_text(report.resident_weight_bytes)
+                                      : std::string()) +
+                                 ", more than the run memory limit of " + size_text(limit_bytes) + " (" + limit_source +
                                  "); compile smaller batch sizes or give the module more memory");
   }
   return kept;
@@ -218,8 +227,9 @@ std::vector<Tensor> zero_inputs(const SignatureInfo& signature, std::int64_t row
 std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<const PjrtClient>& client,
                                                          const detail::ExecutableCache& cache,
                                                          const detail::ArtifactProgram& program,
-                                                         const SignatureInfo& signature, bool probe,
-                                                         bool& from_cache, XlaLoadReport& report) {
+                                                         const SignatureInfo& signature,
+                                                         const std::shared_ptr<const detail::ResidentWeights>& weights,
+                                                         bool probe, bool& from_cache, XlaLoadReport& report) {
   const detail::PinnedHostVariant& variant = *program.pinned_host_io;
   const std::string what =
       "pinned-host program '" + variant.file.string() + "' (batch " + std::to_string(program.batch) + ")";
@@ -227,7 +237,7 @@ std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<c
     auto compiled = program_for(client, cache, read_regular_file(variant.file, "XLA program"), program.format, what,
                                 variant.inputs_in_pinned_host ? detail::InputMemory::kPinnedHost
                                                               : detail::InputMemory::kDevice,
-                                from_cache);
+                                weights, from_cache);
     if (probe) compiled->run(zero_inputs(signature, program.batch));
     ++report.pinned_host_programs;
     return compiled;
@@ -248,6 +258,14 @@ std::string pinned_host_text(const XlaLoadReport& report, PinnedHostIo policy) {
   if (!report.pinned_host_note.empty()) return text + "; the plain programs run instead of the others: " + report.pinned_host_note;
   if (report.pinned_host_programs < report.pinned_host_variants) return text + " (the variants run on GPUs only)";
   return text;
+}
+
+// The load details' line on the weights, for `hepinfer inspect`.
+std::string weights_text(const detail::Artifact& artifact, const XlaLoadReport& report) {
+  if (!artifact.weights) return "baked into each program";
+  return std::to_string(report.resident_weight_tensors) + " tensors, " + size_text(report.resident_weight_bytes) +
+         ", fed to every program as parameters from '" + artifact.weights->file.filename().string() +
+         "' (on the device once)";
 }
 
 double milliseconds_since(std::chrono::steady_clock::time_point start) {
@@ -280,6 +298,22 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   detail::check_stablehlo_readable(artifact, client->plugin().info());
   const detail::ExecutableCache cache(xla_options.compile_cache.value_or(detail::ExecutableCache::default_directory()));
   XlaLoadReport report{.programs = artifact.programs.size(), .programs_from_cache = 0, .cache = cache.directory()};
+  const std::int64_t limit_bytes = xla_options.run_memory_limit_bytes.value_or(placed.cap_bytes);
+  const std::string limit_source = xla_options.run_memory_limit_bytes ? "XlaOptions::run_memory_limit_bytes"
+                                                                      : "the module's memory cap on " + placed.device;
+  std::shared_ptr<const detail::ResidentWeights> weights;
+  if (artifact.weights) {
+    const std::int64_t bytes = artifact.weights->bytes();
+    if (limit_bytes > 0 && bytes > limit_bytes) {
+      throw ResourceExhaustedError("XLA artifact '" + path.string() + "': its weights (" + size_text(bytes) +
+                                   ", fed as parameters) alone exceed the run memory limit of " +
+                                   size_text(limit_bytes) + " (" + limit_source + "); give the module more memory");
+    }
+    weights = std::make_shared<const detail::ResidentWeights>(client, *artifact.weights,
+                                                              "XLA artifact '" + path.string() + "'");
+    report.resident_weight_bytes = weights->bytes();
+    report.resident_weight_tensors = artifact.weights->tensors.size();
+  }
   std::vector<CompiledBatch> batches;
   // Until a variant fails: the others would fail alike (a plugin without pinned host memory).
   bool variants_wanted = runs_pinned_host_variants(*client, xla_options.pinned_host_io);
@@ -290,14 +324,14 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
     if (program.pinned_host_io) {
       ++report.pinned_host_variants;
       if (variants_wanted) {
-        compiled = pinned_host_variant(client, cache, program, artifact.signature,
+        compiled = pinned_host_variant(client, cache, program, artifact.signature, weights,
                                        /*probe=*/report.pinned_host_programs == 0, from_cache, report);
         variants_wanted = compiled != nullptr;
       }
     }
     if (compiled == nullptr) {
       compiled = program_for(client, cache, read_regular_file(program.file, "XLA program"), program.format, what,
-                             detail::InputMemory::kDevice, from_cache);
+                             detail::InputMemory::kDevice, weights, from_cache);
     }
     report.programs_from_cache += from_cache ? 1 : 0;
     if (compiled->num_outputs() != artifact.signature.outputs.size()) {
@@ -307,10 +341,8 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
     }
     batches.push_back({program.batch, std::move(compiled)});
   }
-  const std::string limit_source = xla_options.run_memory_limit_bytes ? "XlaOptions::run_memory_limit_bytes"
-                                                                      : "the module's memory cap on " + placed.device;
-  batches = within_run_memory_limit(std::move(batches), xla_options.run_memory_limit_bytes.value_or(placed.cap_bytes),
-                                    limit_source, "XLA artifact '" + path.string() + "'", report);
+  batches = within_run_memory_limit(std::move(batches), limit_bytes, limit_source,
+                                    "XLA artifact '" + path.string() + "'", report);
   ModelInfo info;
   info.path = path.string();
   info.backend = "xla";
@@ -330,7 +362,8 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
                        " compiled)"},
       {"compile cache", report.cache.empty() ? "off" : report.cache.string()},
       {"matmul precision", artifact.matmul_precision == "highest" ? "highest (float32 products in float32)"
-                                                                  : "default (a GPU may use TF32)"}};
+                                                                  : "default (a GPU may use TF32)"},
+      {"weights", weights_text(artifact, report)}};
   if (const std::string memory = run_memory_text(report); !memory.empty()) {
     info.load_details.emplace_back("memory a run", memory + " (compiler's figures)");
   }

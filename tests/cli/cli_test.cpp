@@ -552,6 +552,47 @@ TEST_F(Cli, PinnedHostVariantsAreWrittenOnRequestAndRunOnGpusOnly) {
                         "--pinned-host-io applies to --target pjrt");
 }
 
+TEST_F(Cli, WeightsAreFedAsParametersOnRequestFromSavedModelsOnly) {
+  const auto& lstm = test::test_model("lstm");  // variables read inside a While loop
+  const fs::path artifact = scratch_ / "lstm_parameters.xla";
+  const CommandResult compiled = hepinfer({"compile", lstm.formats.at("saved_model").path, "-o", artifact.string(),
+                                           "--batch-sizes", "1,4", "--weights", "parameters"});
+  ASSERT_EQ(compiled.exit_code, 0) << compiled.err;
+  EXPECT_EQ(compiled.err, "");
+  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(artifact / "manifest.json"));
+  EXPECT_EQ(manifest.at("weights").at("layout"), "parameters");
+  EXPECT_TRUE(fs::is_regular_file(artifact / "weights.bin"));
+  const CommandResult inspected = hepinfer({"inspect", artifact.string(), "--json"});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  const std::string line = nlohmann::json::parse(inspected.out).at("load_details").at("weights");
+  EXPECT_NE(line.find("fed to every program as parameters"), std::string::npos) << line;
+  const auto& format = lstm.formats.at("saved_model");
+  const auto& reference = lstm.cases.back();
+  std::vector<std::string> infer{"infer", artifact.string(), "--output-dir", scratch_.string()};
+  for (const auto& [logical, file] : reference.inputs) {
+    infer.insert(infer.end(), {"-i", format.inputs.at(logical) + "=" + file});
+  }
+  const CommandResult inferred = hepinfer(infer);
+  ASSERT_EQ(inferred.exit_code, 0) << inferred.err;
+  for (const auto& logical : lstm.outputs) {
+    const fs::path written = scratch_ / (format.outputs.at(logical) + ".npy");
+    ASSERT_TRUE(fs::exists(written)) << written;
+    EXPECT_TENSORS_MATCH(read_npy(written), read_npy(reference.outputs.at(logical)), 2e-5) << logical;
+  }
+
+  // Small models are baked in unless told otherwise; frozen graphs hold their weights as constants.
+  const fs::path baked = scratch_ / "lstm_auto.xla";
+  ASSERT_EQ(hepinfer({"compile", lstm.formats.at("saved_model").path, "-o", baked.string(), "--batch-sizes", "2"})
+                .exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(baked / "manifest.json")).at("weights"), "baked into each program");
+  expect_one_line_error(hepinfer({"compile", lstm.formats.at("frozen_graph").path, "-o", (scratch_ / "f.xla").string(),
+                                  "--weights", "parameters"}),
+                        "is a frozen graph, whose weights are constants");
+  expect_one_line_error(hepinfer({"compile", lstm.formats.at("saved_model").path, "-o", (scratch_ / "x.aot").string(),
+                                  "--target", "cpu-aot", "--weights", "parameters"}),
+                        "--weights applies to --target pjrt");
+}
+
 TEST_F(Cli, FrozenGraphsCompileAndTheirTensorsKeepTheirGraphNames) {
   const auto& mlp = test::test_model("mlp");
   const fs::path artifact = scratch_ / "mlp_frozen.xla";

@@ -32,8 +32,12 @@ nlohmann::json xla_index() {
   return nlohmann::json::parse(file);
 }
 
-// Artifacts by source format: "saved_model" or "frozen_graph".
-std::string index_key(const std::string& format) { return format == "saved_model" ? "artifacts" : "frozen_artifacts"; }
+// Artifacts by source format: "saved_model", "frozen_graph", or "parameters" (the SavedModel
+// compiled with its weights fed as parameters).
+std::string index_key(const std::string& format) {
+  if (format == "parameters") return "parameters_artifacts";
+  return format == "saved_model" ? "artifacts" : "frozen_artifacts";
+}
 
 std::vector<std::string> compiled_families(const std::string& format = "saved_model") {
   const nlohmann::json index = xla_index();
@@ -172,9 +176,9 @@ TEST(XlaModel, EmptyOutputListGivesEveryOutputInSignatureOrder) {
   }
 }
 
-TEST(XlaModel, SixtyFourThreadsShareOneModel) {
+void expect_shared_by_64_threads(const fs::path& artifact) {
   const test::TestModel& mlp = test::test_model("mlp");
-  const auto model = xla::load_model(artifact_of("mlp"));
+  const auto model = xla::load_model(artifact);
   const Tensor x = read_npy(mlp.cases.back().inputs.at("x"));
   const Tensor expected = read_npy(mlp.cases.back().outputs.at("prob"));
   std::atomic<int> mismatches{0}, failures{0};
@@ -195,6 +199,13 @@ TEST(XlaModel, SixtyFourThreadsShareOneModel) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(failures.load(), 0);
+}
+
+TEST(XlaModel, SixtyFourThreadsShareOneModel) { expect_shared_by_64_threads(artifact_of("mlp")); }
+
+// Every run of every thread passes the same weight buffers to the plugin.
+TEST(XlaWeightParameters, SixtyFourThreadsShareTheWeights) {
+  expect_shared_by_64_threads(artifact_of("mlp", "parameters"));
 }
 
 TEST(XlaModel, InputsAreCheckedBeforeThePluginSeesThem) {
@@ -499,6 +510,115 @@ TEST(XlaPinnedHostIo, ArtifactsWithoutVariantsSayNothingOfThem) {
   EXPECT_EQ(load_detail(*model, "pinned host I/O"), "");
 }
 
+// Weights fed as parameters (`hepinfer compile --weights parameters`, tools/make_xla_models.py
+// compiles every SavedModel family so): one weights file, on the device once for every program.
+class XlaParameterAgreement : public ::testing::TestWithParam<std::string> {};
+TEST_P(XlaParameterAgreement, MatchesPythonAtEveryBatchSize) {
+  expect_agreement(*xla::load_model(artifact_of(GetParam(), "parameters")), GetParam(), "saved_model");
+}
+INSTANTIATE_TEST_SUITE_P(EveryFamilyWithVariables, XlaParameterAgreement,
+                         ::testing::ValuesIn(compiled_families("parameters")),
+                         [](const auto& test_info) { return test_info.param; });
+
+std::int64_t manifest_weight_bytes(const nlohmann::json& manifest) {
+  std::int64_t total = 0;
+  for (const auto& tensor : manifest.at("weights").at("tensors")) {
+    std::int64_t elements = 1;
+    for (const auto& dim : tensor.at("shape")) elements *= dim.get<std::int64_t>();
+    total += elements * static_cast<std::int64_t>(dtype_size(*parse_dtype(tensor.at("dtype").get<std::string>())));
+  }
+  return total;
+}
+
+TEST(XlaWeightParameters, EverySavedModelFamilyWithVariablesCompilesSo) {
+  const nlohmann::json index = xla_index();
+  const nlohmann::json& compiled = index.at("parameters_artifacts");
+  for (const char* family : {"mlp", "cnn", "lstm", "conv_gru", "attention", "embedding", "custom_f64",
+                             "mixed_precision", "mixed_bfloat16", "keras2_recurrent", "particle_cloud", "multi_io"}) {
+    EXPECT_TRUE(compiled.contains(family)) << family;
+  }
+  // A TF1 SavedModel's reference variables are frozen in a session: constants, nothing to feed.
+  const nlohmann::json& refused = index.at("parameters_refused");
+  ASSERT_EQ(refused.size(), 1u) << refused.dump();
+  EXPECT_NE(refused.at("tf1_training").get<std::string>().find("TF1 SavedModel"), std::string::npos) << refused.dump();
+
+  const fs::path fed = artifact_of("mlp", "parameters");
+  const nlohmann::json manifest = manifest_of(fed);
+  EXPECT_EQ(manifest.at("format_version"), 2) << "a hepinfer reading version 1 only must refuse it";
+  EXPECT_EQ(manifest.at("weights").at("layout"), "parameters");
+  EXPECT_EQ(manifest.at("weights").at("tensors").size(), 10u) << "5 dense layers: kernel and bias";
+  const nlohmann::json baked = manifest_of(artifact_of("mlp"));
+  EXPECT_EQ(baked.at("weights"), "baked into each program");
+  for (std::size_t i = 0; i < manifest.at("programs").size(); ++i) {
+    const auto program_bytes = fs::file_size(fed / manifest.at("programs")[i].at("file").get<std::string>());
+    const auto baked_bytes = fs::file_size(artifact_of("mlp") / baked.at("programs")[i].at("file").get<std::string>());
+    EXPECT_LT(program_bytes * 10, baked_bytes) << "the weights are not in the program";
+  }
+  EXPECT_GE(static_cast<std::int64_t>(fs::file_size(fed / "weights.bin")), manifest_weight_bytes(manifest));
+}
+
+TEST(XlaWeightParameters, TheWeightsAreOnTheDeviceOnceBesideEveryProgram) {
+  const fs::path fed = artifact_of("mlp", "parameters");
+  const auto model = xla::load_model(fed);  // x [-1, 32] -> prob [-1, 8], float32
+  const xla::XlaLoadReport report = *xla::load_report(*model);
+  const std::int64_t weights = manifest_weight_bytes(manifest_of(fed));
+  EXPECT_EQ(report.resident_weight_bytes, weights);
+  EXPECT_EQ(report.resident_weight_tensors, 10u);
+  ASSERT_EQ(report.batches.size(), 2u);
+  for (const xla::CompiledBatchReport& batch : report.batches) {
+    SCOPED_TRACE("batch " + std::to_string(batch.rows));
+    ASSERT_TRUE(batch.memory.has_value());
+    EXPECT_EQ(batch.memory->argument_bytes, batch.rows * 32 * 4 + weights) << "the compiler counts them as arguments";
+    EXPECT_EQ(batch.memory->resident_argument_bytes, weights);
+    EXPECT_EQ(batch.memory->run_bytes(), batch.rows * 32 * 4 + batch.memory->output_bytes - batch.memory->alias_bytes +
+                                             batch.memory->temp_bytes)
+        << "a run allocates its inputs, outputs and temporaries, not the weights";
+  }
+  EXPECT_NE(load_detail(*model, "weights").find("10 tensors"), std::string::npos) << load_detail(*model, "weights");
+  EXPECT_NE(load_detail(*model, "weights").find("parameters from 'weights.bin'"), std::string::npos);
+  EXPECT_EQ(load_detail(*xla::load_model(artifact_of("mlp")), "weights"), "baked into each program");
+}
+
+TEST(XlaWeightParameters, ARunMemoryLimitCountsTheWeightsOnce) {
+  const test::TestModel& mlp = test::test_model("mlp");
+  const fs::path fed = artifact_of("mlp", "parameters");
+  const xla::XlaLoadReport figures = *xla::load_report(*xla::load_model(fed));
+  const std::int64_t weights = figures.resident_weight_bytes;
+  const std::int64_t one_row = figures.batches[0].memory->run_bytes();
+  const std::int64_t four_rows = figures.batches[1].memory->run_bytes();
+
+  const auto both = xla::load_model(fed, {}, {.run_memory_limit_bytes = weights + one_row + four_rows});
+  EXPECT_EQ(both->info().batch_sizes, (std::vector<std::int64_t>{1, 4})) << "weights counted once, not per program";
+
+  const auto smaller = xla::load_model(fed, {}, {.run_memory_limit_bytes = weights + one_row});
+  EXPECT_EQ(smaller->info().batch_sizes, std::vector<std::int64_t>{1});
+  const std::vector<Tensor> out = smaller->run({{"x", read_npy(mlp.cases.back().inputs.at("x"))}}, {});
+  EXPECT_TENSORS_MATCH(out[0], read_npy(mlp.cases.back().outputs.at("prob")), kXlaTolerance);
+
+  const std::string message = test::error_message_of<ResourceExhaustedError>(
+      [&] { xla::load_model(fed, {}, {.run_memory_limit_bytes = weights - 1}); });
+  EXPECT_NE(message.find("weights"), std::string::npos) << message;
+  EXPECT_NE(message.find(fed.string()), std::string::npos) << message;
+  test::error_message_of<ResourceExhaustedError>(
+      [&] { xla::load_model(fed, {}, {.run_memory_limit_bytes = weights + one_row - 1}); });
+}
+
+TEST(XlaWeightParameters, PinnedHostInputsLeaveTheWeightsInDeviceMemory) {
+  // As InputsArePlacedInTheDevicesPinnedHostMemory: the inputs from the device's pinned_host
+  // memory, the weights from its default memory, in one run.
+  const test::ScratchDirectory scratch;
+  const fs::path copy = scratch.path() / "multi_io.parameters.xla";
+  fs::copy(artifact_of("multi_io", "parameters"), copy, fs::copy_options::recursive);
+  nlohmann::json manifest = manifest_of(copy);
+  for (auto& program : manifest.at("programs")) {
+    program["pinned_host_io"] = {{"file", program.at("file")}, {"inputs_in_pinned_host", true}};
+  }
+  std::ofstream(copy / "manifest.json") << manifest.dump();
+  const auto model = xla::load_model(copy, {}, {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kEverywhere});
+  EXPECT_EQ(xla::load_report(*model)->pinned_host_programs, 2u) << xla::load_report(*model)->pinned_host_note;
+  expect_agreement(*model, "multi_io", "saved_model");
+}
+
 class BrokenArtifact : public ::testing::Test {
  protected:
   BrokenArtifact() { fs::copy(artifact_of("mlp"), copy_, fs::copy_options::recursive); }
@@ -593,6 +713,78 @@ TEST_F(BrokenArtifact, PinnedHostVariantsAreCheckedLikePrograms) {
   edited["programs"][0]["pinned_host_io"].erase("inputs_in_pinned_host");
   write(edited);
   expect_refused<InvalidModelError>("programs[0].pinned_host_io.inputs_in_pinned_host");
+}
+
+class BrokenWeights : public ::testing::Test {
+ protected:
+  BrokenWeights() { fs::copy(artifact_of("mlp", "parameters"), copy_, fs::copy_options::recursive); }
+
+  nlohmann::json manifest() const { return nlohmann::json::parse(std::ifstream(copy_ / "manifest.json")); }
+  void write(const nlohmann::json& manifest) const { std::ofstream(copy_ / "manifest.json") << manifest.dump(); }
+
+  template <class ErrorType>
+  void expect_refused(const std::string& mentioned) const {
+    const std::string message = test::error_message_of<ErrorType>([&] { xla::load_model(copy_); });
+    EXPECT_NE(message.find(mentioned), std::string::npos) << message;
+  }
+
+  test::ScratchDirectory scratch_;
+  const fs::path copy_ = scratch_.path() / "mlp.parameters.xla";
+};
+
+TEST_F(BrokenWeights, AMissingWeightsFileIsNotFound) {
+  fs::remove(copy_ / "weights.bin");
+  expect_refused<FileNotFoundError>("weights.bin");
+}
+
+TEST_F(BrokenWeights, ATruncatedWeightsFileNamesTheWeightBeyondItsEnd) {
+  const std::string last = "weights.tensors[" + std::to_string(manifest().at("weights").at("tensors").size() - 1) + "]";
+  fs::resize_file(copy_ / "weights.bin", fs::file_size(copy_ / "weights.bin") - 4);
+  expect_refused<InvalidModelError>(last);
+  fs::resize_file(copy_ / "weights.bin", 0);
+  expect_refused<InvalidModelError>("does not lie inside");
+}
+
+TEST_F(BrokenWeights, EditedWeightEntriesNameTheField) {
+  const nlohmann::json original = manifest();
+  nlohmann::json edited = original;
+  edited["weights"]["layout"] = "mmap";
+  write(edited);
+  expect_refused<InvalidModelError>("weights.layout");
+  edited = original;
+  edited["weights"]["file"] = "../mlp.xla/b1.mlirbc";
+  write(edited);
+  expect_refused<InvalidModelError>("weights.file");
+  edited = original;
+  edited["weights"]["tensors"] = nlohmann::json::array();
+  write(edited);
+  expect_refused<InvalidModelError>("weights.tensors");
+  edited = original;
+  edited["weights"]["tensors"][0]["dtype"] = "complex64";
+  write(edited);
+  expect_refused<InvalidModelError>("weights.tensors[0].dtype");
+  edited = original;
+  edited["weights"]["tensors"][0]["shape"] = {-1, 256};
+  write(edited);
+  expect_refused<InvalidModelError>("weights.tensors[0].shape");
+  edited["weights"]["tensors"][0]["shape"] = {std::int64_t{1} << 40, std::int64_t{1} << 40};  // overflows no size
+  write(edited);
+  expect_refused<InvalidModelError>("weights.tensors[0]");
+  edited = original;
+  edited["weights"]["tensors"][1]["offset"] = -64;
+  write(edited);
+  expect_refused<InvalidModelError>("weights.tensors[1]");
+}
+
+TEST_F(BrokenWeights, AProgramGivenTooFewWeightsFailsItsRunWithATypedError) {
+  // The manifest is the only list of what the programs take; PJRT counts the buffers it is given.
+  nlohmann::json edited = manifest();
+  edited["weights"]["tensors"].erase(edited["weights"]["tensors"].size() - 1);
+  write(edited);
+  const auto model = xla::load_model(copy_, {}, {.compile_cache = fs::path()});
+  const std::string message = test::error_message_of<Error>(
+      [&] { model->run({{"x", Tensor(DType::kFloat32, {1, 32})}}, {}); });
+  EXPECT_NE(message.find("b1.mlirbc"), std::string::npos) << message;
 }
 
 TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {

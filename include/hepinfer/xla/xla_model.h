@@ -6,7 +6,8 @@
 //
 // A run of any row count goes to the smallest compiled batch size that holds it (padded with
 // zeros, outputs cut back to the rows given) or is split over the largest; an empty batch never
-// reaches the plugin. run() is thread-safe.
+// reaches the plugin. run() is thread-safe. Weights an artifact feeds as parameters (`hepinfer
+// compile --weights parameters`) are copied to the device once at load and passed to every run.
 //
 // Of LoadOptions the XLA backend reads `threading` (recorded; the plugin runs programs on its own
 // threads whatever the mode), `warmup_runs`/`warmup_batch_sizes` and `placement`/`gpu_index`:
@@ -67,16 +68,21 @@ struct XlaOptions {
 };
 
 // What the compiler says one run of a program needs on its device (PJRT's compiled memory
-// statistics); the weights baked into the program are not in it.
+// statistics); the weights baked into the program are not in it, those fed as parameters are
+// among its arguments.
 struct CompiledMemory {
-  std::int64_t argument_bytes = 0;
+  std::int64_t argument_bytes = 0;  // the inputs and any weights fed as parameters
+  // Of argument_bytes, the weights fed as parameters: on the device once for every program and run.
+  std::int64_t resident_argument_bytes = 0;
   std::int64_t output_bytes = 0;
   std::int64_t alias_bytes = 0;  // outputs written into an argument's memory
   std::int64_t temp_bytes = 0;
   std::int64_t code_bytes = 0;
   // What the device's allocator hands out for one run: the inputs, the outputs that do not reuse
   // an input's memory, and the temporaries.
-  std::int64_t run_bytes() const { return argument_bytes + output_bytes - alias_bytes + temp_bytes; }
+  std::int64_t run_bytes() const {
+    return argument_bytes - resident_argument_bytes + output_bytes - alias_bytes + temp_bytes;
+  }
 };
 
 // One compiled batch size of a loaded artifact.
@@ -96,6 +102,10 @@ struct XlaLoadReport {
   std::size_t pinned_host_variants = 0;      // programs with a pinned-host variant in the artifact
   std::size_t pinned_host_programs = 0;      // of those, running as the variant
   std::string pinned_host_note;              // why a variant was not run; empty if each was
+  // Weights fed as parameters (`hepinfer compile --weights parameters`), on the device once for all
+  // programs; 0: baked into each program.
+  std::int64_t resident_weight_bytes = 0;
+  std::size_t resident_weight_tensors = 0;
 };
 
 // Throws FileNotFoundError, InvalidModelError (a malformed manifest or program, naming it), the
