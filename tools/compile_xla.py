@@ -27,12 +27,14 @@ Weights (--weights):
                      nothing to feed, at the cost of one copy of the weights per batch size on disk,
                      in the compiled executables and in a GPU's memory, and of TF's freezing (about
                      13 times the weights' bytes at its peak; no tensor over 2 GB)
-  parameters         a TF2 SavedModel's variables in one file, weights.bin, fed to every program as
+  parameters         a SavedModel's variables (a frozen graph's floating constants of 1024 elements
+                     or more, made variables) in one file, weights.bin, fed to every program as
                      parameters after the inputs (the manifest lists them in that order: name, dtype,
                      shape, offset); the backend puts them on the device once, beside all the
                      programs. Format version 2. XLA cannot fold them into the code, which small
-                     models may feel; large ones compile in seconds instead of minutes
-  auto (default)     parameters above 64 MiB of variables in a SavedModel, else baked
+                     models may feel; large ones compile in seconds instead of minutes. Not for
+                     frozen graphs with TF1 loops (tf2xla compiles those with their constants)
+  auto (default)     parameters above 64 MiB of such weights, else baked
 
 Matrix products and convolutions carry a precision: "highest" (the default here) makes a GPU
 compute float32 products in full float32, so results agree with TF on a CPU to ~1e-6; "default"
@@ -103,7 +105,7 @@ def compile_model(model, output, batch_sizes, signature="serving_default", matmu
     check_replaceable(output, FORMAT)  # before the long part
     source = ModelSource(model, signature, input_shapes)
     if source.choose_weight_layout(weights) == "parameters" and weights == "auto":
-        print(f"compile_xla: '{source.path}' has {source.variable_bytes() / 2**20:.0f} MiB of variables, fed to the "
+        print(f"compile_xla: '{source.path}' has {source.variable_bytes() / 2**20:.0f} MiB of weights, fed to the "
               f"programs as parameters from {WEIGHTS_FILE} (--weights baked to bake them in)")
     batch_sizes = source.batch_sizes(batch_sizes)
     source.check_rows_independent("XLA")

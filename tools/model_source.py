@@ -19,6 +19,7 @@ faithful when each row's outputs depend on that row alone. check_rows_independen
 whose rows mix (statistics over the batch) before anything is compiled.
 """
 import hashlib
+import math
 import re
 from pathlib import Path
 
@@ -26,12 +27,16 @@ from pathlib import Path
 DTYPES = {"float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool"}
 DEFAULT_BATCH_SIZES = [1, 8, 64]
 # Weight layouts of compiled programs: constants baked into each program, or parameters fed from one
-# file (a TF2 SavedModel's variables only: a frozen graph holds its weights as constants). "auto"
-# feeds them above WEIGHTS_AS_PARAMETERS_ABOVE bytes, the TF backend's freeze limit
+# file (a SavedModel's variables; a frozen graph's large floating constants, turned into variables).
+# "auto" feeds them above WEIGHTS_AS_PARAMETERS_ABOVE bytes, the TF backend's freeze limit
 # (LoadOptions::freeze_limit_bytes): freezing costs ~13 times the frozen bytes at its peak, and a
 # tensor over 2 GB cannot be a constant at all.
 WEIGHT_LAYOUTS = ("auto", "baked", "parameters")
 WEIGHTS_AS_PARAMETERS_ABOVE = 64 * 1024 * 1024
+# A frozen graph's constants fed as parameters: floating ones of at least this many elements. Smaller
+# ones (biases of a few values, scalars) and integer ones (shapes, axes, which XLA needs at compile
+# time) stay constants.
+GRAPH_WEIGHT_MIN_ELEMENTS = 1024
 # TF1 loop ops: XLA compiles functional While, not these.
 TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
 # Stateful ops XLA has no kernels for, found before freezing (which cannot take them either).
@@ -233,6 +238,7 @@ class ModelSource:
         self._index_ranges = None  # index_ranges(), found once
         # Set by choose_weight_layout: traced_function() keeps the variables as parameters.
         self.weights_as_parameters = False
+        self._graph_variables = {}  # a frozen graph's constants made variables, by node name
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
         if self.saved_model:
@@ -428,11 +434,20 @@ class ModelSource:
         self._bind_graph(graph_def, {name: f"{name}:0" for name in input_names},
                          {name: f"{name}:0" for name in output_names})
 
-    def _bind_graph(self, graph_def, inputs, outputs):
+    def _bind_graph(self, graph_def, inputs, outputs, weights=None):
         """Makes the frozen `graph_def` this source's model: `inputs` and `outputs` map the names
-        runs use to the graph's tensors ("node:index"), kept for tf2xla's graph path."""
+        runs use to the graph's tensors ("node:index"), kept for tf2xla's graph path. `weights`
+        ({constant node name: variable}) are read in place of those constants."""
         tf = self.tf
-        wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+
+        def body():
+            reads = {}
+            if weights:
+                with tf.name_scope("hepinfer_weights"):  # apart from the graph's own names
+                    reads = {f"{name}:0": variable.read_value() for name, variable in weights.items()}
+            tf.compat.v1.import_graph_def(graph_def, name="", input_map=reads)
+
+        wrapped = tf.compat.v1.wrap_function(body, [])
         graph = wrapped.graph
         input_names, output_names = sorted(inputs), sorted(outputs)
         try:
@@ -452,6 +467,41 @@ class ModelSource:
 
         self.call = call
         self._keep_alive = wrapped
+
+    def _graph_weights(self):
+        """The constants of a frozen graph that --weights parameters feeds (GRAPH_WEIGHT_MIN_ELEMENTS)."""
+        floating = {dtype.as_datatype_enum for dtype in (self.tf.float16, self.tf.bfloat16, self.tf.float32,
+                                                           self.tf.float64)}
+        weights = []
+        for node in self.graph_def.node:
+            if node.op == "Const" and node.attr["dtype"].type in floating:
+                dims = [dim.size for dim in node.attr["value"].tensor.tensor_shape.dim]
+                if min(dims, default=0) >= 0 and math.prod(dims) >= GRAPH_WEIGHT_MIN_ELEMENTS:
+                    weights.append(node)
+        return weights
+
+    def _bind_graph_weights_as_variables(self):
+        """Binds the frozen graph again with its large floating constants (_graph_weights) turned into
+        variables, which traced_function() then captures: stripped from the graph (placeholders in
+        their place, so the graph does not hold them twice), their values in variables."""
+        tf = self.tf
+        constants = {node.name for node in self._graph_weights()}
+        stripped = tf.compat.v1.GraphDef()
+        stripped.versions.CopyFrom(self.graph_def.versions)
+        stripped.library.CopyFrom(self.graph_def.library)
+        weights = {}
+        for node in self.graph_def.node:
+            if node.name not in constants:
+                stripped.node.add().CopyFrom(node)
+                continue
+            value = tf.make_ndarray(node.attr["value"].tensor)
+            weights[node.name] = tf.Variable(value, name=node.name, trainable=False)
+            del value
+            placeholder = stripped.node.add(name=node.name, op="Placeholder", device=node.device)
+            placeholder.attr["dtype"].CopyFrom(node.attr["dtype"])
+            placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
+        self._bind_graph(stripped, self.input_tensors, self.output_tensors, weights)
+        self._graph_variables = weights
 
     def _traced_graph_def(self):
         """The graph (with its function library) of a SavedModel signature, traced once."""
@@ -726,14 +776,17 @@ class ModelSource:
                                    name=name) for name in self.input_names]
 
     def can_feed_weights(self):
-        """True for a TF2 SavedModel, whose variables a program can take as parameters; a frozen graph
-        (or a TF1 SavedModel, frozen in a session) holds its weights as constants."""
-        return self.saved_model and self.graph_def is None
+        """True unless the model is a frozen graph with TF1 loops, which tf2xla compiles as a graph,
+        constants and all."""
+        return not self.tf1_loops
 
     def variable_bytes(self):
-        """The bytes of the variables the signature's function captures (0 for frozen graphs)."""
-        if not self.can_feed_weights():
-            return 0
+        """The bytes --weights parameters would feed: the variables the signature's function captures
+        or, for a frozen graph (or a TF1 SavedModel, frozen in a session), its large floating
+        constants."""
+        if self.graph_def is not None:
+            return sum(math.prod(dim.size for dim in node.attr["value"].tensor.tensor_shape.dim) *
+                       self.tf.as_dtype(node.attr["dtype"].type).size for node in self._graph_weights())
         return sum(variable.shape.num_elements() * variable.dtype.size
                    for variable in self._positional_function(self.fixed_batch() or 1).variables)
 
@@ -744,16 +797,17 @@ class ModelSource:
         if layout not in WEIGHT_LAYOUTS:
             fail(f"weights '{layout}': expected one of {', '.join(WEIGHT_LAYOUTS)}")
         if layout == "parameters" and not self.can_feed_weights():
-            kind = ("a TF1 SavedModel (reference variables, frozen in a session)" if self.saved_model else
-                    "a frozen graph")
-            fail(f"--weights parameters: '{self.path}' is {kind}, whose weights are constants in its graph; only a TF2 "
-                 "SavedModel's variables can be fed as parameters (" +
-                 ("" if self.saved_model else "compile the model's SavedModel, or ") + "use --weights baked)")
+            fail(f"--weights parameters: '{self.path}' has TF1 loops ({', '.join(self.tf1_loops)}), which tf2xla "
+                 "compiles as a graph with its weights as constants; compile the model's TF2 SavedModel, or use "
+                 "--weights baked")
         if layout == "auto":
-            layout = "parameters" if self.variable_bytes() > WEIGHTS_AS_PARAMETERS_ABOVE else "baked"
+            feedable = self.can_feed_weights() and self.variable_bytes() > WEIGHTS_AS_PARAMETERS_ABOVE
+            layout = "parameters" if feedable else "baked"
         self.weights_as_parameters = layout == "parameters"
         if self.weights_as_parameters and self.variable_writes:
             self._refuse_variable_writes()
+        if self.weights_as_parameters and self.graph_def is not None:
+            self._bind_graph_weights_as_variables()
         return layout
 
     def traced_function(self, batch):

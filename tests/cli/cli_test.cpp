@@ -552,7 +552,7 @@ TEST_F(Cli, PinnedHostVariantsAreWrittenOnRequestAndRunOnGpusOnly) {
                         "--pinned-host-io applies to --target pjrt");
 }
 
-TEST_F(Cli, WeightsAreFedAsParametersOnRequestFromSavedModelsOnly) {
+TEST_F(Cli, WeightsAreFedAsParametersOnRequest) {
   const auto& lstm = test::test_model("lstm");  // variables read inside a While loop
   const fs::path artifact = scratch_ / "lstm_parameters.xla";
   const CommandResult compiled = hepinfer({"compile", lstm.formats.at("saved_model").path, "-o", artifact.string(),
@@ -580,14 +580,14 @@ TEST_F(Cli, WeightsAreFedAsParametersOnRequestFromSavedModelsOnly) {
     EXPECT_TENSORS_MATCH(read_npy(written), read_npy(reference.outputs.at(logical)), 2e-5) << logical;
   }
 
-  // Small models are baked in unless told otherwise; frozen graphs hold their weights as constants.
+  // Small models are baked in unless told otherwise; tf2xla compiles TF1 loops with their constants.
   const fs::path baked = scratch_ / "lstm_auto.xla";
   ASSERT_EQ(hepinfer({"compile", lstm.formats.at("saved_model").path, "-o", baked.string(), "--batch-sizes", "2"})
                 .exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(baked / "manifest.json")).at("weights"), "baked into each program");
   expect_one_line_error(hepinfer({"compile", lstm.formats.at("frozen_graph").path, "-o", (scratch_ / "f.xla").string(),
                                   "--weights", "parameters"}),
-                        "is a frozen graph, whose weights are constants");
+                        "has TF1 loops");
   expect_one_line_error(hepinfer({"compile", lstm.formats.at("saved_model").path, "-o", (scratch_ / "x.aot").string(),
                                   "--target", "cpu-aot", "--weights", "parameters"}),
                         "--weights applies to --target pjrt");

@@ -32,10 +32,11 @@ nlohmann::json xla_index() {
   return nlohmann::json::parse(file);
 }
 
-// Artifacts by source format: "saved_model", "frozen_graph", or "parameters" (the SavedModel
-// compiled with its weights fed as parameters).
+// Artifacts by source format: "saved_model", "frozen_graph", "parameters" or "frozen_parameters"
+// (the SavedModel or frozen graph compiled with its weights fed as parameters).
 std::string index_key(const std::string& format) {
   if (format == "parameters") return "parameters_artifacts";
+  if (format == "frozen_parameters") return "frozen_parameters_artifacts";
   return format == "saved_model" ? "artifacts" : "frozen_artifacts";
 }
 
@@ -520,6 +521,15 @@ INSTANTIATE_TEST_SUITE_P(EveryFamilyWithVariables, XlaParameterAgreement,
                          ::testing::ValuesIn(compiled_families("parameters")),
                          [](const auto& test_info) { return test_info.param; });
 
+// A frozen graph's floating constants of 1024 elements or more, made variables.
+class XlaFrozenParameterAgreement : public ::testing::TestWithParam<std::string> {};
+TEST_P(XlaFrozenParameterAgreement, MatchesPythonAtEveryBatchSize) {
+  expect_agreement(*xla::load_model(artifact_of(GetParam(), "frozen_parameters")), GetParam(), "frozen_graph");
+}
+INSTANTIATE_TEST_SUITE_P(EveryFamilyWithLargeConstants, XlaFrozenParameterAgreement,
+                         ::testing::ValuesIn(compiled_families("frozen_parameters")),
+                         [](const auto& test_info) { return test_info.param; });
+
 std::int64_t manifest_weight_bytes(const nlohmann::json& manifest) {
   std::int64_t total = 0;
   for (const auto& tensor : manifest.at("weights").at("tensors")) {
@@ -537,10 +547,16 @@ TEST(XlaWeightParameters, EverySavedModelFamilyWithVariablesCompilesSo) {
                              "mixed_precision", "mixed_bfloat16", "keras2_recurrent", "particle_cloud", "multi_io"}) {
     EXPECT_TRUE(compiled.contains(family)) << family;
   }
-  // A TF1 SavedModel's reference variables are frozen in a session: constants, nothing to feed.
+  for (const char* family : {"mlp", "cnn", "multi_io"}) {
+    EXPECT_TRUE(index.at("frozen_parameters_artifacts").contains(family)) << family;
+  }
+  // tf2xla compiles graphs with TF1 control flow as graphs, constants and all.
   const nlohmann::json& refused = index.at("parameters_refused");
   ASSERT_EQ(refused.size(), 1u) << refused.dump();
-  EXPECT_NE(refused.at("tf1_training").get<std::string>().find("TF1 SavedModel"), std::string::npos) << refused.dump();
+  EXPECT_NE(refused.at("tf1_training").get<std::string>().find("tf2xla"), std::string::npos) << refused.dump();
+  for (const char* family : {"lstm", "conv_gru", "tf1_training"}) {
+    EXPECT_TRUE(index.at("frozen_parameters_refused").contains(family)) << family;
+  }
 
   const fs::path fed = artifact_of("mlp", "parameters");
   const nlohmann::json manifest = manifest_of(fed);
