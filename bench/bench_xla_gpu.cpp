@@ -13,6 +13,8 @@
 //              then plain programs) vs CPU plugin (one caller; then at the largest batch one
 //              caller per core on the CPU plugin, four on the GPU)
 //   latency_tf32  the same on the GPU with TF32 products allowed (mlp_tf32.xla)
+//   latency_parameters  the same at batch 1, 64 and 4096 with the weights fed as parameters
+//              (mlp_parameters.xla), on the GPU, else the CPU plugin
 //   caps       two modules with different memory caps on one GPU running a model with 4 MiB of
 //              output a row: the batch sizes each keeps under its cap (compiler's figures), the
 //              allocator's limit and peak of each, the driver's free memory while both run,
@@ -423,6 +425,10 @@ int main(int argc, char** argv) {
         return latency(kit, "mlp_tf32.xla", {64, 4096}, {targets.front()}, seconds);
       });
     }
+    // The same MLP with its weights fed as parameters (on the device once), beside the baked mlp.xla.
+    part("latency_parameters", [&] {
+      return latency(kit, "mlp_parameters.xla", {1, 64, 4096}, {targets.front()}, seconds);
+    });
     if (targets.front().gpu) part("caps", [&] { return caps(kit, *targets.front().gpu, seconds); });
     // Without a GPU the batcher runs on the CPU plugin: the code path is exercised where it is built.
     part("batcher", [&] { return batcher(kit, targets.front(), seconds); });

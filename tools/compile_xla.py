@@ -199,7 +199,8 @@ def pinned_host_variant(source, text, batch, version, output, input_count):
     from tensorflow.compiler.mlir.stablehlo import stablehlo
     try:
         with mlir_diagnostics_silenced():
-            program = stablehlo.serialize_portable_artifact_str(in_pinned_host_memory(text, inputs=True, input_count=input_count), version)
+            moved = in_pinned_host_memory(text, inputs=True, input_count=input_count)
+            program = stablehlo.serialize_portable_artifact_str(moved, version)
     except ValueError as error:
         print(f"compile_xla: batch {batch} of '{source.path}' has no pinned-host variant: {error}")
         return None
@@ -222,7 +223,7 @@ def traced_programs(source, output, batch_sizes, matmul_precision, pinned_host_i
             check_parameters(source, text, specs, tensors, batch)
             written = weights["tensors"] if weights else []
             if batch == batch_sizes[0]:
-                weights = write_weights(source, tensors, output) if tensors else None  # none: nothing to feed
+                weights = write_weights(tensors, output) if tensors else None  # none: nothing to feed
             elif [entry_of(name, value) for name, value in tensors] != [
                     {key: entry[key] for key in ("name", "dtype", "shape")} for entry in written]:
                 fail(f"'{source.path}' captures other variables at batch {batch} than at batch {batch_sizes[0]}; "
@@ -269,7 +270,7 @@ def check_parameters(source, text, specs, tensors, batch):
              f"{len(tensors)} captured variables {expected[len(specs):]}; compile it with --weights baked")
 
 
-def write_weights(source, tensors, output):
+def write_weights(tensors, output):
     """Writes `tensors` (name, variable or tensor) to WEIGHTS_FILE, little-endian and row-major,
     each at a multiple of WEIGHT_ALIGNMENT, and returns the manifest's weights entry. One value is
     in memory at a time, beside the model."""

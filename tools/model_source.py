@@ -792,8 +792,9 @@ class ModelSource:
 
     def choose_weight_layout(self, layout):
         """Sets how traced_function() holds the weights, for `layout` "baked", "parameters" or "auto"
-        (parameters above WEIGHTS_AS_PARAMETERS_ABOVE bytes of variables, where a SavedModel has
-        them), and returns "baked" or "parameters"."""
+        (parameters above WEIGHTS_AS_PARAMETERS_ABOVE bytes of them, variable_bytes()), and returns
+        "baked" or "parameters". A frozen graph fed so is bound again with its large constants made
+        variables."""
         if layout not in WEIGHT_LAYOUTS:
             fail(f"weights '{layout}': expected one of {', '.join(WEIGHT_LAYOUTS)}")
         if layout == "parameters" and not self.can_feed_weights():
@@ -872,9 +873,8 @@ class ModelSource:
         except Exception as error:
             if "larger than 2GB" in str(error):
                 fail(f"'{self.path}' has weights over 2 GB in one tensor, which TensorFlow cannot hold as a constant "
-                     f"({first_informative_line(error)}); the XLA compiler feeds a SavedModel's weights as parameters "
-                     "(--target pjrt --weights parameters), ahead-of-time packages cannot; or run it on the TensorFlow "
-                     "backend")
+                     f"({first_informative_line(error)}); the XLA compiler feeds weights as parameters (--target pjrt "
+                     "--weights parameters), ahead-of-time packages cannot; or run it on the TensorFlow backend")
             if not self.variable_writes:
                 raise
             self._refuse_variable_writes()

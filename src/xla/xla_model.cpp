@@ -174,7 +174,8 @@ std::vector<CompiledBatch> within_run_memory_limit(std::vector<CompiledBatch> ba
     throw ResourceExhaustedError(where + ": the smallest compiled batch size (" +
                                  std::to_string(report.batches.front().rows) + ") needs " +
                                  size_text(smallest.run_bytes()) + " a run by the compiler's figures (inputs " +
-                                 size_text(smallest.argument_bytes - smallest.resident_argument_bytes) + ", outputs " + size_text(smallest.output_bytes) +
+                                 size_text(smallest.argument_bytes - smallest.resident_argument_bytes) +
+                                 ", outputs " + size_text(smallest.output_bytes) +
                                  ", temporaries " + size_text(smallest.temp_bytes) +
                                  ")" +
                                  (report.resident_weight_bytes > 0

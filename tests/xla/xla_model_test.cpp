@@ -630,8 +630,10 @@ TEST(XlaWeightParameters, PinnedHostInputsLeaveTheWeightsInDeviceMemory) {
     program["pinned_host_io"] = {{"file", program.at("file")}, {"inputs_in_pinned_host", true}};
   }
   std::ofstream(copy / "manifest.json") << manifest.dump();
-  const auto model = xla::load_model(copy, {}, {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kEverywhere});
+  const auto model =
+      xla::load_model(copy, {}, {.compile_cache = fs::path(), .pinned_host_io = xla::PinnedHostIo::kEverywhere});
   EXPECT_EQ(xla::load_report(*model)->pinned_host_programs, 2u) << xla::load_report(*model)->pinned_host_note;
+  EXPECT_GT(xla::load_report(*model)->resident_weight_bytes, 0);
   expect_agreement(*model, "multi_io", "saved_model");
 }
 
