@@ -23,7 +23,8 @@ void add_op_policy_options(CLI::App& command, LoadOptions& options) {
       .add_option_function<std::int64_t>(
           "--freeze-limit-mib", [&options](std::int64_t mib) { options.freeze_limit_bytes = mib << 20; },
           "SavedModels: freeze read-only variables, smallest first, up to this many MiB in all (default 64); the "
-          "rest stay live (freezing costs ~13x the frozen bytes of memory while the model loads)")
+          "rest stay live (freezing costs ~13x the frozen bytes of memory while the model loads). Frozen graphs: "
+          "large constants beyond it are held as variables")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 30));
   command.add_option("--allow-op", options.allowed_ops,
                      "Accept this TF op type although it is outside the inference allowlist (repeatable)");

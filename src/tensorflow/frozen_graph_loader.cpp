@@ -2,6 +2,7 @@
 
 #include "google/protobuf/text_format.h"
 #include "graph_loaders.h"
+#include "large_constants.h"
 #include "hepinfer/core/error.h"
 #include "hepinfer/core/file_read.h"
 #include "hepinfer/core/model_path_advice.h"
@@ -29,7 +30,7 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
     throw InvalidModelError("'" + where + "' is the graph file of a SavedModel; load its directory '" +
                             path.parent_path().string() + "' instead");
   }
-  const std::string bytes = read_regular_file(path, "model file");
+  std::string bytes = read_regular_file(path, "model file");
   if (bytes.empty()) throw InvalidModelError("'" + where + "' is empty; expected a GraphDef (.pb)");
 
   tensorflow::GraphDef graph;
@@ -48,6 +49,7 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
   if (graph.node_size() == 0) {
     throw InvalidModelError("'" + where + "' holds no graph nodes; expected a frozen GraphDef");
   }
+  std::string().swap(bytes);  // the graph holds the weights now; not twice
   check_frozen(graph, where);
   std::unordered_set<std::string> unfetchable =
       detail::check_ops(graph, nullptr, std::nullopt, detail::op_policy_of(options), where);
@@ -61,13 +63,22 @@ std::unique_ptr<TfModel> load_frozen_graph(const std::filesystem::path& path, co
   info.default_signature = choose_default_signature(info, options);
   info.threading = options.threading;
 
+  auto names = node_names(graph);  // the model's own; not the nodes added below
+  detail::LargeConstants large = detail::LargeConstants::move_to_variables(graph, options.freeze_limit_bytes, where);
+  if (large.count() > 0) {
+    info.load_details.emplace_back(
+        "constants", std::to_string(large.count()) + " large constants (" + std::to_string(large.bytes()) +
+                         " bytes) held as variables: beyond the freeze limit of " +
+                         std::to_string(options.freeze_limit_bytes) + " bytes");
+  }
+
   SessionPtr session = new_placed_session(where, options, info);
   if (!info.device.empty()) pin_to_device(graph, info.device);
   const absl::Status created = session->Create(graph);
   if (!created.ok()) {
     throw InvalidModelError("'" + where + "': TensorFlow rejected the graph: " + std::string(created.message()));
   }
-  auto names = node_names(graph);
+  large.assign(*session);
   return std::make_unique<TfModel>(std::move(info), std::move(session), std::move(names), std::move(unfetchable));
 }
 
