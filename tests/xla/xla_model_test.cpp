@@ -637,9 +637,12 @@ TEST(XlaWeightParameters, PinnedHostInputsLeaveTheWeightsInDeviceMemory) {
   expect_agreement(*model, "multi_io", "saved_model");
 }
 
-class BrokenArtifact : public ::testing::Test {
+// A scratch copy of a compiled test artifact, broken on purpose by each test.
+class ArtifactCopyTest : public ::testing::Test {
  protected:
-  BrokenArtifact() { fs::copy(artifact_of("mlp"), copy_, fs::copy_options::recursive); }
+  explicit ArtifactCopyTest(const fs::path& source) : copy_(scratch_.path() / source.filename()) {
+    fs::copy(source, copy_, fs::copy_options::recursive);
+  }
 
   nlohmann::json manifest() const { return nlohmann::json::parse(std::ifstream(copy_ / "manifest.json")); }
   void write(const nlohmann::json& manifest) const { std::ofstream(copy_ / "manifest.json") << manifest.dump(); }
@@ -651,7 +654,12 @@ class BrokenArtifact : public ::testing::Test {
   }
 
   test::ScratchDirectory scratch_;
-  const fs::path copy_ = scratch_.path() / "mlp.xla";
+  const fs::path copy_;
+};
+
+class BrokenArtifact : public ArtifactCopyTest {
+ protected:
+  BrokenArtifact() : ArtifactCopyTest(artifact_of("mlp")) {}
 };
 
 TEST_F(BrokenArtifact, ATruncatedProgramIsATypedError) {
@@ -733,21 +741,9 @@ TEST_F(BrokenArtifact, PinnedHostVariantsAreCheckedLikePrograms) {
   expect_refused<InvalidModelError>("programs[0].pinned_host_io.inputs_in_pinned_host");
 }
 
-class BrokenWeights : public ::testing::Test {
+class BrokenWeights : public ArtifactCopyTest {
  protected:
-  BrokenWeights() { fs::copy(artifact_of("mlp", "parameters"), copy_, fs::copy_options::recursive); }
-
-  nlohmann::json manifest() const { return nlohmann::json::parse(std::ifstream(copy_ / "manifest.json")); }
-  void write(const nlohmann::json& manifest) const { std::ofstream(copy_ / "manifest.json") << manifest.dump(); }
-
-  template <class ErrorType>
-  void expect_refused(const std::string& mentioned) const {
-    const std::string message = test::error_message_of<ErrorType>([&] { xla::load_model(copy_); });
-    EXPECT_NE(message.find(mentioned), std::string::npos) << message;
-  }
-
-  test::ScratchDirectory scratch_;
-  const fs::path copy_ = scratch_.path() / "mlp.parameters.xla";
+  BrokenWeights() : ArtifactCopyTest(artifact_of("mlp", "parameters")) {}
 };
 
 TEST_F(BrokenWeights, AMissingWeightsFileIsNotFound) {
