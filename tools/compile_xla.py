@@ -27,8 +27,8 @@ Weights (--weights):
                      nothing to feed, at the cost of one copy of the weights per batch size on disk,
                      in the compiled executables and in a GPU's memory, and of TF's freezing (about
                      13 times the weights' bytes at its peak; no tensor over 2 GB)
-  parameters         a SavedModel's variables (a frozen graph's floating constants of 1024 elements
-                     or more, made variables) in one file, weights.bin, fed to every program as
+  parameters         a SavedModel's variables (a frozen graph's floating constants of 4 KiB or
+                     more, made variables) in one file, weights.bin, fed to every program as
                      parameters after the inputs (the manifest lists them in that order: name, dtype,
                      shape, offset); the backend puts them on the device once, beside all the
                      programs. Format version 2. XLA cannot fold them into the code, which small

@@ -33,10 +33,11 @@ DEFAULT_BATCH_SIZES = [1, 8, 64]
 # tensor over 2 GB cannot be a constant at all.
 WEIGHT_LAYOUTS = ("auto", "baked", "parameters")
 WEIGHTS_AS_PARAMETERS_ABOVE = 64 * 1024 * 1024
-# A frozen graph's constants fed as parameters: floating ones of at least this many elements. Smaller
-# ones (biases of a few values, scalars) and integer ones (shapes, axes, which XLA needs at compile
-# time) stay constants.
-GRAPH_WEIGHT_MIN_ELEMENTS = 1024
+# A frozen graph's constants fed as parameters: float16, float32 and float64 ones whose value takes
+# at least this many bytes in the graph (1024 float32 values; a constant written as one repeated
+# value takes a few bytes and stays). Smaller ones (biases, scalars), integer ones (shapes, axes,
+# which XLA needs at compile time) and those with control dependencies either way stay constants.
+GRAPH_WEIGHT_MIN_BYTES = 4096
 # TF1 loop ops: XLA compiles functional While, not these.
 TF1_LOOP_OPS = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit"}
 # Stateful ops XLA has no kernels for, found before freezing (which cannot take them either).
@@ -239,6 +240,7 @@ class ModelSource:
         # Set by choose_weight_layout: traced_function() keeps the variables as parameters.
         self.weights_as_parameters = False
         self._graph_variables = {}  # a frozen graph's constants made variables, by node name
+        self._input_shapes = input_shapes or {}  # --input-shape, applied again when the graph is bound again
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
         if self.saved_model:
@@ -469,21 +471,24 @@ class ModelSource:
         self._keep_alive = wrapped
 
     def _graph_weights(self):
-        """The constants of a frozen graph that --weights parameters feeds (GRAPH_WEIGHT_MIN_ELEMENTS)."""
-        floating = {dtype.as_datatype_enum for dtype in (self.tf.float16, self.tf.bfloat16, self.tf.float32,
-                                                           self.tf.float64)}
+        """The constants of a frozen graph that --weights parameters feeds (GRAPH_WEIGHT_MIN_BYTES): not
+        bfloat16, which the backends do not feed, and without control dependencies, to or from
+        them, which a variable read in their place would not keep (a TF1 loop's constants have one
+        on the loop's frame)."""
+        floating = {dtype.as_datatype_enum for dtype in (self.tf.float16, self.tf.float32, self.tf.float64)}
+        controlled = {name[1:] for node in self.graph_def.node for name in node.input if name.startswith("^")}
         weights = []
         for node in self.graph_def.node:
-            if node.op == "Const" and node.attr["dtype"].type in floating:
-                dims = [dim.size for dim in node.attr["value"].tensor.tensor_shape.dim]
-                if min(dims, default=0) >= 0 and math.prod(dims) >= GRAPH_WEIGHT_MIN_ELEMENTS:
-                    weights.append(node)
+            if (node.op == "Const" and node.attr["dtype"].type in floating and not node.input and
+                    node.name not in controlled and node.attr["value"].tensor.ByteSize() >= GRAPH_WEIGHT_MIN_BYTES):
+                weights.append(node)
         return weights
 
     def _bind_graph_weights_as_variables(self):
         """Binds the frozen graph again with its large floating constants (_graph_weights) turned into
-        variables, which traced_function() then captures: stripped from the graph (placeholders in
-        their place, so the graph does not hold them twice), their values in variables."""
+        variables, which traced_function() then captures: placeholders in their place in the graph
+        that is traced (so that graph and the variables do not hold them twice), their values in
+        variables."""
         tf = self.tf
         constants = {node.name for node in self._graph_weights()}
         stripped = tf.compat.v1.GraphDef()
@@ -501,6 +506,7 @@ class ModelSource:
             placeholder.attr["dtype"].CopyFrom(node.attr["dtype"])
             placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
         self._bind_graph(stripped, self.input_tensors, self.output_tensors, weights)
+        self._fix_input_shapes(self._input_shapes)  # binding read the graph's own shapes again
         self._graph_variables = weights
 
     def _traced_graph_def(self):
@@ -790,6 +796,12 @@ class ModelSource:
         return sum(variable.shape.num_elements() * variable.dtype.size
                    for variable in self._positional_function(self.fixed_batch() or 1).variables)
 
+    def _variable_dtypes(self):
+        """The dtype names --weights parameters would feed (a frozen graph's are floating by choice)."""
+        if self.graph_def is not None:
+            return {self.tf.as_dtype(node.attr["dtype"].type).name for node in self._graph_weights()}
+        return {variable.dtype.name for variable in self._positional_function(self.fixed_batch() or 1).variables}
+
     def choose_weight_layout(self, layout):
         """Sets how traced_function() holds the weights, for `layout` "baked", "parameters" or "auto"
         (parameters above WEIGHTS_AS_PARAMETERS_ABOVE bytes of them, variable_bytes()), and returns
@@ -802,7 +814,8 @@ class ModelSource:
                  "compiles as a graph with its weights as constants; compile the model's TF2 SavedModel, or use "
                  "--weights baked")
         if layout == "auto":
-            feedable = self.can_feed_weights() and self.variable_bytes() > WEIGHTS_AS_PARAMETERS_ABOVE
+            feedable = (self.can_feed_weights() and self.variable_bytes() > WEIGHTS_AS_PARAMETERS_ABOVE and
+                        self._variable_dtypes() <= DTYPES)
             layout = "parameters" if feedable else "baked"
         self.weights_as_parameters = layout == "parameters"
         if self.weights_as_parameters and self.variable_writes:
@@ -818,21 +831,22 @@ class ModelSource:
         return self._positional_function(batch) if self.weights_as_parameters else self.frozen_function(batch)
 
     def weights_of(self, function):
-        """[(name, variable or tensor)] of what `function` (a concrete function) captures, in its
-        captured_inputs order: the parameters its lowered program takes after the inputs. Their
+        """[(name, variable or tensor)] of what `function` (a concrete function) captures, in the order
+        its lowered program takes them after the inputs: tf2xla puts the captured tensors first and
+        the variables' values after every other parameter, each in captured_inputs order. Their
         values are read one at a time, when written (`.numpy()`), not all at once."""
         variables = {id(variable.handle): variable for variable in function.variables}
-        weights = []
+        tensors, read = [], []
         for index, captured in enumerate(function.captured_inputs):
             variable = variables.get(id(captured))
             if variable is not None:
-                weights.append((variable.name.removesuffix(":0"), variable))
+                read.append((variable.name.removesuffix(":0"), variable))
             elif captured.dtype == self.tf.resource:
                 fail(f"'{self.path}' captures a resource that is not a variable (capture {index}), which a "
                      "compiled program cannot take as a parameter; compile it with --weights baked")
             else:
-                weights.append((f"captured_constant_{index}", captured))
-        return weights
+                tensors.append((f"captured_tensor_{index}", captured))
+        return tensors + read
 
     def _positional_function(self, batch, half_as_bits=False):
         """The concrete function of positional inputs (input_names order) returning the outputs

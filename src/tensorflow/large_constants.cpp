@@ -1,8 +1,10 @@
 #include "large_constants.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "hepinfer/core/error.h"
+#include "tf_status.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/types.h"
@@ -10,8 +12,10 @@
 namespace hepinfer::tf::detail {
 namespace {
 
-// Below this many elements a constant stays one whatever the limit (biases, scalars, tables of a few values).
-constexpr std::int64_t kMinimumElements = 1024;
+// A constant whose value takes fewer bytes in the graph stays one whatever the limit: biases,
+// scalars, and constants written as one repeated value, which cost the optimizer nothing and would
+// be expanded to their full size as variables. 4 KiB: 1024 float32 values.
+constexpr std::int64_t kMinimumBytes = 4096;
 
 // The name prefix of the nodes added; a graph with such names of its own keeps its constants.
 constexpr char kPrefix[] = "hepinfer_large_constants/";
@@ -22,9 +26,21 @@ bool is_floating(tensorflow::DataType dtype) {
 }
 
 struct Candidate {
-  std::int64_t bytes = 0;
-  int node = 0;  // index in the graph
+  std::int64_t bytes = 0;  // of the value as the graph holds it
+  int node = 0;            // index in the graph
 };
+
+// Nodes something depends on by control edge ("^name"): a variable read in their place would not
+// keep the edge's meaning.
+std::unordered_set<std::string> control_dependencies(const tensorflow::GraphDef& graph) {
+  std::unordered_set<std::string> names;
+  for (const tensorflow::NodeDef& node : graph.node()) {
+    for (const std::string& input : node.input()) {
+      if (!input.empty() && input[0] == '^') names.insert(input.substr(1));
+    }
+  }
+  return names;
+}
 
 }  // namespace
 
@@ -32,21 +48,21 @@ LargeConstants LargeConstants::move_to_variables(tensorflow::GraphDef& graph, st
                                                  const std::string& where) {
   LargeConstants moved;
   moved.where_ = where;
+  const std::unordered_set<std::string> controlled = control_dependencies(graph);
   std::vector<Candidate> candidates;
   for (int i = 0; i < graph.node_size(); ++i) {
     const tensorflow::NodeDef& node = graph.node(i);
     if (node.name().rfind(kPrefix, 0) == 0) return moved;  // not ours to rename around
     const auto dtype = node.attr().find("dtype");
     const auto value = node.attr().find("value");
-    if (node.op() != "Const" || dtype == node.attr().end() || value == node.attr().end() ||
-        !is_floating(dtype->second.type()) ||
-        !tensorflow::TensorShape::IsValid(value->second.tensor().tensor_shape())) {
+    // A constant with inputs has control inputs only; inside a TF1 loop, one from the loop's frame,
+    // which a read of a variable from outside the loop would break ("inputs from different frames").
+    if (node.op() != "Const" || !node.input().empty() || controlled.contains(node.name()) ||
+        dtype == node.attr().end() || value == node.attr().end() || !is_floating(dtype->second.type())) {
       continue;
     }
-    const tensorflow::TensorShape shape(value->second.tensor().tensor_shape());
-    if (shape.num_elements() < kMinimumElements) continue;
-    const auto element_bytes = static_cast<std::int64_t>(tensorflow::DataTypeSize(dtype->second.type()));
-    candidates.push_back({shape.num_elements() * element_bytes, i});
+    const auto bytes = static_cast<std::int64_t>(value->second.tensor().ByteSizeLong());
+    if (bytes >= kMinimumBytes) candidates.push_back({bytes, i});
   }
   // The smallest stay constants up to the limit, as LoadOptions::freeze_limit_bytes freezes a
   // SavedModel's smallest variables first.
@@ -90,11 +106,7 @@ LargeConstants LargeConstants::move_to_variables(tensorflow::GraphDef& graph, st
     tensorflow::NodeDef& read = *graph.mutable_node(candidates[c].node);
     read.set_op("ReadVariableOp");
     read.mutable_attr()->erase("value");
-    // A constant's inputs can only be control inputs ("^x"), which must follow the data input.
-    std::vector<std::string> controls(read.input().begin(), read.input().end());
-    read.clear_input();
     read.add_input(handle->name());
-    for (const std::string& control : controls) read.add_input(control);
     moved.bytes_ += static_cast<std::int64_t>(value.TotalBytes());
     moved.feeds_.emplace_back(placeholder->name(), std::move(value));
     moved.targets_.push_back(assign->name());
@@ -104,10 +116,9 @@ LargeConstants LargeConstants::move_to_variables(tensorflow::GraphDef& graph, st
 
 void LargeConstants::assign(tensorflow::Session& session) {
   if (targets_.empty()) return;
-  if (const absl::Status ran = session.Run(feeds_, {}, targets_, nullptr); !ran.ok()) {
-    throw BackendError("'" + where_ + "': assigning its large constants to variables failed: " +
-                       std::string(ran.message()));
-  }
+  // TF's code says what failed: out of memory, or a value that does not fit its variable.
+  throw_if_error(session.Run(feeds_, {}, targets_, nullptr),
+                 "'" + where_ + "': assigning its large constants to variables");
   feeds_.clear();
 }
 

@@ -19,15 +19,17 @@ namespace hepinfer::tf::detail {
 
 class LargeConstants {
  public:
-  // Rewrites `graph`: floating constants of 1024 elements or more, beyond the smallest of them
-  // that fit in `keep_bytes` in all, become variables (their values kept here until assign()).
-  // Smaller and integer constants, which the optimizer folds and XLA-style ops need as shapes and
-  // axes, stay. Throws InvalidModelError naming `where` and the node for a value TF cannot read.
+  // Rewrites `graph`: floating constants whose values take 4 KiB or more in the graph, beyond the
+  // smallest of them that fit in `keep_bytes` in all, become variables (their values kept here
+  // until assign()). Smaller and integer constants, which the optimizer folds and some ops need
+  // as shapes and axes, stay, as do constants with control dependencies either way (a TF1 loop's
+  // constants depend on its frame). Throws InvalidModelError naming `where` and the node for a
+  // value TF cannot read.
   static LargeConstants move_to_variables(tensorflow::GraphDef& graph, std::int64_t keep_bytes,
                                           const std::string& where);
 
   // Assigns the moved values to their variables in `session` (created from the rewritten graph)
-  // and releases them here. Throws BackendError naming `where` if TF refuses.
+  // and releases them here. Throws the error of TF's status code (tf_status.h) naming `where`.
   void assign(tensorflow::Session& session);
 
   std::size_t count() const { return targets_.size(); }

@@ -89,8 +89,8 @@ Artifact read_artifact(const fs::path& directory) {
   if (reader.text(manifest, "format", "format") != kArtifactFormat) {
     reader.fail("format", std::string("expected '") + kArtifactFormat + "'");
   }
-  if (const std::int64_t version = reader.integer(manifest, "format_version", "format_version");
-      version != kArtifactFormatVersion && version != kArtifactFormatVersionWeightParameters) {
+  const std::int64_t version = reader.integer(manifest, "format_version", "format_version");
+  if (version != kArtifactFormatVersion && version != kArtifactFormatVersionWeightParameters) {
     reader.fail("format_version", "this hepinfer reads versions " + std::to_string(kArtifactFormatVersion) + " and " +
                                       std::to_string(kArtifactFormatVersionWeightParameters) + ", got " +
                                       std::to_string(version) + "; compile the model again");
@@ -111,6 +111,11 @@ Artifact read_artifact(const fs::path& directory) {
     reader.fail("matmul_precision", "expected highest or default, got '" + artifact.matmul_precision + "'");
   }
   artifact.weights = read_weights(reader, manifest, directory);
+  // Version 2 says the programs take weights; a reader that ignored it would run them without.
+  if ((version == kArtifactFormatVersionWeightParameters) != artifact.weights.has_value()) {
+    reader.fail("format_version", artifact.weights ? "weights fed as parameters need version 2, got 1"
+                                                   : "version 2 needs weights fed as parameters, the manifest has none");
+  }
   const nlohmann::json& programs = reader.at(manifest, "programs", "programs");
   if (!programs.is_array() || programs.empty()) reader.fail("programs", "expected a non-empty list");
   for (std::size_t i = 0; i < programs.size(); ++i) {

@@ -24,7 +24,12 @@ class MappedFile {
       throw FileNotFoundError("XLA weights file '" + path.string() + "' cannot be opened: " + std::strerror(errno));
     }
     struct stat status {};
-    if (::fstat(descriptor, &status) != 0 || !S_ISREG(status.st_mode)) {
+    if (::fstat(descriptor, &status) != 0) {
+      const int error = errno;
+      ::close(descriptor);
+      throw FileNotFoundError("XLA weights file '" + path.string() + "' cannot be read: " + std::strerror(error));
+    }
+    if (!S_ISREG(status.st_mode)) {
       ::close(descriptor);
       throw FileNotFoundError("XLA weights file '" + path.string() + "' is not a regular file");
     }
@@ -34,7 +39,9 @@ class MappedFile {
       if (data == MAP_FAILED) {
         const int error = errno;
         ::close(descriptor);
-        throw FileNotFoundError("XLA weights file '" + path.string() + "' cannot be mapped: " + std::strerror(error));
+        const std::string message = "XLA weights file '" + path.string() + "' cannot be mapped: " + std::strerror(error);
+        if (error == ENOMEM) throw ResourceExhaustedError(message);
+        throw FileNotFoundError(message);
       }
       data_ = static_cast<const char*>(data);
     }
@@ -81,7 +88,9 @@ ResidentWeights::ResidentWeights(std::shared_ptr<const PjrtClient> client, const
     copy.type = buffer_type(tensor.dtype);
     copy.dims = tensor.shape.dims().data();
     copy.num_dims = tensor.shape.rank();
-    copy.host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
+    // The file stays mapped until every copy says it is done with it (below): the plugin need not
+    // stage a copy of its own during the call.
+    copy.host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableUntilTransferCompletes;
     copy.device = device;
     try {
       throw_if_error(api, api->PJRT_Client_BufferFromHostBuffer(&copy),

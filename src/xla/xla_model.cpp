@@ -344,6 +344,17 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
   }
   batches = within_run_memory_limit(std::move(batches), limit_bytes, limit_source,
                                     "XLA artifact '" + path.string() + "'", report);
+  if (weights) {
+    // Nothing else checks that the programs take the weights the manifest lists (PJRT counts the
+    // buffers and their sizes when a run starts): one run on zeros says so at load.
+    try {
+      batches.front().program->run(zero_inputs(artifact.signature, batches.front().rows));
+    } catch (const Error& error) {
+      throw InvalidModelError("XLA artifact '" + path.string() + "': its programs do not take the " +
+                              std::to_string(report.resident_weight_tensors) + " weights its manifest lists (" +
+                              error.what() + ")");
+    }
+  }
   ModelInfo info;
   info.path = path.string();
   info.backend = "xla";

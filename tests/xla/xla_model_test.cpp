@@ -619,9 +619,10 @@ TEST(XlaWeightParameters, ARunMemoryLimitCountsTheWeightsOnce) {
       [&] { xla::load_model(fed, {}, {.run_memory_limit_bytes = weights + one_row - 1}); });
 }
 
-TEST(XlaWeightParameters, PinnedHostInputsLeaveTheWeightsInDeviceMemory) {
+TEST(XlaWeightParameters, PinnedHostInputsRunBesideResidentWeights) {
   // As InputsArePlacedInTheDevicesPinnedHostMemory: the inputs from the device's pinned_host
-  // memory, the weights from its default memory, in one run.
+  // memory, the weights from its default memory, in one run (what a GPU program rewritten by
+  // host_memory_programs.py takes is checked as text by xla_pinned_host_weights).
   const test::ScratchDirectory scratch;
   const fs::path copy = scratch.path() / "multi_io.parameters.xla";
   fs::copy(artifact_of("multi_io", "parameters"), copy, fs::copy_options::recursive);
@@ -790,15 +791,28 @@ TEST_F(BrokenWeights, EditedWeightEntriesNameTheField) {
   expect_refused<InvalidModelError>("weights.tensors[1]");
 }
 
-TEST_F(BrokenWeights, AProgramGivenTooFewWeightsFailsItsRunWithATypedError) {
-  // The manifest is the only list of what the programs take; PJRT counts the buffers it is given.
+TEST_F(BrokenWeights, AManifestListingOtherWeightsThanTheProgramsTakeIsRefusedAtLoad) {
+  // The manifest is the only list of what the programs take; PJRT counts the buffers and their
+  // sizes when a run starts, so the load runs the smallest program once.
   nlohmann::json edited = manifest();
   edited["weights"]["tensors"].erase(edited["weights"]["tensors"].size() - 1);
   write(edited);
-  const auto model = xla::load_model(copy_, {}, {.compile_cache = fs::path()});
-  const std::string message = test::error_message_of<Error>(
-      [&] { model->run({{"x", Tensor(DType::kFloat32, {1, 32})}}, {}); });
-  EXPECT_NE(message.find("b1.mlirbc"), std::string::npos) << message;
+  expect_refused<InvalidModelError>("do not take the 9 weights its manifest lists");
+  edited = manifest();
+  edited["weights"]["tensors"][0]["shape"] = {32, 128};  // half the bytes: PJRT's size check
+  write(edited);
+  expect_refused<InvalidModelError>("weights its manifest lists");
+}
+
+TEST_F(BrokenWeights, TheFormatVersionSaysWhetherTheProgramsTakeWeights) {
+  nlohmann::json edited = manifest();
+  edited["format_version"] = 1;  // a reader of version 1 would run the programs without them
+  write(edited);
+  expect_refused<InvalidModelError>("weights fed as parameters need version 2");
+  edited["format_version"] = 2;
+  edited["weights"] = "baked into each program";
+  write(edited);
+  expect_refused<InvalidModelError>("version 2 needs weights fed as parameters");
 }
 
 TEST_F(BrokenArtifact, AWrongPluginIsRefusedByName) {

@@ -103,7 +103,7 @@ struct LoadOptions {
   // the peak and ~0.1 s per MB (2-vCPU AMD EPYC: a 535 MB model took 7.4 GB and 51 s to load frozen,
   // 1.5 GB and 1.1 s live; a 2.2 GB one was killed for memory). So variables are frozen smallest
   // first up to this many bytes in all; the rest stay live. The same holds for a frozen graph's
-  // floating constants of 1024 elements or more: those beyond the limit become variables at load.
+  // floating constants of 4 KiB or more: those beyond the limit become variables at load.
   std::int64_t freeze_limit_bytes = std::int64_t{64} << 20;
 };
 

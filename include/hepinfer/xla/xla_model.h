@@ -59,9 +59,10 @@ struct XlaOptions {
   // The device memory a module's runs may hold, by the compiler's figures (CompiledMemory::run_bytes).
   // A program is kept when its run fits beside the runs of the smaller programs kept (a growing
   // GPU allocator keeps the regions earlier runs made); larger runs are split over those kept, so
-  // a capped module never starts a run its allocator cannot hold. None: a GPU placement's cap (its
-  // memory_mib); on the CPU, no limit. A limit that not even the smallest program fits is a
-  // ResourceExhaustedError at load.
+  // a capped module never starts a run its allocator cannot hold. Weights fed as parameters are
+  // counted once, before any run. None: a GPU placement's cap (its memory_mib); on the CPU, no
+  // limit. A limit that not even the smallest program fits beside the weights, or that the
+  // weights alone exceed, is a ResourceExhaustedError at load.
   std::optional<std::int64_t> run_memory_limit_bytes;
   // A variant the plugin refuses is replaced by its plain program; XlaLoadReport says why.
   PinnedHostIo pinned_host_io = PinnedHostIo::kOnGpus;
