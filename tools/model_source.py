@@ -831,22 +831,22 @@ class ModelSource:
         return self._positional_function(batch) if self.weights_as_parameters else self.frozen_function(batch)
 
     def weights_of(self, function):
-        """[(name, variable or tensor)] of what `function` (a concrete function) captures, in the order
-        its lowered program takes them after the inputs: tf2xla puts the captured tensors first and
-        the variables' values after every other parameter, each in captured_inputs order. Their
-        values are read one at a time, when written (`.numpy()`), not all at once."""
+        """[(name, variable or tensor)] of what `function` (a concrete function) captures, in its
+        captured_inputs order: the order its lowered program takes them after the inputs, as
+        StableHLO and as an HLO module (variables and captured tensors alike; tests/xla/
+        weight_order_test.py). Their values are read one at a time, when written (`.numpy()`)."""
         variables = {id(variable.handle): variable for variable in function.variables}
-        tensors, read = [], []
+        weights = []
         for index, captured in enumerate(function.captured_inputs):
             variable = variables.get(id(captured))
             if variable is not None:
-                read.append((variable.name.removesuffix(":0"), variable))
+                weights.append((variable.name.removesuffix(":0"), variable))
             elif captured.dtype == self.tf.resource:
                 fail(f"'{self.path}' captures a resource that is not a variable (capture {index}), which a "
                      "compiled program cannot take as a parameter; compile it with --weights baked")
             else:
-                tensors.append((f"captured_tensor_{index}", captured))
-        return tensors + read
+                weights.append((f"captured_tensor_{index}", captured))
+        return weights
 
     def _positional_function(self, batch, half_as_bits=False):
         """The concrete function of positional inputs (input_names order) returning the outputs
