@@ -655,22 +655,33 @@ class ModelSource:
         if not integer:
             return {}
         batch = self.fixed_batch() or 1
+        captured_dims = {}  # a captured placeholder's name: the dims of the variable or tensor it brings in
         if self.graph_def is not None:
             graph_def = self.graph_def
             placeholder_of = {name: _node_name(self.input_tensors[name]) for name in self.input_names}
         else:
-            frozen = self.frozen_function(batch)
-            graph_def = frozen.graph.as_graph_def()
-            placeholder_of = {name: tensor.op.name for name, tensor in zip(self.input_names, frozen.inputs)}
+            # The traced function with its calls inlined and its variables left as variables: freezing it
+            # would cost about 13 times the weights, and cannot hold a table over 2 GB.
+            from tensorflow.python.framework.convert_to_constants import _run_inline_graph_optimization
+            function = self._positional_function(batch)
+            graph_def = _run_inline_graph_optimization(function, False, True)
+            placeholder_of = {name: tensor.op.name for name, tensor in zip(self.input_names, function.inputs)}
+            variables = {id(variable.handle): variable for variable in function.variables}
+            for internal, captured in zip(function.graph.internal_captures, function.captured_inputs):
+                shape = variables[id(captured)].shape if id(captured) in variables else captured.shape
+                if shape.rank is not None and None not in shape.as_list():
+                    captured_dims[internal.op.name] = shape.as_list()
         nodes = {node.name: node for node in graph_def.node}
 
         def through_identities(name):
             node = nodes.get(_node_name(name))
-            while node is not None and node.op in ("Identity", "Snapshot") and node.input:
+            while node is not None and node.op in ("Identity", "Snapshot", "ReadVariableOp") and node.input:
                 node = nodes.get(_node_name(node.input[0]))
             return node
 
         def constant_dims(node):
+            if node is not None and node.op == "Placeholder":
+                return captured_dims.get(node.name)
             if node is None or node.op != "Const":
                 return None
             return [dim.size for dim in node.attr["value"].tensor.tensor_shape.dim]
@@ -687,7 +698,8 @@ class ModelSource:
 
         rows = {}  # the smallest table each placeholder reaches
         for node in graph_def.node:
-            if node.op not in ("GatherV2", "Gather") or len(node.input) < 2 or node.attr["batch_dims"].i != 0:
+            if (node.op not in ("GatherV2", "Gather", "ResourceGather") or len(node.input) < 2 or
+                    node.attr["batch_dims"].i != 0):
                 continue
             table = constant_dims(through_identities(node.input[0]))
             axis = 0
