@@ -50,6 +50,7 @@ Exit status 2 with one line on stderr for a model it cannot compile.
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import sys
@@ -71,6 +72,8 @@ FORMAT_VERSION_WEIGHT_PARAMETERS = 2
 WEIGHTS_FILE = "weights.bin"
 # Each weight starts at a multiple of this in weights.bin (a cache line; what device copies like).
 WEIGHT_ALIGNMENT = 64
+# Weights are copied out of TF this many bytes of rows at a time, so a table is not held twice.
+WEIGHT_SLICE_BYTES = 64 << 20
 # Portable artifacts are written for this StableHLO version, which every PJRT plugin since 2024
 # reads (the CPU plugin in the lock speaks 1.13.3, jax-cuda13-pjrt 1.22), or for the oldest later
 # version that has every op of the program (stablehlo.tan needs a newer one).
@@ -272,20 +275,29 @@ def check_parameters(source, text, specs, tensors, batch):
 
 def write_weights(tensors, output):
     """Writes `tensors` (name, variable or tensor) to WEIGHTS_FILE, little-endian and row-major,
-    each at a multiple of WEIGHT_ALIGNMENT, and returns the manifest's weights entry. One value is
-    in memory at a time, beside the model."""
+    each at a multiple of WEIGHT_ALIGNMENT, and returns the manifest's weights entry. Values are
+    copied out of TF a slice of rows at a time (WEIGHT_SLICE_BYTES), so a table of gigabytes is not
+    held twice."""
     import numpy as np
     entries, offset = [], 0
     with open(output / WEIGHTS_FILE, "wb") as file:
         for name, value in tensors:
             offset += -offset % WEIGHT_ALIGNMENT
             file.seek(offset)
-            data = np.ascontiguousarray(value.numpy())
-            data = data.astype(data.dtype.newbyteorder("<"), copy=False)
-            file.write(memoryview(data).cast("B"))
+            shape = value.shape.as_list()
+            row_bytes = math.prod(shape[1:]) * value.dtype.size if shape else 0
+            rows_per_slice = max(1, WEIGHT_SLICE_BYTES // row_bytes) if row_bytes else 0
+            slices = [value] if not shape or not rows_per_slice else \
+                (value[start:start + rows_per_slice] for start in range(0, shape[0], rows_per_slice))
+            written = 0
+            for piece in slices:
+                data = np.ascontiguousarray(piece.numpy())
+                data = data.astype(data.dtype.newbyteorder("<"), copy=False)
+                file.write(memoryview(data).cast("B"))
+                written += data.nbytes
+                del data
             entries.append({**entry_of(name, value), "offset": offset})
-            offset += data.nbytes
-            del data
+            offset += written
         file.truncate(offset)
     return {"layout": "parameters", "file": WEIGHTS_FILE, "bytes": offset, "tensors": entries}
 

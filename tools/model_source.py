@@ -98,7 +98,9 @@ def model_hash(path):
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
         digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        digest.update(file.read_bytes())
+        with open(file, "rb") as stream:  # in pieces: a model's variables may be gigabytes
+            while piece := stream.read(1 << 24):
+                digest.update(piece)
     return digest.hexdigest()
 
 
@@ -255,7 +257,7 @@ class ModelSource:
         else:
             self.signature = "serving_default"  # a frozen graph's one signature
             self._open_frozen_graph()
-            graph_def = self._keep_alive.graph.as_graph_def()
+            graph_def = self.graph_def
         self._fix_input_shapes(input_shapes or {})
         self.variable_writes = sorted({node.op for node in _all_nodes(graph_def) if node.op in VARIABLE_WRITES})
         uncompilable = sorted({node.op for node in _all_nodes(graph_def) if node.op in NOT_COMPILABLE})
@@ -433,8 +435,24 @@ class ModelSource:
                     needed.add(_node_name(name))
                     pending.append(_node_name(name))
         input_names = sorted(node.name for node in graph_def.node if node.op == "Placeholder" and node.name in needed)
-        self._bind_graph(graph_def, {name: f"{name}:0" for name in input_names},
-                         {name: f"{name}:0" for name in output_names})
+        inputs = {name: f"{name}:0" for name in input_names}
+        outputs = {name: f"{name}:0" for name in output_names}
+        self.input_specs = {name: tf.TensorSpec(tf.TensorShape(nodes[name].attr["shape"].shape
+                                                               if "shape" in nodes[name].attr else None),
+                                                tf.as_dtype(nodes[name].attr["dtype"].type), name=name)
+                            for name in input_names}
+        self.output_names = output_names
+        self.input_tensors, self.output_tensors = inputs, outputs
+
+        # Bound at the first run, not here: importing a graph's constants takes seconds per hundred MB,
+        # and with --weights parameters the graph is bound with its large constants as variables instead.
+        def bind_and_call(named):
+            specs = self.input_specs  # as --input-shape fixed them
+            self._bind_graph(graph_def, inputs, outputs)
+            self.input_specs = specs
+            return self.call(named)
+
+        self.call = bind_and_call
 
     def _bind_graph(self, graph_def, inputs, outputs, weights=None):
         """Makes the frozen `graph_def` this source's model: `inputs` and `outputs` map the names
