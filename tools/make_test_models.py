@@ -925,6 +925,14 @@ def add_text_and_foreign_files(writer):
     (foreign / "graphs" / "frozen.pb").write_bytes(graph_bytes)
     for version in ("1", "2"):
         shutil.copytree(text / "saved_model", foreign / "serving" / version, dirs_exist_ok=True)
+    # GraphDefs that parse but that TensorFlow cannot import.
+    placeholder = tf.compat.v1.NodeDef(name="x", op="Placeholder")
+    placeholder.attr["dtype"].type = tf.float32.as_datatype_enum
+    placeholder.attr["shape"].shape.CopyFrom(tf.TensorShape([None, 4]).as_proto())
+    for name, consumer in (("missing_input", tf.compat.v1.NodeDef(name="y", op="Relu", input=["missing"])),
+                           ("unknown_op", tf.compat.v1.NodeDef(name="y", op="NoSuchOp", input=["x"]))):
+        consumer.attr["T"].type = tf.float32.as_datatype_enum
+        (foreign / f"{name}.pb").write_bytes(tf.compat.v1.GraphDef(node=[placeholder, consumer]).SerializeToString())
     writer.special["foreign"] = "foreign"
 
 

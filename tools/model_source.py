@@ -242,6 +242,7 @@ class ModelSource:
         # Set by choose_weight_layout: traced_function() keeps the variables as parameters.
         self.weights_as_parameters = False
         self._graph_variables = {}  # a frozen graph's constants made variables, by node name
+        self._pending_bind = None  # (graph_def, inputs, outputs) of a frozen graph not yet bound
         self._input_shapes = input_shapes or {}  # --input-shape, applied again when the graph is bound again
         if self.path.is_dir() and not self.saved_model:
             fail(f"'{self.path}' is a directory without saved_model.pb: expected a SavedModel or a frozen GraphDef file")
@@ -444,15 +445,26 @@ class ModelSource:
         self.output_names = output_names
         self.input_tensors, self.output_tensors = inputs, outputs
 
-        # Bound at the first run, not here: importing a graph's constants takes seconds per hundred MB,
+        # Bound when first needed, not here: importing a graph's constants takes seconds per hundred MB,
         # and with --weights parameters the graph is bound with its large constants as variables instead.
+        self._pending_bind = (graph_def, inputs, outputs)
+
         def bind_and_call(named):
-            specs = self.input_specs  # as --input-shape fixed them
-            self._bind_graph(graph_def, inputs, outputs)
-            self.input_specs = specs
+            self._bind_if_pending()
             return self.call(named)
 
         self.call = bind_and_call
+
+    def _bind_if_pending(self):
+        """Binds a frozen graph opened but not yet bound. Outside any tf.function: an import error
+        raised while tracing would come back wrapped in AutoGraph's traceback."""
+        if self._pending_bind is None:
+            return
+        graph_def, inputs, outputs = self._pending_bind
+        self._pending_bind = None
+        specs = self.input_specs  # as --input-shape fixed them
+        self._bind_graph(graph_def, inputs, outputs)
+        self.input_specs = specs
 
     def _bind_graph(self, graph_def, inputs, outputs, weights=None):
         """Makes the frozen `graph_def` this source's model: `inputs` and `outputs` map the names
@@ -467,7 +479,11 @@ class ModelSource:
                     reads = {f"{name}:0": variable.read_value() for name, variable in weights.items()}
             tf.compat.v1.import_graph_def(graph_def, name="", input_map=reads)
 
-        wrapped = tf.compat.v1.wrap_function(body, [])
+        try:
+            wrapped = tf.compat.v1.wrap_function(body, [])
+        except Exception as error:  # a node's input missing, an op this TensorFlow does not have
+            what = "holds a graph" if self.saved_model else "is a GraphDef"  # the TF backend's words
+            fail(f"'{self.path}' {what} TensorFlow cannot import: {first_informative_line(error)}")
         graph = wrapped.graph
         input_names, output_names = sorted(inputs), sorted(outputs)
         try:
@@ -523,6 +539,7 @@ class ModelSource:
             placeholder = stripped.node.add(name=node.name, op="Placeholder", device=node.device)
             placeholder.attr["dtype"].CopyFrom(node.attr["dtype"])
             placeholder.attr["shape"].shape.CopyFrom(node.attr["value"].tensor.tensor_shape)
+        self._pending_bind = None  # never with the constants
         self._bind_graph(stripped, self.input_tensors, self.output_tensors, weights)
         self._fix_input_shapes(self._input_shapes)  # binding read the graph's own shapes again
         self._graph_variables = weights
@@ -530,6 +547,7 @@ class ModelSource:
     def _traced_graph_def(self):
         """The graph (with its function library) of a SavedModel signature, traced once."""
         tf = self.tf
+        self._bind_if_pending()
         names = sorted(self.input_specs)
         specs = [tf.TensorSpec(self.input_specs[name].shape, self.input_specs[name].dtype) for name in names]
         return tf.function(lambda *tensors: self.call(dict(zip(names, tensors)))).get_concrete_function(
@@ -882,6 +900,7 @@ class ModelSource:
         """The concrete function of positional inputs (input_names order) returning the outputs
         (output_names order) at `batch` rows, its variables captured."""
         tf = self.tf
+        self._bind_if_pending()
 
         def crossing(dtype):
             return tf.uint16 if half_as_bits and dtype == tf.float16 else dtype

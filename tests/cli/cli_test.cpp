@@ -438,6 +438,28 @@ TEST_F(Cli, ModelsInOtherFormatsAreNamedWithWhatToGiveInstead) {
   }
 }
 
+// GraphDefs that parse but that TensorFlow cannot import are refused in the same words by the TF
+// backend and both compilers.
+TEST_F(Cli, GraphsTensorFlowCannotImportAreRefusedInOneLine) {
+  const fs::path foreign = test::special_model("foreign");
+  for (const auto& [file, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"missing_input.pb", "Node 'y': Unknown input node 'missing'"},
+           {"unknown_op.pb", "Op type not registered 'NoSuchOp'"}}) {
+    const std::string path = (foreign / file).string();
+    SCOPED_TRACE(path);
+    const std::string message = "'" + path + "' is a GraphDef TensorFlow cannot import: " + reason;
+    expect_one_line_error(hepinfer({"inspect", path}), message);
+#ifdef HEPINFER_TEST_XLA
+    expect_one_line_error(hepinfer({"compile", path, "-o", (scratch_ / "x.xla").string()}), message);
+#endif
+#ifdef HEPINFER_TEST_AOT
+    expect_one_line_error(hepinfer({"compile", path, "-o", (scratch_ / "x.aot").string(), "--target", "cpu-aot"}),
+                          message);
+#endif
+    EXPECT_FALSE(fs::exists(scratch_ / "x.xla"));
+  }
+}
+
 TEST_F(Cli, SuccessfulCommandsPrintNothingOnStderr) {
   // TensorFlow logs while it loads (oneDNN on AVX-512 hosts) and while it optimises float64
   // graphs (grappler); the CLI keeps both off its stderr.
