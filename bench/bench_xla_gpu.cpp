@@ -159,7 +159,11 @@ nlohmann::json latency(const fs::path& kit, const std::string& artifact, const s
     if (const auto report = hepinfer::xla::load_report(*model); report->pinned_host_variants > 0) {
       std::cout << "latency " << artifact << " " << target.name << ": " << report->pinned_host_programs << " of "
                 << report->programs << " programs with pinned-host I/O"
-                << (report->pinned_host_note.empty() ? "" : "; " + report->pinned_host_note) << "\n";
+                << (report->pinned_host_note.empty() ? "" : "; " + report->pinned_host_note)
+                << (report->pinned_host_outputs_copied.empty()
+                        ? ""
+                        : "; outputs copied, not read in place: " + report->pinned_host_outputs_copied)
+                << "\n";
     }
     for (const std::int64_t batch : batches) {
       const auto inputs = hepinfer::example_inputs(model->info(), batch, "bench", /*seed=*/12345);
@@ -172,6 +176,7 @@ nlohmann::json latency(const fs::path& kit, const std::string& artifact, const s
       row["batch"] = batch;
       row["callers"] = 1;
       row["pinned_host_programs"] = hepinfer::xla::load_report(*model)->pinned_host_programs;
+      row["pinned_host_outputs_copied"] = hepinfer::xla::load_report(*model)->pinned_host_outputs_copied;
       results.push_back(row);
       std::cout << "latency " << artifact << " " << target.name << " batch " << batch << ": median "
                 << summary.p50_us << " us, " << static_cast<std::int64_t>(row["inferences_per_second"].get<double>())

@@ -75,10 +75,15 @@ print(f"PyTorch says free_mib={free // 2**20} while holding 8192 MiB")
 PY
 
 # ---- The XLA backend on the GPU (issue 15) -----------------------------------------------------
+step "each artifact loaded on GPU 0 in a process of its own, four at a time (a plugin that aborts on one program stops that artifact only; the programs go to the compile cache for the parts below)"
+find "$kit/xla" -name manifest.json -printf '%h\n' | sort | xargs -P 4 -I{} sh -c '
+  out=$(timeout 90 "$1" inspect "$2" --gpu 0 2>&1); code=$?
+  if [ "$code" -eq 0 ]; then echo "$2: loaded; $(echo "$out" | grep -m1 -i "pinned host")"
+  else echo "$2: FAILED (exit $code): $(echo "$out" | tail -1)"; fi' _ "$hepinfer" {}
 step "inspect an artifact placed on GPU 0 (its programs' pinned-host variants run there)"
-"$hepinfer" inspect "$kit/xla/mlp.xla" --gpu 0 --gpu-memory-mib 512
+timeout 60 "$hepinfer" inspect "$kit/xla/mlp.xla" --gpu 0 --gpu-memory-mib 512
 step "infer on GPU 0 vs Python TF (MLP, 5000 rows: split over batch 4096 and padded)"
-"$hepinfer" infer "$kit/xla/mlp.xla" --gpu 0 -i "x=$kit/xla/references/mlp_large_x_5000.npy" \
+timeout 60 "$hepinfer" infer "$kit/xla/mlp.xla" --gpu 0 -i "x=$kit/xla/references/mlp_large_x_5000.npy" \
   -o "output_0=$kit/work/mlp_gpu_5000.npy" && python3 - "$kit" <<'PY' 2>&1 || echo "(no numpy)"
 import sys, numpy as np
 kit = sys.argv[1]

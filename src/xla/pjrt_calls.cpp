@@ -69,17 +69,19 @@ void await_event(const PJRT_Api* api, PJRT_Event* event, const std::string& cont
     const auto give_up = std::chrono::steady_clock::now() + kPollBeforeBlocking;
     auto ready = HEPINFER_PJRT_ARGS(PJRT_Event_IsReady_Args);
     ready.event = event;
-    while (api->PJRT_Event_IsReady(&ready) == nullptr && !ready.is_ready &&
+    PJRT_Error* polled = nullptr;
+    while ((polled = api->PJRT_Event_IsReady(&ready)) == nullptr && !ready.is_ready &&
            std::chrono::steady_clock::now() < give_up) {
       sched_yield();  // the plugin's threads may need this CPU to finish
     }
+    succeeded(api, polled);  // released; the await below reports what went wrong
   }
   auto await_args = HEPINFER_PJRT_ARGS(PJRT_Event_Await_Args);
   await_args.event = event;
   PJRT_Error* error = api->PJRT_Event_Await(&await_args);
   auto destroy_args = HEPINFER_PJRT_ARGS(PJRT_Event_Destroy_Args);
   destroy_args.event = event;
-  api->PJRT_Event_Destroy(&destroy_args);
+  succeeded(api, api->PJRT_Event_Destroy(&destroy_args));
   throw_if_error(api, error, context);
 }
 

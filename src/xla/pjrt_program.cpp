@@ -82,29 +82,53 @@ void start_copy(const PJRT_Api* api, PJRT_Buffer* buffer, Tensor& output, Pendin
 }
 
 // Where a ready `buffer` in host memory holds `output`'s bytes as they are (dense, row-major, of
-// its size); null if it does not.
-const void* dense_host_data(const PJRT_Api* api, PJRT_Buffer* buffer, const Tensor& output) {
+// its size); null, with the reason in `why`, if it does not. `expected_memory` (null on the CPU
+// plugin, whose device memory is the host's) is where the buffer must lie: an address in a GPU's
+// own memory must never be read from the host.
+const void* dense_host_data(const PJRT_Api* api, PJRT_Buffer* buffer, const Tensor& output,
+                            PJRT_Memory* expected_memory, std::string& why) {
+  if (expected_memory != nullptr) {
+    if (!HEPINFER_PJRT_HAS(api, PJRT_Buffer_Memory)) {
+      why = "the plugin cannot say in which memory an output lies";
+      return nullptr;
+    }
+    auto memory = HEPINFER_PJRT_ARGS(PJRT_Buffer_Memory_Args);
+    memory.buffer = buffer;
+    if (!succeeded(api, api->PJRT_Buffer_Memory(&memory)) || memory.memory != expected_memory) {
+      why = "an output the executable places in pinned host memory lies elsewhere";
+      return nullptr;
+    }
+  }
   auto size = HEPINFER_PJRT_ARGS(PJRT_Buffer_OnDeviceSizeInBytes_Args);
   size.buffer = buffer;
   if (!succeeded(api, api->PJRT_Buffer_OnDeviceSizeInBytes(&size)) ||
       size.on_device_size_in_bytes != output.byte_size()) {
+    why = "an output's size in memory differs from its tensor's";
     return nullptr;
   }
   auto layout = HEPINFER_PJRT_ARGS(PJRT_Buffer_GetMemoryLayout_Args);
   layout.buffer = buffer;
   if (!succeeded(api, api->PJRT_Buffer_GetMemoryLayout(&layout)) ||
       layout.layout.type != PJRT_Buffer_MemoryLayout_Type_Tiled || layout.layout.tiled.num_tiles != 0) {
+    why = "an output's memory layout is not plain (or the plugin does not say)";
     return nullptr;
   }
   // Row-major: the last dimension varies fastest.
   const std::size_t rank = output.shape().rank();
-  if (layout.layout.tiled.minor_to_major_size != rank) return nullptr;
-  for (std::size_t i = 0; i < rank; ++i) {
-    if (layout.layout.tiled.minor_to_major[i] != static_cast<std::int64_t>(rank - 1 - i)) return nullptr;
+  bool row_major = layout.layout.tiled.minor_to_major_size == rank;
+  for (std::size_t i = 0; row_major && i < rank; ++i) {
+    row_major = layout.layout.tiled.minor_to_major[i] == static_cast<std::int64_t>(rank - 1 - i);
+  }
+  if (!row_major) {
+    why = "an output is not row-major";
+    return nullptr;
   }
   auto pointer = HEPINFER_PJRT_ARGS(PJRT_Buffer_UnsafePointer_Args);
   pointer.buffer = buffer;
-  if (!succeeded(api, api->PJRT_Buffer_UnsafePointer(&pointer)) || pointer.buffer_pointer == 0) return nullptr;
+  if (!succeeded(api, api->PJRT_Buffer_UnsafePointer(&pointer)) || pointer.buffer_pointer == 0) {
+    why = "the plugin gives no address for an output";
+    return nullptr;
+  }
   return reinterpret_cast<const void*>(pointer.buffer_pointer);
 }
 
@@ -246,7 +270,7 @@ PjrtProgram::PjrtProgram(std::shared_ptr<const PjrtClient> client, PJRT_LoadedEx
   } catch (...) {
     auto destroy = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Destroy_Args);
     destroy.executable = executable_;
-    api()->PJRT_LoadedExecutable_Destroy(&destroy);
+    succeeded(api(), api()->PJRT_LoadedExecutable_Destroy(&destroy));
     throw;
   }
 }
@@ -270,10 +294,30 @@ void PjrtProgram::describe_executable(InputMemory inputs) {
                                  HEPINFER_PJRT_HAS(api(), PJRT_Buffer_UnsafePointer) &&
                                  HEPINFER_PJRT_HAS(api(), PJRT_Buffer_OnDeviceSizeInBytes) &&
                                  HEPINFER_PJRT_HAS(api(), PJRT_Buffer_GetMemoryLayout);
-  for (std::size_t i = 0; i < num_outputs_; ++i) {
-    const bool in_host_memory = on_cpu_ || (i < kinds.size() && kinds[i] == "pinned_host");
-    read_in_place_.push_back(can_read_in_place && in_host_memory);
+  const bool any_in_pinned_host = std::find(kinds.begin(), kinds.end(), "pinned_host") != kinds.end();
+  if (!on_cpu_ && can_read_in_place && any_in_pinned_host) {
+    try {
+      pinned_host_memory_ = memory_of_kind(api(), device_, "pinned_host", what_);
+    } catch (const Error&) {  // then such outputs are copied through PJRT, like any other
+    }
   }
+  for (std::size_t i = 0; i < num_outputs_; ++i) {
+    const bool in_pinned_host = !on_cpu_ && i < kinds.size() && kinds[i] == "pinned_host";
+    read_in_place_.push_back(can_read_in_place && (on_cpu_ || (in_pinned_host && pinned_host_memory_ != nullptr)));
+  }
+}
+
+std::optional<std::string> PjrtProgram::copied_instead_of_read_in_place() const {
+  if (!copied_an_output_.load(std::memory_order_acquire)) return std::nullopt;
+  const std::lock_guard lock(copied_why_mutex_);
+  return copied_why_;
+}
+
+void PjrtProgram::note_copied_output(const std::string& why) const {
+  if (copied_an_output_.load(std::memory_order_acquire)) return;
+  const std::lock_guard lock(copied_why_mutex_);
+  if (copied_why_.empty()) copied_why_ = why;
+  copied_an_output_.store(true, std::memory_order_release);
 }
 
 bool PjrtProgram::outputs_in_pinned_host() const {
@@ -343,6 +387,13 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   PJRT_Buffer** output_lists[1] = {output_list.data()};
   PJRT_Event* finished[1] = {nullptr};
   auto options = HEPINFER_PJRT_ARGS(PJRT_ExecuteOptions);
+  // The weights serve every run: a program that donated one to an output would free it after its first.
+  std::vector<std::int64_t> weight_indices;
+  if (weights_) {
+    for (std::size_t i = inputs.size(); i < argument_list.size(); ++i) weight_indices.push_back(static_cast<std::int64_t>(i));
+    options.non_donatable_input_indices = weight_indices.data();
+    options.num_non_donatable_input_indices = weight_indices.size();
+  }
   auto execute = HEPINFER_PJRT_ARGS(PJRT_LoadedExecutable_Execute_Args);
   execute.executable = executable_;
   execute.options = &options;
@@ -391,9 +442,11 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
     // 30-50 us instead of 18).
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!read_in_place_[i] || outputs[i].byte_size() == 0) continue;
-      if (const void* data = dense_host_data(api(), results[i].get(), outputs[i])) {
+      std::string why;
+      if (const void* data = dense_host_data(api(), results[i].get(), outputs[i], pinned_host_memory_, why)) {
         std::memcpy(outputs[i].raw_data(), data, outputs[i].byte_size());
       } else {
+        note_copied_output(why);
         start_copy(api(), results[i].get(), outputs[i], pending, what_);
       }
     }

@@ -1,7 +1,9 @@
 #pragma once
 // One compiled XLA program on a PJRT client's first device: host tensors in, host tensors out.
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +50,9 @@ class PjrtProgram {
   std::size_t num_outputs() const { return num_outputs_; }
   // True if every output lands in pinned host memory and is read there (a GPU program compiled so).
   bool outputs_in_pinned_host() const;
+  // Why a run copied an output through PJRT that was to be read where it lies (the first reason
+  // seen; results are the same, only slower); none while every such output was read in place.
+  std::optional<std::string> copied_instead_of_read_in_place() const;
   // What one run needs on the device, as the compiler counted it (the weights fed as parameters
   // as resident_argument_bytes); none if the plugin does not say.
   const std::optional<CompiledMemory>& compiled_memory() const { return compiled_memory_; }
@@ -65,6 +70,7 @@ class PjrtProgram {
   // Reads the executable's output count, memory figures and output memories; throws.
   void describe_executable(InputMemory inputs);
   const PJRT_Api* api() const;
+  void note_copied_output(const std::string& why) const;
 
   std::shared_ptr<const PjrtClient> client_;
   std::string what_;
@@ -76,6 +82,10 @@ class PjrtProgram {
   // Per output: read where it lies once ready (the CPU plugin's memory and pinned host memory are
   // the host's), not copied through PJRT.
   std::vector<bool> read_in_place_;
+  PJRT_Memory* pinned_host_memory_ = nullptr;  // set: where outputs read in place on a GPU must lie
+  mutable std::atomic<bool> copied_an_output_{false};
+  mutable std::mutex copied_why_mutex_;
+  mutable std::string copied_why_;
   std::optional<CompiledMemory> compiled_memory_;
   std::shared_ptr<const ResidentWeights> weights_;  // null: baked into the program
 };

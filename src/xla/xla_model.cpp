@@ -239,7 +239,12 @@ std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<c
                                 variant.inputs_in_pinned_host ? detail::InputMemory::kPinnedHost
                                                               : detail::InputMemory::kDevice,
                                 weights, from_cache);
-    if (probe) compiled->run(zero_inputs(signature, program.batch));
+    if (probe) {
+      compiled->run(zero_inputs(signature, program.batch));
+      if (const auto why = compiled->copied_instead_of_read_in_place(); why && report.pinned_host_outputs_copied.empty()) {
+        report.pinned_host_outputs_copied = *why;
+      }
+    }
     ++report.pinned_host_programs;
     return compiled;
   } catch (const Error& error) {
@@ -257,6 +262,9 @@ std::string pinned_host_text(const XlaLoadReport& report, PinnedHostIo policy) {
            std::to_string(report.pinned_host_variants) + " such variants)";
   }
   if (!report.pinned_host_note.empty()) return text + "; the plain programs run instead of the others: " + report.pinned_host_note;
+  if (!report.pinned_host_outputs_copied.empty()) {
+    return text + "; their outputs are copied through PJRT, not read in place: " + report.pinned_host_outputs_copied;
+  }
   if (report.pinned_host_programs < report.pinned_host_variants) return text + " (the variants run on GPUs only)";
   return text;
 }
@@ -349,7 +357,7 @@ std::unique_ptr<Model> load_model(const fs::path& path, const LoadOptions& optio
     // buffers and their sizes when a run starts): one run on zeros says so at load.
     try {
       batches.front().program->run(zero_inputs(artifact.signature, batches.front().rows));
-    } catch (const Error& error) {
+    } catch (const InvalidArgumentError& error) {  // what PJRT says of arguments of other counts or sizes
       throw InvalidModelError("XLA artifact '" + path.string() + "': its programs do not take the " +
                               std::to_string(report.resident_weight_tensors) + " weights its manifest lists (" +
                               error.what() + ")");

@@ -103,6 +103,10 @@ struct XlaLoadReport {
   std::size_t pinned_host_variants = 0;      // programs with a pinned-host variant in the artifact
   std::size_t pinned_host_programs = 0;      // of those, running as the variant
   std::string pinned_host_note;              // why a variant was not run; empty if each was
+  // Why the probe run of a variant copied its outputs through PJRT rather than reading them where
+  // they lie in pinned host memory (the results are the same, the time that of plain I/O); empty if
+  // it read them in place.
+  std::string pinned_host_outputs_copied;
   // Weights fed as parameters (`hepinfer compile --weights parameters`), on the device once for all
   // programs; 0: baked into each program.
   std::int64_t resident_weight_bytes = 0;
