@@ -11,6 +11,8 @@
 #include "model_metadata.h"
 #include "variable_freezing.h"
 #include "tensorflow/core/framework/node_def.pb.h"
+#include "tensorflow/core/framework/tensor.pb.h"
+#include "tensorflow/core/framework/types.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/platform/env.h"
@@ -80,22 +82,44 @@ tensorflow::TensorShape declared_shape(const tensorflow::NodeDef& handle) {
   return result;
 }
 
-// The smallest of `values` whose sizes add up to at most `limit_bytes` (tensors share their
-// buffers: nothing is copied). Smallest first: each variable frozen saves one read a run, whatever
-// its size, while freezing costs in proportion to the bytes.
-std::map<std::string, tensorflow::Tensor> within_freeze_limit(const std::map<std::string, tensorflow::Tensor>& values,
-                                                              std::int64_t limit_bytes) {
+// A captured variable's value in the checkpoint, as its index describes it.
+struct CheckpointEntry {
+  std::string key;
+  tensorflow::DataType dtype = tensorflow::DT_INVALID;
+  tensorflow::TensorShape shape;
+  std::int64_t bytes() const { return static_cast<std::int64_t>(tensorflow::DataTypeSize(dtype)) * shape.num_elements(); }
+};
+
+// The names of the smallest of `entries` whose values add up to at most `limit_bytes`. Smallest
+// first: each variable frozen saves one read a run, whatever its size, while freezing costs in
+// proportion to the bytes.
+std::vector<std::string> within_freeze_limit(const std::map<std::string, CheckpointEntry>& entries,
+                                             std::int64_t limit_bytes) {
   std::vector<std::pair<std::int64_t, std::string>> by_size;
-  for (const auto& [name, value] : values) by_size.emplace_back(static_cast<std::int64_t>(value.TotalBytes()), name);
+  for (const auto& [name, entry] : entries) by_size.emplace_back(entry.bytes(), name);
   std::sort(by_size.begin(), by_size.end());
-  std::map<std::string, tensorflow::Tensor> chosen;
+  std::vector<std::string> chosen;
   std::int64_t total = 0;
   for (const auto& [bytes, name] : by_size) {
     if (total + bytes > limit_bytes) break;
     total += bytes;
-    chosen.emplace(name, values.at(name));
+    chosen.push_back(name);
   }
   return chosen;
+}
+
+// Adds a string constant (a scalar, or with `as_vector` a vector of one) and returns its name.
+std::string add_string_constant(tensorflow::GraphDef& graph, const std::string& name, const std::string& value,
+                                bool as_vector) {
+  tensorflow::NodeDef* node = graph.add_node();
+  node->set_name(name);
+  node->set_op("Const");
+  (*node->mutable_attr())["dtype"].set_type(tensorflow::DT_STRING);
+  tensorflow::TensorProto& tensor = *(*node->mutable_attr())["value"].mutable_tensor();
+  tensor.set_dtype(tensorflow::DT_STRING);
+  if (as_vector) tensor.mutable_tensor_shape()->add_dim()->set_size(1);
+  tensor.add_string_val(value);
+  return name;
 }
 
 }  // namespace
@@ -131,39 +155,42 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
                             "' has a malformed object graph");
   }
 
-  std::map<std::string, tensorflow::Tensor> values;
+  // Each value's entry is checked against its variable without reading the value: only the values
+  // frozen into the graph are read here. The session restores the others itself, through nodes
+  // added below, so no value is ever held twice (a feed is, while its assignment copies it).
+  std::map<std::string, CheckpointEntry> entries;
   for (const auto& [name, variable] : captured) {
     const std::string what = "SavedModel '" + where + "': variable '" + name + "'";
     if (variable.object >= trackables.nodes_size()) {
       throw InvalidModelError(what + " is object " + std::to_string(variable.object) + ", which checkpoint '" +
                               checkpoint + "' does not describe");
     }
-    std::string key;
+    CheckpointEntry entry;
     for (const auto& attribute : trackables.nodes(variable.object).attributes()) {
-      if (attribute.name() == kVariableValue) key = attribute.checkpoint_key();
+      if (attribute.name() == kVariableValue) entry.key = attribute.checkpoint_key();
     }
-    if (key.empty()) {
+    if (entry.key.empty()) {
       throw InvalidModelError(what + " (object " + std::to_string(variable.object) + ") has no value in checkpoint '" +
                               checkpoint + "'");
     }
-    tensorflow::Tensor value;
-    if (const absl::Status found = reader.Lookup(key, &value); !found.ok()) {
-      throw InvalidModelError(what + ": checkpoint '" + checkpoint + "' lacks '" + key + "': " +
+    if (const absl::Status found = reader.LookupDtypeAndShape(entry.key, &entry.dtype, &entry.shape); !found.ok()) {
+      throw InvalidModelError(what + ": checkpoint '" + checkpoint + "' lacks '" + entry.key + "': " +
                               std::string(found.message()));
     }
     const auto dtype = variable.handle->attr().find("dtype");
-    if (dtype != variable.handle->attr().end() && dtype->second.type() != value.dtype()) {
-      throw InvalidModelError(what + " is " + tensorflow::DataTypeString(dtype->second.type()) + ", but '" + key +
-                              "' in checkpoint '" + checkpoint + "' is " + tensorflow::DataTypeString(value.dtype()));
+    if (dtype != variable.handle->attr().end() && dtype->second.type() != entry.dtype) {
+      throw InvalidModelError(what + " is " + tensorflow::DataTypeString(dtype->second.type()) + ", but '" +
+                              entry.key + "' in checkpoint '" + checkpoint + "' is " +
+                              tensorflow::DataTypeString(entry.dtype));
     }
     const tensorflow::TensorShape shape = declared_shape(*variable.handle);
-    if (shape.dims() > 0 && shape != value.shape()) {
-      throw InvalidModelError(what + " has shape " + shape.DebugString() + ", but '" + key + "' in checkpoint '" +
-                              checkpoint + "' has " + value.shape().DebugString());
+    if (shape.dims() > 0 && shape != entry.shape) {
+      throw InvalidModelError(what + " has shape " + shape.DebugString() + ", but '" + entry.key +
+                              "' in checkpoint '" + checkpoint + "' has " + entry.shape.DebugString());
     }
-    restored.bytes_ += static_cast<std::int64_t>(value.TotalBytes());
+    restored.bytes_ += entry.bytes();
     ++restored.variables_;
-    values.emplace(name, std::move(value));
+    entries.emplace(name, std::move(entry));
   }
 
   std::unordered_set<std::string> served, initialised;  // what the signatures compute; the init op
@@ -172,31 +199,52 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
       (key == "__saved_model_init_op" ? initialised : served).insert(node_name_of(info.name()));
     }
   }
-  const std::map<std::string, tensorflow::Tensor> freezable =
-      freeze ? within_freeze_limit(values, freeze_limit_bytes) : std::map<std::string, tensorflow::Tensor>{};
+  std::map<std::string, tensorflow::Tensor> freezable;
+  if (freeze) {
+    for (const std::string& name : within_freeze_limit(entries, freeze_limit_bytes)) {
+      tensorflow::Tensor value;
+      if (const absl::Status read = reader.Lookup(entries.at(name).key, &value); !read.ok()) {
+        throw InvalidModelError("SavedModel '" + where + "': variable '" + name + "': checkpoint '" + checkpoint +
+                                "' cannot give '" + entries.at(name).key + "': " + std::string(read.message()));
+      }
+      freezable.emplace(name, std::move(value));
+    }
+  }
   const FreezeResult frozen =
       freeze ? freeze_read_only_variables(graph, freezable, served, initialised) : FreezeResult{};
   restored.frozen_reads_ = frozen.constants;
-  restored.checkpoint_unneeded_ = freeze && frozen.reads_no_variable;
-  for (auto& [name, value] : values) {
+  // TF's loader restores what the checkpoint's saver names, which for Keras 3 models are other
+  // handles than the captured ones (the header): that restore is needed only if the runs read
+  // state that is not assigned here.
+  std::unordered_set<std::string> roots = served;
+  roots.insert(initialised.begin(), initialised.end());
+  const std::unordered_set<std::string> stateful = stateful_nodes_needed_by(graph, roots);
+  restored.checkpoint_unneeded_ = std::all_of(stateful.begin(), stateful.end(), [&](const std::string& name) {
+    return entries.contains(name) && !frozen.handles.contains(name);
+  });
+  std::string prefix_node;
+  for (const auto& [name, entry] : entries) {
     if (frozen.handles.contains(name)) continue;  // nothing reads it at run time any more
     ++restored.live_variables_;
     if (freeze && !freezable.contains(name)) ++restored.over_freeze_limit_;
     const CapturedVariable& variable = captured.at(name);
     const std::string index = std::to_string(restored.targets_.size());
-    tensorflow::NodeDef* placeholder = graph.add_node();
-    placeholder->set_name("hepinfer_object_graph_restore/value_" + index);
-    placeholder->set_op("Placeholder");
-    placeholder->set_device(variable.handle->device());
-    (*placeholder->mutable_attr())["dtype"].set_type(value.dtype());
+    if (prefix_node.empty()) prefix_node = add_string_constant(graph, "hepinfer_object_graph_restore/prefix", prefix, false);
+    // RestoreV2's output goes to the assignment alone, which adopts its buffer rather than copying it.
+    tensorflow::NodeDef* restore = graph.add_node();
+    restore->set_name("hepinfer_object_graph_restore/restore_" + index);
+    restore->set_op("RestoreV2");
+    restore->add_input(prefix_node);
+    restore->add_input(add_string_constant(graph, "hepinfer_object_graph_restore/key_" + index, entry.key, true));
+    restore->add_input(add_string_constant(graph, "hepinfer_object_graph_restore/slice_" + index, "", true));
+    (*restore->mutable_attr())["dtypes"].mutable_list()->add_type(entry.dtype);
     tensorflow::NodeDef* assign = graph.add_node();
     assign->set_name("hepinfer_object_graph_restore/assign_" + index);
     assign->set_op("AssignVariableOp");
     assign->set_device(variable.handle->device());
     assign->add_input(name);
-    assign->add_input(placeholder->name());
-    (*assign->mutable_attr())["dtype"].set_type(value.dtype());
-    restored.feeds_.emplace_back(placeholder->name(), std::move(value));
+    assign->add_input(restore->name());
+    (*assign->mutable_attr())["dtype"].set_type(entry.dtype);
     restored.targets_.push_back(assign->name());
   }
   return restored;
@@ -204,11 +252,11 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
 
 void ObjectGraphRestore::apply(tensorflow::Session& session) {
   if (targets_.empty()) return;
-  if (const absl::Status ran = session.Run(feeds_, {}, targets_, nullptr); !ran.ok()) {
+  if (const absl::Status ran = session.Run({}, {}, targets_, nullptr); !ran.ok()) {
     throw InvalidModelError("SavedModel '" + where_ + "': restoring its captured variables failed: " +
                             std::string(ran.message()));
   }
-  feeds_.clear();
+  targets_.clear();
 }
 
 }  // namespace hepinfer::tf::detail

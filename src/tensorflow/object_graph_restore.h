@@ -20,14 +20,14 @@
 
 namespace hepinfer::tf::detail {
 
-// The captured variables of a TF2 SavedModel and their checkpoint values, ready to be assigned.
-// The session's graph is static (sessions are created with optimize_for_static_graph), so the
-// assigning nodes are added to the graph before the session is created, and run once after TF's
-// loader restored the checkpoint.
+// The captured variables of a TF2 SavedModel, restored from its checkpoint by nodes of the
+// session's graph (RestoreV2, AssignVariableOp). The session's graph is static (sessions are
+// created with optimize_for_static_graph), so those nodes are added to the graph before the
+// session is created, and run once after TF's loader restored the checkpoint (where it must).
 class ObjectGraphRestore {
  public:
-  // Maps every captured variable handle of `meta_graph`'s function calls to its checkpoint value
-  // and adds the nodes assigning them to `graph` (the graph the session will be created from).
+  // Maps every captured variable handle of `meta_graph`'s function calls to its checkpoint entry
+  // and adds the nodes restoring them to `graph` (the graph the session will be created from).
   // Nothing to do for TF1 SavedModels. Throws InvalidModelError naming the SavedModel, the
   // variable and the checkpoint when a capture maps to nothing, the checkpoint lacks a value, or a
   // value's dtype or shape differs from the variable's.
@@ -38,7 +38,7 @@ class ObjectGraphRestore {
                                     const std::filesystem::path& saved_model_dir, tensorflow::GraphDef& graph,
                                     bool freeze, std::int64_t freeze_limit_bytes);
 
-  // Assigns the values in `session` and releases them. Throws InvalidModelError.
+  // Restores the live variables in `session`. Throws InvalidModelError.
   void apply(tensorflow::Session& session);
 
   int variables() const { return variables_; }    // captured variables bound to checkpoint values
@@ -46,13 +46,13 @@ class ObjectGraphRestore {
   int frozen_reads() const { return frozen_reads_; }        // variable reads now constants
   int live_variables() const { return live_variables_; }    // variables still read at run time
   int over_freeze_limit() const { return over_freeze_limit_; }  // of those, left live by the limit
-  // Nothing the signatures or the init op run reads a variable any more: restoring the checkpoint
-  // would only fill variables nobody reads (the weights are the graph's constants now).
+  // Nothing the signatures or the init op run reads state that these nodes do not restore
+  // (variables frozen into constants need none): TF's restore of the checkpoint would only fill
+  // variables nobody reads, holding the weights twice.
   bool checkpoint_unneeded() const { return checkpoint_unneeded_; }
 
  private:
   std::string where_;
-  std::vector<std::pair<std::string, tensorflow::Tensor>> feeds_;
   std::vector<std::string> targets_;
   int variables_ = 0;
   std::int64_t bytes_ = 0;

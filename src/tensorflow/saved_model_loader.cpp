@@ -121,15 +121,16 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
   ModelInfo info;
   SessionPtr placed = new_placed_session(where, options, info);
   if (!info.device.empty()) pin_to_device(*meta_graph.mutable_graph_def(), info.device);
-  // Captured variables that only the object graph binds are assigned after TF's loader restored
-  // the checkpoint, by nodes added to the session's graph (object_graph_restore.h).
+  // Captured variables that only the object graph binds are restored after TF's loader restored
+  // the checkpoint (where it must), by nodes added to the session's graph (object_graph_restore.h).
   tensorflow::GraphDef session_graph = meta_graph.graph_def();
   detail::ObjectGraphRestore bound =
       detail::ObjectGraphRestore::prepare(meta_graph, path, session_graph, options.freeze_variables,
                                           options.freeze_limit_bytes);
   if (const absl::Status created = placed->Create(session_graph); !created.ok()) throw invalid(created);
   std::unique_ptr<tensorflow::Session> session(placed.release());
-  // A frozen model whose runs read no variable needs no restore: the weights would be held twice.
+  // TF's restore through the checkpoint's saver, only where the runs read state the object graph's
+  // restore does not fill: otherwise it would hold the weights a second time, in handles nobody reads.
   const absl::Status restored = bound.checkpoint_unneeded()
                                     ? absl::OkStatus()
                                     : tensorflow::RestoreSession(tensorflow::RunOptions(), meta_graph, where, &session);
@@ -156,7 +157,10 @@ std::unique_ptr<TfModel> load_saved_model(const std::filesystem::path& path, con
                                         " not frozen: beyond the freeze limit of " +
                                         std::to_string(options.freeze_limit_bytes) + " bytes)"
                                   : "") +
-                             (bound.checkpoint_unneeded() ? "; checkpoint not restored" : "")
+                             (!bound.checkpoint_unneeded() ? ""
+                              : bound.live_variables() > 0
+                                  ? "; each live variable read from the checkpoint directly, its saver not run"
+                                  : "; checkpoint not restored")
                        : (meta_graph.has_saver_def() ? "restored by the checkpoint's saver" : "none"));
   if (!assets.feeds.empty()) {
     info.load_details.emplace_back("assets", std::to_string(assets.feeds.size()) + " (" +

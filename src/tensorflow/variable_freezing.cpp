@@ -298,4 +298,16 @@ FreezeResult freeze_read_only_variables(tensorflow::GraphDef& graph,
   return result;
 }
 
+std::unordered_set<std::string> stateful_nodes_needed_by(const tensorflow::GraphDef& graph,
+                                                         const std::unordered_set<std::string>& roots) {
+  const std::unordered_set<std::string> needed = needed_by(graph, roots);
+  std::unordered_set<std::string> stateful;
+  for (const auto& node : graph.node()) {
+    const bool holds_state = node.op() == "VarHandleOp" || node.op() == "VariableV2" || node.op() == "Variable" ||
+                             node.op().starts_with("Mutable");  // MutableHashTableV2, MutableDenseHashTableV2, ...
+    if (holds_state && needed.contains(node.name())) stateful.insert(node.name());
+  }
+  return stateful;
+}
+
 }  // namespace hepinfer::tf::detail

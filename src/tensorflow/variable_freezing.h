@@ -33,4 +33,9 @@ FreezeResult freeze_read_only_variables(tensorflow::GraphDef& graph,
                                         const std::unordered_set<std::string>& serving_roots,
                                         const std::unordered_set<std::string>& other_roots);
 
+// The nodes of `graph`'s main graph that something in `roots` depends on and that hold state a
+// checkpoint fills: variables (VarHandleOp, VariableV2, Variable) and mutable tables.
+std::unordered_set<std::string> stateful_nodes_needed_by(const tensorflow::GraphDef& graph,
+                                                         const std::unordered_set<std::string>& roots);
+
 }  // namespace hepinfer::tf::detail
