@@ -228,18 +228,19 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
     ++restored.live_variables_;
     if (freeze && !freezable.contains(name)) ++restored.over_freeze_limit_;
     const CapturedVariable& variable = captured.at(name);
-    const std::string index = std::to_string(restored.targets_.size());
+    // Named after the variable, which a failed read's message then names.
+    const std::string scope = "hepinfer_object_graph_restore/" + name + "/";
     if (prefix_node.empty()) prefix_node = add_string_constant(graph, "hepinfer_object_graph_restore/prefix", prefix, false);
     // RestoreV2's output goes to the assignment alone, which adopts its buffer rather than copying it.
     tensorflow::NodeDef* restore = graph.add_node();
-    restore->set_name("hepinfer_object_graph_restore/restore_" + index);
+    restore->set_name(scope + "restore");
     restore->set_op("RestoreV2");
     restore->add_input(prefix_node);
-    restore->add_input(add_string_constant(graph, "hepinfer_object_graph_restore/key_" + index, entry.key, true));
-    restore->add_input(add_string_constant(graph, "hepinfer_object_graph_restore/slice_" + index, "", true));
+    restore->add_input(add_string_constant(graph, scope + "key", entry.key, true));
+    restore->add_input(add_string_constant(graph, scope + "slice", "", true));
     (*restore->mutable_attr())["dtypes"].mutable_list()->add_type(entry.dtype);
     tensorflow::NodeDef* assign = graph.add_node();
-    assign->set_name("hepinfer_object_graph_restore/assign_" + index);
+    assign->set_name(scope + "assign");
     assign->set_op("AssignVariableOp");
     assign->set_device(variable.handle->device());
     assign->add_input(name);

@@ -96,6 +96,30 @@ TEST_F(ModelErrors, CorruptSavedModel) {
   EXPECT_MENTIONS(message, copy.string());
 }
 
+// A weight whose bytes changed on disk fails its checksum at load, frozen (read by hepinfer) or live
+// (read by the session's restore nodes), naming the SavedModel and the variable.
+TEST_F(ModelErrors, CorruptCheckpointDataIsRefusedNamingTheVariable) {
+  const fs::path copy = scratch_ / "corrupt_checkpoint";
+  fs::copy(path_of("mlp", "saved_model_tf_save"), copy, fs::copy_options::recursive);
+  fs::path data;
+  for (const auto& entry : fs::directory_iterator(copy / "variables")) {
+    if (entry.path().filename().string().starts_with("variables.data")) data = entry.path();
+  }
+  ASSERT_FALSE(data.empty());
+  std::string bytes = read_file(data);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x5a);  // inside a 256x256 kernel
+  std::ofstream(data, std::ios::binary | std::ios::trunc) << bytes;
+  for (const std::int64_t limit : {std::int64_t{64} << 20, std::int64_t{0}}) {
+    SCOPED_TRACE("freeze limit " + std::to_string(limit));
+    tf::LoadOptions options;
+    options.freeze_limit_bytes = limit;
+    const auto message = error_message<InvalidModelError>([&] { tf::load_model(copy, options); });
+    EXPECT_MENTIONS(message, copy.string());
+    EXPECT_MENTIONS(message, "Checksum does not match");
+    EXPECT_MENTIONS(message, "kernel");
+  }
+}
+
 TEST_F(ModelErrors, SavedModelGraphFilePassedInsteadOfDirectory) {
   const fs::path file = fs::path(path_of("mlp", "saved_model")) / "saved_model.pb";
   const auto message = error_message<InvalidModelError>([&] { tf::load_model(file); });
