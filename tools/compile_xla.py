@@ -279,6 +279,7 @@ def write_weights(tensors, output):
     copied out of TF a slice of rows at a time (WEIGHT_SLICE_BYTES), so a table of gigabytes is not
     held twice."""
     import numpy as np
+    import tensorflow as tf
     entries, offset = [], 0
     with open(output / WEIGHTS_FILE, "wb") as file:
         for name, value in tensors:
@@ -287,15 +288,20 @@ def write_weights(tensors, output):
             shape = value.shape.as_list()
             row_bytes = math.prod(shape[1:]) * value.dtype.size if shape else 0
             rows_per_slice = max(1, WEIGHT_SLICE_BYTES // row_bytes) if row_bytes else 0
-            slices = [value] if not shape or not rows_per_slice else \
-                (value[start:start + rows_per_slice] for start in range(0, shape[0], rows_per_slice))
+            # A variable is read once: that shares its buffer, where slicing it would read it whole
+            # for every slice (and copy it each time once a run has gathered from it).
+            whole = value.read_value() if isinstance(value, tf.Variable) else value
+            slices = [whole] if not shape or not rows_per_slice else \
+                (whole[start:start + rows_per_slice] for start in range(0, shape[0], rows_per_slice))
             written = 0
             for piece in slices:
                 data = np.ascontiguousarray(piece.numpy())
+                del piece
                 data = data.astype(data.dtype.newbyteorder("<"), copy=False)
                 file.write(memoryview(data).cast("B"))
                 written += data.nbytes
                 del data
+            del slices, whole
             entries.append({**entry_of(name, value), "offset": offset})
             offset += written
         file.truncate(offset)

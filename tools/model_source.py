@@ -438,6 +438,9 @@ class ModelSource:
         input_names = sorted(node.name for node in graph_def.node if node.op == "Placeholder" and node.name in needed)
         inputs = {name: f"{name}:0" for name in input_names}
         outputs = {name: f"{name}:0" for name in output_names}
+        untyped = [name for name in input_names if "dtype" not in nodes[name].attr]
+        if untyped:
+            fail(f"'{self.path}' is a GraphDef TensorFlow cannot import: placeholder '{untyped[0]}' has no dtype")
         self.input_specs = {name: tf.TensorSpec(tf.TensorShape(nodes[name].attr["shape"].shape
                                                                if "shape" in nodes[name].attr else None),
                                                 tf.as_dtype(nodes[name].attr["dtype"].type), name=name)
@@ -675,7 +678,7 @@ class ModelSource:
 
     def index_ranges(self):
         """{input: (low, high)} for the integer inputs the model looks up as rows of a table (a Keras
-        Embedding, tf.gather on a constant): the values TF accepts, whose gather refuses any other,
+        Embedding, tf.gather on a constant, a variable or a captured tensor): the values TF accepts, whose gather refuses any other,
         where XLA's clamps it. Candidates come from the graph (a gather reached from the input, its
         table's rows); each is kept only if TF confirms it, run by run: every position of the input
         refuses `high` (so one table serves them all) and takes high - 1, and the same for `low`,
@@ -700,7 +703,10 @@ class ModelSource:
             # would cost about 13 times the weights, and cannot hold a table over 2 GB.
             from tensorflow.python.framework.convert_to_constants import _run_inline_graph_optimization
             function = self._positional_function(batch)
-            graph_def = _run_inline_graph_optimization(function, False, True)
+            try:  # a private function of TF's: should it fail, no range is found and XLA's clamp stays
+                graph_def = _run_inline_graph_optimization(function, False, True)
+            except Exception:
+                return {}
             placeholder_of = {name: tensor.op.name for name, tensor in zip(self.input_names, function.inputs)}
             variables = {id(variable.handle): variable for variable in function.variables}
             for internal, captured in zip(function.graph.internal_captures, function.captured_inputs):
@@ -734,8 +740,9 @@ class ModelSource:
 
         rows = {}  # the smallest table each placeholder reaches
         for node in graph_def.node:
+            # `in` first: reading a missing attribute of a proto map adds it, and Gather has no batch_dims.
             if (node.op not in ("GatherV2", "Gather", "ResourceGather") or len(node.input) < 2 or
-                    node.attr["batch_dims"].i != 0):
+                    ("batch_dims" in node.attr and node.attr["batch_dims"].i != 0)):
                 continue
             table = constant_dims(through_identities(node.input[0]))
             axis = 0

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <unordered_set>
 #include <unordered_map>
 #include <utility>
@@ -87,8 +88,20 @@ struct CheckpointEntry {
   std::string key;
   tensorflow::DataType dtype = tensorflow::DT_INVALID;
   tensorflow::TensorShape shape;
-  std::int64_t bytes() const { return static_cast<std::int64_t>(tensorflow::DataTypeSize(dtype)) * shape.num_elements(); }
+  std::int64_t bytes = 0;
+  std::optional<tensorflow::Tensor> value;  // read already: a string's size is known only so
 };
+
+// True if every value `trackables` has in the checkpoint is a variable's: then nothing but
+// variables (no table's contents, no other saveable) needs TF's restore.
+bool holds_only_variable_values(const tensorflow::TrackableObjectGraph& trackables) {
+  for (const auto& node : trackables.nodes()) {
+    for (const auto& attribute : node.attributes()) {
+      if (attribute.name() != kVariableValue) return false;
+    }
+  }
+  return true;
+}
 
 // The names of the smallest of `entries` whose values add up to at most `limit_bytes`. Smallest
 // first: each variable frozen saves one read a run, whatever its size, while freezing costs in
@@ -96,7 +109,7 @@ struct CheckpointEntry {
 std::vector<std::string> within_freeze_limit(const std::map<std::string, CheckpointEntry>& entries,
                                              std::int64_t limit_bytes) {
   std::vector<std::pair<std::int64_t, std::string>> by_size;
-  for (const auto& [name, entry] : entries) by_size.emplace_back(entry.bytes(), name);
+  for (const auto& [name, entry] : entries) by_size.emplace_back(entry.bytes, name);
   std::sort(by_size.begin(), by_size.end());
   std::vector<std::string> chosen;
   std::int64_t total = 0;
@@ -188,7 +201,18 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
       throw InvalidModelError(what + " has shape " + shape.DebugString() + ", but '" + entry.key +
                               "' in checkpoint '" + checkpoint + "' has " + entry.shape.DebugString());
     }
-    restored.bytes_ += entry.bytes();
+    if (tensorflow::DataTypeCanUseMemcpy(entry.dtype)) {
+      entry.bytes = static_cast<std::int64_t>(tensorflow::DataTypeSize(entry.dtype)) * entry.shape.num_elements();
+    } else {  // strings: their size is in the values
+      tensorflow::Tensor value;
+      if (const absl::Status read = reader.Lookup(entry.key, &value); !read.ok()) {
+        throw InvalidModelError(what + ": checkpoint '" + checkpoint + "' cannot give '" + entry.key + "': " +
+                                std::string(read.message()));
+      }
+      entry.bytes = static_cast<std::int64_t>(value.TotalBytes());
+      entry.value = std::move(value);
+    }
+    restored.bytes_ += entry.bytes;
     ++restored.variables_;
     entries.emplace(name, std::move(entry));
   }
@@ -202,6 +226,10 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
   std::map<std::string, tensorflow::Tensor> freezable;
   if (freeze) {
     for (const std::string& name : within_freeze_limit(entries, freeze_limit_bytes)) {
+      if (entries.at(name).value) {
+        freezable.emplace(name, *entries.at(name).value);
+        continue;
+      }
       tensorflow::Tensor value;
       if (const absl::Status read = reader.Lookup(entries.at(name).key, &value); !read.ok()) {
         throw InvalidModelError("SavedModel '" + where + "': variable '" + name + "': checkpoint '" + checkpoint +
@@ -214,14 +242,15 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
       freeze ? freeze_read_only_variables(graph, freezable, served, initialised) : FreezeResult{};
   restored.frozen_reads_ = frozen.constants;
   // TF's loader restores what the checkpoint's saver names, which for Keras 3 models are other
-  // handles than the captured ones (the header): that restore is needed only if the runs read
-  // state that is not assigned here.
+  // handles than the captured ones (the header): that restore is needed only if the checkpoint
+  // holds more than variables' values, or the runs read a variable not restored here.
   std::unordered_set<std::string> roots = served;
   roots.insert(initialised.begin(), initialised.end());
   const std::unordered_set<std::string> stateful = stateful_nodes_needed_by(graph, roots);
-  restored.checkpoint_unneeded_ = std::all_of(stateful.begin(), stateful.end(), [&](const std::string& name) {
-    return entries.contains(name) && !frozen.handles.contains(name);
-  });
+  restored.checkpoint_unneeded_ =
+      holds_only_variable_values(trackables) &&
+      std::all_of(stateful.begin(), stateful.end(),
+                  [&](const std::string& name) { return entries.contains(name) && !frozen.handles.contains(name); });
   std::string prefix_node;
   for (const auto& [name, entry] : entries) {
     if (frozen.handles.contains(name)) continue;  // nothing reads it at run time any more
@@ -231,7 +260,8 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
     // Named after the variable, which a failed read's message then names.
     const std::string scope = "hepinfer_object_graph_restore/" + name + "/";
     if (prefix_node.empty()) prefix_node = add_string_constant(graph, "hepinfer_object_graph_restore/prefix", prefix, false);
-    // RestoreV2's output goes to the assignment alone, which adopts its buffer rather than copying it.
+    // RestoreV2's output goes to the assignment alone, which on the CPU adopts its buffer rather
+    // than copying it.
     tensorflow::NodeDef* restore = graph.add_node();
     restore->set_name(scope + "restore");
     restore->set_op("RestoreV2");

@@ -275,8 +275,6 @@ FreezeResult freeze_read_only_variables(tensorflow::GraphDef& graph,
   for (const std::string& name : needed_by(graph, roots)) {
     if (!values.contains(name)) still_read.insert(name);
   }
-  std::unordered_map<std::string, const tensorflow::NodeDef*> nodes;
-  for (const auto& node : graph.node()) nodes[node.name()] = &node;
   std::unordered_set<std::string> live;
   for (const auto& node : graph.node()) {
     if (!still_read.contains(node.name())) continue;
@@ -284,14 +282,7 @@ FreezeResult freeze_read_only_variables(tensorflow::GraphDef& graph,
       if (values.contains(node_name_of(input))) live.insert(node_name_of(input));
     }
   }
-  FreezeResult result{.constants = freezer.constants(), .bytes = freezer.bytes(), .handles = {},
-                      .reads_no_variable = live.empty()};
-  for (const std::string& name : still_read) {
-    const auto node = nodes.find(name);
-    if (node != nodes.end() && (node->second->op() == "VarHandleOp" || node->second->op() == "VariableV2")) {
-      result.reads_no_variable = false;
-    }
-  }
+  FreezeResult result{.constants = freezer.constants(), .bytes = freezer.bytes(), .handles = {}};
   for (const auto& [handle, value] : values) {
     if (!live.contains(handle)) result.handles.insert(handle);
   }

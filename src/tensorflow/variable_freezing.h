@@ -21,7 +21,6 @@ struct FreezeResult {
   int constants = 0;                          // variable reads now constants
   std::int64_t bytes = 0;                     // their values' size
   std::unordered_set<std::string> handles;    // variables no call of `graph` reads any more
-  bool reads_no_variable = false;             // nothing the roots depend on reads any variable
 };
 
 // Rewrites the calls in `graph` that the nodes in `serving_roots` (the signatures' outputs) depend
@@ -33,8 +32,9 @@ FreezeResult freeze_read_only_variables(tensorflow::GraphDef& graph,
                                         const std::unordered_set<std::string>& serving_roots,
                                         const std::unordered_set<std::string>& other_roots);
 
-// The nodes of `graph`'s main graph that something in `roots` depends on and that hold state a
-// checkpoint fills: variables (VarHandleOp, VariableV2, Variable) and mutable tables.
+// The nodes of `graph`'s main graph that something in `roots` depends on and that may hold state
+// a checkpoint fills: variables (VarHandleOp, VariableV2, Variable) and mutable tables. Not every
+// kind of resource: the caller also asks the checkpoint what it holds.
 std::unordered_set<std::string> stateful_nodes_needed_by(const tensorflow::GraphDef& graph,
                                                          const std::unordered_set<std::string>& roots);
 

@@ -298,7 +298,8 @@ void PjrtProgram::describe_executable(InputMemory inputs) {
   if (!on_cpu_ && can_read_in_place && any_in_pinned_host) {
     try {
       pinned_host_memory_ = memory_of_kind(api(), device_, "pinned_host", what_);
-    } catch (const Error&) {  // then such outputs are copied through PJRT, like any other
+    } catch (const Error& error) {  // then such outputs are copied through PJRT, like any other
+      note_copied_output(error.what());
     }
   }
   for (std::size_t i = 0; i < num_outputs_; ++i) {

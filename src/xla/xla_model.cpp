@@ -261,10 +261,12 @@ std::string pinned_host_text(const XlaLoadReport& report, PinnedHostIo policy) {
     return text + " (XlaOptions::pinned_host_io is off; the artifact has " +
            std::to_string(report.pinned_host_variants) + " such variants)";
   }
-  if (!report.pinned_host_note.empty()) return text + "; the plain programs run instead of the others: " + report.pinned_host_note;
+  std::string notes;
   if (!report.pinned_host_outputs_copied.empty()) {
-    return text + "; their outputs are copied through PJRT, not read in place: " + report.pinned_host_outputs_copied;
+    notes += "; their outputs are copied through PJRT, not read in place: " + report.pinned_host_outputs_copied;
   }
+  if (!report.pinned_host_note.empty()) notes += "; the plain programs run instead of the others: " + report.pinned_host_note;
+  if (!notes.empty()) return text + notes;
   if (report.pinned_host_programs < report.pinned_host_variants) return text + " (the variants run on GPUs only)";
   return text;
 }
