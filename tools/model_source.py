@@ -678,11 +678,12 @@ class ModelSource:
 
     def index_ranges(self):
         """{input: (low, high)} for the integer inputs the model looks up as rows of a table (a Keras
-        Embedding, tf.gather on a constant, a variable or a captured tensor): the values TF accepts, whose gather refuses any other,
-        where XLA's clamps it. Candidates come from the graph (a gather reached from the input, its
-        table's rows); each is kept only if TF confirms it, run by run: every position of the input
-        refuses `high` (so one table serves them all) and takes high - 1, and the same for `low`,
-        which is 0 or, where the model wraps negative indices as Keras does, -high."""
+        Embedding, tf.gather on a constant, a variable or a captured tensor): the values TF accepts,
+        whose gather refuses any other, where XLA's clamps it. Candidates come from the graph (a
+        gather reached from the input, its table's rows); each is kept only if TF confirms it, run by
+        run: every position of the input refuses `high` (so one table serves them all) and takes
+        high - 1, and the same for `low`, which is 0 or, where the model wraps negative indices as
+        Keras does, -high."""
         if self._index_ranges is None:
             self._index_ranges = self._find_index_ranges()
         return self._index_ranges

@@ -259,7 +259,9 @@ ObjectGraphRestore ObjectGraphRestore::prepare(const tensorflow::MetaGraphDef& m
     const CapturedVariable& variable = captured.at(name);
     // Named after the variable, which a failed read's message then names.
     const std::string scope = "hepinfer_object_graph_restore/" + name + "/";
-    if (prefix_node.empty()) prefix_node = add_string_constant(graph, "hepinfer_object_graph_restore/prefix", prefix, false);
+    if (prefix_node.empty()) {
+      prefix_node = add_string_constant(graph, "hepinfer_object_graph_restore/prefix", prefix, false);
+    }
     // RestoreV2's output goes to the assignment alone, which on the CPU adopts its buffer rather
     // than copying it.
     tensorflow::NodeDef* restore = graph.add_node();

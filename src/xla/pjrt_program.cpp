@@ -391,7 +391,9 @@ std::vector<Tensor> PjrtProgram::run(const std::vector<Tensor>& inputs) const {
   // The weights serve every run: a program that donated one to an output would free it after its first.
   std::vector<std::int64_t> weight_indices;
   if (weights_) {
-    for (std::size_t i = inputs.size(); i < argument_list.size(); ++i) weight_indices.push_back(static_cast<std::int64_t>(i));
+    for (std::size_t i = inputs.size(); i < argument_list.size(); ++i) {
+      weight_indices.push_back(static_cast<std::int64_t>(i));
+    }
     options.non_donatable_input_indices = weight_indices.data();
     options.num_non_donatable_input_indices = weight_indices.size();
   }

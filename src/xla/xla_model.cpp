@@ -241,9 +241,8 @@ std::unique_ptr<detail::PjrtProgram> pinned_host_variant(const std::shared_ptr<c
                                 weights, from_cache);
     if (probe) {
       compiled->run(zero_inputs(signature, program.batch));
-      if (const auto why = compiled->copied_instead_of_read_in_place(); why && report.pinned_host_outputs_copied.empty()) {
-        report.pinned_host_outputs_copied = *why;
-      }
+      const auto why = compiled->copied_instead_of_read_in_place();
+      if (why && report.pinned_host_outputs_copied.empty()) report.pinned_host_outputs_copied = *why;
     }
     ++report.pinned_host_programs;
     return compiled;
