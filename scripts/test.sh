@@ -4,6 +4,7 @@
 #   2. the full build in build/ (CMake preset default) (generates the test models with Python TF) and its ctest suite,
 #      then the TensorFlow and CLI tests again with TF's oneDNN ops the other way
 #      (TF_ENABLE_ONEDNN_OPTS): hepinfer must be right whatever the host CPU makes TF choose
+#      (not those of `hepinfer compile`, label compile)
 #   3. `cmake --install` of that build into a temporary prefix, and examples/external_project
 #      built against it with find_package(hepinfer) and run
 #   4. a build with TensorFlow switched off in build-notf/ (preset notf), proving the core and the CLI's
@@ -21,6 +22,8 @@ cmake --preset default
 cmake --build --preset default -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 if build/src/cli/hepinfer --version | grep -q "oneDNN on"; then other_onednn=0; else other_onednn=1; fi
+# Not `hepinfer compile`'s tests (label compile): their time is the Python compilers', which lower
+# to XLA without TF's kernels; what oneDNN changes is the TF backend's runs.
 echo "hepinfer: TensorFlow and CLI tests again with TF_ENABLE_ONEDNN_OPTS=$other_onednn"
 TF_ENABLE_ONEDNN_OPTS=$other_onednn ctest --test-dir build --output-on-failure -j "$jobs" -L "^(tf|cli)$"
 
