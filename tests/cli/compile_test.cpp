@@ -1,7 +1,7 @@
 // `hepinfer compile`: XLA artifacts and AOT packages made from real models by the Python compilers,
 // run through the CLI and checked against Python TensorFlow; what the compilers refuse, and how.
-// Labelled `compile` (tests/cli/CMakeLists.txt): their time is the compilers', and the stages that
-// rerun the TF backend's tests (oneDNN the other way) leave them out.
+// Labelled `compile` (tests/cli/CMakeLists.txt): their time is the compilers', so the stages that
+// run the suite again (oneDNN the other way; ASan, but for three) leave them out.
 
 #include <gtest/gtest.h>
 
